@@ -1,0 +1,55 @@
+package cli
+
+import (
+	"context"
+	"errors"
+)
+
+// Exit codes are part of mqttboard's interface to scripts: they are listed in
+// README.md and never change meaning.
+const (
+	ExitOK          = 0 // success
+	ExitError       = 1 // any failure not listed below
+	ExitUsage       = 2 // bad flags or arguments
+	ExitConnect     = 3 // the broker could not be reached (DNS, TCP, TLS, WebSocket)
+	ExitRefused     = 4 // the broker refused the connection (CONNACK reason >= 0x80, e.g. bad credentials)
+	ExitTimeout     = 5 // -W timeout passed before the expected messages or answer arrived
+	ExitNotAccepted = 6 // the broker refused an operation (PUBACK, PUBREC or SUBACK reason >= 0x80)
+	ExitInterrupted = 130
+)
+
+// ExitError carries the exit code a failure should end the process with.
+// Commands return it (wrapped or not); [Main] maps it to the code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// withExit tags err with an exit code; a nil err stays nil.
+func withExit(code int, err error) error {
+	if err == nil {
+		return nil
+	}
+	return &exitError{code: code, err: err}
+}
+
+// usageError is an error in flags or arguments (exit code 2).
+func usageError(err error) error { return withExit(ExitUsage, err) }
+
+// exitCode maps an error returned by a command to the process exit code.
+func exitCode(err error) int {
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	if errors.Is(err, context.Canceled) {
+		return ExitInterrupted
+	}
+	return ExitError
+}

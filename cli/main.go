@@ -1,0 +1,75 @@
+// Package cli is mqttboard's command line: the cobra commands, their flags,
+// the mapping of errors to exit codes, and the output writers.
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Main runs mqttboard with the process's arguments and streams and returns
+// the exit code. SIGINT and SIGTERM cancel the command's context, so commands
+// disconnect cleanly instead of dying mid-packet.
+func Main() int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return Run(ctx, SystemIOStreams(), os.Args[1:])
+}
+
+// Run runs mqttboard with args and returns the exit code; errors are printed
+// to ios.ErrOut.
+func Run(ctx context.Context, ios *IOStreams, args []string) int {
+	root := NewCmdRoot(ios)
+	// Cobra reports bad arguments and unknown commands as plain errors
+	// before any command runs; started tells those apart from run failures.
+	started := false
+	root.PersistentPreRun = func(*cobra.Command, []string) { started = true }
+	root.SetArgs(args)
+	root.SetIn(ios.In)
+	root.SetOut(ios.Out)
+	root.SetErr(ios.ErrOut)
+	cmd, err := root.ExecuteContextC(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	code := exitCode(err)
+	if code == ExitError && !started {
+		code = ExitUsage
+	}
+	if code != ExitInterrupted {
+		fmt.Fprintf(ios.ErrOut, "mqttboard: %v\n", err)
+		if code == ExitUsage && cmd != nil {
+			fmt.Fprintf(ios.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
+		}
+	}
+	return code
+}
+
+// NewCmdRoot builds the root command and all its subcommands.
+func NewCmdRoot(ios *IOStreams) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mqttboard",
+		Short: "A terminal MQTT 5 client, debugging board and bundled broker",
+		Long: `mqttboard is a terminal MQTT 3.1/3.1.1/5.0 client and debugging tool with a
+bundled, complete MQTT broker that behaves like the flespi broker.
+
+Run it without arguments to open the board. Use pub and sub in scripts in place
+of mosquitto_pub and mosquitto_sub.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return cmd.Help()
+		},
+	}
+	// -h is --host on the commands that connect (the mosquitto and MQTTX
+	// habit), so help is --help only.
+	root.PersistentFlags().Bool("help", false, "show help for a command")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	root.AddCommand(newCmdVersion(ios))
+	return root
+}
