@@ -1,0 +1,216 @@
+package packet
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// Reader decodes packets from a buffered stream. It keeps one value of each
+// packet type and returns it from every [Reader.ReadPacket] of that type, so
+// a long-lived connection decodes without allocating packet structs; each
+// packet's bytes are read into a buffer of their own, which the decoded
+// strings and slices alias (see the package comment).
+type Reader struct {
+	br *bufio.Reader
+
+	// Version selects the encoding. It is set from the protocol level of a
+	// decoded CONNECT; a client-side reader sets it from the CONNECT it
+	// sent. Zero means "not known yet": only CONNECT can be read.
+	Version Version
+	// MaxPacketSize, when non-zero, refuses a packet whose total size
+	// exceeds it with PacketTooLarge before its body is read
+	// [MQTT-3.1.2-24]. The stream is then not at a packet boundary and must
+	// be closed.
+	MaxPacketSize uint32
+	// WildcardDelete accepts a PUBLISH to a topic with wildcards when its
+	// payload is empty: the flespi broker's bulk deletion of retained
+	// messages. Any other PUBLISH to a wildcard topic stays an error.
+	WildcardDelete bool
+
+	small [4]byte // body of short acknowledgements, which keep no references
+
+	connect     Connect
+	connack     Connack
+	publish     Publish
+	puback      Puback
+	pubrec      Pubrec
+	pubrel      Pubrel
+	pubcomp     Pubcomp
+	subscribe   Subscribe
+	suback      Suback
+	unsubscribe Unsubscribe
+	unsuback    Unsuback
+	pingreq     Pingreq
+	pingresp    Pingresp
+	disconnect  Disconnect
+	auth        Auth
+}
+
+// NewReader returns a Reader decoding from br.
+func NewReader(br *bufio.Reader) *Reader { return &Reader{br: br} }
+
+// Reset makes r read from br as if new, keeping its packet values.
+func (r *Reader) Reset(br *bufio.Reader) {
+	r.br = br
+	r.Version = 0
+}
+
+func (r *Reader) packetOf(t Type) Packet {
+	switch t {
+	case CONNECT:
+		return &r.connect
+	case CONNACK:
+		return &r.connack
+	case PUBLISH:
+		return &r.publish
+	case PUBACK:
+		return &r.puback
+	case PUBREC:
+		return &r.pubrec
+	case PUBREL:
+		return &r.pubrel
+	case PUBCOMP:
+		return &r.pubcomp
+	case SUBSCRIBE:
+		return &r.subscribe
+	case SUBACK:
+		return &r.suback
+	case UNSUBSCRIBE:
+		return &r.unsubscribe
+	case UNSUBACK:
+		return &r.unsuback
+	case PINGREQ:
+		return &r.pingreq
+	case PINGRESP:
+		return &r.pingresp
+	case DISCONNECT:
+		return &r.disconnect
+	case AUTH:
+		return &r.auth
+	}
+	return nil
+}
+
+// chunk bounds how much is allocated ahead of data actually received, so a
+// header declaring 256 MB on a stream that then stalls or ends costs little.
+const chunk = 64 << 10
+
+// ReadPacket reads and decodes the next packet. The returned value is reused
+// by the next call for a packet of the same type. At a clean end of stream
+// it returns io.EOF; a stream ending inside a packet gives
+// io.ErrUnexpectedEOF. Protocol violations are *Error values.
+func (r *Reader) ReadPacket() (Packet, error) {
+	b0, err := r.br.ReadByte()
+	if err != nil {
+		return nil, err
+	}
+	t, flags := Type(b0>>4), b0&0x0f
+	var rl uint32
+	n := 0
+	for {
+		c, err := r.br.ReadByte()
+		if err != nil {
+			return nil, noEOF(err)
+		}
+		rl |= uint32(c&0x7f) << (7 * n)
+		n++
+		if c&0x80 == 0 {
+			break
+		}
+		if n == 4 {
+			return nil, &Error{Code: MalformedPacket, Packet: t, Field: "remaining length", Offset: 1, Msg: "longer than 4 bytes", Rule: "MQTT-1.5.5-1"}
+		}
+	}
+	base := 1 + n
+	if t == 0 || (t == AUTH && r.Version != V5 && r.Version != 0) {
+		return nil, &Error{Code: MalformedPacket, Packet: 0, Field: "packet type", Offset: 0, Msg: fmt.Sprintf("type %d is reserved in MQTT %s", t, r.Version), Rule: "MQTT-2.1.2"}
+	}
+	if t != PUBLISH && flags != fixedFlags(t) {
+		return nil, &Error{Code: MalformedPacket, Packet: t, Field: "fixed header flags", Offset: 0,
+			Msg: fmt.Sprintf("flags are 0x%X, must be 0x%X", flags, fixedFlags(t)), Rule: "MQTT-2.1.3-1"}
+	}
+	if r.MaxPacketSize > 0 && uint64(base)+uint64(rl) > uint64(r.MaxPacketSize) {
+		return nil, &Error{Code: PacketTooLarge, Packet: t, Field: "remaining length", Offset: 1,
+			Msg: fmt.Sprintf("packet of %d bytes exceeds the maximum packet size %d", uint64(base)+uint64(rl), r.MaxPacketSize), Rule: "MQTT-3.1.2-24"}
+	}
+	if r.Version == 0 && t != CONNECT {
+		return nil, &Error{Code: ProtocolError, Packet: t, Offset: 0, Msg: "protocol version unknown: the first packet must be CONNECT (or set Reader.Version)", Rule: "MQTT-3.1.0-1"}
+	}
+	body, err := r.readBody(t, int(rl))
+	if err != nil {
+		return nil, err
+	}
+	p := r.packetOf(t)
+	d := decoder{b: body, base: base, typ: t, v: r.Version, wildcardDelete: r.WildcardDelete}
+	if err := p.decode(&d, flags); err != nil {
+		return nil, err
+	}
+	if t == CONNECT {
+		r.Version = r.connect.ProtocolVersion
+	}
+	return p, nil
+}
+
+func (r *Reader) readBody(t Type, rl int) ([]byte, error) {
+	if rl == 0 {
+		return nil, nil
+	}
+	var body []byte
+	switch {
+	case rl <= len(r.small) && (t == PUBACK || t == PUBREC || t == PUBREL || t == PUBCOMP || t == UNSUBACK):
+		// Acknowledgements this short hold no strings, so nothing keeps a
+		// reference to the shared buffer.
+		body = r.small[:rl]
+	case rl <= chunk:
+		body = make([]byte, rl)
+	default:
+		// Grow with the data actually received, doubling, so memory
+		// follows bytes that arrived rather than the declared length.
+		body = make([]byte, 0, chunk)
+		for len(body) < rl {
+			if len(body) == cap(body) {
+				body = slices.Grow(body, min(cap(body), rl-len(body)))
+			}
+			m, err := r.br.Read(body[len(body):min(cap(body), rl)])
+			body = body[:len(body)+m]
+			if err != nil && len(body) < rl {
+				return nil, noEOF(err)
+			}
+		}
+		return body, nil
+	}
+	if _, err := io.ReadFull(r.br, body); err != nil {
+		return nil, noEOF(err)
+	}
+	return body, nil
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// Decode decodes exactly one packet from b for version v (0 when b is a
+// CONNECT whose level selects the version). The packet is new and owns
+// nothing shared with later calls.
+func Decode(b []byte, v Version) (Packet, error) {
+	r := NewReader(bufio.NewReader(bytes.NewReader(b)))
+	r.Version = v
+	p, err := r.ReadPacket()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	if rest, _ := r.br.Peek(1); len(rest) > 0 {
+		return nil, &Error{Code: MalformedPacket, Packet: p.Type(), Field: "remaining length", Offset: -1, Msg: "bytes follow the packet", Rule: "MQTT-2.1.4"}
+	}
+	return p, nil
+}
