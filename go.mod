@@ -2,7 +2,10 @@ module github.com/mqttboard/mqttboard
 
 go 1.26
 
-require github.com/spf13/cobra v1.10.2
+require (
+	github.com/eclipse/paho.golang v0.23.0
+	github.com/spf13/cobra v1.10.2
+)
 
 require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect

@@ -366,6 +366,7 @@ var rawPackets = []rawPacket{
 
 	// ---------------- PING, DISCONNECT, AUTH ----------------
 	{name: "pingreq", v: V311, pkt: &Pingreq{}, raw: []byte{0xC0, 0}},
+	{name: "pingreq 5.0", v: V5, pkt: &Pingreq{}, raw: []byte{0xC0, 0}},
 	{name: "pingresp", v: V5, pkt: &Pingresp{}, raw: []byte{0xD0, 0}},
 	{name: "pingreq with body", v: V311, wantErr: MalformedPacket, raw: []byte{0xC0, 1, 0}},
 	{name: "disconnect 3.1.1", v: V311, pkt: &Disconnect{}, raw: []byte{0xE0, 0}},
