@@ -82,10 +82,11 @@ func (d *decoder) varint(field string) (uint32, error) {
 // binary reads Binary Data: a two-byte length and that many bytes. The slice
 // aliases the packet buffer.
 func (d *decoder) binary(field string) ([]byte, error) {
-	n, err := d.u16(field + " length")
-	if err != nil {
-		return nil, err
+	if d.remaining() < 2 {
+		return nil, d.short(field+" length", 2)
 	}
+	n := binary.BigEndian.Uint16(d.b[d.off:])
+	d.off += 2
 	if d.remaining() < int(n) {
 		return nil, d.short(field, int(n))
 	}

@@ -2,6 +2,7 @@ package packet
 
 import (
 	"fmt"
+	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -167,69 +168,69 @@ func (s PropSet) Has(id PropID) bool { return s&PropSet(id.bit()) != 0 }
 // Add returns the set with id added.
 func (s PropSet) Add(id PropID) PropSet { return s | PropSet(id.bit()) }
 
-// Has reports whether property id was decoded or will be encoded.
-func (p *Properties) Has(id PropID) bool {
-	if p.Present.Has(id) {
-		return true
+// allowedIn[t] is the set of properties packet type t may carry.
+var allowedIn = func() (m [willProps + 1]PropSet) {
+	for id := PropID(1); id <= maxPropID; id++ {
+		for t := Type(0); t <= willProps; t++ {
+			if propTable[id].allowed&(1<<t) != 0 {
+				m[t] = m[t].Add(id)
+			}
+		}
 	}
-	switch id {
-	case PropPayloadFormat:
-		return p.PayloadFormat != 0
-	case PropMessageExpiry:
-		return p.MessageExpiry != 0
-	case PropContentType:
-		return p.ContentType != ""
-	case PropResponseTopic:
-		return p.ResponseTopic != ""
-	case PropCorrelationData:
-		return p.CorrelationData != nil
-	case PropSubscriptionID:
-		return len(p.SubscriptionIDs) > 0
-	case PropSessionExpiry:
-		return p.SessionExpiry != 0
-	case PropAssignedClientID:
-		return p.AssignedClientID != ""
-	case PropServerKeepAlive:
-		return p.ServerKeepAlive != 0
-	case PropAuthMethod:
-		return p.AuthMethod != ""
-	case PropAuthData:
-		return p.AuthData != nil
-	case PropRequestProblemInfo:
-		return p.RequestProblemInfo != 0
-	case PropWillDelay:
-		return p.WillDelay != 0
-	case PropRequestResponseInfo:
-		return p.RequestResponseInfo != 0
-	case PropResponseInfo:
-		return p.ResponseInfo != ""
-	case PropServerReference:
-		return p.ServerReference != ""
-	case PropReasonString:
-		return p.ReasonString != ""
-	case PropReceiveMaximum:
-		return p.ReceiveMaximum != 0
-	case PropTopicAliasMaximum:
-		return p.TopicAliasMaximum != 0
-	case PropTopicAlias:
-		return p.TopicAlias != 0
-	case PropMaximumQoS:
-		return p.MaximumQoS != 0
-	case PropRetainAvailable:
-		return p.RetainAvailable != 0
-	case PropUser:
-		return len(p.User) > 0
-	case PropMaximumPacketSize:
-		return p.MaximumPacketSize != 0
-	case PropWildcardSubAvailable:
-		return p.WildcardSubAvailable != 0
-	case PropSubIDAvailable:
-		return p.SubIDAvailable != 0
-	case PropSharedSubAvailable:
-		return p.SharedSubAvailable != 0
+	return m
+}()
+
+// set returns the properties to encode for packet type t.
+func (p *Properties) set(t Type) PropSet { return p.present() & allowedIn[t] }
+
+// present returns the properties marked present or holding a non-zero
+// value.
+func (p *Properties) present() PropSet {
+	s := p.Present
+	add := func(id PropID, ok bool) {
+		if ok {
+			s |= PropSet(id.bit())
+		}
 	}
-	return false
+	add(PropPayloadFormat, p.PayloadFormat != 0)
+	add(PropMessageExpiry, p.MessageExpiry != 0)
+	add(PropContentType, p.ContentType != "")
+	add(PropResponseTopic, p.ResponseTopic != "")
+	add(PropCorrelationData, p.CorrelationData != nil)
+	add(PropSubscriptionID, len(p.SubscriptionIDs) > 0)
+	add(PropSessionExpiry, p.SessionExpiry != 0)
+	add(PropAssignedClientID, p.AssignedClientID != "")
+	add(PropServerKeepAlive, p.ServerKeepAlive != 0)
+	add(PropAuthMethod, p.AuthMethod != "")
+	add(PropAuthData, p.AuthData != nil)
+	add(PropRequestProblemInfo, p.RequestProblemInfo != 0)
+	add(PropWillDelay, p.WillDelay != 0)
+	add(PropRequestResponseInfo, p.RequestResponseInfo != 0)
+	add(PropResponseInfo, p.ResponseInfo != "")
+	add(PropServerReference, p.ServerReference != "")
+	add(PropReasonString, p.ReasonString != "")
+	add(PropReceiveMaximum, p.ReceiveMaximum != 0)
+	add(PropTopicAliasMaximum, p.TopicAliasMaximum != 0)
+	add(PropTopicAlias, p.TopicAlias != 0)
+	add(PropMaximumQoS, p.MaximumQoS != 0)
+	add(PropRetainAvailable, p.RetainAvailable != 0)
+	add(PropUser, len(p.User) > 0)
+	add(PropMaximumPacketSize, p.MaximumPacketSize != 0)
+	add(PropWildcardSubAvailable, p.WildcardSubAvailable != 0)
+	add(PropSubIDAvailable, p.SubIDAvailable != 0)
+	add(PropSharedSubAvailable, p.SharedSubAvailable != 0)
+	return s
 }
+
+// next removes the lowest property from s and returns it.
+func (s *PropSet) next() PropID {
+	id := PropID(bits.TrailingZeros64(uint64(*s)))
+	*s &= *s - 1
+	return id
+}
+
+// Has reports whether property id was decoded or will be encoded.
+func (p *Properties) Has(id PropID) bool { return p.present()&PropSet(id.bit()) != 0 }
 
 // Reset clears p and keeps the capacity of its slices for reuse.
 func (p *Properties) Reset() {
@@ -481,12 +482,9 @@ func propRule(id PropID) string {
 // the property length prefix.
 func (p *Properties) size(t Type) int {
 	n := 0
-	for id := PropID(1); id <= maxPropID; id++ {
-		info := &propTable[id]
-		if info.allowed&(1<<t) == 0 || !p.Has(id) {
-			continue
-		}
-		switch info.wire {
+	for set := p.set(t); set != 0; {
+		id := set.next()
+		switch propTable[id].wire {
 		case wByte:
 			n += 2
 		case wU16:
@@ -517,12 +515,9 @@ func (p *Properties) appendTo(dst []byte, t Type, size int) []byte {
 	if size == 0 {
 		return dst
 	}
-	for id := PropID(1); id <= maxPropID; id++ {
-		info := &propTable[id]
-		if info.allowed&(1<<t) == 0 || !p.Has(id) {
-			continue
-		}
-		switch info.wire {
+	for set := p.set(t); set != 0; {
+		id := set.next()
+		switch propTable[id].wire {
 		case wByte:
 			dst = append(dst, byte(id), byte(p.scalar(id)))
 		case wU16:
@@ -549,11 +544,9 @@ func (p *Properties) appendTo(dst []byte, t Type, size int) []byte {
 
 // check reports a string or binary property too long to encode.
 func (p *Properties) check(t Type) error {
-	for id := PropID(1); id <= maxPropID; id++ {
+	for set := p.set(t); set != 0; {
+		id := set.next()
 		info := &propTable[id]
-		if info.allowed&(1<<t) == 0 {
-			continue
-		}
 		switch info.wire {
 		case wString:
 			if err := checkLen16(t, info.name, len(*p.stringField(id))); err != nil {

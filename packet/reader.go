@@ -31,6 +31,7 @@ type Reader struct {
 	// messages. Any other PUBLISH to a wildcard topic stays an error.
 	WildcardDelete bool
 
+	dec   decoder
 	small [4]byte // body of short acknowledgements, which keep no references
 
 	connect     Connect
@@ -145,8 +146,12 @@ func (r *Reader) ReadPacket() (Packet, error) {
 		return nil, err
 	}
 	p := r.packetOf(t)
-	d := decoder{b: body, base: base, typ: t, v: r.Version, wildcardDelete: r.WildcardDelete}
-	if err := p.decode(&d, flags); err != nil {
+	// The decoder lives in the Reader: passed to an interface method, a
+	// local one would escape to the heap on every packet.
+	r.dec = decoder{b: body, base: base, typ: t, v: r.Version, wildcardDelete: r.WildcardDelete}
+	err = p.decode(&r.dec, flags)
+	r.dec.b = nil
+	if err != nil {
 		return nil, err
 	}
 	if t == CONNECT {
