@@ -167,6 +167,9 @@ func TestStream(t *testing.T) {
 			if tc.pkt == nil || tc.v == 0 || (tc.v == V5) != (v == V5) {
 				continue
 			}
+			if c, ok := tc.pkt.(*Connack); ok && c.SessionPresent && v == V31 {
+				continue // 3.1 has no session present flag
+			}
 			stream = append(stream, tc.raw...)
 			want = append(want, tc.pkt.String())
 		}

@@ -43,7 +43,11 @@ func (c *Connack) decode(d *decoder, _ byte) error {
 	if err != nil {
 		return err
 	}
-	if flags&^1 != 0 {
+	switch {
+	case d.v == V31:
+		// 3.1 has no session present flag: the byte is reserved and unused.
+		flags = 0
+	case flags&^1 != 0:
 		return d.failAt(at, MalformedPacket, "acknowledge flags", "reserved bits 7-1 are set", "MQTT-3.2.2-1")
 	}
 	c.SessionPresent = flags&1 != 0
