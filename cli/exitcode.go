@@ -12,13 +12,15 @@ const (
 	ExitError       = 1 // any failure not listed below
 	ExitUsage       = 2 // bad flags or arguments
 	ExitConnect     = 3 // the broker could not be reached (DNS, TCP, TLS, WebSocket)
-	ExitRefused     = 4 // the broker refused the connection (CONNACK reason >= 0x80, e.g. bad credentials)
+	ExitRefused     = 4 // the broker said no: a reason code >= 0x80 on CONNACK, SUBACK, PUBACK or PUBREC
 	ExitTimeout     = 5 // -W timeout passed before the expected messages or answer arrived
-	ExitNotAccepted = 6 // the broker refused an operation (PUBACK, PUBREC or SUBACK reason >= 0x80)
 	ExitInterrupted = 130
+	// ExitNotAccepted is ExitRefused: scripts see one code for "the broker
+	// refused", whether it refused the connection or an operation.
+	ExitNotAccepted = ExitRefused
 )
 
-// ExitError carries the exit code a failure should end the process with.
+// exitError carries the exit code a failure should end the process with.
 // Commands return it (wrapped or not); [Main] maps it to the code.
 type exitError struct {
 	code int
