@@ -1,0 +1,62 @@
+package client
+
+import (
+	"fmt"
+
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// DialError is a failure to reach the broker: DNS, TCP, TLS or the
+// WebSocket handshake, or the connection closing before CONNACK.
+type DialError struct {
+	URL string
+	Err error
+}
+
+func (e *DialError) Error() string {
+	return fmt.Sprintf("connect to %s: %v — is a broker running there? (use -h/-p or -L)", e.URL, e.Err)
+}
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// RefusedError is a CONNACK with a failure reason code: the broker was
+// reached and said no (bad credentials, not authorised, banned, ...).
+type RefusedError struct {
+	URL          string
+	Code         packet.ReasonCode
+	ReasonString string
+}
+
+func (e *RefusedError) Error() string {
+	s := fmt.Sprintf("broker at %s refused the connection: %v (0x%02X)", e.URL, e.Code, byte(e.Code))
+	if e.ReasonString != "" {
+		s += ": " + e.ReasonString
+	}
+	switch e.Code {
+	case 0x86, 0x87:
+		s += " — check -u/-P or the token"
+	case 0x84:
+		s += " — try another -V/--mqtt-version"
+	case 0x85:
+		s += " — the broker does not accept this client id (-i)"
+	}
+	return s
+}
+
+// ReasonError is a negative acknowledgement of a PUBLISH or SUBSCRIBE.
+type ReasonError struct {
+	Op           string // "publish to a/b", "subscribe to a/#"
+	Code         packet.ReasonCode
+	ReasonString string
+}
+
+func (e *ReasonError) Error() string {
+	s := fmt.Sprintf("%s: broker answered %v (0x%02X)", e.Op, e.Code, byte(e.Code))
+	if e.ReasonString != "" {
+		s += ": " + e.ReasonString
+	}
+	if e.Code == 0x87 {
+		s += " — the credentials in use may not access this topic"
+	}
+	return s
+}
