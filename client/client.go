@@ -36,7 +36,7 @@ type Client struct {
 
 	mu      sync.Mutex
 	sess    session
-	conn    net.Conn // the current network connection, for Abort
+	conn    net.Conn        // the current network connection, for Abort
 	subs    []subscribeCall // replayed after a reconnect
 	lostErr error
 	closing bool
