@@ -1,0 +1,312 @@
+package broker
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// readBufferSize is the read loop's buffer. Small, because idle connections
+// are the common case and every byte is multiplied by the connection count;
+// bodies larger than it are read straight into their own packet buffer.
+const readBufferSize = 1024
+
+// connectTimeout is how long a new connection may take to send CONNECT.
+const connectTimeout = 10 * time.Second
+
+// conn is one network connection: the read loop runs in serve, the write
+// loop in its own goroutine.
+type conn struct {
+	s  *Server
+	nc net.Conn
+	br *bufio.Reader
+	r  *packet.Reader
+
+	// Set while handling CONNECT, read-only afterwards.
+	v           packet.Version
+	clientID    string
+	sess        *session.Session
+	username    string
+	keepAlive   time.Duration
+	recvMax     int    // the client's Receive Maximum
+	maxOut      uint32 // the client's Maximum Packet Size, 0 = none
+	aliasMaxOut uint16 // the client's Topic Alias Maximum
+	problemInfo bool   // Request Problem Information
+
+	// Read loop only.
+	inAliases map[uint16]string
+	route     router
+	will      *message.Message
+	willDelay uint32
+	expiry    uint32
+
+	// Write loop only.
+	w writer
+
+	mu         sync.Mutex // guards ctrl, stopping, code, reason
+	ctrl       []byte
+	stopping   bool
+	code       packet.ReasonCode
+	reason     string
+	ctrlWake   chan struct{}
+	stop       chan struct{} // closed by Kick
+	readerDone chan struct{}
+	writerDone chan struct{}
+	done       chan struct{} // closed after the session was detached
+}
+
+func newConn(s *Server, nc net.Conn) *conn {
+	br := bufio.NewReaderSize(countingReader{nc, &s.ctr.bytesIn}, readBufferSize)
+	r := packet.NewReader(br)
+	r.MaxPacketSize = s.opts.MaxPacketSize
+	return &conn{
+		s: s, nc: nc, br: br, r: r,
+		ctrlWake:   make(chan struct{}, 1),
+		stop:       make(chan struct{}),
+		readerDone: make(chan struct{}),
+		writerDone: make(chan struct{}),
+		done:       make(chan struct{}),
+	}
+}
+
+// Kick implements [session.Conn]: it ends the connection with code, sending
+// DISCONNECT first to an MQTT 5 client. The first reason wins; Kick never
+// blocks.
+func (c *conn) Kick(code packet.ReasonCode, reason string) {
+	c.mu.Lock()
+	if c.stopping {
+		c.mu.Unlock()
+		return
+	}
+	c.stopping = true
+	c.code, c.reason = code, reason
+	if c.v == packet.V5 && c.sess != nil && code != 0 {
+		d := packet.Disconnect{ReasonCode: code}
+		if reason != "" {
+			d.Props.ReasonString = reason
+		}
+		c.ctrl, _ = d.AppendTo(c.ctrl, c.v)
+	}
+	c.mu.Unlock()
+	close(c.stop)
+}
+
+// send queues an encoded control packet for the write loop. A client that
+// does not read its acknowledgements is disconnected rather than buffered
+// without bound.
+func (c *conn) send(p packet.Packet) {
+	c.mu.Lock()
+	if c.stopping {
+		c.mu.Unlock()
+		return
+	}
+	if len(c.ctrl) > c.s.opts.ControlQueueBytes {
+		c.mu.Unlock()
+		c.Kick(packet.QuotaExceeded, "client does not read its acknowledgements")
+		return
+	}
+	var err error
+	c.ctrl, err = p.AppendTo(c.ctrl, c.v)
+	c.mu.Unlock()
+	if err != nil {
+		c.s.opts.Logger.Error("encode failed", "client", c.clientID, "packet", p.Type(), "err", err)
+		return
+	}
+	select {
+	case c.ctrlWake <- struct{}{}:
+	default:
+	}
+}
+
+// serve runs the connection: CONNECT, then the read loop, then the ending.
+func (c *conn) serve(ctx context.Context) {
+	defer close(c.done)
+	defer func() {
+		if r := recover(); r != nil {
+			// One bad connection never takes the server down.
+			c.s.opts.Logger.Error("connection panic", "client", c.clientID, "panic", r, "stack", string(debug.Stack()))
+			c.Kick(packet.ImplementationSpecificError, "internal error")
+			c.finish()
+		}
+	}()
+	c.nc.SetReadDeadline(time.Now().Add(connectTimeout))
+	p, err := c.r.ReadPacket()
+	if err != nil {
+		c.refuseConnect(err)
+		return
+	}
+	cp, ok := p.(*packet.Connect)
+	if !ok {
+		// The first packet must be CONNECT [MQTT-3.1.0-1]; the reader
+		// refuses any other type before a version is known.
+		c.nc.Close()
+		return
+	}
+	if !c.connect(ctx, cp) {
+		return
+	}
+	go c.writeLoop()
+	err = c.readLoop()
+	c.endWith(err)
+	c.drain()
+	close(c.readerDone)
+	c.finish()
+}
+
+// finish waits for the write loop and detaches the session.
+func (c *conn) finish() {
+	select {
+	case <-c.readerDone:
+	default:
+		close(c.readerDone)
+	}
+	if c.sess == nil {
+		c.nc.Close()
+		return
+	}
+	<-c.writerDone
+	c.nc.Close()
+	c.s.disconnected(c)
+}
+
+// endWith turns the read loop's error into the reason the connection ends.
+func (c *conn) endWith(err error) {
+	var pe *packet.Error
+	var ne net.Error
+	switch {
+	case err == nil: // DISCONNECT from the client
+		c.Kick(0, "")
+	case errors.As(err, &pe):
+		c.Kick(pe.Code, pe.Error())
+	case errors.Is(err, errDisconnect):
+		c.Kick(0, "")
+	case errors.As(err, &ne) && ne.Timeout() && c.keepAlive > 0:
+		c.Kick(packet.KeepAliveTimeout, "no packet within 1.5 × keep alive")
+	default:
+		var rc packet.ReasonCode
+		if errors.As(err, &rc) {
+			c.Kick(rc, err.Error())
+			return
+		}
+		c.Kick(0, "") // connection lost: no DISCONNECT possible
+	}
+}
+
+// drain reads and discards what the client still sends for a moment, so
+// that closing does not reset the connection before the client has read our
+// DISCONNECT.
+func (c *conn) drain() {
+	select {
+	case <-c.writerDone:
+		return
+	default:
+	}
+	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
+	io.Copy(io.Discard, c.br)
+}
+
+func (c *conn) readLoop() error {
+	for {
+		if c.keepAlive > 0 {
+			// Keep alive is enforced at one and a half times the interval
+			// [MQTT-3.1.2-24].
+			c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
+		} else {
+			c.nc.SetReadDeadline(time.Time{})
+		}
+		p, err := c.r.ReadPacket()
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) && c.keepAlive == 0 {
+				return io.EOF
+			}
+			return err
+		}
+		if err := c.handle(p); err != nil {
+			return err
+		}
+	}
+}
+
+// errDisconnect ends the read loop after a client's DISCONNECT.
+var errDisconnect = errors.New("client disconnected")
+
+func (c *conn) handle(p packet.Packet) error {
+	switch p := p.(type) {
+	case *packet.Publish:
+		return c.handlePublish(p)
+	case *packet.Puback:
+		c.sess.Puback(p.PacketID)
+	case *packet.Pubrec:
+		if c.sess.Pubrec(p.PacketID, p.ReasonCode.IsError()) {
+			if !p.ReasonCode.IsError() {
+				c.send(&packet.Pubrel{Ack: packet.Ack{PacketID: p.PacketID}})
+			}
+		} else if !p.ReasonCode.IsError() {
+			c.send(&packet.Pubrel{Ack: packet.Ack{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound}})
+		}
+	case *packet.Pubrel:
+		code := packet.Success
+		if !c.sess.Release(p.PacketID) {
+			code = packet.PacketIdentifierNotFound // [MQTT-4.3.3-13]
+		}
+		c.send(&packet.Pubcomp{Ack: packet.Ack{PacketID: p.PacketID, ReasonCode: code}})
+	case *packet.Pubcomp:
+		c.sess.Pubcomp(p.PacketID)
+	case *packet.Subscribe:
+		c.handleSubscribe(p)
+	case *packet.Unsubscribe:
+		c.handleUnsubscribe(p)
+	case *packet.Pingreq:
+		c.send(&packet.Pingresp{})
+	case *packet.Disconnect:
+		return c.handleDisconnect(p)
+	case *packet.Connect:
+		return &packet.Error{Code: packet.ProtocolError, Packet: packet.CONNECT, Offset: 0, Msg: "second CONNECT on a connection", Rule: "MQTT-3.1.0-2"}
+	case *packet.Auth:
+		// No enhanced authentication method was agreed in CONNECT, so any
+		// AUTH is a protocol error [MQTT-4.12.0-1].
+		return &packet.Error{Code: packet.ProtocolError, Packet: packet.AUTH, Offset: 0, Msg: "AUTH without an authentication method in CONNECT", Rule: "MQTT-4.12.0-1"}
+	default:
+		return &packet.Error{Code: packet.ProtocolError, Packet: p.Type(), Offset: 0, Msg: p.Type().String() + " is sent by servers, not clients", Rule: "MQTT-2.1.2"}
+	}
+	return nil
+}
+
+func (c *conn) handleDisconnect(p *packet.Disconnect) error {
+	if c.v == packet.V5 && p.Props.Has(packet.PropSessionExpiry) {
+		// A session created with expiry 0 cannot be given one at
+		// DISCONNECT [MQTT-3.14.2-2].
+		if c.expiry == 0 && p.Props.SessionExpiry != 0 {
+			return &packet.Error{Code: packet.ProtocolError, Packet: packet.DISCONNECT, Offset: -1, Field: "session expiry interval", Msg: "set at DISCONNECT after CONNECT had 0", Rule: "MQTT-3.14.2-2"}
+		}
+		c.expiry = min(p.Props.SessionExpiry, c.s.opts.MaxSessionExpiry)
+	}
+	if p.ReasonCode != packet.DisconnectWithWill {
+		c.will = nil // a normal DISCONNECT discards the will [MQTT-3.14.4-3]
+	}
+	return errDisconnect
+}
+
+// countingReader counts bytes received for [Stats]: one atomic add per read
+// system call, not per packet.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}

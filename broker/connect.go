@@ -1,0 +1,164 @@
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// refuseConnect answers a CONNECT that could not be decoded. An unknown
+// protocol level gets the 3.1.1 CONNACK 0x01 [MQTT-3.1.2-2]; anything else
+// is closed without CONNACK, as the version to encode it in is unknown.
+func (c *conn) refuseConnect(err error) {
+	if packet.CodeOf(err) == packet.UnsupportedProtocolVersion {
+		b, _ := (&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion}).AppendTo(nil, packet.V311)
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
+		c.nc.Write(b)
+	}
+	c.nc.Close()
+}
+
+// refuse writes a CONNACK with a failure code and closes [MQTT-3.2.2-7].
+func (c *conn) refuse(code packet.ReasonCode, reason string) {
+	ack := packet.Connack{ReasonCode: code}
+	if c.v == packet.V5 && c.problemInfo {
+		ack.Props.ReasonString = reason
+	}
+	b, _ := ack.AppendTo(nil, c.v)
+	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
+	c.nc.Write(b)
+	c.nc.Close()
+	c.s.emit(Event{Kind: EventDisconnected, ClientID: c.clientID, Reason: code, Detail: reason})
+}
+
+// connect handles CONNECT: it validates it, takes over or creates the
+// session, queues CONNACK and attaches the session. It reports whether the
+// connection continues.
+func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
+	o := &c.s.opts
+	c.v = p.ProtocolVersion
+	c.clientID = p.ClientID
+	c.username = p.Username
+	c.problemInfo = !p.Props.Has(packet.PropRequestProblemInfo) || p.Props.RequestProblemInfo == 1
+	c.recvMax = 65535
+	if p.Props.Has(packet.PropReceiveMaximum) {
+		c.recvMax = int(p.Props.ReceiveMaximum)
+	}
+	c.maxOut = p.Props.MaximumPacketSize
+	c.aliasMaxOut = p.Props.TopicAliasMaximum
+
+	var ack packet.Connack
+	if c.v == packet.V5 && p.Props.AuthMethod != "" {
+		// No enhanced authentication method is configured [MQTT-4.12.0-1].
+		c.refuse(packet.BadAuthenticationMethod, "authentication method "+p.Props.AuthMethod+" is not supported")
+		return false
+	}
+	if c.clientID == "" {
+		if c.v != packet.V5 && !p.CleanStart {
+			// A persistent session needs a client id [MQTT-3.1.3-8].
+			c.refuse(packet.ClientIdentifierNotValid, "an empty client id needs clean session")
+			return false
+		}
+		var b [12]byte
+		rand.Read(b[:])
+		c.clientID = "mqttboard-" + hex.EncodeToString(b[:])
+		if c.v == packet.V5 {
+			ack.Props.AssignedClientID = c.clientID // [MQTT-3.2.2-16]
+		}
+	}
+	if c.s.opts.ACL != nil && !c.s.opts.ACL.connectAllowed(c.username, c.clientID) {
+		c.refuse(packet.NotAuthorized, "not authorized")
+		return false
+	}
+
+	// Keep alive: a client asking for more than the maximum (or for none)
+	// is told the value to use [MQTT-3.2.2-21].
+	ka := p.KeepAlive
+	if c.v == packet.V5 && o.MaxKeepAlive < 65535 && (ka == 0 || ka > o.MaxKeepAlive) {
+		ka = o.MaxKeepAlive
+		ack.Props.ServerKeepAlive = ka
+	}
+	c.keepAlive = time.Duration(ka) * time.Second
+
+	// Session expiry: 3.1.1 clean session false means "until the broker
+	// forgets it".
+	c.expiry = p.Props.SessionExpiry
+	if c.v != packet.V5 && !p.CleanStart {
+		c.expiry = 0xFFFFFFFF
+	}
+	if c.expiry > o.MaxSessionExpiry {
+		c.expiry = o.MaxSessionExpiry
+		if c.v == packet.V5 {
+			ack.Props.SessionExpiry = c.expiry
+			ack.Props.Present = ack.Props.Present.Add(packet.PropSessionExpiry)
+		}
+	}
+
+	if p.WillFlag {
+		w := p.Will
+		c.will = &message.Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Origin: c.clientID}
+		if c.v == packet.V5 {
+			c.will.Props = forwardProps(&w.Props)
+			c.willDelay = w.Props.WillDelay
+			if w.Props.Has(packet.PropMessageExpiry) {
+				c.will.Props.MessageExpiry = w.Props.MessageExpiry // counted from publication, see publishWill
+			}
+		}
+	}
+
+	present, ok := c.s.attach(c, p.CleanStart)
+	if !ok {
+		c.refuse(packet.ServerUnavailable, "server shutting down")
+		return false
+	}
+	ack.SessionPresent = present
+	if c.v == packet.V5 {
+		ack.Props.ReceiveMaximum = o.ReceiveMaximum
+		ack.Props.MaximumPacketSize = o.MaxPacketSize
+		ack.Props.TopicAliasMaximum = o.TopicAliasMaximum
+		ack.Props.RetainAvailable = 1
+		ack.Props.WildcardSubAvailable = 1
+		ack.Props.SubIDAvailable = 1
+		ack.Props.SharedSubAvailable = 1
+		if p.Props.RequestResponseInfo == 1 {
+			ack.Props.ResponseInfo = o.ResponseInfo + c.clientID // [MQTT-3.1.2-28]
+		}
+		c.inAliases = make(map[uint16]string)
+	}
+	c.send(&ack)
+	c.sess.Attach(c)
+	c.s.ctr.connected.Add(1)
+	c.s.ctr.total.Add(1)
+	c.s.emit(Event{Kind: EventConnected, ClientID: c.clientID, Detail: c.nc.RemoteAddr().String()})
+	return true
+}
+
+// forwardProps copies the PUBLISH properties that travel with a message:
+// everything but Topic Alias and Subscription Identifiers, which belong to
+// one connection [MQTT-3.3.2-20] [MQTT-3.3.4-6]. User properties keep their
+// order; the slice is copied because the Reader reuses it.
+func forwardProps(p *packet.Properties) packet.Properties {
+	out := packet.Properties{
+		PayloadFormat:   p.PayloadFormat,
+		ContentType:     p.ContentType,
+		ResponseTopic:   p.ResponseTopic,
+		CorrelationData: p.CorrelationData,
+		User:            slices.Clone(p.User),
+	}
+	if p.Has(packet.PropPayloadFormat) {
+		out.Present = out.Present.Add(packet.PropPayloadFormat)
+	}
+	if p.Has(packet.PropCorrelationData) {
+		out.Present = out.Present.Add(packet.PropCorrelationData)
+	}
+	return out
+}
+
+// errTakeoverTimeout is logged when an old connection does not end in time.
+var errTakeoverTimeout = errors.New("previous connection did not close within 5s")

@@ -1,0 +1,11 @@
+// Package broker is mqttboard's bundled MQTT 3.1/3.1.1/5.0 broker: embed it
+// with [New] and [Server.Serve] (or [Server.ServeConn] for any net.Conn),
+// or run it as `mqttboard broker`.
+//
+// Each connection has two goroutines: a read loop that decodes packets and
+// routes publishes into subscriber sessions, and a write loop that drains
+// the connection's acknowledgements and its session's bounded queue into
+// one writev. Routing never blocks: a full queue drops QoS 0 (counted) and
+// disconnects a consumer that falls behind on QoS 1/2 with 0x97, keeping the
+// messages it was given. Lock order: broker/LOCKS.md.
+package broker

@@ -1,0 +1,50 @@
+// Package message is the broker's in-memory form of an application message:
+// decoded once from the publisher's PUBLISH and shared read-only by every
+// queue, inflight table and retained slot that holds it.
+package message
+
+import (
+	"time"
+
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// Message is an application message. It is immutable once routed: queues
+// hold the pointer, and writers encode a header per delivery and write the
+// same Payload to every subscriber (net.Buffers), never copying it.
+type Message struct {
+	Topic   string
+	Payload []byte
+	QoS     packet.QoS
+	Retain  bool
+	// Props are the PUBLISH properties to forward: payload format, content
+	// type, response topic, correlation data and user properties in their
+	// order [MQTT-3.3.2-17]. Topic Alias and Subscription Identifiers are
+	// per connection and are never stored here.
+	Props packet.Properties
+	// Expires is when Message Expiry Interval runs out; zero means never.
+	Expires time.Time
+	// Origin is the client identifier of the publisher, for No Local.
+	Origin string
+}
+
+// Expired reports whether the message's expiry interval has run out at now.
+func (m *Message) Expired(now time.Time) bool {
+	return !m.Expires.IsZero() && !now.Before(m.Expires)
+}
+
+// RemainingExpiry is the Message Expiry Interval to send at now: the
+// received interval minus the time the message waited [MQTT-3.3.2-6].
+func (m *Message) RemainingExpiry(now time.Time) uint32 {
+	if m.Expires.IsZero() {
+		return 0
+	}
+	d := m.Expires.Sub(now)
+	if d <= 0 {
+		return 0
+	}
+	return uint32((d + time.Second - 1) / time.Second)
+}
+
+// Size is the number of bytes the message accounts for in queue limits.
+func (m *Message) Size() int { return len(m.Topic) + len(m.Payload) + 64 }

@@ -1,0 +1,115 @@
+package broker
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Options configures a [Server]. The zero value is a working broker on
+// 127.0.0.1:1883 with flespi's limits; [Options.applyDefaults] fills every
+// zero field and says why each default is what it is.
+type Options struct {
+	// Listen is the TCP address of [Server.ListenAndServe]; "127.0.0.1:0"
+	// picks a free port, reported by [Server.Addr].
+	Listen string
+
+	// MaxPayload is the largest PUBLISH payload accepted (flespi: 60 MB).
+	MaxPayload int
+	// MaxPacketSize is the largest packet accepted from a client, announced
+	// in CONNACK; a bigger one gets DISCONNECT 0x95 [MQTT-3.2.2-15].
+	MaxPacketSize uint32
+	// MaxRetainedSize is the largest retained payload (flespi: 16 MB).
+	MaxRetainedSize int
+	// MaxTopicLevels is the deepest topic or filter (flespi: 24; the topic
+	// index cannot go deeper).
+	MaxTopicLevels int
+	// MaxFiltersPerSubscribe bounds the filters of one SUBSCRIBE or
+	// UNSUBSCRIBE (flespi: 64).
+	MaxFiltersPerSubscribe int
+	// MaxQueueBytes bounds a session's outgoing queue (flespi: 256 MB).
+	MaxQueueBytes int
+	// MaxInflightBytes bounds a session's unacknowledged QoS 1/2 bytes
+	// (flespi: 100 MB).
+	MaxInflightBytes int
+	// ReceiveMaximum is the number of unacknowledged QoS 2 PUBLISHes the
+	// broker accepts from a client, announced in CONNACK.
+	ReceiveMaximum uint16
+	// TopicAliasMaximum is the number of topic aliases a client may set,
+	// announced in CONNACK.
+	TopicAliasMaximum uint16
+	// MaxKeepAlive caps a client's keep alive in seconds; a client asking
+	// for more (or for 0, no keep alive) gets Server Keep Alive in CONNACK.
+	MaxKeepAlive uint16
+	// MaxSessionExpiry caps the session expiry interval in seconds.
+	MaxSessionExpiry uint32
+	// ControlQueueBytes bounds acknowledgements queued to a client that does
+	// not read them; past it the connection is closed.
+	ControlQueueBytes int
+	// ResponseInfo is the Response Information returned to a client that
+	// requests it; the client id is appended.
+	ResponseInfo string
+	// ShutdownLinger is how long a closing connection waits for the client
+	// to read the final DISCONNECT.
+	ShutdownLinger time.Duration
+
+	// ACL, when set, decides publish and subscribe permissions (see
+	// [LoadConfig]); nil allows everything.
+	ACL *ACL
+
+	// Logger receives the broker's logs; nil discards them.
+	Logger *slog.Logger
+	// OnEvent, when set, is called for every [Event]. It runs on the
+	// broker's goroutines and must not block.
+	OnEvent func(Event)
+}
+
+func (o *Options) applyDefaults() {
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:1883" // MQTT's port; loopback so a sandbox is not exposed by accident
+	}
+	if o.MaxPayload == 0 {
+		o.MaxPayload = 60 << 20 // flespi's 60 MB payload limit
+	}
+	if o.MaxPacketSize == 0 {
+		o.MaxPacketSize = uint32(o.MaxPayload) + 1<<20 // the payload plus room for topic and properties
+	}
+	if o.MaxRetainedSize == 0 {
+		o.MaxRetainedSize = 16 << 20 // flespi's 16 MB retained message limit
+	}
+	if o.MaxTopicLevels == 0 || o.MaxTopicLevels > 24 {
+		o.MaxTopicLevels = 24 // flespi's limit, and the index's stack array size
+	}
+	if o.MaxFiltersPerSubscribe == 0 {
+		o.MaxFiltersPerSubscribe = 64 // flespi's limit per SUBSCRIBE/UNSUBSCRIBE
+	}
+	if o.MaxQueueBytes == 0 {
+		o.MaxQueueBytes = 256 << 20 // flespi's 256 MB outgoing queue
+	}
+	if o.MaxInflightBytes == 0 {
+		o.MaxInflightBytes = 100 << 20 // flespi's 100 MB of unacknowledged QoS 1
+	}
+	if o.ReceiveMaximum == 0 {
+		o.ReceiveMaximum = 65535 // the protocol maximum: the broker acks QoS 1 at once and holds QoS 2 ids only
+	}
+	if o.TopicAliasMaximum == 0 {
+		o.TopicAliasMaximum = 1024 // enough for any real client; bounds the per-connection alias table
+	}
+	if o.MaxKeepAlive == 0 {
+		o.MaxKeepAlive = 65535 // no cap: the protocol maximum
+	}
+	if o.MaxSessionExpiry == 0 {
+		o.MaxSessionExpiry = 0xFFFFFFFF // no cap: a session may be kept forever, as the client asks
+	}
+	if o.ControlQueueBytes == 0 {
+		o.ControlQueueBytes = 1 << 20 // a million bytes of unread acks means the client is not reading
+	}
+	if o.ResponseInfo == "" {
+		o.ResponseInfo = "response/" // a topic prefix clients can use for request/response
+	}
+	if o.ShutdownLinger == 0 {
+		o.ShutdownLinger = 200 * time.Millisecond // enough for a LAN/loopback peer to read a DISCONNECT
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}

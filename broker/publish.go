@@ -1,0 +1,113 @@
+package broker
+
+import (
+	"time"
+	"unicode/utf8"
+
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/broker/topics"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// handlePublish routes an incoming PUBLISH and acknowledges it. The
+// acknowledgement is sent after the message is in every subscriber's queue,
+// so an acknowledged message is never lost while the broker runs.
+func (c *conn) handlePublish(p *packet.Publish) error {
+	o := &c.s.opts
+	c.s.ctr.received.Add(1)
+	topic := p.Topic
+	if c.v == packet.V5 && p.Props.Has(packet.PropTopicAlias) {
+		a := p.Props.TopicAlias
+		if a > o.TopicAliasMaximum {
+			return &packet.Error{Code: packet.TopicAliasInvalid, Packet: packet.PUBLISH, Field: "topic alias", Offset: -1,
+				Msg: "alias " + itoa(int(a)) + " exceeds the Topic Alias Maximum " + itoa(int(o.TopicAliasMaximum)), Rule: "MQTT-3.3.2-9"}
+		}
+		if topic == "" {
+			topic = c.inAliases[a]
+			if topic == "" {
+				return &packet.Error{Code: packet.ProtocolError, Packet: packet.PUBLISH, Field: "topic alias", Offset: -1,
+					Msg: "alias " + itoa(int(a)) + " was never set", Rule: "MQTT-3.3.4-"}
+			}
+		} else {
+			c.inAliases[a] = topic
+		}
+	}
+	if len(p.Payload) > o.MaxPayload {
+		return &packet.Error{Code: packet.PacketTooLarge, Packet: packet.PUBLISH, Field: "payload", Offset: -1,
+			Msg: "payload of " + itoa(len(p.Payload)) + " bytes exceeds the limit " + itoa(o.MaxPayload)}
+	}
+	code := packet.Success
+	reason := ""
+	switch {
+	case topics.CountLevels(topic) > o.MaxTopicLevels:
+		code, reason = packet.TopicNameInvalid, "topic has more than "+itoa(o.MaxTopicLevels)+" levels"
+	case p.Props.PayloadFormat == 1 && !utf8.Valid(p.Payload):
+		code, reason = packet.PayloadFormatInvalid, "payload format indicator says UTF-8 but the payload is not" // [MQTT-3.3.2-4]
+	case o.ACL != nil && !o.ACL.publishAllowed(c.username, c.clientID, topic):
+		code, reason = packet.NotAuthorized, "" // no reason string: do not reveal the ACL
+	case p.Retain && len(p.Payload) > o.MaxRetainedSize:
+		code, reason = packet.QuotaExceeded, "retained payload exceeds "+itoa(o.MaxRetainedSize)+" bytes"
+	}
+	if p.QoS == 2 {
+		dup, held := c.sess.ReceiveQoS2(p.PacketID)
+		if held > int(o.ReceiveMaximum) {
+			return &packet.Error{Code: packet.ReceiveMaximumExceeded, Packet: packet.PUBLISH, Offset: -1,
+				Msg: "more than Receive Maximum " + itoa(int(o.ReceiveMaximum)) + " QoS 2 messages unreleased", Rule: "MQTT-3.3.4-7"}
+		}
+		if dup {
+			// Already routed: a resend after reconnect gets its PUBREC again
+			// and is not delivered twice [MQTT-4.3.3-10].
+			c.send(&packet.Pubrec{Ack: packet.Ack{PacketID: p.PacketID}})
+			return nil
+		}
+		if code.IsError() {
+			c.sess.Release(p.PacketID) // a failed PUBREC ends the exchange
+		}
+	}
+	if code == packet.Success {
+		m := &message.Message{Topic: topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Origin: c.clientID}
+		if c.v == packet.V5 {
+			m.Props = forwardProps(&p.Props)
+			if p.Props.MessageExpiry > 0 {
+				m.Expires = time.Now().Add(time.Duration(p.Props.MessageExpiry) * time.Second)
+			}
+		}
+		if n := c.s.route(m, &c.route); n == 0 && p.QoS > 0 && c.v == packet.V5 {
+			code = packet.NoMatchingSubscribers
+		}
+	} else if c.v != packet.V5 {
+		code = packet.Success // 3.1.1 has no negative PUBACK: the message is dropped
+	}
+	ack := packet.Ack{PacketID: p.PacketID, ReasonCode: code}
+	if reason != "" && c.problemInfo {
+		ack.Props.ReasonString = reason
+	}
+	switch p.QoS {
+	case 1:
+		c.send(&packet.Puback{Ack: ack})
+	case 2:
+		c.send(&packet.Pubrec{Ack: ack})
+	}
+	return nil
+}
+
+// match is one subscription that matched a message.
+type match struct {
+	seq uint64
+	sub *topics.Subscription
+}
+
+// router is the scratch space of routing, owned by one read loop so that a
+// message's fan-out reuses it instead of allocating.
+type router struct {
+	matches []match
+}
+
+func (r *router) add(sub *topics.Subscription) {
+	var seq uint64
+	if sub.Group == "" {
+		seq = sub.Subscriber.(*session.Session).Seq
+	}
+	r.matches = append(r.matches, match{seq: seq, sub: sub})
+}

@@ -1,0 +1,163 @@
+// Package retained is the broker's store of retained messages: a trie of
+// topic levels so a subscription's filter (with '+' and '#') finds its
+// retained messages without scanning them all, and so a wildcard pattern
+// can delete many at once (flespi's bulk deletion).
+package retained
+
+import (
+	"sync"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/topics"
+)
+
+type node struct {
+	children map[string]*node
+	msg      *message.Message
+}
+
+// Store holds at most one message per topic [MQTT-3.3.1-5].
+type Store struct {
+	mu    sync.RWMutex
+	root  node
+	count int
+}
+
+// New returns an empty store.
+func New() *Store { return &Store{} }
+
+// Len is the number of retained messages.
+func (s *Store) Len() int {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.count
+}
+
+// Set retains m under m.Topic, replacing the previous message; an empty
+// payload deletes instead [MQTT-3.3.1-6].
+func (s *Store) Set(m *message.Message) {
+	var l topics.Levels
+	if !topics.Split(m.Topic, &l) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(m.Payload) == 0 {
+		s.delete(&s.root, l.Slice())
+		return
+	}
+	n := &s.root
+	for _, w := range l.Slice() {
+		if n.children == nil {
+			n.children = make(map[string]*node)
+		}
+		c := n.children[w]
+		if c == nil {
+			c = &node{}
+			n.children[w] = c
+		}
+		n = c
+	}
+	if n.msg == nil {
+		s.count++
+	}
+	n.msg = m
+}
+
+func (s *Store) delete(n *node, lv []string) bool {
+	if len(lv) == 0 {
+		if n.msg == nil {
+			return false
+		}
+		n.msg = nil
+		s.count--
+		return true
+	}
+	c := n.children[lv[0]]
+	if c == nil || !s.delete(c, lv[1:]) {
+		return false
+	}
+	if c.msg == nil && len(c.children) == 0 {
+		delete(n.children, lv[0])
+	}
+	return true
+}
+
+// Match calls fn for every unexpired retained message whose topic matches
+// filter (not a "$share/" filter). Expired messages are removed lazily by
+// [Store.Sweep]. fn runs under the read lock and must not block.
+func (s *Store) Match(filter string, now time.Time, fn func(*message.Message)) {
+	var l topics.Levels
+	if !topics.Split(filter, &l) {
+		return
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	walk(&s.root, l.Slice(), true, now, fn)
+}
+
+func walk(n *node, lv []string, first bool, now time.Time, fn func(*message.Message)) {
+	if len(lv) == 0 {
+		if n.msg != nil && !n.msg.Expired(now) {
+			fn(n.msg)
+		}
+		return
+	}
+	switch lv[0] {
+	case "#":
+		if !first && n.msg != nil && !n.msg.Expired(now) { // "a/#" matches "a"
+			fn(n.msg)
+		}
+		for w, c := range n.children {
+			if first && len(w) > 0 && w[0] == '$' { // [MQTT-4.7.2-1]
+				continue
+			}
+			all(c, now, fn)
+		}
+	case "+":
+		for w, c := range n.children {
+			if first && len(w) > 0 && w[0] == '$' {
+				continue
+			}
+			walk(c, lv[1:], false, now, fn)
+		}
+	default:
+		if c := n.children[lv[0]]; c != nil {
+			walk(c, lv[1:], false, now, fn)
+		}
+	}
+}
+
+func all(n *node, now time.Time, fn func(*message.Message)) {
+	if n.msg != nil && !n.msg.Expired(now) {
+		fn(n.msg)
+	}
+	for _, c := range n.children {
+		all(c, now, fn)
+	}
+}
+
+// Sweep deletes expired messages [MQTT-3.3.2-5]; the broker calls it
+// periodically so expired retained messages do not hold memory.
+func (s *Store) Sweep(now time.Time) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sweep(&s.root, now)
+}
+
+func (s *Store) sweep(n *node, now time.Time) int {
+	d := 0
+	if n.msg != nil && n.msg.Expired(now) {
+		n.msg = nil
+		s.count--
+		d++
+	}
+	for w, c := range n.children {
+		d += s.sweep(c, now)
+		if c.msg == nil && len(c.children) == 0 {
+			delete(n.children, w)
+		}
+	}
+	return d
+}

@@ -1,0 +1,48 @@
+package retained
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/message"
+)
+
+func topicsOf(s *Store, filter string) []string {
+	var got []string
+	s.Match(filter, time.Now(), func(m *message.Message) { got = append(got, m.Topic) })
+	slices.Sort(got)
+	return got
+}
+
+func TestStore(t *testing.T) {
+	s := New()
+	for _, tp := range []string{"a", "a/b", "a/b/c", "x/b", "$SYS/up"} {
+		s.Set(&message.Message{Topic: tp, Payload: []byte("1")})
+	}
+	s.Set(&message.Message{Topic: "gone", Payload: []byte("1"), Expires: time.Now().Add(-time.Second)})
+	tests := map[string][]string{
+		"#":       {"a", "a/b", "a/b/c", "x/b"},
+		"a/#":     {"a", "a/b", "a/b/c"},
+		"+/b":     {"a/b", "x/b"},
+		"$SYS/#":  {"$SYS/up"},
+		"+":       {"a"},
+		"a/b":     {"a/b"},
+		"nothing": nil,
+	}
+	for f, want := range tests {
+		if got := topicsOf(s, f); !slices.Equal(got, want) {
+			t.Errorf("Match(%q) = %q, want %q", f, got, want)
+		}
+	}
+	s.Set(&message.Message{Topic: "a/b"}) // empty payload deletes
+	if got := topicsOf(s, "a/#"); !slices.Equal(got, []string{"a", "a/b/c"}) {
+		t.Errorf("after delete: %q", got)
+	}
+	if n := s.Sweep(time.Now()); n != 1 {
+		t.Errorf("Sweep removed %d, want 1", n)
+	}
+	if s.Len() != 4 {
+		t.Errorf("Len = %d, want 4", s.Len())
+	}
+}

@@ -1,0 +1,104 @@
+package broker
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// routerPool serves routes that do not come from a read loop (wills).
+var routerPool = sync.Pool{New: func() any { return new(router) }}
+
+// route retains m if asked and enqueues it for every matching session,
+// returning the number of deliveries. Overlapping plain subscriptions of one
+// session give one delivery with the highest granted QoS and every
+// subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3]; each shared group
+// gives one delivery to the member it picks.
+func (s *Server) route(m *message.Message, r *router) int {
+	if m.Retain {
+		s.retained.Set(m)
+	}
+	r.matches = r.matches[:0]
+	s.index.Match(m.Topic, r.add)
+	ms := r.matches
+	// Plain matches are sorted by session so overlapping subscriptions are
+	// adjacent; shared picks (seq 0) come first and are never merged.
+	slices.SortFunc(ms, func(a, b match) int {
+		switch {
+		case a.seq < b.seq:
+			return -1
+		case a.seq > b.seq:
+			return 1
+		}
+		return 0
+	})
+	n := 0
+	for i := 0; i < len(ms); {
+		j := i + 1
+		if ms[i].seq != 0 {
+			for j < len(ms) && ms[j].seq == ms[i].seq {
+				j++
+			}
+		}
+		if s.deliver(m, ms[i:j]) {
+			n++
+		}
+		i = j
+	}
+	clear(ms) // do not keep subscriptions alive through the scratch slice
+	return n
+}
+
+// deliver enqueues m once for the session of subs (all the same session).
+func (s *Server) deliver(m *message.Message, subs []match) bool {
+	sess := subs[0].sub.Subscriber.(*session.Session)
+	d := session.Delivery{Msg: m}
+	found := false
+	var ids int
+	for _, x := range subs {
+		sub := x.sub
+		if sub.NoLocal && sess.ClientID == m.Origin { // [MQTT-3.8.3-3]
+			continue
+		}
+		if !found || sub.QoS > d.QoS {
+			d.QoS = sub.QoS
+		}
+		found = true
+		if sub.RetainAsPublished {
+			d.Retain = m.Retain // [MQTT-3.3.1-13]
+		}
+		if sub.ID != 0 {
+			ids++
+			if ids == 1 {
+				d.SubID = sub.ID
+			} else {
+				if ids == 2 {
+					d.SubIDs = []uint32{d.SubID}
+				}
+				d.SubIDs = append(d.SubIDs, sub.ID)
+			}
+		}
+	}
+	if !found {
+		return false
+	}
+	d.QoS = min(d.QoS, m.QoS)
+	s.enqueue(sess, d)
+	return true
+}
+
+func (s *Server) enqueue(sess *session.Session, d session.Delivery) {
+	switch sess.Enqueue(d) {
+	case session.DroppedFull:
+		s.ctr.dropped.Add(1)
+		s.emit(Event{Kind: EventDropped, ClientID: sess.ClientID, Reason: packet.QuotaExceeded, Topic: d.Msg.Topic, Detail: "outgoing queue full"})
+	case session.Overflow:
+		if c := sess.Conn(); c != nil {
+			c.Kick(packet.QuotaExceeded, "outgoing queue exceeds its limit: the client reads too slowly")
+		}
+	}
+}
+

@@ -1,0 +1,249 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/retained"
+	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/broker/topics"
+)
+
+// ErrServerClosed is returned by [Server.Serve] after [Server.Shutdown] or
+// [Server.Close].
+var ErrServerClosed = errors.New("broker: server closed")
+
+// Server is an MQTT broker. Create it with [New].
+type Server struct {
+	opts     Options
+	index    *topics.Index
+	retained *retained.Store
+	ctr      counters
+	started  time.Time
+	seq      atomic.Uint64
+
+	mu        sync.Mutex // guards everything below; see LOCKS.md
+	sessions  map[string]*session.Session
+	conns     map[*conn]struct{}
+	listeners []net.Listener
+	closing   bool
+	connWG    sync.WaitGroup
+	done      chan struct{}
+}
+
+// New returns a broker configured by opts; it does not listen until
+// [Server.Listen] or [Server.Serve].
+func New(opts Options) *Server {
+	opts.applyDefaults()
+	return &Server{
+		opts:     opts,
+		index:    topics.NewIndex(),
+		retained: retained.New(),
+		started:  time.Now(),
+		sessions: make(map[string]*session.Session),
+		conns:    make(map[*conn]struct{}),
+		done:     make(chan struct{}),
+	}
+}
+
+// Listen binds Options.Listen (TCP) so that [Server.Addr] is known before
+// [Server.Serve] runs. Calling it twice is an error.
+func (s *Server) Listen() error {
+	l, err := net.Listen("tcp", s.opts.Listen)
+	if err != nil {
+		return err
+	}
+	return s.AddListener(l)
+}
+
+// AddListener makes the broker accept connections from l (TLS, WebSocket
+// or any other net.Listener, see package listeners) once Serve runs, or at
+// once if it already does.
+func (s *Server) AddListener(l net.Listener) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		l.Close()
+		return ErrServerClosed
+	}
+	s.listeners = append(s.listeners, l)
+	return nil
+}
+
+// Addr returns the address of the first listener, nil before one is bound.
+func (s *Server) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.listeners) == 0 {
+		return nil
+	}
+	return s.listeners[0].Addr()
+}
+
+// Addrs returns the addresses of every listener.
+func (s *Server) Addrs() []net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []net.Addr
+	for _, l := range s.listeners {
+		out = append(out, l.Addr())
+	}
+	return out
+}
+
+// ListenAndServe is [Server.Listen] then [Server.Serve].
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	if err := s.Listen(); err != nil {
+		return err
+	}
+	return s.Serve(ctx)
+}
+
+// Serve accepts connections on every listener (binding Options.Listen first
+// if none was added) until ctx is done or the server is shut down; then it
+// shuts down with a 5 s deadline. It returns [ErrServerClosed].
+func (s *Server) Serve(ctx context.Context) error {
+	s.mu.Lock()
+	n := len(s.listeners)
+	s.mu.Unlock()
+	if n == 0 {
+		if err := s.Listen(); err != nil {
+			return err
+		}
+	}
+	go s.sweepLoop()
+	s.mu.Lock()
+	ls := append([]net.Listener(nil), s.listeners...)
+	s.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, l := range ls {
+		wg.Go(func() { s.acceptLoop(ctx, l) })
+	}
+	select {
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		s.Shutdown(sctx)
+		cancel()
+	case <-s.done:
+	}
+	wg.Wait()
+	return ErrServerClosed
+}
+
+func (s *Server) acceptLoop(ctx context.Context, l net.Listener) {
+	var delay time.Duration
+	for {
+		nc, err := l.Accept()
+		if err != nil {
+			select {
+			case <-s.done:
+				return
+			default:
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Temporary failures (EMFILE, ...) back off 5 ms → 1 s like
+			// net/http instead of spinning.
+			delay = min(max(delay*2, 5*time.Millisecond), time.Second)
+			s.opts.Logger.Warn("accept failed", "addr", l.Addr(), "err", err, "retry", delay)
+			select {
+			case <-time.After(delay):
+			case <-s.done:
+				return
+			}
+			continue
+		}
+		delay = 0
+		go s.ServeConn(ctx, nc)
+	}
+}
+
+// sweepLoop drops expired retained messages once a minute so they do not
+// hold memory until someone subscribes.
+func (s *Server) sweepLoop() {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.retained.Sweep(time.Now())
+		case <-s.done:
+			return
+		}
+	}
+}
+
+// ServeConn serves one MQTT connection on c until it ends; it returns when
+// both its goroutines are done. Tests and the TUI use it with net.Pipe.
+func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	c := newConn(s, nc)
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	s.mu.Unlock()
+	defer s.connWG.Done()
+	c.serve(ctx)
+}
+
+// Shutdown stops accepting, sends DISCONNECT 0x8B (Server shutting down) to
+// every MQTT 5 client and closes every connection, publishing wills as the
+// specification says, and waits for the connections to end until ctx is
+// done, when it closes what is left.
+func (s *Server) Shutdown(ctx context.Context) error {
+	conns := s.stop()
+	for _, c := range conns {
+		c.Kick(0x8B, "server shutting down")
+	}
+	waited := make(chan struct{})
+	go func() { s.connWG.Wait(); close(waited) }()
+	var err error
+	select {
+	case <-waited:
+	case <-ctx.Done():
+		err = ctx.Err()
+		for _, c := range conns {
+			c.nc.Close()
+		}
+		<-waited
+	}
+	s.endSessions()
+	return err
+}
+
+// Close closes every listener and connection at once, without the
+// DISCONNECT courtesy of [Server.Shutdown].
+func (s *Server) Close() error {
+	for _, c := range s.stop() {
+		c.nc.Close()
+	}
+	s.connWG.Wait()
+	s.endSessions()
+	return nil
+}
+
+func (s *Server) stop() []*conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.closing {
+		s.closing = true
+		close(s.done)
+		for _, l := range s.listeners {
+			l.Close()
+		}
+	}
+	out := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		out = append(out, c)
+	}
+	return out
+}

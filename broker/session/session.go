@@ -1,0 +1,382 @@
+package session
+
+import (
+	"cmp"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/topics"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// Delivery is one message on its way to this session: the shared message
+// and what this subscriber gets of it. It is a value in the queue, so a
+// fan-out to N sessions allocates nothing per session.
+type Delivery struct {
+	Msg    *message.Message
+	QoS    packet.QoS
+	Retain bool
+	// SubID is the subscription identifier of the matching subscription;
+	// SubIDs holds them all when more than one subscription matched.
+	SubID  uint32
+	SubIDs []uint32
+}
+
+// Outgoing is what the write loop sends next: a PUBLISH (new or resent
+// with DUP) or, for a QoS 2 message the client already acknowledged with
+// PUBREC, a PUBREL.
+type Outgoing struct {
+	Delivery
+	PacketID uint16
+	Dup      bool
+	Pubrel   bool
+}
+
+type inflight struct {
+	Delivery
+	seq      uint64
+	released bool // QoS 2: PUBREC received, PUBREL owed until PUBCOMP
+}
+
+// Conn is the live network connection of a session, as the session and the
+// router need it.
+type Conn interface {
+	// Kick closes the connection with a reason code (DISCONNECT in 5.0);
+	// it must not block.
+	Kick(code packet.ReasonCode, reason string)
+}
+
+// Limits bound a session's memory (flespi: 256 MB queue, 100 MB of QoS 1
+// unacknowledged).
+type Limits struct {
+	MaxQueueBytes    int
+	MaxInflightBytes int
+}
+
+// Result says what Enqueue did with a delivery.
+type Result int
+
+// Enqueue results.
+const (
+	Queued Result = iota
+	// DroppedOffline: QoS 0 for a session without a connection.
+	DroppedOffline
+	// DroppedFull: the queue is full; QoS 0 online, or any QoS offline.
+	DroppedFull
+	// Overflow: a QoS 1/2 message was queued past the limit of an online
+	// session; the caller disconnects that slow consumer with 0x97.
+	Overflow
+)
+
+// Session is one client's session.
+type Session struct {
+	// ClientID is the client identifier, fixed for the session's life.
+	ClientID string
+	// Seq orders sessions by creation; the router sorts matches by it to
+	// merge overlapping subscriptions without a map.
+	Seq uint64
+
+	online atomic.Bool
+	wake   chan struct{}
+	limits Limits
+
+	mu            sync.Mutex
+	conn          Conn
+	queue         []Delivery
+	head          int
+	queueBytes    int
+	inflight      map[uint16]*inflight
+	inflightBytes int
+	resend        []uint16
+	nextID        uint16
+	outSeq        uint64
+	incoming      map[uint16]struct{}
+	subs          map[string]*topics.Subscription
+	dropped       uint64
+
+	// Expiry is the session expiry interval in seconds; 0xFFFFFFFF never.
+	// Written by the connection that owns the session.
+	Expiry uint32
+	// Timers owned by the broker under its lock: session expiry and the
+	// delayed will.
+	ExpiryTimer *time.Timer
+	WillTimer   *time.Timer
+	// Will is the pending will of the last connection, published when its
+	// delay runs out or the session ends.
+	Will *message.Message
+}
+
+// New returns an offline session.
+func New(clientID string, seq uint64, l Limits) *Session {
+	return &Session{
+		ClientID: clientID,
+		Seq:      seq,
+		wake:     make(chan struct{}, 1),
+		limits:   l,
+		inflight: make(map[uint16]*inflight),
+		incoming: make(map[uint16]struct{}),
+		subs:     make(map[string]*topics.Subscription),
+	}
+}
+
+// SubscriberID implements [topics.Subscriber].
+func (s *Session) SubscriberID() string { return s.ClientID }
+
+// Online implements [topics.Subscriber].
+func (s *Session) Online() bool { return s.online.Load() }
+
+// Wake is signalled (never blocking) when the write loop has something to
+// take.
+func (s *Session) Wake() <-chan struct{} { return s.wake }
+
+func (s *Session) signal() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Attach makes c the session's connection and schedules every unacknowledged
+// PUBLISH and owed PUBREL to be resent first, in their original order
+// [MQTT-4.4.0-1].
+func (s *Session) Attach(c Conn) {
+	s.mu.Lock()
+	s.conn = c
+	s.resend = s.resend[:0]
+	for id := range s.inflight {
+		s.resend = append(s.resend, id)
+	}
+	slices.SortFunc(s.resend, func(a, b uint16) int {
+		return cmp.Compare(s.inflight[a].seq, s.inflight[b].seq)
+	})
+	s.mu.Unlock()
+	s.online.Store(true)
+	s.signal()
+}
+
+// Detach clears the connection if it is still c.
+func (s *Session) Detach(c Conn) {
+	s.mu.Lock()
+	if s.conn == c {
+		s.conn = nil
+		s.online.Store(false)
+	}
+	s.mu.Unlock()
+}
+
+// Conn returns the live connection or nil.
+func (s *Session) Conn() Conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conn
+}
+
+// Enqueue adds d to the outgoing queue without blocking.
+func (s *Session) Enqueue(d Delivery) Result {
+	size := d.Msg.Size()
+	s.mu.Lock()
+	online := s.conn != nil
+	if !online && d.QoS == 0 {
+		s.mu.Unlock()
+		return DroppedOffline
+	}
+	r := Queued
+	if s.queueBytes+size > s.limits.MaxQueueBytes {
+		if d.QoS == 0 || !online {
+			s.dropped++
+			s.mu.Unlock()
+			return DroppedFull
+		}
+		// An acknowledged QoS 1/2 message is never dropped: it is kept
+		// past the limit and the consumer is disconnected instead.
+		r = Overflow
+	}
+	s.queue = append(s.queue, d)
+	s.queueBytes += size
+	s.mu.Unlock()
+	s.signal()
+	return r
+}
+
+// Take appends what the write loop should send next to out, at most max
+// entries: resends first, then queued deliveries. QoS 1/2 deliveries get a
+// packet identifier and enter the inflight table, as long as fewer than
+// recvMax are unacknowledged (the client's Receive Maximum
+// [MQTT-3.3.4-9]) and the inflight bytes are under the limit. Expired
+// messages are dropped [MQTT-3.3.2-5]. more reports whether Take stopped
+// with sendable work left.
+func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (_ []Outgoing, more bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for len(s.resend) > 0 && len(out) < max {
+		id := s.resend[0]
+		s.resend = s.resend[1:]
+		f := s.inflight[id]
+		if f == nil {
+			continue
+		}
+		out = append(out, Outgoing{Delivery: f.Delivery, PacketID: id, Dup: !f.released, Pubrel: f.released})
+	}
+	for s.head < len(s.queue) && len(out) < max {
+		d := s.queue[s.head]
+		if d.QoS > 0 && (len(s.inflight) >= recvMax || s.inflightBytes >= s.limits.MaxInflightBytes) {
+			return out, false // an acknowledgement will wake the writer
+		}
+		s.queue[s.head] = Delivery{}
+		s.head++
+		size := d.Msg.Size()
+		s.queueBytes -= size
+		if d.Msg.Expired(now) {
+			continue
+		}
+		o := Outgoing{Delivery: d}
+		if d.QoS > 0 {
+			o.PacketID = s.newID()
+			s.outSeq++
+			s.inflight[o.PacketID] = &inflight{Delivery: d, seq: s.outSeq}
+			s.inflightBytes += size
+		}
+		out = append(out, o)
+	}
+	if s.head == len(s.queue) {
+		s.queue = s.queue[:0]
+		s.head = 0
+		if cap(s.queue) > 1024 { // give memory back after a burst
+			s.queue = nil
+		}
+	} else if s.head > 1024 && s.head*2 > len(s.queue) {
+		n := copy(s.queue, s.queue[s.head:])
+		clear(s.queue[n:])
+		s.queue = s.queue[:n]
+		s.head = 0
+	}
+	return out, len(s.resend) > 0 || s.head < len(s.queue)
+}
+
+func (s *Session) newID() uint16 {
+	for {
+		s.nextID++
+		if s.nextID == 0 {
+			s.nextID = 1
+		}
+		if _, used := s.inflight[s.nextID]; !used {
+			return s.nextID
+		}
+	}
+}
+
+// Drop forgets an inflight message the writer could not send (larger than
+// the client's Maximum Packet Size: discarded as if delivered
+// [MQTT-3.1.2-25]).
+func (s *Session) Drop(id uint16) { s.complete(id, 0, false) }
+
+// Puback completes a QoS 1 delivery; it reports false for an unknown id.
+func (s *Session) Puback(id uint16) bool { return s.complete(id, 1, false) }
+
+// Pubrec records the client's PUBREC for a QoS 2 delivery. With a failure
+// code the exchange ends there; otherwise a PUBREL is owed. It reports false
+// for an unknown id.
+func (s *Session) Pubrec(id uint16, failed bool) bool {
+	if failed {
+		return s.complete(id, 2, false)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f := s.inflight[id]
+	if f == nil || f.QoS != 2 {
+		return false
+	}
+	f.released = true
+	return true
+}
+
+// Pubcomp completes a QoS 2 delivery; false for an unknown id.
+func (s *Session) Pubcomp(id uint16) bool { return s.complete(id, 2, true) }
+
+func (s *Session) complete(id uint16, qos packet.QoS, released bool) bool {
+	s.mu.Lock()
+	f := s.inflight[id]
+	if f == nil || (qos != 0 && (f.QoS != qos || f.released != released)) {
+		s.mu.Unlock()
+		return false
+	}
+	delete(s.inflight, id)
+	s.inflightBytes -= f.Msg.Size()
+	s.mu.Unlock()
+	s.signal() // a slot under Receive Maximum is free
+	return true
+}
+
+// ReceiveQoS2 records an incoming QoS 2 packet identifier; it reports true
+// when the identifier was already held, i.e. the PUBLISH is a duplicate that
+// must not be routed again [MQTT-4.3.3-10].
+func (s *Session) ReceiveQoS2(id uint16) (dup bool, held int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, dup = s.incoming[id]
+	s.incoming[id] = struct{}{}
+	return dup, len(s.incoming)
+}
+
+// IncomingQoS2 is the number of QoS 2 messages received and not released.
+func (s *Session) IncomingQoS2() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.incoming)
+}
+
+// Release handles PUBREL: it forgets the identifier and reports whether it
+// was held.
+func (s *Session) Release(id uint16) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.incoming[id]
+	delete(s.incoming, id)
+	return ok
+}
+
+// AddSub records a subscription; it returns the previous one with the
+// same filter.
+func (s *Session) AddSub(sub *topics.Subscription) *topics.Subscription {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old := s.subs[sub.Filter]
+	s.subs[sub.Filter] = sub
+	return old
+}
+
+// RemoveSub forgets a subscription and reports whether it existed.
+func (s *Session) RemoveSub(filter string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.subs[filter]
+	delete(s.subs, filter)
+	return ok
+}
+
+// Subs returns the session's subscriptions.
+func (s *Session) Subs() []*topics.Subscription {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*topics.Subscription, 0, len(s.subs))
+	for _, v := range s.subs {
+		out = append(out, v)
+	}
+	return out
+}
+
+// Stats is a snapshot of a session's queues.
+type Stats struct {
+	Queued, Inflight, QueueBytes int
+	Dropped                      uint64
+}
+
+// Stats returns the session's queue figures.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Queued: len(s.queue) - s.head, Inflight: len(s.inflight), QueueBytes: s.queueBytes, Dropped: s.dropped}
+}

@@ -1,0 +1,186 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/session"
+)
+
+// attach gives c its session: a new one, or the existing one for the
+// client id, taking it over from a live connection first (that one gets
+// DISCONNECT 0x8E [MQTT-3.1.4-3]). It reports whether a session was
+// resumed, and false for ok when the server is closing.
+func (s *Server) attach(c *conn, cleanStart bool) (present, ok bool) {
+	for {
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			return false, false
+		}
+		old := s.sessions[c.clientID]
+		if old != nil {
+			if oc, _ := old.Conn().(*conn); oc != nil {
+				s.mu.Unlock()
+				oc.Kick(0x8E, "another connection with the same client id took the session over")
+				select {
+				case <-oc.done:
+				case <-time.After(5 * time.Second):
+					s.opts.Logger.Warn("takeover", "client", c.clientID, "err", errTakeoverTimeout)
+					oc.nc.Close()
+					<-oc.done
+				}
+				continue
+			}
+		}
+		var will *message.Message
+		if old != nil {
+			stopTimer(&old.ExpiryTimer)
+			// Reconnecting before the will delay ends cancels the will
+			// [MQTT-3.1.3-9]; a clean start ends the old session, which
+			// sends it.
+			stopTimer(&old.WillTimer)
+			will = old.Will
+			old.Will = nil
+		}
+		if old != nil && !cleanStart {
+			c.sess = old
+			will = nil
+			present = true
+		} else {
+			c.sess = session.New(c.clientID, s.seq.Add(1), session.Limits{
+				MaxQueueBytes:    s.opts.MaxQueueBytes,
+				MaxInflightBytes: s.opts.MaxInflightBytes,
+			})
+			s.sessions[c.clientID] = c.sess
+		}
+		c.sess.Expiry = c.expiry
+		s.mu.Unlock()
+		if old != nil && c.sess != old {
+			s.dropSubscriptions(old)
+		}
+		if will != nil {
+			s.publishWill(will)
+		}
+		return present, true
+	}
+}
+
+func stopTimer(t **time.Timer) {
+	if *t != nil {
+		(*t).Stop()
+		*t = nil
+	}
+}
+
+// disconnected runs once per connection after both loops ended: it
+// publishes or schedules the will and ends or keeps the session.
+func (s *Server) disconnected(c *conn) {
+	sess := c.sess
+	sess.Detach(c)
+	c.mu.Lock()
+	code, reason := c.code, c.reason
+	c.mu.Unlock()
+	s.ctr.connected.Add(-1)
+	s.emit(Event{Kind: EventDisconnected, ClientID: c.clientID, Reason: code, Detail: reason})
+
+	will := c.will
+	s.mu.Lock()
+	delete(s.conns, c)
+	if s.sessions[c.clientID] != sess {
+		s.mu.Unlock()
+		s.publishWill(will)
+		return
+	}
+	if c.expiry == 0 || s.closing {
+		delete(s.sessions, c.clientID)
+		s.mu.Unlock()
+		s.dropSubscriptions(sess)
+		s.publishWill(will)
+		return
+	}
+	sess.Expiry = c.expiry
+	if will != nil && c.willDelay > 0 {
+		sess.Will = will
+		d := time.Duration(min(c.willDelay, c.expiry)) * time.Second
+		sess.WillTimer = time.AfterFunc(d, func() { s.delayedWill(sess) })
+		will = nil
+	}
+	if c.expiry != 0xFFFFFFFF {
+		sess.ExpiryTimer = time.AfterFunc(time.Duration(c.expiry)*time.Second, func() { s.expire(sess) })
+	}
+	s.mu.Unlock()
+	s.publishWill(will)
+}
+
+// delayedWill publishes a session's will when its delay ran out.
+func (s *Server) delayedWill(sess *session.Session) {
+	s.mu.Lock()
+	w := sess.Will
+	sess.Will = nil
+	sess.WillTimer = nil
+	s.mu.Unlock()
+	s.publishWill(w)
+}
+
+// expire ends a session whose expiry interval ran out while it was offline,
+// sending a will still pending [MQTT-3.1.2-8].
+func (s *Server) expire(sess *session.Session) {
+	s.mu.Lock()
+	if s.sessions[sess.ClientID] != sess || sess.Online() {
+		s.mu.Unlock()
+		return
+	}
+	delete(s.sessions, sess.ClientID)
+	w := sess.Will
+	sess.Will = nil
+	stopTimer(&sess.WillTimer)
+	sess.ExpiryTimer = nil
+	s.mu.Unlock()
+	s.dropSubscriptions(sess)
+	s.publishWill(w)
+}
+
+// endSessions runs at shutdown: every pending will is sent now, since the
+// sessions end with the process.
+func (s *Server) endSessions() {
+	s.mu.Lock()
+	var wills []*message.Message
+	for id, sess := range s.sessions {
+		stopTimer(&sess.ExpiryTimer)
+		stopTimer(&sess.WillTimer)
+		if sess.Will != nil {
+			wills = append(wills, sess.Will)
+			sess.Will = nil
+		}
+		_ = id
+	}
+	s.mu.Unlock()
+	for _, w := range wills {
+		s.publishWill(w)
+	}
+}
+
+func (s *Server) dropSubscriptions(sess *session.Session) {
+	for _, sub := range sess.Subs() {
+		s.index.Remove(sess, sub.Filter)
+		sess.RemoveSub(sub.Filter)
+	}
+}
+
+// publishWill routes a will message, applying the publish ACL of its
+// connection as for any PUBLISH.
+func (s *Server) publishWill(w *message.Message) {
+	if w == nil {
+		return
+	}
+	if w.Props.MessageExpiry > 0 {
+		m := *w
+		m.Expires = time.Now().Add(time.Duration(w.Props.MessageExpiry) * time.Second)
+		m.Props.MessageExpiry = 0
+		w = &m
+	}
+	r := routerPool.Get().(*router)
+	s.route(w, r)
+	routerPool.Put(r)
+}

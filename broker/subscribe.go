@@ -1,0 +1,104 @@
+package broker
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/broker/topics"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+// handleSubscribe adds the subscriptions, answers SUBACK and then queues
+// the retained messages each subscription asks for, so SUBACK goes first.
+func (c *conn) handleSubscribe(p *packet.Subscribe) {
+	o := &c.s.opts
+	ack := &packet.Suback{PacketID: p.PacketID, ReasonCodes: make([]packet.ReasonCode, len(p.Subscriptions))}
+	var subID uint32
+	if len(p.Props.SubscriptionIDs) > 0 {
+		subID = p.Props.SubscriptionIDs[0]
+	}
+	var reasons []string
+	type retainedFor struct {
+		sub *topics.Subscription
+	}
+	var wantRetained []retainedFor
+	for i, rs := range p.Subscriptions {
+		code := packet.ReasonCode(rs.QoS)
+		group, topic := topics.ParseShared(rs.Filter)
+		switch {
+		case len(p.Subscriptions) > o.MaxFiltersPerSubscribe:
+			code = packet.QuotaExceeded
+			reasons = append(reasons, "more than "+itoa(o.MaxFiltersPerSubscribe)+" filters in one SUBSCRIBE")
+		case strings.HasPrefix(topic, "$filter/"):
+			code = packet.TopicFilterInvalid
+			reasons = append(reasons, rs.Filter+": $filter subscriptions are not supported yet")
+		case topics.CountLevels(topic) > o.MaxTopicLevels:
+			code = packet.TopicFilterInvalid
+			reasons = append(reasons, rs.Filter+": more than "+itoa(o.MaxTopicLevels)+" levels")
+		case o.ACL != nil && !o.ACL.subscribeAllowed(c.username, c.clientID, topic):
+			code = o.ACL.denyCode()
+		}
+		ack.ReasonCodes[i] = code
+		if code.IsError() {
+			continue
+		}
+		sub := &topics.Subscription{
+			Subscriber:        c.sess,
+			Filter:            rs.Filter,
+			Topic:             topic,
+			Group:             group,
+			QoS:               rs.QoS,
+			NoLocal:           rs.NoLocal,
+			RetainAsPublished: rs.RetainAsPublished,
+			RetainHandling:    rs.RetainHandling,
+			ID:                subID,
+		}
+		old := c.s.index.Add(sub)
+		c.sess.AddSub(sub)
+		c.s.emit(Event{Kind: EventSubscribed, ClientID: c.clientID, Topic: rs.Filter})
+		// Retained messages: never for shared subscriptions [MQTT-3.8.4-?
+		// 4.8.2], on every subscribe for retain handling 0, only for a new
+		// subscription with 1, never with 2 [MQTT-3.3.1-9] [MQTT-3.3.1-10]
+		// [MQTT-3.3.1-11].
+		if group == "" && (rs.RetainHandling == 0 || (rs.RetainHandling == 1 && old == nil)) {
+			wantRetained = append(wantRetained, retainedFor{sub})
+		}
+	}
+	if len(reasons) > 0 && c.problemInfo {
+		ack.Props.ReasonString = strings.Join(reasons, "; ")
+	}
+	c.send(ack)
+	now := time.Now()
+	for _, w := range wantRetained {
+		sub := w.sub
+		c.s.retained.Match(sub.Topic, now, func(m *message.Message) {
+			d := session.Delivery{Msg: m, QoS: min(m.QoS, sub.QoS), Retain: true, SubID: sub.ID}
+			c.s.enqueue(c.sess, d)
+		})
+	}
+}
+
+// handleUnsubscribe removes subscriptions; 5.0 reports per filter whether
+// one existed.
+func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) {
+	ack := &packet.Unsuback{PacketID: p.PacketID, ReasonCodes: make([]packet.ReasonCode, len(p.Filters))}
+	for i, f := range p.Filters {
+		if len(p.Filters) > c.s.opts.MaxFiltersPerSubscribe {
+			ack.ReasonCodes[i] = packet.UnspecifiedError
+			continue
+		}
+		removed := c.s.index.Remove(c.sess, f)
+		c.sess.RemoveSub(f)
+		if !removed {
+			ack.ReasonCodes[i] = packet.NoSubscriptionExisted
+			continue
+		}
+		c.s.emit(Event{Kind: EventUnsubscribed, ClientID: c.clientID, Topic: f})
+	}
+	c.send(ack)
+}

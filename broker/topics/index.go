@@ -1,0 +1,233 @@
+package topics
+
+import "sync"
+
+// node is one topic level. Literal words are children by name; '+' and '#'
+// have their own slots so matching never scans the children map.
+type node struct {
+	children map[string]*node
+	plus     *node // '+': any one level
+	hash     *node // '#': this level and everything below
+	subs     []*Subscription
+	groups   map[string]*SharedGroup
+}
+
+func (n *node) empty() bool {
+	return len(n.children) == 0 && n.plus == nil && n.hash == nil && len(n.subs) == 0 && len(n.groups) == 0
+}
+
+// Index is the subscription trie. Match takes a read lock, Add and Remove
+// the write lock; the callback of Match runs under the read lock and must
+// not block or call back into the index.
+type Index struct {
+	mu    sync.RWMutex
+	root  node
+	count int
+}
+
+// NewIndex returns an empty index.
+func NewIndex() *Index { return &Index{} }
+
+// Len returns the number of subscriptions, shared members included.
+func (x *Index) Len() int {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.count
+}
+
+// Add inserts sub, replacing the subscription of the same subscriber with
+// the same Filter; it returns the replaced one (nil when new), which the
+// broker needs for retain handling 1 [MQTT-3.3.1-10]. sub.Topic and
+// sub.Group must be set (see [ParseShared]) and have at most [MaxLevels]
+// levels.
+func (x *Index) Add(sub *Subscription) (replaced *Subscription) {
+	var l Levels
+	if !Split(sub.Topic, &l) {
+		return nil
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	n := &x.root
+	for _, w := range l.Slice() {
+		n = n.child(w)
+	}
+	if sub.Group == "" {
+		for i, s := range n.subs {
+			if s.Subscriber == sub.Subscriber && s.Filter == sub.Filter {
+				n.subs[i] = sub
+				return s
+			}
+		}
+		n.subs = append(n.subs, sub)
+		x.count++
+		return nil
+	}
+	if n.groups == nil {
+		n.groups = make(map[string]*SharedGroup)
+	}
+	g := n.groups[sub.Group]
+	if g == nil {
+		g = &SharedGroup{Name: sub.Group}
+		n.groups[sub.Group] = g
+	}
+	for i, s := range g.members {
+		if s.Subscriber == sub.Subscriber {
+			m := append([]*Subscription(nil), g.members...)
+			m[i] = sub
+			g.members = m
+			return s
+		}
+	}
+	g.members = append(append([]*Subscription(nil), g.members...), sub)
+	x.count++
+	return nil
+}
+
+func (n *node) child(w string) *node {
+	switch w {
+	case "+":
+		if n.plus == nil {
+			n.plus = &node{}
+		}
+		return n.plus
+	case "#":
+		if n.hash == nil {
+			n.hash = &node{}
+		}
+		return n.hash
+	}
+	if n.children == nil {
+		n.children = make(map[string]*node)
+	}
+	c := n.children[w]
+	if c == nil {
+		c = &node{}
+		n.children[w] = c
+	}
+	return c
+}
+
+// Remove deletes the subscription of subscriber with the given filter (as
+// sent, "$share/..." included) and reports whether it existed. Empty nodes
+// are pruned so the trie does not grow with churn.
+func (x *Index) Remove(subscriber Subscriber, filter string) bool {
+	group, topic := ParseShared(filter)
+	var l Levels
+	if !Split(topic, &l) {
+		return false
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	ok := remove(&x.root, l.Slice(), subscriber, filter, group)
+	if ok {
+		x.count--
+	}
+	return ok
+}
+
+func remove(n *node, lv []string, who Subscriber, filter, group string) bool {
+	if len(lv) == 0 {
+		if group == "" {
+			for i, s := range n.subs {
+				if s.Subscriber == who && s.Filter == filter {
+					last := len(n.subs) - 1
+					n.subs[i] = n.subs[last]
+					n.subs[last] = nil
+					n.subs = n.subs[:last]
+					return true
+				}
+			}
+			return false
+		}
+		g := n.groups[group]
+		if g == nil {
+			return false
+		}
+		for i, s := range g.members {
+			if s.Subscriber == who {
+				m := make([]*Subscription, 0, len(g.members)-1)
+				m = append(append(m, g.members[:i]...), g.members[i+1:]...)
+				g.members = m
+				if len(m) == 0 {
+					delete(n.groups, group)
+				}
+				return true
+			}
+		}
+		return false
+	}
+	var c *node
+	switch lv[0] {
+	case "+":
+		c = n.plus
+	case "#":
+		c = n.hash
+	default:
+		c = n.children[lv[0]]
+	}
+	if c == nil || !remove(c, lv[1:], who, filter, group) {
+		return false
+	}
+	if c.empty() {
+		switch lv[0] {
+		case "+":
+			n.plus = nil
+		case "#":
+			n.hash = nil
+		default:
+			delete(n.children, lv[0])
+		}
+	}
+	return true
+}
+
+// Match calls plain for every plain subscription whose filter matches
+// topic, and shared once per matching shared group with the member chosen
+// to receive it. Filters starting with a wildcard do not match topics
+// starting with '$' [MQTT-4.7.2-1]. It reports false when topic has more
+// than [MaxLevels] levels. Match allocates nothing.
+func (x *Index) Match(topic string, fn func(s *Subscription)) bool {
+	var l Levels
+	if !Split(topic, &l) {
+		return false
+	}
+	dollar := len(topic) > 0 && topic[0] == '$'
+	x.mu.RLock()
+	match(&x.root, l.Slice(), dollar, fn)
+	x.mu.RUnlock()
+	return true
+}
+
+func match(n *node, lv []string, noWild bool, fn func(*Subscription)) {
+	if len(lv) == 0 {
+		emit(n, fn)
+		if n.hash != nil { // "a/#" also matches "a" [MQTT-4.7.1-2]
+			emit(n.hash, fn)
+		}
+		return
+	}
+	if !noWild {
+		if n.hash != nil {
+			emit(n.hash, fn)
+		}
+		if n.plus != nil {
+			match(n.plus, lv[1:], false, fn)
+		}
+	}
+	// Topic selectors ("a,b") will be tried here, between '+' and the
+	// literal child: a short list of word sets, each with its node.
+	if c := n.children[lv[0]]; c != nil {
+		match(c, lv[1:], false, fn)
+	}
+}
+
+func emit(n *node, fn func(*Subscription)) {
+	for _, s := range n.subs {
+		fn(s)
+	}
+	for _, g := range n.groups {
+		if s := g.pick(); s != nil {
+			fn(s)
+		}
+	}
+}

@@ -1,0 +1,202 @@
+package broker
+
+import (
+	"net"
+	"runtime/debug"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// batchSize bounds how many deliveries one writev carries, so one busy
+// session does not build unbounded iovecs.
+const batchSize = 64
+
+// writer is the write loop's state; only the write loop touches it.
+type writer struct {
+	batch   []session.Outgoing
+	hdr     []byte // encoded headers of the batch, back to back
+	spans   []span
+	bufs    net.Buffers
+	ctrl    []byte // swapped with conn.ctrl
+	pub     packet.Publish
+	ids     []uint32
+	aliases map[string]uint16
+}
+
+// span is one packet of a batch: hdr[start:end] followed by payload.
+type span struct {
+	start, end int
+	payload    []byte
+}
+
+// writeLoop drains the connection's control packets and its session's
+// queue into one writev per batch. It deliberately encodes a PUBLISH header
+// per delivery (packet id, topic alias, subscription ids and the remaining
+// expiry differ per session) but never copies a payload: the shared bytes
+// go into net.Buffers as they are.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	defer func() {
+		if r := recover(); r != nil {
+			c.s.opts.Logger.Error("write loop panic", "client", c.clientID, "panic", r, "stack", string(debug.Stack()))
+			c.nc.Close()
+		}
+	}()
+	for {
+		select {
+		case <-c.ctrlWake:
+		case <-c.sess.Wake():
+		case <-c.stop:
+			c.flushFinal()
+			return
+		}
+		for more := true; more; {
+			var err error
+			more, err = c.writeBatch()
+			if err != nil {
+				c.Kick(0, "")
+				c.nc.Close()
+				<-c.stop
+				return
+			}
+			select {
+			case <-c.stop:
+				c.flushFinal()
+				return
+			default:
+			}
+		}
+	}
+}
+
+// flushFinal writes what control packets remain (the DISCONNECT) and
+// closes, waiting briefly for the client to read them.
+func (c *conn) flushFinal() {
+	c.mu.Lock()
+	b := c.ctrl
+	c.ctrl = nil
+	c.mu.Unlock()
+	if len(b) > 0 {
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
+		if _, err := c.nc.Write(b); err == nil {
+			if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
+				cw.CloseWrite()
+			}
+			select {
+			case <-c.readerDone:
+			case <-time.After(c.s.opts.ShutdownLinger):
+			}
+		}
+	}
+	c.nc.Close()
+}
+
+func (c *conn) writeBatch() (more bool, err error) {
+	w := &c.w
+	c.mu.Lock()
+	w.ctrl, c.ctrl = c.ctrl, w.ctrl[:0]
+	c.mu.Unlock()
+	now := time.Now()
+	w.batch, more = c.sess.Take(w.batch[:0], batchSize, c.recvMax, now)
+	w.hdr = w.hdr[:0]
+	w.spans = w.spans[:0]
+	for i := range w.batch {
+		c.encode(&w.batch[i], now)
+	}
+	w.bufs = w.bufs[:0]
+	if len(w.ctrl) > 0 {
+		w.bufs = append(w.bufs, w.ctrl)
+	}
+	for _, sp := range w.spans {
+		w.bufs = append(w.bufs, w.hdr[sp.start:sp.end])
+		if len(sp.payload) > 0 {
+			w.bufs = append(w.bufs, sp.payload)
+		}
+	}
+	if len(w.bufs) == 0 {
+		return more, nil
+	}
+	bufs := w.bufs // WriteTo consumes its receiver
+	n, err := bufs.WriteTo(c.nc)
+	c.s.ctr.bytesOut.Add(n)
+	clear(w.bufs) // drop payload references
+	clear(w.batch)
+	if cap(w.ctrl) > 64<<10 {
+		w.ctrl = nil // give a burst's buffer back
+	}
+	return more, err
+}
+
+// encode appends the header of one outgoing packet to the batch.
+func (c *conn) encode(o *session.Outgoing, now time.Time) {
+	w := &c.w
+	start := len(w.hdr)
+	if o.Pubrel {
+		w.hdr, _ = (&packet.Pubrel{Ack: packet.Ack{PacketID: o.PacketID}}).AppendTo(w.hdr, c.v)
+		w.spans = append(w.spans, span{start: start, end: len(w.hdr)})
+		return
+	}
+	m := o.Msg
+	p := &w.pub
+	*p = packet.Publish{Topic: m.Topic, QoS: o.QoS, Retain: o.Retain, Dup: o.Dup, PacketID: o.PacketID, Payload: m.Payload}
+	if c.v == packet.V5 {
+		p.Props = m.Props
+		if !m.Expires.IsZero() {
+			p.Props.MessageExpiry = m.RemainingExpiry(now) // [MQTT-3.3.2-6]
+			p.Props.Present = p.Props.Present.Add(packet.PropMessageExpiry)
+		}
+		if o.SubID != 0 {
+			w.ids = append(w.ids[:0], o.SubID)
+			if len(o.SubIDs) > 0 {
+				w.ids = append(w.ids[:0], o.SubIDs...)
+			}
+			p.Props.SubscriptionIDs = w.ids
+		}
+	}
+	if c.maxOut > 0 && uint32(p.HeaderSize(c.v)+len(p.Payload)) > c.maxOut {
+		// Too large for this client: discarded as if delivered
+		// [MQTT-3.1.2-25].
+		if o.PacketID != 0 {
+			c.sess.Drop(o.PacketID)
+		}
+		c.s.ctr.dropped.Add(1)
+		c.s.emit(Event{Kind: EventDropped, ClientID: c.clientID, Reason: packet.PacketTooLarge, Topic: m.Topic, Detail: "larger than the client's Maximum Packet Size"})
+		return
+	}
+	if c.aliasMaxOut > 0 {
+		c.alias(p)
+	}
+	var err error
+	w.hdr, err = p.AppendHeader(w.hdr, c.v)
+	if err != nil {
+		w.hdr = w.hdr[:start]
+		c.s.opts.Logger.Error("encode PUBLISH", "client", c.clientID, "err", err)
+		return
+	}
+	w.spans = append(w.spans, span{start: start, end: len(w.hdr), payload: m.Payload})
+	c.s.ctr.sent.Add(1)
+}
+
+// alias replaces a topic the client already knows by its alias, and assigns
+// aliases to new topics while the client's Topic Alias Maximum allows
+// [MQTT-3.3.2-11]. Aliases are never reassigned, which keeps the table
+// consistent after a resend.
+func (c *conn) alias(p *packet.Publish) {
+	w := &c.w
+	if a, ok := w.aliases[p.Topic]; ok {
+		p.Props.TopicAlias = a
+		p.Topic = ""
+		return
+	}
+	if len(w.aliases) >= int(c.aliasMaxOut) {
+		return
+	}
+	if w.aliases == nil {
+		w.aliases = make(map[string]uint16)
+	}
+	a := uint16(len(w.aliases) + 1)
+	w.aliases[p.Topic] = a
+	p.Props.TopicAlias = a
+}
