@@ -3,6 +3,7 @@ package filter
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 )
 
 // document is a decoded JSON payload: a flat slice of nodes linked as a tree,
@@ -163,7 +164,8 @@ func (j *jsonDecoder) str() string {
 
 // Lookup implements [Env]. A payload that is a JSON object exposes its
 // fields; any payload exposes itself as payload unless an object has a
-// payload field of its own.
+// payload field of its own, and payload.path reaches inside an array or
+// object payload. A payload that is not JSON is the string payload.
 func (d *document) Lookup(name string) (Value, bool) {
 	if !d.valid {
 		if name == "payload" {
@@ -179,6 +181,12 @@ func (d *document) Lookup(name string) (Value, bool) {
 	}
 	if name == "payload" {
 		return root.v, true
+	}
+	// payload.1 reaches into an array payload (and payload.x into an object).
+	if rest, ok := strings.CutPrefix(name, "payload."); ok && (root.v.Kind == Object || root.v.Kind == Array) {
+		if i := d.find(0, rest); i >= 0 {
+			return d.nodes[i].v, true
+		}
 	}
 	return Value{}, false
 }
