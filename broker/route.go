@@ -101,4 +101,3 @@ func (s *Server) enqueue(sess *session.Session, d session.Delivery) {
 		}
 	}
 }
-

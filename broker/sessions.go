@@ -77,7 +77,6 @@ func stopTimer(t **time.Timer) {
 // publishes or schedules the will and ends or keeps the session.
 func (s *Server) disconnected(c *conn) {
 	sess := c.sess
-	sess.Detach(c)
 	c.mu.Lock()
 	code, reason := c.code, c.reason
 	c.mu.Unlock()
@@ -85,7 +84,11 @@ func (s *Server) disconnected(c *conn) {
 	s.emit(Event{Kind: EventDisconnected, ClientID: c.clientID, Reason: code, Detail: reason})
 
 	will := c.will
+	// Detaching under s.mu makes attach either see this connection (and
+	// wait for it to finish) or run after all of this: a reconnect cannot
+	// slip between detaching and scheduling the will.
 	s.mu.Lock()
+	sess.Detach(c)
 	delete(s.conns, c)
 	if s.sessions[c.clientID] != sess {
 		s.mu.Unlock()
