@@ -170,12 +170,18 @@ func (f *Filter) Match(m *Message) bool {
 		return false
 	}
 	if f.Payload != nil {
-		m.docOnce.Do(func() { m.doc = decodePayload(m.Payload, m.payloadText()) })
-		if !f.Payload.Test(m.doc) {
+		if !f.Payload.Test(m.payloadEnv()) {
 			return false
 		}
 	}
 	return true
+}
+
+// payloadEnv decodes the payload once per Message; it is the [Env] of
+// payload= expressions.
+func (m *Message) payloadEnv() *document {
+	m.docOnce.Do(func() { m.doc = decodePayload(m.Payload, m.payloadText()) })
+	return m.doc
 }
 
 // messageEnv is the [Env] of message= expressions: timestamp, topic, cid,

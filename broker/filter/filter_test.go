@@ -178,7 +178,7 @@ func TestMatch(t *testing.T) {
 		{"$filter/message=timestamp>1700000000%26%26cid==7/#", "x", true},
 		{"$filter/message=payload==%22%7B*%22/#", `{"a":1}`, true},
 		{"$filter/message=source==%22gps%22/#", "x", true}, // the first of repeated properties wins
-		{"$filter/message=timestamp==1/#", "x", false},      // the builtin wins over the user property
+		{"$filter/message=timestamp==1/#", "x", false},     // the builtin wins over the user property
 		{"$filter/message=missing==1/#", "x", false},
 		{"$filter/message=isnull($missing)/#", "x", true},
 		// Everything at once.
