@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 )
 
 // Config is the broker's configuration file. It is JSON, read with the
@@ -75,6 +76,15 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 		case errors.As(err, &te):
 			off = te.Offset
 			err = fmt.Errorf("key %q: value %s is not a %s", te.Field, te.Value, te.Type)
+		default:
+			// Unknown keys carry no offset: point at the key itself.
+			var key string
+			if _, e := fmt.Sscanf(err.Error(), "json: unknown field %q", &key); e == nil {
+				if i := bytes.Index(b, []byte(strconv.Quote(key))); i >= 0 {
+					off = int64(i)
+				}
+				err = fmt.Errorf("unknown key %q", key)
+			}
 		}
 		line, col := lineCol(b, off)
 		return nil, fmt.Errorf("%s:%d:%d: %v", name, line, col, err)

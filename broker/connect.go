@@ -112,6 +112,10 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		}
 	}
 
+	if c.will != nil && o.ACL != nil && !o.ACL.publishAllowed(c.username, c.clientID, c.will.Topic) {
+		c.will = nil // a will is a publish like any other: the ACL applies
+	}
+
 	present, ok := c.s.attach(c, p.CleanStart)
 	if !ok {
 		c.refuse(packet.ServerUnavailable, "server shutting down")
