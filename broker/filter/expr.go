@@ -255,45 +255,55 @@ func (c *compiler) compare(n *node) (evalFn, error) {
 		if err != nil {
 			return y, err
 		}
-		var cmp int
-		switch xs, ys := x.Kind == String, y.Kind == String; {
-		case xs && ys:
-			cmp = strings.Compare(x.Str, y.Str)
-		case xs || ys:
-			switch op {
-			case "==":
-				return FalseValue, nil
-			case "!=":
-				return TrueValue, nil
-			}
+		v, ok := compareValues(op, x, y)
+		if !ok {
 			return Value{}, unordered
-		default:
-			// Both cast: number() cannot fail on scalars that are not strings.
-			xf, _ := x.number()
-			yf, _ := y.number()
-			switch {
-			case xf < yf:
-				cmp = -1
-			case xf > yf:
-				cmp = 1
-			case xf != yf: // NaN
-				return BoolValue(op == "!="), nil
-			}
 		}
+		return v, nil
+	}, nil
+}
+
+// compareValues applies a comparison operator; false when a string is
+// ordered against a non-string.
+func compareValues(op string, x, y Value) (Value, bool) {
+	var cmp int
+	switch xs, ys := x.Kind == String, y.Kind == String; {
+	case xs && ys:
+		cmp = strings.Compare(x.Str, y.Str)
+	case xs || ys:
 		switch op {
 		case "==":
-			return BoolValue(cmp == 0), nil
+			return FalseValue, true
 		case "!=":
-			return BoolValue(cmp != 0), nil
-		case "<":
-			return BoolValue(cmp < 0), nil
-		case "<=":
-			return BoolValue(cmp <= 0), nil
-		case ">":
-			return BoolValue(cmp > 0), nil
+			return TrueValue, true
 		}
-		return BoolValue(cmp >= 0), nil
-	}, nil
+		return Value{}, false
+	default:
+		// Both cast: number() cannot fail on scalars that are not strings.
+		xf, _ := x.number()
+		yf, _ := y.number()
+		switch {
+		case xf < yf:
+			cmp = -1
+		case xf > yf:
+			cmp = 1
+		case xf != yf: // NaN
+			return BoolValue(op == "!="), true
+		}
+	}
+	switch op {
+	case "==":
+		return BoolValue(cmp == 0), true
+	case "!=":
+		return BoolValue(cmp != 0), true
+	case "<":
+		return BoolValue(cmp < 0), true
+	case "<=":
+		return BoolValue(cmp <= 0), true
+	case ">":
+		return BoolValue(cmp > 0), true
+	}
+	return BoolValue(cmp >= 0), true
 }
 
 // wildcard compiles == and != against a string literal containing '*' as a
@@ -372,50 +382,67 @@ func (c *compiler) arith(n *node) (evalFn, error) {
 		if err != nil {
 			return y, err
 		}
-		xf, okx := x.number()
-		yf, oky := y.number()
-		if !okx || !oky {
+		v, why := arithValues(op, x, y)
+		switch why {
+		case "":
+			return v, nil
+		case reasonString:
 			return Value{}, notNumber
-		}
-		switch op {
-		case "+":
-			return NumberValue(xf + yf), nil
-		case "-":
-			return NumberValue(xf - yf), nil
-		case "*":
-			return NumberValue(xf * yf), nil
-		case "/":
-			if yf == 0 {
-				return Value{}, divZero
-			}
-			return NumberValue(xf / yf), nil
-		case "%":
-			if yf == 0 {
-				return Value{}, divZero
-			}
-			return NumberValue(math.Mod(xf, yf)), nil
-		}
-		xi, okx := toInt(xf)
-		yi, oky := toInt(yf)
-		if !okx || !oky {
+		case reasonDivZero:
+			return Value{}, divZero
+		case reasonInteger:
 			return Value{}, outOfRange
 		}
-		switch op {
-		case "&":
-			return NumberValue(float64(xi & yi)), nil
-		case "|":
-			return NumberValue(float64(xi | yi)), nil
-		case "^":
-			return NumberValue(float64(xi ^ yi)), nil
-		}
-		if yi < 0 || yi > 63 {
-			return Value{}, badShift
-		}
-		if op == "<<" {
-			return NumberValue(float64(xi << yi)), nil
-		}
-		return NumberValue(float64(xi >> yi)), nil
+		return Value{}, badShift
 	}, nil
+}
+
+// arithValues applies an arithmetic or bitwise operator; on failure it
+// returns the reason.
+func arithValues(op string, x, y Value) (Value, string) {
+	xf, okx := x.number()
+	yf, oky := y.number()
+	if !okx || !oky {
+		return Value{}, reasonString
+	}
+	switch op {
+	case "+":
+		return NumberValue(xf + yf), ""
+	case "-":
+		return NumberValue(xf - yf), ""
+	case "*":
+		return NumberValue(xf * yf), ""
+	case "/":
+		if yf == 0 {
+			return Value{}, reasonDivZero
+		}
+		return NumberValue(xf / yf), ""
+	case "%":
+		if yf == 0 {
+			return Value{}, reasonDivZero
+		}
+		return NumberValue(math.Mod(xf, yf)), ""
+	}
+	xi, okx := toInt(xf)
+	yi, oky := toInt(yf)
+	if !okx || !oky {
+		return Value{}, reasonInteger
+	}
+	switch op {
+	case "&":
+		return NumberValue(float64(xi & yi)), ""
+	case "|":
+		return NumberValue(float64(xi | yi)), ""
+	case "^":
+		return NumberValue(float64(xi ^ yi)), ""
+	}
+	if yi < 0 || yi > 63 {
+		return Value{}, reasonShift
+	}
+	if op == "<<" {
+		return NumberValue(float64(xi << yi)), ""
+	}
+	return NumberValue(float64(xi >> yi)), ""
 }
 
 // toInt truncates f toward zero for bitwise operators; false outside int64.

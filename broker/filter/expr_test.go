@@ -31,69 +31,71 @@ func sampleEnv(t testing.TB) Env {
 	return decodePayload([]byte(sample), sample)
 }
 
+// evalTable is the dialect: each expression evaluated against sample.
+var evalTable = []struct {
+	src  string
+	want string // the result formatted by Value.String, or "FAIL"
+}{
+	// flespi's examples.
+	{`device.name == "12*45"`, "true"},
+	{`timestamp > 1490347940 && timestamp < 1490347950`, "true"},
+	{`(hdop < 1 && (din & 0x1)) || speed == 0`, "true"},
+	{`if(altitude > -500 && altitude < 500, altitude, error())`, "FAIL"},
+	{`if(altitude > -500 && altitude < 600, altitude, error())`, "568.49"},
+
+	// Numbers.
+	{`1`, "1"}, {`.5`, "0.5"}, {`1.5e3`, "1500"}, {`2E-1`, "0.2"}, {`0x1F`, "31"}, {`0XfF`, "255"},
+	{`7 / 2`, "3.5"}, {`7 % 4`, "3"}, {`-7 % 4`, "-3"}, {`1 / 0`, "FAIL"}, {`1 % 0`, "FAIL"},
+
+	// C precedence and associativity.
+	{`1 + 2 * 3`, "7"}, {`(1 + 2) * 3`, "9"}, {`10 - 4 - 3`, "3"}, {`2 * 3 % 4`, "2"},
+	{`1 << 2 + 1`, "8"}, {`1 + 1 < 3`, "true"}, {`1 < 2 == 1`, "true"},
+	{`6 & 3 == 3`, "0"}, {`(6 & 3) == 2`, "true"}, {`1 | 2 ^ 3`, "1"}, {`5 & 4 | 1`, "5"},
+	{`1 || 0 && 0`, "true"}, {`-2 * -3`, "6"}, {`!0 + 1`, "2"}, {`~0`, "-1"}, {`~5 & 0xF`, "10"},
+	{`- - 3`, "3"}, {`+true`, "1"}, {`1 << 63 >> 63`, "-1"}, {`1 << 64`, "FAIL"}, {`1 >> -1`, "FAIL"},
+	{`1e300 * 1e300 & 1`, "FAIL"}, {`5.9 & 7`, "5"},
+
+	// Logic: short circuit, boolean results, truthiness.
+	{`0 && missing`, "false"}, {`1 || missing`, "true"}, {`1 && missing`, "FAIL"},
+	{`2 && "x"`, "true"}, {`0 || ""`, "false"}, {`!null`, "true"}, {`!"a"`, "false"}, {`not(speed)`, "false"},
+
+	// Casts in comparisons: null and false are 0, true is 1.
+	{`null == 0`, "true"}, {`false == 0`, "true"}, {`true == 1`, "true"}, {`true > false`, "true"},
+	{`nothing == 0`, "true"}, {`ignition < 1`, "true"}, {`null + 1`, "1"}, {`true + true`, "2"},
+	// Strings compare as strings; a string against a non-string is unequal and unordered.
+	{`"abc" < "abd"`, "true"}, {`"b" > "abc"`, "true"}, {`"1" == 1`, "false"}, {`"1" != 1`, "true"},
+	{`"1" < 2`, "FAIL"}, {`"a" + "b"`, "FAIL"}, {`-"a"`, "FAIL"}, {`label == "north\"gate"`, "true"},
+	{`empty == ""`, "true"}, {`"\u0041\n" == "A\n"`, "true"},
+
+	// Wildcard equality, the literal on either side.
+	{`"12*45" == device.name`, "true"}, {`device.name == "1*"`, "true"}, {`device.name == "*5"`, "true"},
+	{`device.name == "*789*"`, "true"}, {`device.name == "*0*0*"`, "false"}, {`device.name != "9*"`, "true"},
+	{`device.name == "*"`, "true"}, {`empty == "*"`, "true"}, {`speed == "*"`, "false"}, {`speed != "1*"`, "true"},
+	{`"a*" == "a*"`, "true"}, {`"ab" == "a*"`, "true"}, {`label == "n*\"*e"`, "true"},
+
+	// Field references: flat key first, then nested path, array indexes.
+	{`position.speed`, "42"}, {`position.valid`, "true"}, {`position.fix.sats`, "7"},
+	{`accelerations.2`, "3.3"}, {`accelerations.9`, "FAIL"}, {`accelerations`, "FAIL"}, {`position`, "FAIL"},
+	{`position.fix`, "FAIL"},
+	// Missing fields fail; $name reads them as null.
+	{`missing`, "FAIL"}, {`missing == null`, "FAIL"}, {`$missing`, "null"}, {`$missing == null`, "true"},
+	{`isnull($missing)`, "true"}, {`isnull(missing)`, "FAIL"}, {`$speed + 1`, "11"}, {`$position.fix.sats`, "7"},
+
+	// Functions.
+	{`if(speed > 5, "fast", "slow")`, "fast"}, {`if(0, missing, 2)`, "2"}, {`if(1, 2, missing)`, "2"},
+	{`error()`, "FAIL"}, {`isnull(nothing)`, "true"}, {`isnumber(speed)`, "true"}, {`isnumber("1")`, "false"},
+	{`isstring(label)`, "true"}, {`isboolean(ignition)`, "true"}, {`isnull(accelerations)`, "false"},
+	{`isstring(position)`, "false"}, {`not(isnull(position))`, "true"},
+	{`tonumber("12.5")`, "12.5"}, {`tonumber(" 7 ")`, "7"}, {`tonumber("x")`, "null"}, {`tonumber("inf")`, "null"},
+	{`tonumber(true)`, "1"}, {`tonumber(null)`, "null"}, {`toboolean(2)`, "true"}, {`toboolean("")`, "false"},
+	{`tostring(1.5)`, "1.5"}, {`tostring(true) == "true"`, "true"}, {`tostring(null)`, "null"},
+	{`abs(-3)`, "3"}, {`abs("x")`, "FAIL"}, {`min(3, 1, 2)`, "1"}, {`max(3, 1, 2)`, "3"}, {`max(null, -1)`, "0"},
+	{`strlen("héllo")`, "5"}, {`strlen(label)`, "10"}, {`strlen(1)`, "FAIL"},
+}
+
 func TestEvalTable(t *testing.T) {
 	env := sampleEnv(t)
-	tests := []struct {
-		src  string
-		want string // the result formatted by Value.String, or "FAIL"
-	}{
-		// flespi's examples.
-		{`device.name == "12*45"`, "true"},
-		{`timestamp > 1490347940 && timestamp < 1490347950`, "true"},
-		{`(hdop < 1 && (din & 0x1)) || speed == 0`, "true"},
-		{`if(altitude > -500 && altitude < 500, altitude, error())`, "FAIL"},
-		{`if(altitude > -500 && altitude < 600, altitude, error())`, "568.49"},
-
-		// Numbers.
-		{`1`, "1"}, {`.5`, "0.5"}, {`1.5e3`, "1500"}, {`2E-1`, "0.2"}, {`0x1F`, "31"}, {`0XfF`, "255"},
-		{`7 / 2`, "3.5"}, {`7 % 4`, "3"}, {`-7 % 4`, "-3"}, {`1 / 0`, "FAIL"}, {`1 % 0`, "FAIL"},
-
-		// C precedence and associativity.
-		{`1 + 2 * 3`, "7"}, {`(1 + 2) * 3`, "9"}, {`10 - 4 - 3`, "3"}, {`2 * 3 % 4`, "2"},
-		{`1 << 2 + 1`, "8"}, {`1 + 1 < 3`, "true"}, {`1 < 2 == 1`, "true"},
-		{`6 & 3 == 3`, "0"}, {`(6 & 3) == 2`, "true"}, {`1 | 2 ^ 3`, "1"}, {`5 & 4 | 1`, "5"},
-		{`1 || 0 && 0`, "true"}, {`-2 * -3`, "6"}, {`!0 + 1`, "2"}, {`~0`, "-1"}, {`~5 & 0xF`, "10"},
-		{`- - 3`, "3"}, {`+true`, "1"}, {`1 << 63 >> 63`, "-1"}, {`1 << 64`, "FAIL"}, {`1 >> -1`, "FAIL"},
-		{`1e300 * 1e300 & 1`, "FAIL"}, {`5.9 & 7`, "5"},
-
-		// Logic: short circuit, boolean results, truthiness.
-		{`0 && missing`, "false"}, {`1 || missing`, "true"}, {`1 && missing`, "FAIL"},
-		{`2 && "x"`, "true"}, {`0 || ""`, "false"}, {`!null`, "true"}, {`!"a"`, "false"}, {`not(speed)`, "false"},
-
-		// Casts in comparisons: null and false are 0, true is 1.
-		{`null == 0`, "true"}, {`false == 0`, "true"}, {`true == 1`, "true"}, {`true > false`, "true"},
-		{`nothing == 0`, "true"}, {`ignition < 1`, "true"}, {`null + 1`, "1"}, {`true + true`, "2"},
-		// Strings compare as strings; a string against a non-string is unequal and unordered.
-		{`"abc" < "abd"`, "true"}, {`"b" > "abc"`, "true"}, {`"1" == 1`, "false"}, {`"1" != 1`, "true"},
-		{`"1" < 2`, "FAIL"}, {`"a" + "b"`, "FAIL"}, {`-"a"`, "FAIL"}, {`label == "north\"gate"`, "true"},
-		{`empty == ""`, "true"}, {`"\u0041\n" == "A\n"`, "true"},
-
-		// Wildcard equality, the literal on either side.
-		{`"12*45" == device.name`, "true"}, {`device.name == "1*"`, "true"}, {`device.name == "*5"`, "true"},
-		{`device.name == "*789*"`, "true"}, {`device.name == "*0*0*"`, "false"}, {`device.name != "9*"`, "true"},
-		{`device.name == "*"`, "true"}, {`empty == "*"`, "true"}, {`speed == "*"`, "false"}, {`speed != "1*"`, "true"},
-		{`"a*" == "a*"`, "true"}, {`"ab" == "a*"`, "true"}, {`label == "n*\"*e"`, "true"},
-
-		// Field references: flat key first, then nested path, array indexes.
-		{`position.speed`, "42"}, {`position.valid`, "true"}, {`position.fix.sats`, "7"},
-		{`accelerations.2`, "3.3"}, {`accelerations.9`, "FAIL"}, {`accelerations`, "FAIL"}, {`position`, "FAIL"},
-		{`position.fix`, "FAIL"},
-		// Missing fields fail; $name reads them as null.
-		{`missing`, "FAIL"}, {`missing == null`, "FAIL"}, {`$missing`, "null"}, {`$missing == null`, "true"},
-		{`isnull($missing)`, "true"}, {`isnull(missing)`, "FAIL"}, {`$speed + 1`, "11"}, {`$position.fix.sats`, "7"},
-
-		// Functions.
-		{`if(speed > 5, "fast", "slow")`, "fast"}, {`if(0, missing, 2)`, "2"}, {`if(1, 2, missing)`, "2"},
-		{`error()`, "FAIL"}, {`isnull(nothing)`, "true"}, {`isnumber(speed)`, "true"}, {`isnumber("1")`, "false"},
-		{`isstring(label)`, "true"}, {`isboolean(ignition)`, "true"}, {`isnull(accelerations)`, "false"},
-		{`isstring(position)`, "false"}, {`not(isnull(position))`, "true"},
-		{`tonumber("12.5")`, "12.5"}, {`tonumber(" 7 ")`, "7"}, {`tonumber("x")`, "null"}, {`tonumber("inf")`, "null"},
-		{`tonumber(true)`, "1"}, {`tonumber(null)`, "null"}, {`toboolean(2)`, "true"}, {`toboolean("")`, "false"},
-		{`tostring(1.5)`, "1.5"}, {`tostring(true) == "true"`, "true"}, {`tostring(null)`, "null"},
-		{`abs(-3)`, "3"}, {`abs("x")`, "FAIL"}, {`min(3, 1, 2)`, "1"}, {`max(3, 1, 2)`, "3"}, {`max(null, -1)`, "0"},
-		{`strlen("héllo")`, "5"}, {`strlen(label)`, "10"}, {`strlen(1)`, "FAIL"},
-	}
-	for _, tt := range tests {
+	for _, tt := range evalTable {
 		e, err := Compile(tt.src)
 		if err != nil {
 			t.Errorf("Compile(%q): %v", tt.src, err)
