@@ -28,7 +28,7 @@ type RefusedError struct {
 }
 
 func (e *RefusedError) Error() string {
-	s := fmt.Sprintf("broker at %s refused the connection: %v (0x%02X)", e.URL, e.Code, byte(e.Code))
+	s := fmt.Sprintf("broker at %s refused the connection: %v", e.URL, e.Code)
 	if e.ReasonString != "" {
 		s += ": " + e.ReasonString
 	}
@@ -51,7 +51,7 @@ type ReasonError struct {
 }
 
 func (e *ReasonError) Error() string {
-	s := fmt.Sprintf("%s: broker answered %v (0x%02X)", e.Op, e.Code, byte(e.Code))
+	s := fmt.Sprintf("%s: broker answered %v", e.Op, e.Code)
 	if e.ReasonString != "" {
 		s += ": " + e.ReasonString
 	}

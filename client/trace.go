@@ -44,12 +44,11 @@ func (c *traceConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Write traces before writing: the answer can be read (and traced) before
+// Write returns, and the trace must show the request first.
 func (c *traceConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	if n > 0 {
-		c.out.feed(p[:n])
-	}
-	return n, err
+	c.out.feed(p)
+	return c.Conn.Write(p)
 }
 
 // traceStream reassembles one direction's bytes into whole packets.

@@ -63,7 +63,7 @@ func connectV5(ctx context.Context, o *Options, conn net.Conn, s sink) (*v5Sessi
 					e.Props.Present = e.Props.Present.Add(packet.PropSessionExpiry)
 				}
 			}
-			vs.setErr(fmt.Errorf("broker sent DISCONNECT: %v (0x%02X) %s", e.Code, d.ReasonCode, e.Props.ReasonString))
+			vs.setErr(fmt.Errorf("broker sent DISCONNECT: %v %s", e.Code, e.Props.ReasonString))
 			s.onServerDisconnect(e)
 		},
 		OnClientError: func(err error) { vs.setErr(err) },

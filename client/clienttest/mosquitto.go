@@ -31,6 +31,9 @@ type Config struct {
 	// Users, when set, turns authentication on for every listener: each
 	// user name maps to its password (hashed with mosquitto_passwd).
 	Users map[string]string
+	// ACL, when set, is the content of mosquitto's acl_file (lines before
+	// any "user" line apply to anonymous clients).
+	ACL string
 }
 
 // Mosquitto is a running broker; every field set is a listener's address.
@@ -94,6 +97,13 @@ func Start(t testing.TB, cfg Config) *Mosquitto {
 		fmt.Fprintf(&conf, "allow_anonymous false\npassword_file %s\n", pw)
 	} else {
 		conf.WriteString("allow_anonymous true\n")
+	}
+	if cfg.ACL != "" {
+		acl := filepath.Join(dir, "acl")
+		if err := os.WriteFile(acl, []byte(cfg.ACL), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&conf, "acl_file %s\n", acl)
 	}
 	var addrs []string
 	m.Addr = freeAddr(t)

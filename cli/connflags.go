@@ -1,0 +1,457 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mqttboard/mqttboard/client"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// ConnFlags are the connection flags every connecting command shares,
+// registered once by addConnFlags. Single letters keep mosquitto_pub and
+// mosquitto_sub's meanings.
+type ConnFlags struct {
+	Host     string
+	Port     int
+	URL      string
+	Protocol string // mqtt, mqtts, ws, wss
+	WSPath   string
+
+	ClientID     string
+	Username     string
+	Password     string
+	PasswordEnv  string
+	PasswordFile string
+	Version      string
+	KeepAlive    int
+	Persistent   bool
+
+	SessionExpiry       uint32
+	ReceiveMaximum      uint16
+	MaximumPacketSize   uint32
+	TopicAliasMaximum   uint16
+	RequestResponseInfo bool
+	NoProblemInfo       bool
+	ConnectUser         []string
+	AuthMethod          string
+	AuthData            string
+
+	CAFile   string
+	Cert     string
+	Key      string
+	Insecure bool
+	SNI      string
+	ALPN     []string
+
+	WillTopic         string
+	WillPayload       string
+	WillQoS           int
+	WillRetain        bool
+	WillDelay         uint32
+	WillExpiry        uint32
+	WillContentType   string
+	WillResponseTopic string
+	WillCorrelation   string
+	WillPayloadFormat int
+	WillUser          []string
+
+	ConnectTimeout time.Duration
+	Debug          bool
+
+	changed func(name string) bool
+}
+
+func addConnFlags(cmd *cobra.Command, f *ConnFlags) {
+	fs := cmd.Flags()
+	fs.StringVarP(&f.Host, "host", "h", "localhost", "broker host")
+	fs.IntVarP(&f.Port, "port", "p", 0, "broker port (default 1883, 8883 with TLS, 80/443 for ws/wss)")
+	fs.StringVarP(&f.URL, "url", "L", "", "broker URL: mqtt[s]://[user[:pass]@]host[:port][/topic] or ws[s]://host[:port]/path")
+	fs.StringVar(&f.Protocol, "protocol", "", "transport when -L is not given: mqtt, mqtts, ws or wss")
+	fs.StringVar(&f.WSPath, "ws-path", "/mqtt", "WebSocket path when -L is not given")
+	fs.StringVarP(&f.ClientID, "id", "i", "", "client id (default: assigned by the broker)")
+	fs.StringVarP(&f.Username, "username", "u", "", "user name (a flespi token goes here)")
+	fs.StringVarP(&f.Password, "password", "P", "", "password (prefer --password-env or --password-file: argv is visible to other users)")
+	fs.StringVar(&f.PasswordEnv, "password-env", "", "read the password from this environment variable")
+	fs.StringVar(&f.PasswordFile, "password-file", "", "read the password from this file (trailing newline removed)")
+	fs.StringVarP(&f.Version, "mqtt-version", "V", "5", "MQTT version: 5, 3.1.1 (311, mqttv311) or 3.1 (31, mqttv31)")
+	fs.IntVarP(&f.KeepAlive, "keepalive", "k", 60, "keep alive in seconds, 0 to disable")
+	fs.BoolVarP(&f.Persistent, "no-clean", "c", false, "persistent session: clean start (clean session) false")
+	fs.Uint32Var(&f.SessionExpiry, "session-expiry", 0, "session expiry interval in seconds (MQTT 5)")
+	fs.Uint16Var(&f.ReceiveMaximum, "receive-maximum", 0, "receive maximum (MQTT 5)")
+	fs.Uint32Var(&f.MaximumPacketSize, "maximum-packet-size", 0, "maximum packet size (MQTT 5)")
+	fs.Uint16Var(&f.TopicAliasMaximum, "topic-alias-maximum", 0, "topic alias maximum (MQTT 5)")
+	fs.BoolVar(&f.RequestResponseInfo, "request-response-info", false, "request response information (MQTT 5)")
+	fs.BoolVar(&f.NoProblemInfo, "no-problem-info", false, "request problem information = 0 (MQTT 5)")
+	fs.StringArrayVar(&f.ConnectUser, "connect-user-property", nil, "user property on CONNECT, k=v (repeatable)")
+	fs.StringVar(&f.AuthMethod, "auth-method", "", "authentication method (MQTT 5)")
+	fs.StringVar(&f.AuthData, "auth-data", "", "authentication data (MQTT 5)")
+
+	fs.StringVar(&f.CAFile, "cafile", "", "CA certificates (PEM) to verify the broker; implies TLS")
+	fs.StringVar(&f.CAFile, "ca", "", "alias of --cafile")
+	fs.StringVar(&f.Cert, "cert", "", "client certificate (PEM); implies TLS")
+	fs.StringVar(&f.Key, "key", "", "client private key (PEM)")
+	fs.BoolVar(&f.Insecure, "insecure", false, "do not verify the broker's certificate; implies TLS")
+	fs.StringVar(&f.SNI, "sni", "", "TLS server name (default: the host)")
+	fs.StringSliceVar(&f.ALPN, "alpn", nil, "TLS ALPN protocols (comma-separated)")
+	fs.StringSliceVar(&f.ALPN, "tls-alpn", nil, "alias of --alpn")
+
+	fs.StringVar(&f.WillTopic, "will-topic", "", "will topic")
+	fs.StringVar(&f.WillPayload, "will-payload", "", "will payload")
+	fs.IntVar(&f.WillQoS, "will-qos", 0, "will QoS")
+	fs.BoolVar(&f.WillRetain, "will-retain", false, "retain the will")
+	fs.Uint32Var(&f.WillDelay, "will-delay", 0, "will delay interval in seconds (MQTT 5)")
+	fs.Uint32Var(&f.WillExpiry, "will-message-expiry", 0, "will message expiry interval in seconds (MQTT 5)")
+	fs.StringVar(&f.WillContentType, "will-content-type", "", "will content type (MQTT 5)")
+	fs.StringVar(&f.WillResponseTopic, "will-response-topic", "", "will response topic (MQTT 5)")
+	fs.StringVar(&f.WillCorrelation, "will-correlation-data", "", "will correlation data (MQTT 5)")
+	fs.IntVar(&f.WillPayloadFormat, "will-payload-format", -1, "will payload format indicator, 0 or 1 (MQTT 5)")
+	fs.StringArrayVar(&f.WillUser, "will-user-property", nil, "will user property, k=v (repeatable)")
+
+	fs.DurationVar(&f.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting after this long")
+	fs.BoolVarP(&f.Debug, "debug", "d", false, "print every packet sent and received to stderr")
+	f.changed = func(name string) bool { return cmd.Flags().Changed(name) }
+}
+
+// parseVersion accepts the spellings of mosquitto (-V mqttv311), MQTTX
+// (-V 5) and people (3.1.1).
+func parseVersion(s string) (packet.Version, error) {
+	switch strings.ToLower(s) {
+	case "5", "5.0", "mqttv5", "v5":
+		return packet.V5, nil
+	case "3.1.1", "311", "mqttv311", "4":
+		return packet.V311, nil
+	case "3.1", "31", "mqttv31", "3":
+		return packet.V31, nil
+	}
+	return 0, fmt.Errorf("-V/--mqtt-version %q: use 5, 3.1.1 or 3.1", s)
+}
+
+// parseUserProperty accepts k=v and "k: v"; whichever separator comes
+// first splits, so "url: a=b" and "k=a:b" both mean what they look like.
+func parseUserProperty(s string) (packet.UserProperty, error) {
+	eq, colon := strings.IndexByte(s, '='), strings.IndexByte(s, ':')
+	switch {
+	case eq > 0 && (colon < 0 || eq < colon):
+		return packet.UserProperty{Key: s[:eq], Value: s[eq+1:]}, nil
+	case colon > 0:
+		return packet.UserProperty{Key: strings.TrimSpace(s[:colon]), Value: strings.TrimSpace(s[colon+1:])}, nil
+	}
+	return packet.UserProperty{}, fmt.Errorf("user property %q: write it as key=value or \"key: value\"", s)
+}
+
+func parseUserProperties(flag string, in []string) ([]packet.UserProperty, error) {
+	var out []packet.UserProperty
+	for _, s := range in {
+		p, err := parseUserProperty(s)
+		if err != nil {
+			return nil, usageError(fmt.Errorf("--%s: %w", flag, err))
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// brokerURL works out the URL from -L, or from --protocol, -h and -p.
+// It returns the topic when -L carries one (mqtt://host/topic).
+func (f *ConnFlags) brokerURL() (u *url.URL, topic string, err error) {
+	if f.URL != "" {
+		raw := f.URL
+		if !strings.Contains(raw, "://") {
+			raw = "mqtt://" + raw
+		}
+		pu, err := url.Parse(raw)
+		if err != nil {
+			return nil, "", usageError(fmt.Errorf("-L %q: %v", f.URL, err))
+		}
+		if pu.Scheme == "mqtt" || pu.Scheme == "mqtts" || pu.Scheme == "tcp" || pu.Scheme == "ssl" {
+			topic = strings.TrimPrefix(pu.Path, "/")
+			pu.Path = ""
+		}
+		u, err = client.ParseURL(pu.String())
+		if err != nil {
+			return nil, "", usageError(err)
+		}
+		return u, topic, nil
+	}
+	scheme := f.Protocol
+	if scheme == "" {
+		scheme = "mqtt"
+		// mosquitto_pub turns TLS on when a CA or certificate is given.
+		if f.CAFile != "" || f.Cert != "" || f.Insecure {
+			scheme = "mqtts"
+		}
+	}
+	port := f.Port
+	if port == 0 {
+		port = map[string]int{"mqtt": 1883, "mqtts": 8883, "ws": 80, "wss": 443}[scheme]
+	}
+	raw := scheme + "://" + net.JoinHostPort(f.Host, strconv.Itoa(port))
+	if scheme == "ws" || scheme == "wss" {
+		raw += f.WSPath
+	}
+	u, err = client.ParseURL(raw)
+	if err != nil {
+		return nil, "", usageError(fmt.Errorf("--protocol %q: %w", f.Protocol, err))
+	}
+	return u, "", nil
+}
+
+// options turns the flags into client options. topic is the one -L
+// named, if any.
+func (f *ConnFlags) options(ios *IOStreams) (o client.Options, topic string, err error) {
+	u, topic, err := f.brokerURL()
+	if err != nil {
+		return o, "", err
+	}
+	if o.Version, err = parseVersion(f.Version); err != nil {
+		return o, "", usageError(err)
+	}
+	if u.User != nil {
+		o.Username = u.User.Username()
+		if p, ok := u.User.Password(); ok {
+			o.Password, o.PasswordSet = []byte(p), true
+		}
+		u.User = nil
+	}
+	o.URL = u.String()
+	if f.Username != "" {
+		o.Username = f.Username
+	}
+	switch {
+	case f.changed("password"):
+		o.Password, o.PasswordSet = []byte(f.Password), true
+	case f.PasswordEnv != "":
+		v, ok := os.LookupEnv(f.PasswordEnv)
+		if !ok {
+			return o, "", usageError(fmt.Errorf("--password-env %s: that environment variable is not set", f.PasswordEnv))
+		}
+		o.Password, o.PasswordSet = []byte(v), true
+	case f.PasswordFile != "":
+		b, err := os.ReadFile(f.PasswordFile)
+		if err != nil {
+			return o, "", usageError(fmt.Errorf("--password-file: %w", err))
+		}
+		o.Password, o.PasswordSet = []byte(strings.TrimRight(string(b), "\r\n")), true
+	}
+	o.ClientID = f.ClientID
+	if o.Version == packet.V31 && o.ClientID == "" {
+		// 3.1 brokers reject an empty client id [MQTT-3.1 3.1]; mosquitto_pub
+		// makes one up the same way.
+		o.ClientID = fmt.Sprintf("mqttboard-%d", os.Getpid())
+	}
+	if f.KeepAlive < 0 || f.KeepAlive > 65535 {
+		return o, "", usageError(fmt.Errorf("-k/--keepalive %d: use 0 (off) to 65535 seconds", f.KeepAlive))
+	}
+	o.KeepAlive = time.Duration(f.KeepAlive) * time.Second
+	if f.KeepAlive == 0 {
+		o.KeepAlive = -1
+	}
+	o.Persistent = f.Persistent
+	if f.changed("session-expiry") {
+		v := f.SessionExpiry
+		o.SessionExpiry = &v
+	}
+	if f.changed("receive-maximum") {
+		v := f.ReceiveMaximum
+		o.ReceiveMaximum = &v
+	}
+	if f.changed("maximum-packet-size") {
+		v := f.MaximumPacketSize
+		o.MaximumPacketSize = &v
+	}
+	if f.changed("topic-alias-maximum") {
+		v := f.TopicAliasMaximum
+		o.TopicAliasMaximum = &v
+	}
+	o.RequestResponseInfo = f.RequestResponseInfo
+	o.NoProblemInfo = f.NoProblemInfo
+	if o.UserProperties, err = parseUserProperties("connect-user-property", f.ConnectUser); err != nil {
+		return o, "", err
+	}
+	o.AuthMethod = f.AuthMethod
+	if f.AuthData != "" {
+		o.AuthData = []byte(f.AuthData)
+	}
+	o.TLS = client.TLSOptions{CAFile: f.CAFile, CertFile: f.Cert, KeyFile: f.Key, Insecure: f.Insecure, ServerName: f.SNI, ALPN: f.ALPN}
+	if f.WillTopic != "" {
+		if f.WillQoS < 0 || f.WillQoS > 2 {
+			return o, "", usageError(fmt.Errorf("--will-qos %d: use 0, 1 or 2", f.WillQoS))
+		}
+		w := &client.Message{Topic: f.WillTopic, Payload: []byte(f.WillPayload), QoS: byte(f.WillQoS), Retain: f.WillRetain}
+		w.Props.ContentType = f.WillContentType
+		w.Props.ResponseTopic = f.WillResponseTopic
+		if f.WillCorrelation != "" {
+			w.Props.CorrelationData = []byte(f.WillCorrelation)
+		}
+		if f.changed("will-delay") {
+			w.Props.WillDelay = f.WillDelay
+			w.Props.Present = w.Props.Present.Add(packet.PropWillDelay)
+		}
+		if f.changed("will-message-expiry") {
+			w.Props.MessageExpiry = f.WillExpiry
+			w.Props.Present = w.Props.Present.Add(packet.PropMessageExpiry)
+		}
+		if f.WillPayloadFormat >= 0 {
+			w.Props.PayloadFormat = byte(f.WillPayloadFormat)
+			w.Props.Present = w.Props.Present.Add(packet.PropPayloadFormat)
+		}
+		if w.Props.User, err = parseUserProperties("will-user-property", f.WillUser); err != nil {
+			return o, "", err
+		}
+		o.Will = w
+	} else if f.WillPayload != "" || f.changed("will-qos") || f.WillRetain {
+		return o, "", usageError(errors.New("will flags need --will-topic"))
+	}
+	o.ConnectTimeout = f.ConnectTimeout
+	if f.Debug {
+		o.Trace = traceWriter(ios.ErrOut)
+	}
+	return o, topic, nil
+}
+
+// traceWriter prints the packet trace, one packet a line: "> " sent,
+// "< " received.
+func traceWriter(w io.Writer) func(client.TracePacket) {
+	var mu sync.Mutex
+	return func(tp client.TracePacket) {
+		mu.Lock()
+		defer mu.Unlock()
+		dir := "<"
+		if tp.Out {
+			dir = ">"
+		}
+		if tp.Err != nil {
+			fmt.Fprintf(w, "%s undecodable packet (%d bytes): %v\n", dir, tp.Size, tp.Err)
+			return
+		}
+		fmt.Fprintf(w, "%s %s\n", dir, tp.Packet)
+	}
+}
+
+// connect creates the client and connects, mapping failures to exit codes.
+func connect(ctx context.Context, o client.Options) (*client.Client, error) {
+	c, err := client.New(o)
+	if err != nil {
+		return nil, usageError(err)
+	}
+	if _, err := c.Connect(ctx); err != nil {
+		return nil, clientExit(err)
+	}
+	return c, nil
+}
+
+// clientExit tags a client error with its exit code.
+func clientExit(err error) error {
+	var (
+		de *client.DialError
+		re *client.RefusedError
+		ne *client.ReasonError
+	)
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &de):
+		return withExit(ExitConnect, err)
+	case errors.As(err, &re), errors.As(err, &ne):
+		return withExit(ExitRefused, err)
+	}
+	return err
+}
+
+// dPropFlags maps mosquitto's -D COMMAND IDENTIFIER to the flag that sets
+// the same property, per command; user-property takes two values.
+var dPropFlags = map[string]map[string]string{
+	"connect": {
+		"session-expiry-interval":      "session-expiry",
+		"receive-maximum":              "receive-maximum",
+		"maximum-packet-size":          "maximum-packet-size",
+		"topic-alias-maximum":          "topic-alias-maximum",
+		"request-response-information": "request-response-info",
+		"request-problem-information":  "no-problem-info",
+		"authentication-method":        "auth-method",
+		"authentication-data":          "auth-data",
+		"user-property":                "connect-user-property",
+	},
+	"publish": {
+		"payload-format-indicator": "payload-format",
+		"message-expiry-interval":  "message-expiry",
+		"content-type":             "content-type",
+		"response-topic":           "response-topic",
+		"correlation-data":         "correlation-data",
+		"topic-alias":              "topic-alias",
+		"user-property":            "user-property",
+	},
+	"subscribe": {
+		"subscription-identifier": "subscription-id",
+		"user-property":           "user-property",
+	},
+	"will": {
+		"will-delay-interval":      "will-delay",
+		"payload-format-indicator": "will-payload-format",
+		"message-expiry-interval":  "will-message-expiry",
+		"content-type":             "will-content-type",
+		"response-topic":           "will-response-topic",
+		"correlation-data":         "will-correlation-data",
+		"user-property":            "will-user-property",
+	},
+}
+
+// addDFlag registers mosquitto's -D/--property. pflag gives a flag one
+// value, so -D takes the COMMAND and the identifier and values that follow
+// it arrive as positional arguments, in order; applyDFlags puts them
+// back together. Commands using it take no other positional arguments.
+func addDFlag(cmd *cobra.Command, d *[]string) {
+	cmd.Flags().StringArrayVarP(d, "property", "D", nil,
+		"mosquitto-style property: -D COMMAND NAME VALUE, e.g. -D publish user-property k v, -D connect session-expiry-interval 60")
+}
+
+func applyDFlags(cmd *cobra.Command, ds []string, args []string) error {
+	for _, command := range ds {
+		names, ok := dPropFlags[strings.ToLower(command)]
+		if !ok {
+			return usageError(fmt.Errorf("-D %s: COMMAND must be connect, publish, subscribe or will", command))
+		}
+		if len(args) < 2 {
+			return usageError(fmt.Errorf("-D %s: give a property name and value, e.g. -D %s user-property key value", command, command))
+		}
+		id := strings.ToLower(args[0])
+		flag, ok := names[id]
+		if !ok || cmd.Flags().Lookup(flag) == nil {
+			return usageError(fmt.Errorf("-D %s %s: not a property this command can set on %s", command, args[0], strings.ToUpper(command)))
+		}
+		value := args[1]
+		args = args[2:]
+		if id == "user-property" {
+			if len(args) < 1 {
+				return usageError(fmt.Errorf("-D %s user-property %s: give a key and a value", command, value))
+			}
+			value += "=" + args[0]
+			args = args[1:]
+		}
+		switch id {
+		case "request-problem-information":
+			value = strconv.FormatBool(value == "0")
+		case "request-response-information":
+			value = strconv.FormatBool(value != "0")
+		}
+		if err := cmd.Flags().Set(flag, value); err != nil {
+			return usageError(fmt.Errorf("-D %s %s %s: %w", command, id, value, err))
+		}
+	}
+	if len(args) > 0 {
+		return usageError(fmt.Errorf("unexpected argument %q (quote a message with spaces: -m \"a b\")", args[0]))
+	}
+	return nil
+}

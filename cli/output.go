@@ -1,0 +1,332 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mqttboard/mqttboard/client"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// OutputFlags choose how received messages are printed (sub, rr,
+// retained list).
+type OutputFlags struct {
+	Verbose   bool
+	Format    string
+	Output    string
+	NoNewline bool
+}
+
+func addOutputFlags(cmd *cobra.Command, f *OutputFlags) {
+	fs := cmd.Flags()
+	fs.BoolVarP(&f.Verbose, "verbose", "v", false, "print the topic, a space, then the payload")
+	fs.StringVarP(&f.Format, "format", "F", "", "print each message with this format (see README: %t topic, %p payload, %j JSON, ...)")
+	fs.StringVar(&f.Output, "output", "text", "output: text or json (one JSON object per line)")
+	fs.BoolVarP(&f.NoNewline, "no-newline", "N", false, "do not end each message with a newline")
+}
+
+func (f *OutputFlags) validate() error {
+	switch f.Output {
+	case "text", "json":
+	default:
+		return usageError(fmt.Errorf("--output %q: use text or json", f.Output))
+	}
+	if f.Output == "json" && f.Format != "" {
+		return usageError(errors.New("--output json and -F/--format both choose the output: give one"))
+	}
+	return nil
+}
+
+// writeMessage prints one message as f says.
+func (f *OutputFlags) writeMessage(w io.Writer, m *client.MessageEvent) error {
+	var b []byte
+	switch {
+	case f.Format != "":
+		b = formatMessage(f.Format, m)
+	case f.Output == "json":
+		b = jsonLine(m)
+	case f.Verbose:
+		b = append([]byte(m.Topic+" "), m.Payload...)
+	default:
+		b = m.Payload
+	}
+	if !f.NoNewline {
+		b = append(b[:len(b):len(b)], '\n')
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+// jsonMessage is one line of --output json. The field names are part of
+// mqttboard's interface to scripts (README lists them); only add fields.
+type jsonMessage struct {
+	Topic           string     `json:"topic"`
+	QoS             byte       `json:"qos"`
+	Retain          bool       `json:"retain"`
+	Dup             bool       `json:"dup"`
+	Properties      *jsonProps `json:"properties,omitempty"`
+	Payload         string     `json:"payload"`
+	PayloadEncoding string     `json:"payload_encoding,omitempty"`
+}
+
+type jsonProps struct {
+	PayloadFormat           *byte          `json:"payload_format_indicator,omitempty"`
+	MessageExpiry           *uint32        `json:"message_expiry_interval,omitempty"`
+	ContentType             string         `json:"content_type,omitempty"`
+	ResponseTopic           string         `json:"response_topic,omitempty"`
+	CorrelationData         string         `json:"correlation_data,omitempty"`
+	CorrelationDataEncoding string         `json:"correlation_data_encoding,omitempty"`
+	TopicAlias              *uint16        `json:"topic_alias,omitempty"`
+	SubscriptionIDs         []uint32       `json:"subscription_identifiers,omitempty"`
+	User                    []jsonUserProp `json:"user_properties,omitempty"`
+}
+
+// jsonUserProp keeps user properties a list: their order and repeats are
+// significant in MQTT 5 [MQTT-3.3.2-18], which a JSON object would lose.
+type jsonUserProp struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// textOrBase64 returns b as text when it is UTF-8, else base64 and the
+// encoding's name.
+func textOrBase64(b []byte) (string, string) {
+	if utf8.Valid(b) {
+		return string(b), ""
+	}
+	return base64.StdEncoding.EncodeToString(b), "base64"
+}
+
+func jsonProperties(p *packet.Properties) *jsonProps {
+	var j jsonProps
+	empty := true
+	if p.Has(packet.PropPayloadFormat) {
+		v := p.PayloadFormat
+		j.PayloadFormat, empty = &v, false
+	}
+	if p.Has(packet.PropMessageExpiry) {
+		v := p.MessageExpiry
+		j.MessageExpiry, empty = &v, false
+	}
+	if p.Has(packet.PropTopicAlias) {
+		v := p.TopicAlias
+		j.TopicAlias, empty = &v, false
+	}
+	if p.ContentType != "" || p.ResponseTopic != "" || p.CorrelationData != nil || len(p.SubscriptionIDs) > 0 || len(p.User) > 0 {
+		empty = false
+	}
+	if empty {
+		return nil
+	}
+	j.ContentType = p.ContentType
+	j.ResponseTopic = p.ResponseTopic
+	if p.CorrelationData != nil {
+		j.CorrelationData, j.CorrelationDataEncoding = textOrBase64(p.CorrelationData)
+	}
+	j.SubscriptionIDs = p.SubscriptionIDs
+	for _, u := range p.User {
+		j.User = append(j.User, jsonUserProp{u.Key, u.Value})
+	}
+	return &j
+}
+
+func marshalLine(v any) []byte {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	// Payloads are data, not HTML: keep <, > and & as they are.
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return []byte(fmt.Sprintf(`{"error":%q}`, err.Error()))
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+func jsonLine(m *client.MessageEvent) []byte {
+	j := jsonMessage{Topic: m.Topic, QoS: m.QoS, Retain: m.Retain, Dup: m.Dup, Properties: jsonProperties(&m.Props)}
+	j.Payload, j.PayloadEncoding = textOrBase64(m.Payload)
+	return marshalLine(j)
+}
+
+// isoTime is %I: ISO 8601 with milliseconds and the local offset.
+const isoTime = "2006-01-02T15:04:05.000Z07:00"
+
+// formatMessage expands a -F format string. Specifiers follow
+// mosquitto_sub where it has one; the README documents the list.
+func formatMessage(format string, m *client.MessageEvent) []byte {
+	var b []byte
+	p := &m.Props
+	for i := 0; i < len(format); i++ {
+		ch := format[i]
+		if (ch != '%' && ch != '\\') || i+1 == len(format) {
+			b = append(b, ch)
+			continue
+		}
+		i++
+		spec := format[i]
+		if ch == '\\' {
+			switch spec {
+			case 'n':
+				b = append(b, '\n')
+			case 't':
+				b = append(b, '\t')
+			case 'r':
+				b = append(b, '\r')
+			case '0':
+				b = append(b, 0)
+			case '\\':
+				b = append(b, '\\')
+			default:
+				b = append(b, '\\', spec)
+			}
+			continue
+		}
+		switch spec {
+		case '%':
+			b = append(b, '%')
+		case 't':
+			b = append(b, m.Topic...)
+		case 'p':
+			b = append(b, m.Payload...)
+		case 'l':
+			b = strconv.AppendInt(b, int64(len(m.Payload)), 10)
+		case 'q':
+			b = strconv.AppendInt(b, int64(m.QoS), 10)
+		case 'r':
+			b = appendBit(b, m.Retain)
+		case 'd':
+			b = appendBit(b, m.Dup)
+		case 'x':
+			b = hex.AppendEncode(b, m.Payload)
+		case 'X':
+			b = append(b, strings.ToUpper(hex.EncodeToString(m.Payload))...)
+		case 'j':
+			b = append(b, jsonLine(m)...)
+		case 'I':
+			b = m.Time.AppendFormat(b, isoTime)
+		case 'u':
+			b = strconv.AppendInt(b, m.Time.Unix(), 10)
+		case 'U', 'P':
+			for k, u := range p.User {
+				if k > 0 {
+					b = append(b, ' ')
+				}
+				b = append(b, u.Key...)
+				b = append(b, '=')
+				b = append(b, u.Value...)
+			}
+		case 'C':
+			b = append(b, p.ContentType...)
+		case 'D':
+			b = append(b, p.CorrelationData...)
+		case 'R':
+			b = append(b, p.ResponseTopic...)
+		case 'E':
+			if p.Has(packet.PropMessageExpiry) {
+				b = strconv.AppendUint(b, uint64(p.MessageExpiry), 10)
+			}
+		case 'F':
+			if p.Has(packet.PropPayloadFormat) {
+				b = strconv.AppendUint(b, uint64(p.PayloadFormat), 10)
+			}
+		case 'A':
+			if p.Has(packet.PropTopicAlias) {
+				b = strconv.AppendUint(b, uint64(p.TopicAlias), 10)
+			}
+		case 'S':
+			for k, id := range p.SubscriptionIDs {
+				if k > 0 {
+					b = append(b, ',')
+				}
+				b = strconv.AppendUint(b, uint64(id), 10)
+			}
+		default:
+			b = append(b, '%', spec)
+		}
+	}
+	return b
+}
+
+func appendBit(b []byte, v bool) []byte {
+	if v {
+		return append(b, '1')
+	}
+	return append(b, '0')
+}
+
+// writeAck prints a broker acknowledgement for pub -v and rr -v.
+func writeAck(w io.Writer, asJSON bool, topic string, a *client.Ack) error {
+	if asJSON {
+		type jsonAck struct {
+			Topic        string         `json:"topic"`
+			Ack          string         `json:"ack"`
+			ReasonCode   byte           `json:"reason_code"`
+			Reason       string         `json:"reason"`
+			ReasonString string         `json:"reason_string,omitempty"`
+			User         []jsonUserProp `json:"user_properties,omitempty"`
+		}
+		j := jsonAck{Topic: topic, Ack: ackName(a), ReasonString: a.ReasonString}
+		if len(a.Codes) > 0 {
+			j.ReasonCode, j.Reason = byte(a.Codes[0]), reasonName(a.Codes[0])
+		}
+		for _, u := range a.User {
+			j.User = append(j.User, jsonUserProp{u.Key, u.Value})
+		}
+		_, err := fmt.Fprintf(w, "%s\n", marshalLine(j))
+		return err
+	}
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "%s %s", topic, ackName(a))
+	if len(a.Codes) > 0 {
+		fmt.Fprintf(&sb, " %v", a.Codes[0])
+	}
+	if a.ReasonString != "" {
+		fmt.Fprintf(&sb, " reason=%q", a.ReasonString)
+	}
+	for _, u := range a.User {
+		fmt.Fprintf(&sb, " %s=%s", u.Key, u.Value)
+	}
+	sb.WriteByte('\n')
+	_, err := io.WriteString(w, sb.String())
+	return err
+}
+
+// reasonName is the reason code's name without the "(0x..)" that
+// ReasonCode.String appends.
+func reasonName(c packet.ReasonCode) string {
+	name, _, _ := strings.Cut(c.String(), " (0x")
+	return name
+}
+
+func ackName(a *client.Ack) string {
+	if a.Type == 0 {
+		return "sent" // QoS 0: nothing comes back
+	}
+	return a.Type.String()
+}
+
+// parseTimeout reads -W: seconds as in mosquitto_sub (-W 5), or a Go
+// duration (-W 500ms).
+func parseTimeout(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, nil
+	}
+	if n, err := strconv.ParseFloat(s, 64); err == nil && n >= 0 {
+		return time.Duration(n * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, usageError(fmt.Errorf("-W/--timeout %q: give seconds (5) or a duration (500ms, 2m)", s))
+	}
+	return d, nil
+}
