@@ -20,8 +20,9 @@
 //     1.5, .5, 1e-3 or 0x1F; strings in double quotes with JSON escapes
 //     (\" \\ \/ \n \t \r \b \f \uXXXX); true, false, null.
 //   - Operators and precedence are C's, all left-associative, loosest
-//     first: || ; && ; | ; ^ ; & ; == != ; < <= > >= ; << >> ; + - ;
-//     * / % ; unary ! - ~ +. Parentheses group.
+//     first: || then && then | then ^ then & then == != then < <= > >=
+//     then << >> then + - then * / % then the unary ! - ~ +. Parentheses
+//     group.
 //   - && and || short-circuit and yield booleans. ! yields a boolean.
 //   - Arithmetic and comparison cast null and false to 0 and true to 1.
 //     Strings do not cast: a string operand of arithmetic fails (there is no
