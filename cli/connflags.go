@@ -247,9 +247,10 @@ func (f *ConnFlags) options(ios *IOStreams) (o client.Options, topic string, err
 	}
 	o.ClientID = f.ClientID
 	if o.Version == packet.V31 && o.ClientID == "" {
-		// 3.1 brokers reject an empty client id [MQTT-3.1 3.1]; mosquitto_pub
-		// makes one up the same way.
-		o.ClientID = fmt.Sprintf("mqttboard-%d", os.Getpid())
+		// 3.1 brokers reject an empty client id, so make one up (23
+		// characters at most, the 3.1 limit). Random, not the pid: two
+		// commands from one script must not take over each other's session.
+		o.ClientID = "mqttboard-" + randomHex(6)
 	}
 	if f.KeepAlive < 0 || f.KeepAlive > 65535 {
 		return o, "", usageError(fmt.Errorf("-k/--keepalive %d: use 0 (off) to 65535 seconds", f.KeepAlive))

@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/mqttboard/mqttboard/broker/brokertest"
+	"github.com/mqttboard/mqttboard/client"
+)
+
+// TestAgainstBundledBroker runs the scripted commands against our own
+// broker in-process, as the other tests do against mosquitto.
+func TestAgainstBundledBroker(t *testing.T) {
+	addr := brokertest.Start(t)
+	_, port, _ := strings.Cut(addr, ":")
+	for _, v := range []string{"5", "3.1.1", "3.1"} {
+		t.Run(v, func(t *testing.T) {
+			topic := "ours/" + v
+			r := subscribed(t, "-p", port, "-V", v, "-t", topic+"/#", "-q", "1", "-C", "2", "--output", "json")
+			for _, m := range []string{"one", "two"} {
+				if code, _, e := mqttboard(t, "", "pub", "-p", port, "-V", v, "-t", topic+"/x", "-m", m, "-q", "1"); code != 0 {
+					t.Fatalf("pub exit %d: %s", code, e)
+				}
+			}
+			if code := r.exit(t); code != 0 {
+				t.Fatalf("sub exit %d: %s", code, r.errOut.String())
+			}
+			want := `{"topic":"` + topic + `/x","qos":1,"retain":false,"dup":false,"payload":"one"}` + "\n" +
+				`{"topic":"` + topic + `/x","qos":1,"retain":false,"dup":false,"payload":"two"}` + "\n"
+			if got := r.out.String(); got != want {
+				t.Fatalf("got  %q\nwant %q", got, want)
+			}
+		})
+	}
+	t.Run("user properties", func(t *testing.T) {
+		r := subscribed(t, "-p", port, "-t", "up", "-C", "1", "-F", "%U")
+		if code, _, e := mqttboard(t, "", "pub", "-p", port, "-t", "up", "-m", "x", "--user-property", "a=1", "-D", "publish", "user-property", "b", "2"); code != 0 {
+			t.Fatalf("pub exit %d: %s", code, e)
+		}
+		if code := r.exit(t); code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+		// flespi (and our broker) may add their own user properties, such
+		// as timestamp; ours must arrive first and in order.
+		if got := r.out.String(); !strings.HasPrefix(got, "a=1 b=2") {
+			t.Fatalf("got %q", got)
+		}
+	})
+	t.Run("retained list and clean", func(t *testing.T) {
+		for _, s := range []string{"1", "2"} {
+			if code, _, e := mqttboard(t, "", "pub", "-p", port, "-t", "keep/"+s, "-m", "r"+s, "-r", "-q", "1"); code != 0 {
+				t.Fatalf("pub exit %d: %s", code, e)
+			}
+		}
+		code, out, e := mqttboard(t, "", "retained", "list", "keep/#", "-p", port)
+		if code != 0 || out != "keep/1 r1\nkeep/2 r2\n" {
+			t.Fatalf("list exit %d out %q err %q", code, out, e)
+		}
+		code, out, e = mqttboard(t, "", "retained", "clean", "keep/#", "-p", port)
+		if code != 0 || out != "removed keep/1\nremoved keep/2\n" {
+			t.Fatalf("clean exit %d out %q err %q", code, out, e)
+		}
+		if code, out, _ = mqttboard(t, "", "retained", "list", "keep/#", "-p", port); code != 0 || out != "" {
+			t.Fatalf("after clean: exit %d out %q", code, out)
+		}
+	})
+	t.Run("rr", func(t *testing.T) {
+		responder := peer(t, addr)
+		ctx := context.Background()
+		if _, err := responder.Subscribe(ctx, client.SubscribeProperties{}, client.Subscription{Filter: "svc", QoS: 1}); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				select {
+				case ev := <-responder.Events():
+					if m, ok := ev.(*client.MessageEvent); ok {
+						ans := &client.Message{Topic: m.Props.ResponseTopic, Payload: []byte("pong"), QoS: 1}
+						ans.Props.CorrelationData = m.Props.CorrelationData
+						responder.Publish(ctx, ans)
+					}
+				case <-responder.Done():
+					return
+				}
+			}
+		}()
+		code, out, e := mqttboard(t, "", "rr", "-p", port, "-t", "svc", "-m", "ping", "-W", "5")
+		if code != 0 || out != "pong\n" {
+			t.Fatalf("exit %d out %q err %q", code, out, e)
+		}
+	})
+}
