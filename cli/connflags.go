@@ -122,6 +122,14 @@ func addConnFlags(cmd *cobra.Command, f *ConnFlags) {
 	fs.DurationVar(&f.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting after this long")
 	fs.BoolVarP(&f.Debug, "debug", "d", false, "print every packet sent and received to stderr")
 	f.changed = func(name string) bool { return cmd.Flags().Changed(name) }
+	enumCompletion(cmd, "mqtt-version", "5", "3.1.1", "3.1")
+	enumCompletion(cmd, "protocol", "mqtt", "mqtts", "ws", "wss")
+	enumCompletion(cmd, "will-qos", "0", "1", "2")
+}
+
+// enumCompletion makes shell completion offer values for flag.
+func enumCompletion(cmd *cobra.Command, flag string, values ...string) {
+	cmd.RegisterFlagCompletionFunc(flag, cobra.FixedCompletions(values, cobra.ShellCompDirectiveNoFileComp))
 }
 
 // parseVersion accepts the spellings of mosquitto (-V mqttv311), MQTTX

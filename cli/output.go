@@ -34,6 +34,7 @@ func addOutputFlags(cmd *cobra.Command, f *OutputFlags) {
 	fs.StringVarP(&f.Format, "format", "F", "", "print each message with this format (see README: %t topic, %p payload, %j JSON, ...)")
 	fs.StringVar(&f.Output, "output", "text", "output: text or json (one JSON object per line)")
 	fs.BoolVarP(&f.NoNewline, "no-newline", "N", false, "do not end each message with a newline")
+	enumCompletion(cmd, "output", "text", "json")
 }
 
 func (f *OutputFlags) validate() error {

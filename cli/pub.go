@@ -172,6 +172,8 @@ func NewCmdPub(ios *IOStreams, runF func(context.Context, *PubOptions) error) *c
 	fs.DurationVar(&o.Interval, "interval", 0, "wait this long between repeats")
 	fs.BoolVarP(&o.Verbose, "verbose", "v", false, "print each acknowledgement with its reason code and properties")
 	fs.StringVar(&o.Output, "output", "text", "acknowledgement output with -v: text or json")
+	enumCompletion(cmd, "output", "text", "json")
+	enumCompletion(cmd, "qos", "0", "1", "2")
 	return cmd
 }
 

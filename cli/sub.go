@@ -81,6 +81,8 @@ the SUBACK with -E (exit 0), or on Ctrl-C (clean DISCONNECT, exit 0).`,
 	fs.BoolVar(&o.RetainedOnly, "retained-only", false, "print only retained messages; exit at the first live one")
 	fs.BoolVar(&o.RemoveRetained, "remove-retained", false, "delete every retained message received (publishes an empty retained message to its topic)")
 	fs.StringArrayVarP(&o.FilterOut, "filter-out", "T", nil, "do not print topics matching this filter (repeatable)")
+	enumCompletion(cmd, "retain-handling", "0", "1", "2")
+	enumCompletion(cmd, "qos", "0", "1", "2")
 	return cmd
 }
 
