@@ -63,6 +63,7 @@ type FieldError struct {
 	Name string
 }
 
+// Error names the missing field.
 func (e *FieldError) Error() string { return "field " + strconv.Quote(e.Name) + " is missing" }
 
 // EvalError is an evaluation failure other than a missing field. Offset
@@ -73,6 +74,7 @@ type EvalError struct {
 	Reason string
 }
 
+// Error says where evaluation failed and why.
 func (e *EvalError) Error() string {
 	return "evaluation failed at " + strconv.Itoa(e.Offset) + " (" + e.Op + "): " + e.Reason
 }

@@ -45,6 +45,7 @@ type ParamError struct {
 	Err   error
 }
 
+// Error names the parameter, e.g. "payload expression at 7: unexpected ')'".
 func (e *ParamError) Error() string {
 	if e.Param == "" {
 		return "$filter: " + e.Err.Error()
@@ -52,6 +53,7 @@ func (e *ParamError) Error() string {
 	return e.Param + " " + e.Err.Error()
 }
 
+// Unwrap returns the cause, a [*SyntaxError] for a bad expression.
 func (e *ParamError) Unwrap() error { return e.Err }
 
 // Parse parses a topic filter that begins with [Prefix]:
@@ -191,6 +193,7 @@ func (m *Message) payloadEnv() *document {
 // wins.
 type messageEnv struct{ m *Message }
 
+// Lookup implements [Env].
 func (e messageEnv) Lookup(name string) (Value, bool) {
 	switch name {
 	case "timestamp":

@@ -34,6 +34,7 @@ type SyntaxError struct {
 	Msg    string
 }
 
+// Error reads "expression at 7: unexpected ')'".
 func (e *SyntaxError) Error() string {
 	return "expression at " + strconv.Itoa(e.Offset) + ": " + e.Msg
 }
