@@ -52,6 +52,7 @@ func Run(ctx context.Context, ios *IOStreams, args []string) int {
 
 // NewCmdRoot builds the root command and all its subcommands.
 func NewCmdRoot(ios *IOStreams) *cobra.Command {
+	boardOpts := &BoardOptions{IO: ios}
 	root := &cobra.Command{
 		Use:   "mqttboard",
 		Short: "A terminal MQTT 5 client, debugging board and bundled broker",
@@ -62,10 +63,12 @@ Run it without arguments to open the board. Use pub and sub in scripts in place
 of mosquitto_pub and mosquitto_sub.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return cmd.Help()
+			return boardRun(cmd.Context(), boardOpts)
 		},
 	}
+	addBoardFlags(root, boardOpts)
 	// -h is --host on the commands that connect (the mosquitto and MQTTX
 	// habit), so help is --help only.
 	root.PersistentFlags().Bool("help", false, "show help for a command")

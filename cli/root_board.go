@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/spf13/cobra"
+
+	"github.com/mqttboard/mqttboard/profiles"
+	"github.com/mqttboard/mqttboard/tui"
+)
+
+// BoardOptions are the root command's flags: the board to open.
+type BoardOptions struct {
+	IO    *IOStreams
+	Board string
+	// ProfilesPath overrides the profiles file (tests); "" is the default.
+	ProfilesPath string
+}
+
+// addBoardFlags registers the root command's board flags.
+func addBoardFlags(root *cobra.Command, o *BoardOptions) {
+	root.Flags().StringVar(&o.Board, "board", "", "open the board saved under `NAME` in the profiles file")
+}
+
+// boardRun opens the board: the one named by --board, or, with none, a new
+// one connected to the bundled broker started in-process.
+func boardRun(ctx context.Context, o *BoardOptions) error {
+	path := o.ProfilesPath
+	if path == "" {
+		p, err := profiles.DefaultPath()
+		if err != nil && o.Board != "" {
+			return err
+		}
+		path = p
+	}
+	f, err := profiles.Load(path)
+	if err != nil {
+		return err
+	}
+	opts := tui.Options{Profiles: f.Profiles, ProfilesPath: path}
+	if o.Board != "" {
+		b, ok := f.Board(o.Board)
+		if !ok {
+			names := strings.Join(f.BoardNames(), ", ")
+			if names == "" {
+				names = "none; save one with ctrl+b in the board"
+			}
+			return usageError(fmt.Errorf("no board %q in %s (saved boards: %s)", o.Board, path, names))
+		}
+		opts.Board = b
+	}
+	m := tui.New(opts)
+	defer m.Close()
+	popts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithContext(ctx)}
+	if in, ok := o.IO.In.(*os.File); ok {
+		popts = append(popts, tea.WithInput(in))
+	}
+	if out, ok := o.IO.Out.(*os.File); ok {
+		popts = append(popts, tea.WithOutput(out))
+	}
+	_, err = tea.NewProgram(m, popts...).Run()
+	if err == tea.ErrProgramKilled && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,83 @@
+package conn
+
+import (
+	"github.com/mqttboard/mqttboard/profiles"
+	"github.com/mqttboard/mqttboard/tui/common"
+)
+
+// Set is the board's connections and which one is focused. The root owns
+// it; panes read it and the connections pane moves the focus. It is used on
+// the board's goroutine only.
+type Set struct {
+	List    []*Conn
+	Focused int
+	c       *common.Common
+	nextID  common.ConnID
+	made    int
+	// LocalURL is the bundled broker's address once it listens ("" when
+	// it is not running); local profiles connect there.
+	LocalURL string
+	// StartLocal starts the bundled broker when a local connection needs it
+	// and returns its URL.
+	StartLocal func() (string, error)
+}
+
+// NewSet returns an empty set.
+func NewSet(c *common.Common) *Set { return &Set{c: c, nextID: 1} }
+
+// Current is the focused connection, nil when there is none.
+func (s *Set) Current() *Conn {
+	if s.Focused < 0 || s.Focused >= len(s.List) {
+		return nil
+	}
+	return s.List[s.Focused]
+}
+
+// Get returns the connection with id.
+func (s *Set) Get(id common.ConnID) *Conn {
+	for _, c := range s.List {
+		if c.ID == id {
+			return c
+		}
+	}
+	return nil
+}
+
+// Add creates a connection for p, focuses it and returns it.
+func (s *Set) Add(p profiles.Profile) *Conn {
+	c := New(s.nextID, s.made, s.c.Styles.ConnColor(s.made), p)
+	s.nextID++
+	s.made++
+	s.List = append(s.List, c)
+	s.Focused = len(s.List) - 1
+	return c
+}
+
+// Remove closes and removes the connection at i.
+func (s *Set) Remove(i int) {
+	if i < 0 || i >= len(s.List) {
+		return
+	}
+	s.List[i].Close()
+	s.List = append(s.List[:i], s.List[i+1:]...)
+	if s.Focused >= len(s.List) {
+		s.Focused = len(s.List) - 1
+	}
+}
+
+// ResolveLocal fills in the bundled broker's URL for a local profile,
+// starting the broker if needed.
+func (s *Set) ResolveLocal(c *Conn) error {
+	if !c.Profile.Local {
+		return nil
+	}
+	if s.LocalURL == "" && s.StartLocal != nil {
+		u, err := s.StartLocal()
+		if err != nil {
+			return err
+		}
+		s.LocalURL = u
+	}
+	c.Profile.URL = s.LocalURL
+	return nil
+}

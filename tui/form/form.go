@@ -1,0 +1,333 @@
+// Package form is the field editor used by every form of the board: the
+// connection form, the subscription form and the publish form. A form is a
+// list of fields; the cursor moves between them, enter edits a text field or
+// flips a toggle or choice, esc ends editing.
+package form
+
+import (
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textarea"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/mqttboard/mqttboard/tui/common"
+)
+
+// Kind is how a field is edited.
+type Kind int
+
+// Field kinds.
+const (
+	Text      Kind = iota
+	Secret         // text shown as dots
+	Multiline      // several lines: a payload, or key=value rows
+	Toggle         // on/off
+	Choice         // one of Options
+)
+
+// Field is one row of a form.
+type Field struct {
+	Key     string
+	Label   string
+	Kind    Kind
+	Options []string // Choice
+	Hint    string   // shown when the value is empty
+
+	input  textinput.Model
+	area   textarea.Model
+	on     bool
+	choice int
+}
+
+// Model is a form.
+type Model struct {
+	c       *common.Common
+	fields  []*Field
+	cursor  int
+	editing bool
+	width   int
+	height  int
+	labelW  int
+	// AreaHeight is the number of lines of an edited multi-line field.
+	AreaHeight int
+}
+
+// New returns a form with fields.
+func New(c *common.Common, fields ...*Field) *Model {
+	m := &Model{c: c, fields: fields, AreaHeight: 4}
+	for _, f := range fields {
+		m.labelW = max(m.labelW, len(f.Label))
+		switch f.Kind {
+		case Text, Secret:
+			f.input = textinput.New()
+			f.input.Prompt = ""
+			f.input.Placeholder = f.Hint
+			if f.Kind == Secret {
+				f.input.EchoMode = textinput.EchoPassword
+			}
+		case Multiline:
+			f.area = textarea.New()
+			f.area.Prompt = ""
+			f.area.Placeholder = f.Hint
+			f.area.ShowLineNumbers = false
+			f.area.CharLimit = 0
+			f.area.MaxHeight = 0
+		}
+	}
+	return m
+}
+
+// NewField is a shorthand for a Field literal.
+func NewField(k Kind, key, label, hint string, options ...string) *Field {
+	return &Field{Key: key, Label: label, Kind: k, Hint: hint, Options: options}
+}
+
+func (m *Model) field(key string) *Field {
+	for _, f := range m.fields {
+		if f.Key == key {
+			return f
+		}
+	}
+	panic("form: no field " + key)
+}
+
+// Value is a field's text (Text, Secret, Multiline), "on"/"" (Toggle) or
+// the chosen option (Choice).
+func (m *Model) Value(key string) string {
+	f := m.field(key)
+	switch f.Kind {
+	case Multiline:
+		return f.area.Value()
+	case Toggle:
+		if f.on {
+			return "on"
+		}
+		return ""
+	case Choice:
+		return f.Options[f.choice]
+	}
+	return strings.TrimSpace(f.input.Value())
+}
+
+// Bool is a Toggle field's state.
+func (m *Model) Bool(key string) bool { return m.field(key).on }
+
+// Set sets a field's value (a Toggle is on for any non-empty value but
+// "false"; a Choice picks the matching option).
+func (m *Model) Set(key, v string) {
+	f := m.field(key)
+	switch f.Kind {
+	case Multiline:
+		f.area.SetValue(v)
+	case Toggle:
+		f.on = v != "" && v != "false"
+	case Choice:
+		for i, o := range f.Options {
+			if o == v {
+				f.choice = i
+			}
+		}
+	default:
+		f.input.SetValue(v)
+	}
+}
+
+// SetBool sets a Toggle field.
+func (m *Model) SetBool(key string, on bool) { m.field(key).on = on }
+
+// Editing reports whether a text field has the keys.
+func (m *Model) Editing() bool { return m.editing }
+
+// Cursor is the key of the field under the cursor.
+func (m *Model) Cursor() string { return m.fields[m.cursor].Key }
+
+// SetSize sets the form's area.
+func (m *Model) SetSize(w, h int) {
+	m.width, m.height = w, h
+	vw := max(w-m.labelW-4, 4)
+	for _, f := range m.fields {
+		switch f.Kind {
+		case Text, Secret:
+			f.input.Width = vw - 1
+		case Multiline:
+			f.area.SetWidth(vw)
+			f.area.SetHeight(m.AreaHeight)
+		}
+	}
+}
+
+// Blur stops editing.
+func (m *Model) Blur() { m.stopEditing() }
+
+func (m *Model) stopEditing() {
+	f := m.fields[m.cursor]
+	f.input.Blur()
+	f.area.Blur()
+	m.editing = false
+}
+
+// Result says what a key did to the form.
+type Result int
+
+// Results of Update.
+const (
+	None Result = iota
+	Submit
+	Cancel
+)
+
+// Update handles a key. Submit and Cancel are for the form's owner to act
+// on; Cancel is esc when no field is being edited.
+func (m *Model) Update(msg tea.Msg) (Result, tea.Cmd) {
+	keys := m.c.Keys.Form
+	km, ok := msg.(tea.KeyMsg)
+	if !ok {
+		if m.editing {
+			return None, m.forward(msg)
+		}
+		return None, nil
+	}
+	if key.Matches(km, keys.Submit) {
+		m.stopEditing()
+		return Submit, nil
+	}
+	if key.Matches(km, keys.Cancel) {
+		m.stopEditing()
+		return Cancel, nil
+	}
+	f := m.fields[m.cursor]
+	if m.editing {
+		switch {
+		case key.Matches(km, keys.Done):
+			m.stopEditing()
+			return None, nil
+		case f.Kind != Multiline && key.Matches(km, keys.Edit):
+			m.stopEditing()
+			m.move(1)
+			return None, nil
+		}
+		return None, m.forward(msg)
+	}
+	switch {
+	case key.Matches(km, keys.Up), km.String() == "k":
+		m.move(-1)
+	case key.Matches(km, keys.Down), km.String() == "j":
+		m.move(1)
+	case key.Matches(km, keys.Done):
+		return Cancel, nil
+	case key.Matches(km, keys.Edit), km.String() == " ":
+		switch f.Kind {
+		case Toggle:
+			f.on = !f.on
+		case Choice:
+			f.choice = (f.choice + 1) % len(f.Options)
+		case Multiline:
+			m.editing = true
+			return None, f.area.Focus()
+		default:
+			m.editing = true
+			f.input.CursorEnd()
+			return None, f.input.Focus()
+		}
+	}
+	return None, nil
+}
+
+func (m *Model) forward(msg tea.Msg) tea.Cmd {
+	f := m.fields[m.cursor]
+	var cmd tea.Cmd
+	if f.Kind == Multiline {
+		f.area, cmd = f.area.Update(msg)
+	} else {
+		f.input, cmd = f.input.Update(msg)
+	}
+	return cmd
+}
+
+func (m *Model) move(d int) {
+	m.cursor = min(max(m.cursor+d, 0), len(m.fields)-1)
+}
+
+// Focus puts the cursor on the field key and starts editing it when it is
+// a text field.
+func (m *Model) Focus(k string) tea.Cmd {
+	for i, f := range m.fields {
+		if f.Key == k {
+			m.stopEditing()
+			m.cursor = i
+			switch f.Kind {
+			case Text, Secret:
+				m.editing = true
+				f.input.CursorEnd()
+				return f.input.Focus()
+			case Multiline:
+				m.editing = true
+				return f.area.Focus()
+			}
+		}
+	}
+	return nil
+}
+
+// View renders the fields, scrolled so that the cursor is visible.
+func (m *Model) View(focused bool) string {
+	st := m.c.Styles
+	var rows []string
+	cursorRow := 0
+	vw := max(m.width-m.labelW-4, 4)
+	for i, f := range m.fields {
+		mark := "  "
+		if i == m.cursor && focused {
+			mark = "▸ "
+			cursorRow = len(rows)
+		}
+		label := st.Label.Render(common.Fit(f.Label, m.labelW))
+		var val []string
+		switch f.Kind {
+		case Toggle:
+			if f.on {
+				val = []string{"[x]"}
+			} else {
+				val = []string{"[ ]"}
+			}
+		case Choice:
+			val = []string{"‹" + f.Options[f.choice] + "›"}
+		case Multiline:
+			if m.editing && i == m.cursor {
+				val = strings.Split(f.area.View(), "\n")
+			} else if v := f.area.Value(); v == "" {
+				val = []string{st.Dim.Render(f.Hint)}
+			} else {
+				lines := strings.Split(v, "\n")
+				if len(lines) > m.AreaHeight {
+					lines = append(lines[:m.AreaHeight-1], st.Dim.Render("…"))
+				}
+				val = lines
+			}
+		default:
+			if m.editing && i == m.cursor {
+				val = []string{f.input.View()}
+			} else if f.input.Value() == "" {
+				val = []string{st.Dim.Render(f.Hint)}
+			} else if f.Kind == Secret {
+				val = []string{strings.Repeat("•", min(len(f.input.Value()), 8))}
+			} else {
+				val = []string{common.OneLine(f.input.Value())}
+			}
+		}
+		for j, v := range val {
+			if j == 0 {
+				rows = append(rows, mark+label+"  "+common.Fit(v, vw))
+			} else {
+				rows = append(rows, strings.Repeat(" ", m.labelW+4)+common.Fit(v, vw))
+			}
+		}
+	}
+	start := 0
+	if cursorRow >= m.height {
+		start = cursorRow - m.height + 1
+	}
+	return common.Lines(rows[start:], m.width, m.height)
+}

@@ -1,0 +1,473 @@
+// Package messages is the board's live message list: the focused
+// connection's received messages with filters, pause, and the selected
+// message's payload and properties.
+package messages
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+	"github.com/muesli/termenv"
+
+	"github.com/mqttboard/mqttboard/client"
+	"github.com/mqttboard/mqttboard/tui/common"
+	"github.com/mqttboard/mqttboard/tui/conn"
+	"github.com/mqttboard/mqttboard/tui/connections"
+)
+
+// Pane is the message list.
+type Pane struct {
+	c       *common.Common
+	set     *conn.Set
+	w, h    int
+	focused bool
+
+	mode    Mode
+	details bool // show the selected message's payload and properties
+
+	topicFilter string
+	search      string
+	input       textinput.Model
+	inputFor    string // "topic" or "search" while editing a filter
+
+	// matched are the Seqs passing the filters, kept incrementally;
+	// nil when no filter is set (then every held message is listed).
+	matched []uint64
+	scanned uint64 // next Seq to test against the filters
+
+	follow   bool
+	selSeq   uint64
+	top      int
+	paused   bool
+	pausedAt uint64 // End() of the history when paused
+
+	connID common.ConnID
+	rows   map[uint64]string // rendered rows of the visible window
+	rowsW  int
+}
+
+// New returns the pane.
+func New(c *common.Common, set *conn.Set) *Pane {
+	in := textinput.New()
+	in.Prompt = ""
+	return &Pane{c: c, set: set, follow: true, details: true, input: in, rows: map[uint64]string{}}
+}
+
+// Title implements common.Pane.
+func (p *Pane) Title() string {
+	t := "Messages"
+	cur := p.set.Current()
+	if cur != nil {
+		t += fmt.Sprintf(" %d", cur.Messages.Len())
+		if d := cur.Messages.Dropped + cur.RingDrops; d > 0 {
+			t += fmt.Sprintf(" (dropped %d)", d)
+		}
+	}
+	if p.topicFilter != "" {
+		t += " topic:" + p.topicFilter
+	}
+	if p.search != "" {
+		t += " text:" + strconv.Quote(p.search)
+	}
+	if p.paused && cur != nil {
+		t += fmt.Sprintf(" PAUSED +%d", cur.Messages.End()-p.pausedAt)
+	}
+	return t
+}
+
+// SetSize implements common.Pane.
+func (p *Pane) SetSize(w, h int) {
+	p.w, p.h = w, h
+	p.input.Width = max(w-20, 4)
+}
+
+// Focus implements common.Pane.
+func (p *Pane) Focus() { p.focused = true }
+
+// Blur implements common.Pane.
+func (p *Pane) Blur() { p.focused = false }
+
+// Capturing implements common.Pane.
+func (p *Pane) Capturing() bool { return p.inputFor != "" }
+
+// ShortHelp implements help.KeyMap.
+func (p *Pane) ShortHelp() []key.Binding {
+	k := p.c.Keys.Messages
+	return []key.Binding{k.TopicFilter, k.Search, k.Pause, k.Clear, k.View, k.Details, k.Copy, k.Export}
+}
+
+// FullHelp implements help.KeyMap.
+func (p *Pane) FullHelp() [][]key.Binding {
+	k := p.c.Keys.Messages
+	return [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Follow}, p.ShortHelp()}
+}
+
+func (p *Pane) reset() {
+	p.matched, p.scanned = nil, 0
+	p.follow, p.top = true, 0
+	p.paused = false
+	clear(p.rows)
+	if p.filtering() {
+		p.matched = []uint64{}
+	}
+}
+
+func (p *Pane) filtering() bool { return p.topicFilter != "" || p.search != "" }
+
+// Update implements common.Pane.
+func (p *Pane) Update(msg tea.Msg) tea.Cmd {
+	cur := p.set.Current()
+	if cur == nil {
+		return nil
+	}
+	if cur.ID != p.connID {
+		p.connID = cur.ID
+		p.reset()
+	}
+	switch msg := msg.(type) {
+	case connections.FocusChangedMsg:
+		p.reset()
+	case common.FrameMsg:
+		p.scan(cur)
+	case tea.KeyMsg:
+		if p.inputFor != "" {
+			return p.updateInput(msg, cur)
+		}
+		return p.key(msg, cur)
+	}
+	return nil
+}
+
+func (p *Pane) updateInput(msg tea.KeyMsg, cur *conn.Conn) tea.Cmd {
+	switch msg.String() {
+	case "enter", "esc":
+		v := p.input.Value()
+		if msg.String() == "esc" {
+			v = ""
+		}
+		if p.inputFor == "topic" {
+			p.topicFilter = v
+		} else {
+			p.search = v
+		}
+		p.inputFor = ""
+		p.input.Blur()
+		p.reset()
+		p.scan(cur)
+		return nil
+	}
+	var cmd tea.Cmd
+	p.input, cmd = p.input.Update(msg)
+	return cmd
+}
+
+func (p *Pane) key(msg tea.KeyMsg, cur *conn.Conn) tea.Cmd {
+	k := p.c.Keys.Messages
+	n := p.count(cur)
+	idx := p.index(cur)
+	page := max(p.listHeight()-1, 1)
+	switch {
+	case key.Matches(msg, k.Up):
+		p.selectIndex(cur, idx-1)
+	case key.Matches(msg, k.Down):
+		p.selectIndex(cur, idx+1)
+	case key.Matches(msg, k.PageUp):
+		p.selectIndex(cur, idx-page)
+	case key.Matches(msg, k.PageDown):
+		p.selectIndex(cur, idx+page)
+	case key.Matches(msg, k.Top):
+		p.selectIndex(cur, 0)
+	case key.Matches(msg, k.Follow):
+		p.follow = true
+	case key.Matches(msg, k.TopicFilter):
+		p.inputFor = "topic"
+		p.input.Placeholder = "topic filter, wildcards allowed (enter apply, esc clear)"
+		p.input.SetValue(p.topicFilter)
+		p.input.CursorEnd()
+		return p.input.Focus()
+	case key.Matches(msg, k.Search):
+		p.inputFor = "search"
+		p.input.Placeholder = "payload text (enter apply, esc clear)"
+		p.input.SetValue(p.search)
+		p.input.CursorEnd()
+		return p.input.Focus()
+	case key.Matches(msg, k.Pause):
+		p.paused = !p.paused
+		p.pausedAt = cur.Messages.End()
+	case key.Matches(msg, k.Clear):
+		cur.ClearMessages()
+		p.reset()
+	case key.Matches(msg, k.View):
+		p.mode = (p.mode + 1) % 3
+	case key.Matches(msg, k.Details):
+		p.details = !p.details
+	case key.Matches(msg, k.Copy):
+		if m := p.selected(cur); m != nil {
+			payload := string(m.Payload)
+			return func() tea.Msg {
+				termenv.DefaultOutput().Copy(payload)
+				return common.StatusMsg{Text: fmt.Sprintf("copied %d bytes (OSC 52)", len(payload))}
+			}
+		}
+	case key.Matches(msg, k.Export):
+		msgs := make([]*client.MessageEvent, 0, n)
+		for i := range n {
+			if m, ok := cur.Messages.Get(p.seqAt(cur, i)); ok {
+				msgs = append(msgs, m.MessageEvent)
+			}
+		}
+		dir, name, now := p.c.ExportDir, cur.Name(), p.c.Now()
+		return func() tea.Msg {
+			path, err := Export(dir, name, now, msgs)
+			if err != nil {
+				return common.StatusMsg{Text: err.Error(), Error: true}
+			}
+			return common.StatusMsg{Text: fmt.Sprintf("exported %d messages to %s", len(msgs), path)}
+		}
+	}
+	return nil
+}
+
+// scan tests the messages that arrived since the last frame against the
+// filters, and drops Seqs the history no longer holds.
+func (p *Pane) scan(cur *conn.Conn) {
+	h := cur.Messages
+	if p.scanned < h.First() {
+		p.scanned = h.First()
+	}
+	if p.matched != nil {
+		end := h.End()
+		if p.paused {
+			end = min(end, p.pausedAt)
+		}
+		for s := p.scanned; s < end; s++ {
+			m, _ := h.Get(s)
+			if p.match(m.MessageEvent) {
+				p.matched = append(p.matched, s)
+			}
+		}
+		p.scanned = end
+		if i, _ := slices.BinarySearch(p.matched, h.First()); i > 0 {
+			p.matched = append(p.matched[:0], p.matched[i:]...)
+		}
+	}
+}
+
+func (p *Pane) match(e *client.MessageEvent) bool {
+	if p.topicFilter != "" && !conn.MatchTopic(p.topicFilter, e.Topic) {
+		return false
+	}
+	if p.search != "" && !strings.Contains(string(e.Payload), p.search) {
+		return false
+	}
+	return true
+}
+
+func (p *Pane) end(cur *conn.Conn) uint64 {
+	if p.paused {
+		return min(cur.Messages.End(), max(p.pausedAt, cur.Messages.First()))
+	}
+	return cur.Messages.End()
+}
+
+// count is the number of listed messages.
+func (p *Pane) count(cur *conn.Conn) int {
+	if p.matched != nil {
+		return len(p.matched)
+	}
+	return int(p.end(cur) - cur.Messages.First())
+}
+
+func (p *Pane) seqAt(cur *conn.Conn, i int) uint64 {
+	if p.matched != nil {
+		return p.matched[i]
+	}
+	return cur.Messages.First() + uint64(i)
+}
+
+// index is the position of the selected message in the list.
+func (p *Pane) index(cur *conn.Conn) int {
+	n := p.count(cur)
+	if p.follow || n == 0 {
+		return n - 1
+	}
+	if p.matched != nil {
+		i, _ := slices.BinarySearch(p.matched, p.selSeq)
+		return min(i, n-1)
+	}
+	if p.selSeq < cur.Messages.First() {
+		return 0
+	}
+	return min(int(p.selSeq-cur.Messages.First()), n-1)
+}
+
+func (p *Pane) selectIndex(cur *conn.Conn, i int) {
+	n := p.count(cur)
+	if n == 0 {
+		return
+	}
+	i = min(max(i, 0), n-1)
+	p.follow = i == n-1 && !p.paused
+	p.selSeq = p.seqAt(cur, i)
+}
+
+func (p *Pane) selected(cur *conn.Conn) *client.MessageEvent {
+	i := p.index(cur)
+	if i < 0 {
+		return nil
+	}
+	m, ok := cur.Messages.Get(p.seqAt(cur, i))
+	if !ok {
+		return nil
+	}
+	return m.MessageEvent
+}
+
+func (p *Pane) detailHeight() int {
+	if !p.details || p.h < 8 {
+		return 0
+	}
+	return p.h * 2 / 5
+}
+
+func (p *Pane) listHeight() int {
+	h := p.h - p.detailHeight()
+	if p.inputFor != "" {
+		h--
+	}
+	return max(h, 1)
+}
+
+// View implements common.Pane. Only the visible rows are rendered, and a
+// row once rendered is reused until it scrolls out.
+func (p *Pane) View() string {
+	cur := p.set.Current()
+	st := p.c.Styles
+	var lines []string
+	if p.inputFor != "" {
+		label := "topic filter: "
+		if p.inputFor == "search" {
+			label = "payload text: "
+		}
+		lines = append(lines, st.Label.Render(label)+p.input.View())
+	}
+	if cur == nil {
+		return common.Lines(lines, p.w, p.h)
+	}
+	n := p.count(cur)
+	lh := p.listHeight()
+	if n == 0 {
+		hint := "no messages yet: subscribe (Subscriptions, a), then publish (Publish, ctrl+s)"
+		if p.filtering() {
+			hint = "no message matches the filter"
+		}
+		lines = append(lines, st.Dim.Render(hint))
+		for len(lines) < lh {
+			lines = append(lines, "")
+		}
+	} else {
+		idx := p.index(cur)
+		if idx < p.top {
+			p.top = idx
+		}
+		if idx >= p.top+lh {
+			p.top = idx - lh + 1
+		}
+		p.top = max(min(p.top, n-lh), 0)
+		if p.rowsW != p.w {
+			clear(p.rows)
+			p.rowsW = p.w
+		}
+		visible := make(map[uint64]string, lh)
+		for i := p.top; i < min(p.top+lh, n); i++ {
+			seq := p.seqAt(cur, i)
+			row, ok := p.rows[seq]
+			if !ok {
+				m, _ := cur.Messages.Get(seq)
+				row = p.renderRow(cur.Color, m.MessageEvent)
+			}
+			visible[seq] = row
+			if i == idx && p.focused {
+				row = st.Selected.Render(common.Fit(row, p.w))
+			} else if i == idx {
+				row = "▸" + row[1:]
+			}
+			lines = append(lines, row)
+		}
+		p.rows = visible
+		for len(lines) < lh+boolInt(p.inputFor != "") {
+			lines = append(lines, "")
+		}
+	}
+	if dh := p.detailHeight(); dh > 0 {
+		lines = append(lines, p.detailLines(cur, dh)...)
+	}
+	return common.Lines(lines, p.w, p.h)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (p *Pane) renderRow(color lipgloss.Color, m *client.MessageEvent) string {
+	flags := fmt.Sprintf("q%d", m.QoS)
+	if m.Retain {
+		flags += " r"
+	} else {
+		flags += "  "
+	}
+	size := humanSize(len(m.Payload))
+	bar := lipgloss.NewStyle().Foreground(color).Render("▌")
+	fixed := 1 + 12 + 1 + 2 + 6 + 6 + 1
+	tw := max(p.w-fixed, 8)
+	topic := common.Fit(common.OneLine(m.Topic), min(tw, max(tw/2, 24)))
+	rest := max(tw-lipgloss.Width(topic)-1, 0)
+	prev := common.Fit(common.OneLine(string(m.Payload)), rest)
+	row := " " + m.Time.Format("15:04:05.000") + " " + bar + " " + topic + " " + flags + " " + fmt.Sprintf("%6s", size) + " " + p.c.Styles.Dim.Render(prev)
+	return common.Fit(row, p.w)
+}
+
+func humanSize(n int) string {
+	switch {
+	case n < 1024:
+		return strconv.Itoa(n) + "B"
+	case n < 1024*1024:
+		return strconv.Itoa(n/1024) + "K"
+	}
+	return strconv.Itoa(n/1024/1024) + "M"
+}
+
+func (p *Pane) detailLines(cur *conn.Conn, h int) []string {
+	st := p.c.Styles
+	lines := []string{st.Dim.Render(strings.Repeat("─", max(p.w-12, 0)) + " " + p.mode.String())}
+	m := p.selected(cur)
+	if m == nil {
+		return lines
+	}
+	lines = append(lines, st.Label.Render("topic ")+common.OneLine(m.Topic)+fmt.Sprintf("  qos %d  retain %v  dup %v  %d bytes", m.QoS, m.Retain, m.Dup, len(m.Payload)))
+	if props := m.Props.String(); props != "" {
+		lines = append(lines, st.Label.Render("props ")+props)
+	}
+	for _, u := range m.Props.User {
+		lines = append(lines, st.Label.Render("  "+u.Key)+" = "+u.Value)
+	}
+	for _, l := range RenderPayload(m.Payload, p.mode) {
+		if len(lines) >= h {
+			break
+		}
+		lines = append(lines, l)
+	}
+	if len(lines) > h {
+		lines = lines[:h]
+	}
+	return lines
+}

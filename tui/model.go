@@ -1,0 +1,500 @@
+// Package tui is the board: the multi-pane terminal UI that `mqttboard`
+// opens. The root Model owns the layout, the focus, the connections and the
+// ~30 Hz frame tick; each pane is a package of its own under tui/ and follows
+// common.Pane.
+package tui
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/help"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/profiles"
+	"github.com/mqttboard/mqttboard/tui/common"
+	"github.com/mqttboard/mqttboard/tui/conn"
+	"github.com/mqttboard/mqttboard/tui/connections"
+	"github.com/mqttboard/mqttboard/tui/messages"
+	"github.com/mqttboard/mqttboard/tui/packetlog"
+	"github.com/mqttboard/mqttboard/tui/publish"
+	"github.com/mqttboard/mqttboard/tui/subscriptions"
+	"github.com/mqttboard/mqttboard/tui/topics"
+)
+
+// FrameInterval is the frame tick: ~30 Hz is smooth to the eye and leaves
+// the CPU to the connections at 10,000 messages/s.
+const FrameInterval = time.Second / 30
+
+// PaneID names a pane.
+type PaneID int
+
+// The panes, in Tab order.
+const (
+	Connections PaneID = iota
+	Subscriptions
+	Messages
+	Topics
+	Publish
+	Packets
+)
+
+var paneNames = map[PaneID]string{
+	Connections: "connections", Subscriptions: "subscriptions", Messages: "messages",
+	Topics: "topics", Publish: "publish", Packets: "packets",
+}
+
+// Options configure the board.
+type Options struct {
+	// Common is the keys, styles and clock; nil: common.Default().
+	Common *common.Common
+	// Board, when set, is opened: its connections are made and subscribed.
+	// Otherwise the bundled broker is started and one connection made to it.
+	Board *profiles.Board
+	// Profiles are offered in the connection form.
+	Profiles []profiles.Profile
+	// ProfilesPath is where boards are saved ("" disables saving).
+	ProfilesPath string
+	// BrokerOptions configure the bundled broker; Listen defaults to
+	// 127.0.0.1:0, a free port on loopback only.
+	BrokerOptions broker.Options
+	// NoFrameTick leaves the frame tick to the caller (benchmarks call
+	// Frame directly).
+	NoFrameTick bool
+}
+
+// Model is the board.
+type Model struct {
+	c      *common.Common
+	opts   Options
+	set    *conn.Set
+	panes  map[PaneID]common.Pane
+	rects  map[PaneID]rect
+	focus  PaneID
+	w, h   int
+	help   help.Model
+	full   bool // all keys shown
+	status string
+	isErr  bool
+
+	packetLog bool
+	topicTree bool
+
+	boardName textinput.Model
+	naming    bool
+
+	broker       *broker.Server
+	brokerCancel context.CancelFunc
+	brokerDone   chan struct{}
+	init         []tea.Cmd
+}
+
+// New builds the board. Connections start in Init.
+func New(opts Options) *Model {
+	c := opts.Common
+	if c == nil {
+		c = common.Default()
+	}
+	m := &Model{c: c, opts: opts, set: conn.NewSet(c), help: help.New(), w: 120, h: 40}
+	m.set.StartLocal = m.startLocal
+	conns := connections.New(c, m.set, opts.Profiles)
+	m.panes = map[PaneID]common.Pane{
+		Connections:   conns,
+		Subscriptions: subscriptions.New(c, m.set),
+		Messages:      messages.New(c, m.set),
+		Topics:        topics.New(c, m.set),
+		Publish:       publish.New(c, m.set),
+		Packets:       packetlog.New(c, m.set),
+	}
+	m.boardName = textinput.New()
+	m.boardName.Prompt = "board name: "
+	if b := opts.Board; b != nil {
+		for _, bc := range b.Connections {
+			cn := m.set.Add(bc.Profile)
+			for _, s := range bc.Subscriptions {
+				cn.Subs = append(cn.Subs, &conn.Subscription{Subscription: s, Pending: true})
+			}
+			m.init = append(m.init, m.connect(cn))
+		}
+		m.set.Focused = 0
+		m.packetLog, m.topicTree = b.Layout.PacketLog, b.Layout.TopicTree
+		for id, n := range paneNames {
+			if n == b.Layout.Focus {
+				m.focus = id
+			}
+		}
+		m.status = "board " + b.Name
+	} else {
+		cn := m.set.Add(profiles.Profile{Name: "local", Local: true})
+		cn.Subs = append(cn.Subs, &conn.Subscription{Subscription: profiles.Subscription{Filter: "mqttboard/#", QoS: 1}, Pending: true})
+		m.init = append(m.init, m.connect(cn))
+		m.focus = Publish
+		m.status = "Local broker started and subscribed to mqttboard/#. Publish: enter edits a field, esc ends, ctrl+s sends. Subscribe: Tab to Subscriptions, a."
+	}
+	m.setTracing()
+	m.focusPane(m.focus)
+	m.layout()
+	return m
+}
+
+func (m *Model) connect(c *conn.Conn) tea.Cmd {
+	if err := m.set.ResolveLocal(c); err != nil {
+		c.Status, c.Err = conn.Failed, err.Error()
+		return nil
+	}
+	return c.Connect()
+}
+
+// startLocal starts the bundled broker in-process on a free loopback port.
+func (m *Model) startLocal() (string, error) {
+	o := m.opts.BrokerOptions
+	if o.Listen == "" {
+		o.Listen = "127.0.0.1:0"
+	}
+	s := broker.New(o)
+	if err := s.Listen(); err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.Serve(ctx)
+	}()
+	m.broker, m.brokerCancel, m.brokerDone = s, cancel, done
+	return "mqtt://" + s.Addr().String(), nil
+}
+
+// Close disconnects every connection and stops the bundled broker. The
+// program's caller runs it after tea.Program.Run returns.
+func (m *Model) Close() {
+	for _, c := range m.set.List {
+		c.Close()
+	}
+	if m.broker != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		m.broker.Shutdown(ctx)
+		m.brokerCancel()
+		<-m.brokerDone
+		m.broker = nil
+	}
+}
+
+// Set is the board's connections (tests and benchmarks look inside).
+func (m *Model) Set() *conn.Set { return m.set }
+
+// Pane returns a pane (tests).
+func (m *Model) Pane(id PaneID) common.Pane { return m.panes[id] }
+
+type frameMsg time.Time
+
+func (m *Model) tick() tea.Cmd {
+	if m.opts.NoFrameTick {
+		return nil
+	}
+	return tea.Tick(FrameInterval, func(t time.Time) tea.Msg { return frameMsg(t) })
+}
+
+// Init implements tea.Model.
+func (m *Model) Init() tea.Cmd {
+	cmds := append(m.init, m.tick())
+	m.init = nil
+	return tea.Batch(cmds...)
+}
+
+// Frame drains every connection and passes the frame to the panes; the
+// frame tick calls it, benchmarks call it directly.
+func (m *Model) Frame(now time.Time) tea.Cmd {
+	for _, c := range m.set.List {
+		c.Drain()
+	}
+	return m.broadcast(common.FrameMsg{Time: now})
+}
+
+func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
+	var cmds []tea.Cmd
+	for _, id := range []PaneID{Connections, Subscriptions, Messages, Topics, Publish, Packets} {
+		cmds = append(cmds, m.panes[id].Update(msg))
+	}
+	return tea.Batch(cmds...)
+}
+
+// order is the Tab order of the visible panes.
+func (m *Model) order() []PaneID {
+	ids := []PaneID{Connections, Subscriptions}
+	if m.topicTree {
+		ids = append(ids, Topics)
+	} else {
+		ids = append(ids, Messages)
+	}
+	ids = append(ids, Publish)
+	if m.packetLog {
+		ids = append(ids, Packets)
+	}
+	return ids
+}
+
+func (m *Model) focusPane(id PaneID) {
+	for pid, p := range m.panes {
+		if pid == id {
+			p.Focus()
+		} else {
+			p.Blur()
+		}
+	}
+	m.focus = id
+}
+
+func (m *Model) cycle(d int) {
+	ids := m.order()
+	i := slices.Index(ids, m.focus)
+	m.focusPane(ids[(i+d+len(ids))%len(ids)])
+}
+
+func (m *Model) setTracing() {
+	for _, c := range m.set.List {
+		c.SetTracing(m.packetLog)
+	}
+}
+
+type modal interface {
+	ModalOpen() bool
+	ModalView(w, h int) string
+}
+
+func (m *Model) modal() modal {
+	if md, ok := m.panes[m.focus].(modal); ok && md.ModalOpen() {
+		return md
+	}
+	return nil
+}
+
+// Update implements tea.Model.
+func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	g := m.c.Keys.Global
+	switch msg := msg.(type) {
+	case tea.WindowSizeMsg:
+		m.w, m.h = msg.Width, msg.Height
+		m.layout()
+		return m, nil
+	case frameMsg:
+		return m, tea.Batch(m.Frame(time.Time(msg)), m.tick())
+	case common.StatusMsg:
+		m.status, m.isErr = msg.Text, msg.Error
+		return m, nil
+	case common.ConnMsg:
+		return m, m.connMsg(msg)
+	case connections.FocusChangedMsg:
+		m.setTracing()
+		return m, m.broadcast(msg)
+	case tea.MouseMsg:
+		if msg.Action == tea.MouseActionPress && msg.Button == tea.MouseButtonLeft && m.modal() == nil {
+			for _, id := range m.order() {
+				if m.rects[id].contains(msg.X, msg.Y) {
+					m.focusPane(id)
+				}
+			}
+		}
+		return m, nil
+	case tea.KeyMsg:
+		if key.Matches(msg, g.Quit) {
+			return m, tea.Quit
+		}
+		if m.naming {
+			return m, m.updateNaming(msg)
+		}
+		if m.full {
+			m.full = false
+			return m, nil
+		}
+		p := m.panes[m.focus]
+		if m.modal() != nil {
+			return m, p.Update(msg)
+		}
+		if p.Capturing() && !key.Matches(msg, g.Next, g.Prev) {
+			return m, p.Update(msg)
+		}
+		switch {
+		case key.Matches(msg, g.Next):
+			m.cycle(1)
+		case key.Matches(msg, g.Prev):
+			m.cycle(-1)
+		case key.Matches(msg, g.Help):
+			m.full = true
+		case key.Matches(msg, g.PacketLog):
+			m.packetLog = !m.packetLog
+			m.setTracing()
+			if !m.packetLog && m.focus == Packets {
+				m.focusPane(Publish)
+			}
+			m.layout()
+		case key.Matches(msg, g.TopicTree):
+			m.topicTree = !m.topicTree
+			if m.focus == Messages || m.focus == Topics {
+				m.focusPane(map[bool]PaneID{true: Topics, false: Messages}[m.topicTree])
+			}
+			m.layout()
+		case key.Matches(msg, g.SaveBoard):
+			if m.opts.ProfilesPath == "" {
+				m.status, m.isErr = "boards cannot be saved: no profiles file", true
+				return m, nil
+			}
+			m.naming = true
+			return m, m.boardName.Focus()
+		default:
+			return m, p.Update(msg)
+		}
+		return m, nil
+	}
+	// Everything else (cursor blinks, pane results) goes to every pane.
+	return m, m.broadcast(msg)
+}
+
+func (m *Model) connMsg(msg common.ConnMsg) tea.Cmd {
+	c := m.set.Get(msg.ConnID)
+	if c == nil {
+		return nil
+	}
+	text, isErr := c.Apply(msg.Msg)
+	if text != "" {
+		m.status, m.isErr = text, isErr
+	}
+	var cmds []tea.Cmd
+	if r, ok := msg.Msg.(conn.ConnectResult); ok && r.Err == nil && r.Generation == c.Generation {
+		cmds = append(cmds, connections.ConnectedCmds(c))
+	}
+	cmds = append(cmds, m.broadcast(msg))
+	return tea.Batch(cmds...)
+}
+
+func (m *Model) updateNaming(msg tea.KeyMsg) tea.Cmd {
+	switch msg.String() {
+	case "esc":
+		m.naming = false
+		return nil
+	case "enter":
+		m.naming = false
+		name := strings.TrimSpace(m.boardName.Value())
+		if name == "" {
+			return nil
+		}
+		if err := m.SaveBoard(name); err != nil {
+			m.status, m.isErr = err.Error(), true
+		} else {
+			m.status, m.isErr = fmt.Sprintf("board %q saved to %s; open it with mqttboard --board %s", name, m.opts.ProfilesPath, name), false
+		}
+		return nil
+	}
+	var cmd tea.Cmd
+	m.boardName, cmd = m.boardName.Update(msg)
+	return cmd
+}
+
+// Board describes the board as it is now, for saving.
+func (m *Model) Board(name string) profiles.Board {
+	b := profiles.Board{Name: name, Layout: profiles.Layout{PacketLog: m.packetLog, TopicTree: m.topicTree, Focus: paneNames[m.focus]}}
+	for _, c := range m.set.List {
+		bc := profiles.BoardConnection{Profile: c.Profile}
+		if bc.Local {
+			bc.URL = "" // the port is new each run
+		}
+		for _, s := range c.Subs {
+			bc.Subscriptions = append(bc.Subscriptions, s.Subscription)
+		}
+		b.Connections = append(b.Connections, bc)
+	}
+	return b
+}
+
+// SaveBoard saves the board under name in the profiles file.
+func (m *Model) SaveBoard(name string) error {
+	f, err := profiles.Load(m.opts.ProfilesPath)
+	if err != nil {
+		return err
+	}
+	f.PutBoard(m.Board(name))
+	return profiles.Save(m.opts.ProfilesPath, f)
+}
+
+// View implements tea.Model.
+func (m *Model) View() string {
+	if m.w < 40 || m.h < 12 {
+		return "mqttboard needs at least 40×12; the terminal is " + fmt.Sprint(m.w, "×", m.h)
+	}
+	st := m.c.Styles
+	mainH := m.h - 2
+	var body string
+	switch md := m.modal(); {
+	case m.full:
+		body = box(st, "All keys (any key closes)", m.fullHelp(), m.w, mainH, true)
+	case md != nil:
+		body = box(st, m.panes[m.focus].Title(), md.ModalView(m.w-2, mainH-2), m.w, mainH, true)
+	default:
+		body = m.renderPanes(mainH)
+	}
+	status := m.status
+	if m.naming {
+		status = m.boardName.View()
+	}
+	if m.isErr {
+		status = st.Error.Render(status)
+	}
+	m.help.Width = m.w
+	helpLine := m.help.ShortHelpView(append(m.panes[m.focus].ShortHelp(), m.c.Keys.Global.Next, m.c.Keys.Global.Help))
+	return body + "\n" + common.Fit(status, m.w) + "\n" + common.Fit(helpLine, m.w)
+}
+
+func (m *Model) renderPanes(h int) string {
+	// Draw each pane's box into a grid of lines, column by column.
+	grid := make([]string, h)
+	for _, id := range m.order() {
+		r := m.rects[id]
+		p := m.panes[id]
+		lines := strings.Split(box(m.c.Styles, p.Title(), p.View(), r.w, r.h, id == m.focus), "\n")
+		for i, l := range lines {
+			if y := r.y + i; y < h {
+				grid[y] += l
+			}
+		}
+	}
+	return strings.Join(grid, "\n")
+}
+
+func (m *Model) fullHelp() string {
+	var b strings.Builder
+	groups := []struct {
+		name string
+		km   help.KeyMap
+	}{
+		{"global", globalHelp(m.c.Keys.Global)},
+		{"connections", m.panes[Connections]}, {"subscriptions", m.panes[Subscriptions]},
+		{"messages", m.panes[Messages]}, {"topic tree", m.panes[Topics]},
+		{"publish", m.panes[Publish]}, {"packet log", m.panes[Packets]},
+	}
+	for _, g := range groups {
+		b.WriteString(m.c.Styles.Title.Render(g.name) + "\n")
+		for _, col := range g.km.FullHelp() {
+			var parts []string
+			for _, k := range col {
+				parts = append(parts, k.Help().Key+" "+k.Help().Desc)
+			}
+			b.WriteString("  " + strings.Join(parts, " · ") + "\n")
+		}
+	}
+	return b.String()
+}
+
+type globalHelp common.GlobalKeys
+
+func (g globalHelp) ShortHelp() []key.Binding {
+	return []key.Binding{g.Next, g.Prev, g.Help, g.PacketLog, g.TopicTree, g.SaveBoard, g.Quit}
+}
+
+func (g globalHelp) FullHelp() [][]key.Binding { return [][]key.Binding{g.ShortHelp()} }

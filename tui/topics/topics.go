@@ -1,0 +1,240 @@
+// Package topics is the board's topic tree: every topic seen on the focused
+// connection, with message counts and the last payload; the selected
+// topic's history and a sparkline of a numeric field; and deletion of the
+// retained messages under a node.
+package topics
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/mqttboard/mqttboard/tui/common"
+	"github.com/mqttboard/mqttboard/tui/conn"
+	"github.com/mqttboard/mqttboard/tui/connections"
+)
+
+// Pane is the topic tree.
+type Pane struct {
+	c       *common.Common
+	set     *conn.Set
+	w, h    int
+	focused bool
+	cursor  int
+	top     int
+	field   int      // index into the selected topic's numeric fields
+	confirm []string // retained topics to delete, waiting for y/n
+	rows    []row
+}
+
+type row struct {
+	node  *conn.Topic
+	depth int
+}
+
+// New returns the pane.
+func New(c *common.Common, set *conn.Set) *Pane { return &Pane{c: c, set: set} }
+
+// Title implements common.Pane.
+func (p *Pane) Title() string { return "Topic tree" }
+
+// SetSize implements common.Pane.
+func (p *Pane) SetSize(w, h int) { p.w, p.h = w, h }
+
+// Focus implements common.Pane.
+func (p *Pane) Focus() { p.focused = true }
+
+// Blur implements common.Pane.
+func (p *Pane) Blur() { p.focused = false; p.confirm = nil }
+
+// Capturing implements common.Pane: a pending confirmation takes the keys.
+func (p *Pane) Capturing() bool { return p.confirm != nil }
+
+// ShortHelp implements help.KeyMap.
+func (p *Pane) ShortHelp() []key.Binding {
+	k := p.c.Keys.Topics
+	if p.confirm != nil {
+		return []key.Binding{k.Confirm, k.Cancel}
+	}
+	return []key.Binding{k.Up, k.Down, k.Expand, k.Field, k.Delete}
+}
+
+// FullHelp implements help.KeyMap.
+func (p *Pane) FullHelp() [][]key.Binding {
+	k := p.c.Keys.Topics
+	return [][]key.Binding{{k.Up, k.Down, k.Expand, k.Field, k.Delete, k.Confirm, k.Cancel}}
+}
+
+func (p *Pane) flatten(cur *conn.Conn) {
+	p.rows = p.rows[:0]
+	var walk func(n *conn.Topic, depth int)
+	walk = func(n *conn.Topic, depth int) {
+		for _, c := range n.Sorted() {
+			p.rows = append(p.rows, row{c, depth})
+			if c.Expanded {
+				walk(c, depth+1)
+			}
+		}
+	}
+	walk(cur.Topics, 0)
+	p.cursor = min(p.cursor, max(len(p.rows)-1, 0))
+}
+
+// Update implements common.Pane.
+func (p *Pane) Update(msg tea.Msg) tea.Cmd {
+	cur := p.set.Current()
+	if cur == nil {
+		return nil
+	}
+	switch msg := msg.(type) {
+	case connections.FocusChangedMsg:
+		p.cursor, p.top, p.confirm = 0, 0, nil
+	case tea.KeyMsg:
+		p.flatten(cur)
+		k := p.c.Keys.Topics
+		if p.confirm != nil {
+			switch {
+			case key.Matches(msg, k.Confirm):
+				topics := p.confirm
+				p.confirm = nil
+				return cur.DeleteRetained(topics)
+			case key.Matches(msg, k.Cancel):
+				p.confirm = nil
+			}
+			return nil
+		}
+		switch {
+		case key.Matches(msg, k.Up):
+			p.cursor = max(p.cursor-1, 0)
+			p.field = 0
+		case key.Matches(msg, k.Down):
+			p.cursor = min(p.cursor+1, max(len(p.rows)-1, 0))
+			p.field = 0
+		case key.Matches(msg, k.Expand):
+			if n := p.node(); n != nil {
+				n.Expanded = !n.Expanded
+			}
+		case key.Matches(msg, k.Field):
+			p.field++
+		case key.Matches(msg, k.Delete):
+			if n := p.node(); n != nil {
+				r := n.Retained()
+				if len(r) == 0 {
+					return common.Status("no retained messages seen under "+n.Path, false)
+				}
+				p.confirm = r
+			}
+		}
+	}
+	return nil
+}
+
+func (p *Pane) node() *conn.Topic {
+	if p.cursor < 0 || p.cursor >= len(p.rows) {
+		return nil
+	}
+	return p.rows[p.cursor].node
+}
+
+// View implements common.Pane.
+func (p *Pane) View() string {
+	cur := p.set.Current()
+	st := p.c.Styles
+	if cur == nil {
+		return common.Lines(nil, p.w, p.h)
+	}
+	p.flatten(cur)
+	if len(p.rows) == 0 {
+		return common.Lines([]string{st.Dim.Render("no topics seen yet")}, p.w, p.h)
+	}
+	detailH := 0
+	if p.h >= 10 {
+		detailH = p.h * 2 / 5
+	}
+	listH := p.h - detailH
+	if p.cursor < p.top {
+		p.top = p.cursor
+	}
+	if p.cursor >= p.top+listH {
+		p.top = p.cursor - listH + 1
+	}
+	var lines []string
+	for i := p.top; i < min(len(p.rows), p.top+listH); i++ {
+		r := p.rows[i]
+		n := r.node
+		glyph := "  "
+		if len(n.Children) > 0 {
+			glyph = "▸ "
+			if n.Expanded {
+				glyph = "▾ "
+			}
+		}
+		count := strconv.FormatUint(n.Total, 10)
+		name := strings.Repeat("  ", r.depth) + glyph + common.OneLine(n.Name)
+		nameW := min(max(p.w/2, 16), p.w-len(count)-2)
+		line := common.Fit(name, nameW) + " " + st.Label.Render(count)
+		if n.Last != nil {
+			line += " " + st.Dim.Render(common.OneLine(string(n.Last.Payload)))
+		}
+		line = common.Fit(line, p.w)
+		if i == p.cursor && p.focused {
+			line = st.Selected.Render(line)
+		}
+		lines = append(lines, line)
+	}
+	for len(lines) < listH {
+		lines = append(lines, "")
+	}
+	if detailH > 0 {
+		lines = append(lines, p.detail(detailH)...)
+	}
+	return common.Lines(lines, p.w, p.h)
+}
+
+func (p *Pane) detail(h int) []string {
+	st := p.c.Styles
+	n := p.node()
+	lines := []string{st.Dim.Render(strings.Repeat("─", p.w))}
+	if n == nil {
+		return lines
+	}
+	if p.confirm != nil {
+		return append(lines, st.Warn.Render(fmt.Sprintf("Delete %d retained message(s) under %s with empty retained publishes? y/n", len(p.confirm), n.Path)))
+	}
+	lines = append(lines, st.Label.Render(n.Path)+fmt.Sprintf("  %d here, %d under", n.Count, n.Total))
+	if n.Recent == nil || n.Recent.Len() == 0 {
+		return lines
+	}
+	last, _ := n.Recent.Get(n.Recent.End() - 1)
+	if fields := NumericFields(last.Payload); len(fields) > 0 {
+		f := fields[p.field%len(fields)]
+		var vals []float64
+		for s := n.Recent.First(); s < n.Recent.End(); s++ {
+			m, _ := n.Recent.Get(s)
+			if v, ok := Value(m.Payload, f); ok {
+				vals = append(vals, v)
+			}
+		}
+		name := f
+		if name == "" {
+			name = "value"
+		}
+		lastV := ""
+		if len(vals) > 0 {
+			lastV = strconv.FormatFloat(vals[len(vals)-1], 'g', -1, 64)
+		}
+		lines = append(lines, st.Label.Render(name)+" "+Sparkline(vals, max(p.w-len(name)-len(lastV)-3, 4))+" "+lastV)
+	}
+	for s := n.Recent.End(); s > n.Recent.First() && len(lines) < h; s-- {
+		m, _ := n.Recent.Get(s - 1)
+		r := ""
+		if m.Retain {
+			r = " r"
+		}
+		lines = append(lines, m.Time.Format("15:04:05.000")+r+" "+common.OneLine(string(m.Payload)))
+	}
+	return lines
+}
