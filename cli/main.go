@@ -63,7 +63,7 @@ Run it without arguments to open the board. Use pub and sub in scripts in place
 of mosquitto_pub and mosquitto_sub.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		Args: cobra.NoArgs,
+		Args:          cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return boardRun(cmd.Context(), boardOpts)
 		},

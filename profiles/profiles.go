@@ -59,7 +59,7 @@ type Profile struct {
 	KeyFile  string `json:"key,omitempty"`
 	Insecure bool   `json:"insecure,omitempty"`
 
-	KeepAlive  int  `json:"keepalive,omitempty"` // seconds; 0: default
+	KeepAlive  int  `json:"keepalive,omitempty"`  // seconds; 0: default
 	Persistent bool `json:"persistent,omitempty"` // clean start false
 	// MQTT 5 CONNECT properties; 0 means not sent.
 	SessionExpiry       uint32         `json:"session_expiry,omitempty"`

@@ -26,13 +26,13 @@ import (
 // ~333 per frame, so 64Ki rides out a UI stall of seconds. History: what the
 // issue asks (10,000 per connection). Packets: a log to read, not an archive.
 const (
-	EventRingSize   = 1 << 16
-	PacketRingSize  = 1 << 13
-	HistorySize     = 10_000
-	PacketLogSize   = 5_000
-	PublishHistory  = 50
-	requestTimeout  = 15 * time.Second
-	connectTimeout  = 10 * time.Second
+	EventRingSize  = 1 << 16
+	PacketRingSize = 1 << 13
+	HistorySize    = 10_000
+	PacketLogSize  = 5_000
+	PublishHistory = 50
+	requestTimeout = 15 * time.Second
+	connectTimeout = 10 * time.Second
 )
 
 // Status is where a connection is in its life.
@@ -173,8 +173,6 @@ type stopped struct {
 	generation int
 	err        error
 }
-
-
 
 func (c *Conn) msg(m tea.Msg) tea.Msg { return common.ConnMsg{ConnID: c.ID, Msg: m} }
 

@@ -24,14 +24,14 @@ type FocusChangedMsg struct{}
 
 // Pane is the connections pane.
 type Pane struct {
-	c        *common.Common
-	set      *conn.Set
-	saved    []profiles.Profile
-	w, h     int
-	focused  bool
-	form     *form.Model
-	editing  *conn.Conn // nil: the form adds a connection
-	info     bool       // the server properties view is open
+	c       *common.Common
+	set     *conn.Set
+	saved   []profiles.Profile
+	w, h    int
+	focused bool
+	form    *form.Model
+	editing *conn.Conn // nil: the form adds a connection
+	info    bool       // the server properties view is open
 }
 
 // New returns the pane over set; saved are the profiles the form offers.

@@ -15,14 +15,14 @@ import (
 
 // Record is one exported message: the `mqttboard sub --output json` fields.
 type Record struct {
-	Time          time.Time         `json:"time"`
-	Topic         string            `json:"topic"`
-	QoS           byte              `json:"qos"`
-	Retain        bool              `json:"retain"`
-	Payload       *string           `json:"payload,omitempty"`
-	PayloadBase64 string            `json:"payload_base64,omitempty"`
-	Properties    map[string]any    `json:"properties,omitempty"`
-	User          [][2]string       `json:"user_properties,omitempty"`
+	Time          time.Time      `json:"time"`
+	Topic         string         `json:"topic"`
+	QoS           byte           `json:"qos"`
+	Retain        bool           `json:"retain"`
+	Payload       *string        `json:"payload,omitempty"`
+	PayloadBase64 string         `json:"payload_base64,omitempty"`
+	Properties    map[string]any `json:"properties,omitempty"`
+	User          [][2]string    `json:"user_properties,omitempty"`
 }
 
 // NewRecord converts a received message.
