@@ -17,6 +17,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/client"
 	"github.com/mqttboard/mqttboard/packet"
+	"github.com/mqttboard/mqttboard/profiles"
 )
 
 // ConnFlags are the connection flags every connecting command shares,
@@ -69,8 +70,12 @@ type ConnFlags struct {
 
 	ConnectTimeout time.Duration
 	Debug          bool
+	Profile        string
 
 	changed func(name string) bool
+	set     func(name, value string) error
+	// profilePassword: the password came from --profile, not -P.
+	profilePassword bool
 }
 
 func addConnFlags(cmd *cobra.Command, f *ConnFlags) {
@@ -121,7 +126,9 @@ func addConnFlags(cmd *cobra.Command, f *ConnFlags) {
 
 	fs.DurationVar(&f.ConnectTimeout, "connect-timeout", 10*time.Second, "give up connecting after this long")
 	fs.BoolVarP(&f.Debug, "debug", "d", false, "print every packet sent and received to stderr")
+	fs.StringVar(&f.Profile, "profile", "", "connect with the saved profile `NAME` (flags given override it)")
 	f.changed = func(name string) bool { return cmd.Flags().Changed(name) }
+	f.set = func(name, value string) error { return cmd.Flags().Set(name, value) }
 	enumCompletion(cmd, "mqtt-version", "5", "3.1.1", "3.1")
 	enumCompletion(cmd, "protocol", "mqtt", "mqtts", "ws", "wss")
 	enumCompletion(cmd, "will-qos", "0", "1", "2")
@@ -219,6 +226,11 @@ func (f *ConnFlags) brokerURL() (u *url.URL, topic string, err error) {
 // options turns the flags into client options. topic is the one -L
 // named, if any.
 func (f *ConnFlags) options(ios *IOStreams) (o client.Options, topic string, err error) {
+	if f.Profile != "" {
+		if err := f.applyProfile(); err != nil {
+			return o, "", err
+		}
+	}
 	u, topic, err := f.brokerURL()
 	if err != nil {
 		return o, "", err
@@ -238,7 +250,7 @@ func (f *ConnFlags) options(ios *IOStreams) (o client.Options, topic string, err
 		o.Username = f.Username
 	}
 	switch {
-	case f.changed("password"):
+	case f.changed("password") || f.profilePassword:
 		o.Password, o.PasswordSet = []byte(f.Password), true
 	case f.PasswordEnv != "":
 		v, ok := os.LookupEnv(f.PasswordEnv)
@@ -328,6 +340,82 @@ func (f *ConnFlags) options(ios *IOStreams) (o client.Options, topic string, err
 		o.Trace = traceWriter(ios.ErrOut)
 	}
 	return o, topic, nil
+}
+
+// applyProfile fills every flag the command line did not set from the
+// saved profile f.Profile: flags override the profile.
+func (f *ConnFlags) applyProfile() error {
+	path, err := profiles.DefaultPath()
+	if err != nil {
+		return err
+	}
+	file, err := profiles.Load(path)
+	if err != nil {
+		return err
+	}
+	p, ok := file.Profile(f.Profile)
+	if !ok {
+		var names []string
+		for _, q := range file.Profiles {
+			names = append(names, q.Name)
+		}
+		return usageError(fmt.Errorf("--profile %s: no such profile in %s (saved: %s)", f.Profile, path, strings.Join(names, ", ")))
+	}
+	if p.Local {
+		return usageError(fmt.Errorf("--profile %s is the board's in-process broker; commands need a broker URL (-L)", f.Profile))
+	}
+	str := func(flag string, dst *string, v string) {
+		if v != "" && !f.changed(flag) {
+			*dst = v
+		}
+	}
+	if p.URL != "" && !f.changed("url") && !f.changed("host") && !f.changed("port") && !f.changed("protocol") {
+		f.URL = p.URL
+	}
+	str("mqtt-version", &f.Version, p.Version)
+	str("id", &f.ClientID, p.ClientID)
+	str("username", &f.Username, p.Username)
+	if p.Password != "" && !f.changed("password") && f.PasswordEnv == "" && f.PasswordFile == "" {
+		f.Password = p.Password
+		f.profilePassword = true
+	}
+	str("cafile", &f.CAFile, p.CAFile)
+	str("cert", &f.Cert, p.CertFile)
+	str("key", &f.Key, p.KeyFile)
+	if p.Insecure && !f.changed("insecure") {
+		f.Insecure = true
+	}
+	if p.KeepAlive != 0 && !f.changed("keepalive") {
+		f.KeepAlive = p.KeepAlive
+	}
+	if p.Persistent && !f.changed("no-clean") {
+		f.Persistent = true
+	}
+	set := func(flag string, nonzero bool, value string) {
+		if nonzero && !f.changed(flag) {
+			f.set(flag, value)
+		}
+	}
+	set("session-expiry", p.SessionExpiry != 0, strconv.FormatUint(uint64(p.SessionExpiry), 10))
+	set("receive-maximum", p.ReceiveMaximum != 0, strconv.FormatUint(uint64(p.ReceiveMaximum), 10))
+	set("maximum-packet-size", p.MaximumPacketSize != 0, strconv.FormatUint(uint64(p.MaximumPacketSize), 10))
+	set("topic-alias-maximum", p.TopicAliasMaximum != 0, strconv.FormatUint(uint64(p.TopicAliasMaximum), 10))
+	if p.RequestResponseInfo && !f.changed("request-response-info") {
+		f.RequestResponseInfo = true
+	}
+	if !f.changed("connect-user-property") {
+		for _, u := range p.User {
+			f.ConnectUser = append(f.ConnectUser, u.Key+"="+u.Value)
+		}
+	}
+	if w := p.Will; w != nil && !f.changed("will-topic") {
+		f.WillTopic, f.WillPayload, f.WillQoS, f.WillRetain = w.Topic, w.Payload, int(w.QoS), w.Retain
+		set("will-delay", w.Delay != 0, strconv.FormatUint(uint64(w.Delay), 10))
+		for _, u := range w.User {
+			f.WillUser = append(f.WillUser, u.Key+"="+u.Value)
+		}
+	}
+	return nil
 }
 
 // traceWriter prints the packet trace, one packet a line: "> " sent,
