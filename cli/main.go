@@ -78,5 +78,6 @@ of mosquitto_pub and mosquitto_sub.`,
 	root.AddCommand(NewCmdSub(ios, nil))
 	root.AddCommand(NewCmdRR(ios, nil))
 	root.AddCommand(NewCmdRetained(ios, nil))
+	root.AddCommand(NewCmdBench(ios, nil))
 	return root
 }

@@ -54,6 +54,11 @@ type Reader struct {
 // NewReader returns a Reader decoding from br.
 func NewReader(br *bufio.Reader) *Reader { return &Reader{br: br} }
 
+// Buffered returns how many bytes are read from the stream but not decoded
+// yet. A connection flushes its answers when it reaches 0: one write for all
+// the packets that arrived together.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
 // Reset makes r read from br as if new, keeping its packet values.
 func (r *Reader) Reset(br *bufio.Reader) {
 	r.br = br

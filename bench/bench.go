@@ -1,0 +1,327 @@
+// Package bench is mqttboard's load generator: MQTT publishers and
+// subscribers on raw connections, speaking through package packet, so that
+// the generator costs little next to the broker it measures. It reports
+// delivered messages per second, loss and duplicates, and latency
+// percentiles taken from a send timestamp carried in each payload.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// Scenario is a shape of traffic.
+type Scenario string
+
+// Scenarios.
+const (
+	// FanOut: Publishers publish to one topic that every subscriber
+	// subscribes to; each message is delivered Subscribers times.
+	FanOut Scenario = "fanout"
+	// FanIn: each publisher publishes to its own topic; every subscriber
+	// subscribes to "bench/#".
+	FanIn Scenario = "fanin"
+	// Pairs: publisher i publishes to topic i, which only subscriber i
+	// subscribes to; Publishers must equal Subscribers.
+	Pairs Scenario = "pairs"
+)
+
+// Config describes one run. The zero value of a field means its default.
+type Config struct {
+	Addr        string         // host:port of a plain-TCP MQTT broker
+	Version     packet.Version // default 5
+	Scenario    Scenario       // default FanOut
+	Publishers  int            // default 1
+	Subscribers int            // default 1
+	QoS         packet.QoS
+	Size        int           // payload bytes; minimum 16 (timestamp, publisher, sequence); default 64
+	Duration    time.Duration // publishing time; default 10 s
+	// Rate is the total messages per second over all publishers; 0 publishes
+	// as fast as the broker accepts.
+	Rate float64
+	// Inflight bounds unacknowledged QoS 1 messages per publisher; default 100.
+	Inflight int
+	// Drain is how long to wait after publishing stops for the last
+	// deliveries; default 5 s.
+	Drain time.Duration
+	// Prefix distinguishes this run's topics and client ids; default
+	// "bench".
+	Prefix string
+}
+
+func (c *Config) applyDefaults() error {
+	if c.Version == 0 {
+		c.Version = packet.V5
+	}
+	if c.Scenario == "" {
+		c.Scenario = FanOut
+	}
+	if c.Publishers <= 0 {
+		c.Publishers = 1
+	}
+	if c.Subscribers < 0 {
+		return errors.New("subscribers must not be negative")
+	}
+	if c.Size == 0 {
+		c.Size = 64
+	}
+	if c.Size < 16 {
+		return fmt.Errorf("payload size %d is too small: each payload carries 16 bytes of timestamp and sequence", c.Size)
+	}
+	if c.Duration == 0 {
+		c.Duration = 10 * time.Second
+	}
+	if c.Inflight <= 0 {
+		c.Inflight = 100
+	}
+	if c.Drain == 0 {
+		c.Drain = 5 * time.Second
+	}
+	if c.Prefix == "" {
+		c.Prefix = "bench"
+	}
+	if c.QoS > 1 {
+		return errors.New("bench measures QoS 0 and 1")
+	}
+	switch c.Scenario {
+	case FanOut, FanIn:
+	case Pairs:
+		if c.Publishers != c.Subscribers {
+			return fmt.Errorf("pairs needs as many publishers as subscribers (have %d and %d)", c.Publishers, c.Subscribers)
+		}
+	default:
+		return fmt.Errorf("unknown scenario %q: use fanout, fanin or pairs", c.Scenario)
+	}
+	return nil
+}
+
+// Result is what a run measured.
+type Result struct {
+	Config    Config
+	Sent      uint64        // messages published (acknowledged, for QoS 1)
+	Expected  uint64        // deliveries the subscriptions call for
+	Delivered uint64        // distinct deliveries received
+	Dups      uint64        // deliveries received more than once
+	Elapsed   time.Duration // from the first publish to the last delivery
+	// Latency percentiles of delivered messages.
+	P50, P90, P99, Max time.Duration
+}
+
+// Lost is the number of expected deliveries that never arrived.
+func (r *Result) Lost() uint64 {
+	if r.Delivered >= r.Expected {
+		return 0
+	}
+	return r.Expected - r.Delivered
+}
+
+// DeliveredRate is delivered messages per second.
+func (r *Result) DeliveredRate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Delivered) / r.Elapsed.Seconds()
+}
+
+func (r *Result) String() string {
+	c := &r.Config
+	return fmt.Sprintf("%s qos%d %dpub/%dsub %dB: sent %d, delivered %d/%d (lost %d, dup %d) in %v = %.0f msg/s; latency p50 %v p90 %v p99 %v max %v",
+		c.Scenario, c.QoS, c.Publishers, c.Subscribers, c.Size, r.Sent, r.Delivered, r.Expected, r.Lost(), r.Dups,
+		r.Elapsed.Round(time.Millisecond), r.DeliveredRate(), r.P50, r.P90, r.P99, r.Max)
+}
+
+func (c *Config) topic(pub int) string {
+	switch c.Scenario {
+	case FanOut:
+		return c.Prefix + "/fanout"
+	}
+	return c.Prefix + "/" + strconv.Itoa(pub)
+}
+
+func (c *Config) filter(sub int) string {
+	switch c.Scenario {
+	case FanOut:
+		return c.Prefix + "/fanout"
+	case FanIn:
+		return c.Prefix + "/#"
+	}
+	return c.Prefix + "/" + strconv.Itoa(sub)
+}
+
+// receivers returns how many subscribers get each message of a publisher.
+func (c *Config) receivers() int {
+	if c.Scenario == Pairs {
+		return 1
+	}
+	return c.Subscribers
+}
+
+// Run connects the subscribers, then the publishers, publishes for
+// c.Duration, waits for the deliveries and reports.
+func Run(ctx context.Context, c Config) (*Result, error) {
+	if err := c.applyDefaults(); err != nil {
+		return nil, err
+	}
+	epoch := time.Now()
+	subs := make([]*subscriber, c.Subscribers)
+	for i := range subs {
+		s, err := newSubscriber(ctx, &c, i, epoch)
+		if err != nil {
+			closeAll(subs)
+			return nil, err
+		}
+		subs[i] = s
+	}
+	defer closeAll(subs)
+	pubs := make([]*publisher, c.Publishers)
+	for i := range pubs {
+		p, err := newPublisher(ctx, &c, i)
+		if err != nil {
+			for _, p := range pubs[:i] {
+				p.close()
+			}
+			return nil, err
+		}
+		pubs[i] = p
+	}
+
+	start := time.Now()
+	stop := start.Add(c.Duration)
+	var wg sync.WaitGroup
+	errs := make(chan error, len(pubs))
+	for _, p := range pubs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.run(ctx, epoch, stop, c.Rate/float64(c.Publishers)); err != nil {
+				errs <- err
+			}
+		}()
+	}
+	wg.Wait()
+	for _, p := range pubs {
+		p.close()
+	}
+	select {
+	case err := <-errs:
+		return nil, err
+	default:
+	}
+
+	res := &Result{Config: c}
+	for _, p := range pubs {
+		res.Sent += p.sent
+	}
+	res.Expected = res.Sent * uint64(c.receivers())
+	// Wait until every expected delivery arrived, or the drain time passed.
+	deadline := time.NewTimer(c.Drain)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	last := time.Now()
+wait:
+	for {
+		var got uint64
+		for _, s := range subs {
+			got += s.received.Load()
+		}
+		if got >= res.Expected {
+			break
+		}
+		select {
+		case <-deadline.C:
+			break wait
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-tick.C:
+		}
+	}
+	var lat histogram
+	for _, s := range subs {
+		s.close()
+		s.mu.Lock()
+		res.Delivered += s.distinct
+		res.Dups += s.dups
+		lat.merge(&s.hist)
+		if s.lastAt.After(last) || last.IsZero() {
+			last = s.lastAt
+		}
+		s.mu.Unlock()
+	}
+	if c.Subscribers == 0 {
+		last = time.Now()
+	}
+	res.Elapsed = last.Sub(start)
+	res.P50, res.P90, res.P99, res.Max = lat.quantile(0.50), lat.quantile(0.90), lat.quantile(0.99), lat.max
+	return res, nil
+}
+
+func closeAll(subs []*subscriber) {
+	for _, s := range subs {
+		if s != nil {
+			s.close()
+		}
+	}
+}
+
+// dial connects and completes CONNECT/CONNACK.
+func dial(ctx context.Context, c *Config, id string) (net.Conn, *packet.Reader, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", c.Addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("connect to %s: %w", c.Addr, err)
+	}
+	connect := &packet.Connect{ProtocolVersion: c.Version, CleanStart: true, KeepAlive: 0, ClientID: id}
+	if c.Version == packet.V5 {
+		connect.Props.ReceiveMaximum = 65535
+	}
+	b, _ := connect.AppendTo(nil, c.Version)
+	if _, err := nc.Write(b); err != nil {
+		nc.Close()
+		return nil, nil, err
+	}
+	r := packet.NewReader(bufio.NewReaderSize(nc, 64<<10))
+	r.Version = c.Version
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	p, err := r.ReadPacket()
+	nc.SetReadDeadline(time.Time{})
+	if err != nil {
+		nc.Close()
+		return nil, nil, fmt.Errorf("%s: reading CONNACK: %w", id, err)
+	}
+	if ack, ok := p.(*packet.Connack); !ok || ack.ReasonCode.IsError() {
+		nc.Close()
+		return nil, nil, fmt.Errorf("%s: broker refused the connection: %v", id, p)
+	}
+	return nc, r, nil
+}
+
+// Idle opens n connections that complete CONNECT/CONNACK and then stay
+// silent (keep alive 0), for measuring a broker's memory per idle
+// connection. The caller closes them.
+func Idle(ctx context.Context, addr string, v packet.Version, n int) ([]net.Conn, error) {
+	c := Config{Addr: addr, Version: v, Prefix: "idle-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	if err := c.applyDefaults(); err != nil {
+		return nil, err
+	}
+	conns := make([]net.Conn, 0, n)
+	for i := range n {
+		nc, _, err := dial(ctx, &c, c.Prefix+"-"+strconv.Itoa(i))
+		if err != nil {
+			for _, nc := range conns {
+				nc.Close()
+			}
+			return nil, fmt.Errorf("idle connection %d: %w", i, err)
+		}
+		conns = append(conns, nc)
+	}
+	return conns, nil
+}

@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/mqttboard/mqttboard/bench"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// BenchOptions are the flags of `mqttboard bench`.
+type BenchOptions struct {
+	IO          *IOStreams
+	Targets     []string // name=host:port, or host:port
+	Host        string
+	Port        int
+	Version     string
+	Scenarios   []string
+	QoS         []int
+	Publishers  int
+	Subscribers int
+	Size        int
+	Duration    time.Duration
+	Rate        float64
+	Inflight    int
+	PIDs        []string // name=pid: report the broker's RSS
+	Idle        int
+	Output      string
+}
+
+// NewCmdBench builds `mqttboard bench`; runF replaces the run function in
+// tests.
+func NewCmdBench(ios *IOStreams, runF func(context.Context, *BenchOptions) error) *cobra.Command {
+	o := &BenchOptions{IO: ios}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure a broker: throughput, loss and latency, side by side for several brokers",
+		Long: `Measure one or more brokers with the same load, in one run.
+
+Publishers and subscribers run on raw connections through mqttboard's codec,
+so the load generator costs little next to the broker. Each payload carries
+its send time, publisher and sequence number: the report gives delivered
+messages per second, lost and duplicated deliveries, and latency percentiles.
+
+Scenarios:
+  fanout  every publisher -> one topic -> every subscriber
+  fanin   publisher i -> bench/i; every subscriber on bench/#
+  pairs   publisher i -> bench/i -> subscriber i`,
+		Example: `  # our broker and mosquitto, side by side
+  mqttboard bench --target mqttboard=127.0.0.1:1883 --target mosquitto=127.0.0.1:1884 \
+      --scenario fanout --subscribers 100 --qos 0,1 --duration 10s
+
+  # p99 latency at 1,000 msg/s
+  mqttboard bench -p 1883 --scenario pairs --publishers 10 --subscribers 10 --rate 1000
+
+  # RSS per idle connection (Linux): 10,000 idle clients, broker pid 1234
+  mqttboard bench -p 1883 --idle 10000 --pid mqttboard=1234`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(o.Targets) == 0 {
+				o.Targets = []string{o.Host + ":" + strconv.Itoa(o.Port)}
+			}
+			if o.Output != "text" && o.Output != "json" {
+				return usageError(fmt.Errorf("--output %q: use text or json", o.Output))
+			}
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return benchRun(cmd.Context(), o)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringArrayVar(&o.Targets, "target", nil, "broker to measure, `name=host:port` (repeatable; default -h/-p)")
+	fs.StringVarP(&o.Host, "host", "h", "127.0.0.1", "broker host when no --target is given")
+	fs.IntVarP(&o.Port, "port", "p", 1883, "broker port when no --target is given")
+	fs.StringVarP(&o.Version, "mqtt-version", "V", "5", "protocol version: 5 or 3.1.1")
+	fs.StringSliceVar(&o.Scenarios, "scenario", []string{"fanout"}, "fanout, fanin, pairs (comma separated for several)")
+	fs.IntSliceVarP(&o.QoS, "qos", "q", []int{0}, "QoS 0 and/or 1 (comma separated for both)")
+	fs.IntVar(&o.Publishers, "publishers", 1, "publisher connections")
+	fs.IntVar(&o.Subscribers, "subscribers", 1, "subscriber connections")
+	fs.IntVar(&o.Size, "size", 64, "payload bytes (at least 16)")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "publishing time per measurement")
+	fs.Float64Var(&o.Rate, "rate", 0, "total messages per second over all publishers (0: as fast as possible)")
+	fs.IntVar(&o.Inflight, "inflight", 100, "unacknowledged QoS 1 messages per publisher")
+	fs.StringArrayVar(&o.PIDs, "pid", nil, "`name=pid` of a target's broker process: report its RSS (Linux)")
+	fs.IntVar(&o.Idle, "idle", 0, "instead of traffic, open this many idle connections and report RSS per connection (needs --pid)")
+	fs.StringVarP(&o.Output, "output", "o", "text", "text or json (one object per measurement)")
+	return cmd
+}
+
+type benchTarget struct{ name, addr, pid string }
+
+func parseTargets(o *BenchOptions) ([]benchTarget, error) {
+	pids := map[string]string{}
+	for _, p := range o.PIDs {
+		name, pid, ok := strings.Cut(p, "=")
+		if !ok {
+			name, pid = "", p
+		}
+		if _, err := strconv.Atoi(pid); err != nil {
+			return nil, usageError(fmt.Errorf("--pid %q: want name=pid with a numeric pid", p))
+		}
+		pids[name] = pid
+	}
+	var ts []benchTarget
+	for _, t := range o.Targets {
+		name, addr, ok := strings.Cut(t, "=")
+		if !ok {
+			name, addr = t, t
+		}
+		pid := pids[name]
+		if pid == "" && len(o.Targets) == 1 {
+			pid = pids[""]
+		}
+		ts = append(ts, benchTarget{name, addr, pid})
+	}
+	return ts, nil
+}
+
+func benchRun(ctx context.Context, o *BenchOptions) error {
+	targets, err := parseTargets(o)
+	if err != nil {
+		return err
+	}
+	v, err := parseVersion(o.Version)
+	if err != nil {
+		return usageError(err)
+	}
+	if o.Idle > 0 {
+		return benchIdle(ctx, o, targets, v)
+	}
+	tw := tabwriter.NewWriter(o.IO.Out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	if o.Output == "text" {
+		fmt.Fprintln(tw, "broker\tscenario\tqos\tpub\tsub\tsent\tdelivered msg/s\tlost\tdup\tp50\tp99\tmax\tRSS MiB\t")
+	}
+	for _, sc := range o.Scenarios {
+		for _, q := range o.QoS {
+			for _, t := range targets {
+				cfg := bench.Config{Addr: t.addr, Version: v, Scenario: bench.Scenario(sc), Publishers: o.Publishers,
+					Subscribers: o.Subscribers, QoS: packet.QoS(q), Size: o.Size, Duration: o.Duration, Rate: o.Rate,
+					Inflight: o.Inflight, Prefix: "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+				if o.Output == "text" {
+					fmt.Fprintf(o.IO.ErrOut, "measuring %s: %s, QoS %d, %d publishers, %d subscribers, %v...\n",
+						t.name, sc, q, o.Publishers, o.Subscribers, o.Duration)
+				}
+				res, err := bench.Run(ctx, cfg)
+				if err != nil {
+					return fmt.Errorf("%s: %w", t.name, err)
+				}
+				rss := rssMiB(t.pid)
+				if o.Output == "json" {
+					if err := json.NewEncoder(o.IO.Out).Encode(map[string]any{
+						"broker": t.name, "scenario": sc, "qos": q, "publishers": res.Config.Publishers,
+						"subscribers": res.Config.Subscribers, "size": res.Config.Size, "sent": res.Sent,
+						"expected": res.Expected, "delivered": res.Delivered, "lost": res.Lost(), "dups": res.Dups,
+						"elapsed_s": res.Elapsed.Seconds(), "delivered_per_s": res.DeliveredRate(),
+						"p50_us": res.P50.Microseconds(), "p90_us": res.P90.Microseconds(), "p99_us": res.P99.Microseconds(),
+						"max_us": res.Max.Microseconds(), "rss_mib": rss,
+					}); err != nil {
+						return err
+					}
+					continue
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%.0f\t%d\t%d\t%v\t%v\t%v\t%s\t\n", t.name, sc, q,
+					res.Config.Publishers, res.Config.Subscribers, res.Sent, res.DeliveredRate(), res.Lost(), res.Dups,
+					roundDur(res.P50), roundDur(res.P99), roundDur(res.Max), fmtRSS(rss))
+			}
+		}
+	}
+	return tw.Flush()
+}
+
+// benchIdle opens o.Idle idle connections to each target and reports how
+// much the broker's resident memory grew per connection.
+func benchIdle(ctx context.Context, o *BenchOptions, targets []benchTarget, v packet.Version) error {
+	for _, t := range targets {
+		if t.pid == "" {
+			return usageError(fmt.Errorf("--idle needs --pid %s=PID to read the broker's memory", t.name))
+		}
+		before := rssMiB(t.pid)
+		conns, err := bench.Idle(ctx, t.addr, v, o.Idle)
+		if err != nil {
+			return fmt.Errorf("%s: %w", t.name, err)
+		}
+		after := rssMiB(t.pid)
+		for _, c := range conns {
+			c.Close()
+		}
+		perConn := (after - before) * 1024 * 1024 / float64(o.Idle)
+		fmt.Fprintf(o.IO.Out, "%s: %d idle connections: RSS %.1f -> %.1f MiB, %.0f bytes per connection\n", t.name, o.Idle, before, after, perConn)
+	}
+	return nil
+}
+
+// rssMiB reads a process's resident set size from /proc; -1 when unknown.
+func rssMiB(pid string) float64 {
+	if pid == "" {
+		return -1
+	}
+	b, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")))
+			if err == nil {
+				return float64(kb) / 1024
+			}
+		}
+	}
+	return -1
+}
+
+func fmtRSS(m float64) string {
+	if m < 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(m, 'f', 1, 64)
+}
+
+// roundDur keeps three or four significant digits of a latency.
+func roundDur(d time.Duration) time.Duration {
+	switch {
+	case d >= time.Second:
+		return d.Round(time.Millisecond)
+	case d >= time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Microsecond)
+}
