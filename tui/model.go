@@ -64,6 +64,9 @@ type Options struct {
 	// BrokerOptions configure the bundled broker; Listen defaults to
 	// 127.0.0.1:0, a free port on loopback only.
 	BrokerOptions broker.Options
+	// Offline creates the connections without connecting them or starting
+	// the broker (golden views, benchmarks).
+	Offline bool
 	// NoFrameTick leaves the frame tick to the caller (benchmarks call
 	// Frame directly).
 	NoFrameTick bool
@@ -144,6 +147,9 @@ func New(opts Options) *Model {
 }
 
 func (m *Model) connect(c *conn.Conn) tea.Cmd {
+	if m.opts.Offline {
+		return nil
+	}
 	if err := m.set.ResolveLocal(c); err != nil {
 		c.Status, c.Err = conn.Failed, err.Error()
 		return nil

@@ -535,3 +535,10 @@ func (c *Conn) ClearMessages() { c.Messages.Clear() }
 
 // IsNotConnected reports whether err means there is no connection.
 func IsNotConnected(err error) bool { return errors.Is(err, client.ErrNotConnected) }
+
+// Push delivers an event as the client's event goroutine would (tests and
+// benchmarks feed the frame path with it).
+func (c *Conn) Push(e client.Event) { c.events.Push(e) }
+
+// PushPacket records a traced packet as the client's trace hook would.
+func (c *Conn) PushPacket(tp client.TracePacket) { c.packets.Push(tp) }

@@ -43,7 +43,6 @@ func (t *Topic) Add(e *client.MessageEvent) {
 			}
 			path := e.Topic[:len(e.Topic)-len(rest)+len(level)]
 			child = NewTopic(level, path)
-			child.Expanded = false
 			n.Children[level] = child
 			n.sorted = nil
 		}

@@ -457,9 +457,6 @@ func (p *Pane) detailLines(cur *conn.Conn, h int) []string {
 	if props := m.Props.String(); props != "" {
 		lines = append(lines, st.Label.Render("props ")+props)
 	}
-	for _, u := range m.Props.User {
-		lines = append(lines, st.Label.Render("  "+u.Key)+" = "+u.Value)
-	}
 	for _, l := range RenderPayload(m.Payload, p.mode) {
 		if len(lines) >= h {
 			break

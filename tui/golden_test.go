@@ -1,0 +1,93 @@
+package tui
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
+	"github.com/charmbracelet/x/exp/golden"
+
+	"github.com/mqttboard/mqttboard/client"
+	"github.com/mqttboard/mqttboard/packet"
+	"github.com/mqttboard/mqttboard/tui/common"
+	"github.com/mqttboard/mqttboard/tui/conn"
+)
+
+var t0 = time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+
+// fixture is a board with fixed content: one connection with a CONNACK,
+// two subscriptions, messages on a few topics (one retained, JSON, user
+// properties), packets in the log.
+func fixture(t testing.TB, w, h int) *Model {
+	c := common.Default()
+	c.Now = func() time.Time { return t0 }
+	m := New(Options{Common: c, Offline: true, NoFrameTick: true})
+	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+	cn := m.Set().List[0]
+	cn.Profile.URL = "mqtt://127.0.0.1:1883"
+	cn.Status = conn.Connected
+	ack := client.Connack{Code: packet.Success}
+	ack.Props.AssignedClientID = "mqttboard-1"
+	ack.Props.ReceiveMaximum = 65535
+	ack.Props.TopicAliasMaximum = 1024
+	ack.Props.Present = 0
+	ack.Props.User = []packet.UserProperty{{Key: "acl", Value: "all"}}
+	cn.Connack = &ack
+	cn.Subs = []*conn.Subscription{
+		{Subscription: cn.Subs[0].Subscription, Code: 1},
+		{Subscription: cn.Subs[0].Subscription, Code: 0x87},
+	}
+	cn.Subs[1].Filter = "secret/#"
+	cn.SetTracing(true)
+	for i := range 12 {
+		e := &client.MessageEvent{Time: t0.Add(time.Duration(i) * time.Second)}
+		e.Topic = fmt.Sprintf("mqttboard/sensor/%d", i%3)
+		e.QoS = byte(i % 2)
+		e.Payload = fmt.Appendf(nil, `{"temperature": %d.5, "ok": true}`, 20+i)
+		e.Retain = i == 11
+		e.Props.User = []packet.UserProperty{{Key: "colour", Value: "blue"}}
+		e.Props.ContentType = "application/json"
+		cn.Push(e)
+		cn.PushPacket(client.TracePacket{Time: e.Time, Packet: &packet.Publish{Topic: e.Topic, QoS: packet.QoS(e.QoS), PacketID: uint16(i), Payload: e.Payload, Props: e.Props}})
+	}
+	cn.PushPacket(client.TracePacket{Time: t0, Out: true, Packet: &packet.Puback{Ack: packet.Ack{PacketID: 1}}})
+	m.Frame(t0)
+	return m
+}
+
+func strip(s string) []byte { return []byte(ansi.Strip(s)) }
+
+// TestGoldenViews renders the whole board and each pane at 80×24 and
+// 120×40; run with -update to rewrite testdata after a deliberate change.
+func TestGoldenViews(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		w, h := size[0], size[1]
+		t.Run(fmt.Sprintf("%dx%d", w, h), func(t *testing.T) {
+			m := fixture(t, w, h)
+			golden.RequireEqual(t, strip(m.View()))
+			for _, id := range []PaneID{Connections, Subscriptions, Messages, Publish} {
+				t.Run(paneNames[id], func(t *testing.T) {
+					golden.RequireEqual(t, strip(m.Pane(id).View()))
+				})
+			}
+			t.Run("packetlog+topictree", func(t *testing.T) {
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("L")})
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("T")})
+				m.Frame(t0)
+				golden.RequireEqual(t, strip(m.View()))
+			})
+			t.Run("subscribe-form", func(t *testing.T) {
+				m.focusPane(Subscriptions)
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("a")})
+				golden.RequireEqual(t, strip(m.View()))
+			})
+			t.Run("help", func(t *testing.T) {
+				m.Update(tea.KeyMsg{Type: tea.KeyCtrlX})
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("?")})
+				golden.RequireEqual(t, strip(m.View()))
+			})
+		})
+	}
+}
