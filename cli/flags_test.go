@@ -153,3 +153,15 @@ func TestTopicMatches(t *testing.T) {
 		}
 	}
 }
+
+func TestPubTopicValidation(t *testing.T) {
+	for _, args := range [][]string{
+		{"pub", "-t", "a/#", "-m", "x"},
+		{"pub", "-t", "a/+/b", "-n"},
+		{"pub", "-t", "", "-m", "x"},
+	} {
+		if code, _, e := run(t, args...); code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d: %s", args, code, ExitUsage, e)
+		}
+	}
+}

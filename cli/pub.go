@@ -209,6 +209,15 @@ func pubRun(ctx context.Context, o *PubOptions) error {
 	if err != nil {
 		return err
 	}
+	if topic != "" {
+		if err := packet.ValidateTopicName(topic); err != nil {
+			// flespi deletes every retained message under a wildcard topic
+			// on an empty retained publish; other brokers disconnect.
+			if !packet.HasWildcard(topic) || len(payload) > 0 || !o.Retain || o.Payload.Lines {
+				return usageError(fmt.Errorf("-t %q: %w (a wildcard topic is only allowed with -r -n: flespi's bulk deletion of retained messages)", topic, err))
+			}
+		}
+	}
 	c, err := connect(ctx, co)
 	if err != nil {
 		return err
