@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/broker/brokertest"
 	"github.com/mqttboard/mqttboard/client"
 )
@@ -90,4 +91,32 @@ func TestAgainstBundledBroker(t *testing.T) {
 			t.Fatalf("exit %d out %q err %q", code, out, e)
 		}
 	})
+}
+
+// TestRefusalsFromBundledBroker checks exit code 4 for SUBACK and PUBACK
+// failure codes, which mosquitto 2.0 does not send for ACL denials of
+// SUBSCRIBE (it grants and then filters).
+func TestRefusalsFromBundledBroker(t *testing.T) {
+	_, addr := brokertest.StartServer(t, broker.Options{ACL: &broker.ACL{
+		Default: "allow",
+		Rules:   []broker.ACLRule{{Action: "all", Allow: false, Topics: []string{"secret/#"}}},
+	}})
+	_, port, _ := strings.Cut(addr, ":")
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sub", "-t", "secret/x", "-t", "open/x"}, "subscribe to secret/x: broker answered not authorized (0x87)"},
+		{[]string{"pub", "-t", "secret/x", "-m", "x", "-q", "1"}, "publish to secret/x: broker answered not authorized (0x87)"},
+		{[]string{"pub", "-t", "secret/x", "-m", "x", "-q", "2", "-V", "5"}, "not authorized (0x87)"},
+	} {
+		code, _, errOut := mqttboard(t, "", append(tc.args, "-p", port)...)
+		if code != ExitRefused || !strings.Contains(errOut, tc.want) {
+			t.Errorf("%v: exit %d, want %d; stderr %q", tc.args, code, ExitRefused, errOut)
+		}
+	}
+	code, _, errOut := mqttboard(t, "", "sub", "-p", port, "-V", "3.1.1", "-t", "secret/x")
+	if code != ExitRefused || !strings.Contains(errOut, "0x80") {
+		t.Errorf("3.1.1 SUBACK 0x80: exit %d %q", code, errOut)
+	}
 }
