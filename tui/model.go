@@ -106,6 +106,7 @@ func New(opts Options) *Model {
 	}
 	m := &Model{c: c, opts: opts, set: conn.NewSet(c), help: help.New(), w: 120, h: 40}
 	m.set.StartLocal = m.startLocal
+	m.set.Offline = opts.Offline
 	conns := connections.New(c, m.set, opts.Profiles)
 	m.panes = map[PaneID]common.Pane{
 		Connections:   conns,

@@ -20,6 +20,8 @@ type Set struct {
 	// StartLocal starts the bundled broker when a local connection needs it
 	// and returns its URL.
 	StartLocal func() (string, error)
+	// Offline keeps connections from connecting (golden views, benchmarks).
+	Offline bool
 }
 
 // NewSet returns an empty set.

@@ -149,6 +149,9 @@ func (p *Pane) AddAndConnect(pr profiles.Profile) tea.Cmd {
 }
 
 func (p *Pane) connect(c *conn.Conn) tea.Cmd {
+	if p.set.Offline {
+		return nil
+	}
 	if err := p.set.ResolveLocal(c); err != nil {
 		c.Status, c.Err = conn.Failed, err.Error()
 		return common.Status("local broker: "+err.Error(), true)

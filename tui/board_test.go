@@ -1,0 +1,146 @@
+package tui
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/mqttboard/mqttboard/profiles"
+	"github.com/mqttboard/mqttboard/tui/topics"
+)
+
+// TestSaveAndOpenBoard saves a board with two connections and the packet
+// log shown, and opens it again as `mqttboard --board NAME` does.
+func TestSaveAndOpenBoard(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "profiles.json")
+	m := fixture(t, 120, 40)
+	m.opts.ProfilesPath = path
+	m.Set().Add(profiles.Profile{Name: "remote", URL: "mqtt://example.invalid:1883", Username: "tok"})
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("L")})
+	m.Update(tea.KeyMsg{Type: tea.KeyCtrlB})
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("dev")})
+	m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+	if m.isErr {
+		t.Fatal(m.status)
+	}
+	f, err := profiles.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, ok := f.Board("dev")
+	if !ok || len(b.Connections) != 2 || !b.Layout.PacketLog {
+		t.Fatalf("saved board %+v", f.Boards)
+	}
+	if c := b.Connections[0]; !c.Local || c.URL != "" || len(c.Subscriptions) != 2 {
+		t.Fatalf("local connection saved as %+v", c)
+	}
+	m2 := New(Options{Board: b, Offline: true, NoFrameTick: true})
+	if n := len(m2.Set().List); n != 2 || !m2.packetLog || m2.Set().List[1].Profile.Username != "tok" {
+		t.Fatalf("opened board: %d connections, packet log %v", n, m2.packetLog)
+	}
+	if got := m2.Set().List[0].Subs; len(got) != 2 || got[1].Filter != "secret/#" {
+		t.Fatalf("subscriptions %+v", got)
+	}
+}
+
+func TestSparkline(t *testing.T) {
+	if got := topics.Sparkline([]float64{1, 2, 3, 4, 5, 6, 7, 8}, 8); got != "▁▂▃▄▅▆▇█" {
+		t.Fatalf("Sparkline = %q", got)
+	}
+	if f := topics.NumericFields([]byte(`{"a": 1, "b": {"c": 2.5}, "d": "x"}`)); len(f) != 2 || f[1] != "b.c" {
+		t.Fatalf("NumericFields = %q", f)
+	}
+	if v, ok := topics.Value([]byte(`{"b": {"c": 2.5}}`), "b.c"); !ok || v != 2.5 {
+		t.Fatalf("Value = %v %v", v, ok)
+	}
+	if f := topics.NumericFields([]byte(" 42 ")); len(f) != 1 || f[0] != "" {
+		t.Fatalf("NumericFields(42) = %q", f)
+	}
+}
+
+// TestTopicTreeDeleteRetained selects a node, asks to delete the retained
+// messages under it and sees the count in the confirmation.
+func TestTopicTreeDeleteRetained(t *testing.T) {
+	m := fixture(t, 120, 40)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("T")})
+	m.focusPane(Topics)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("D")})
+	if v := string(strip(m.View())); !contains(v, "Delete 1 retained message(s) under mqttboard") {
+		t.Fatalf("no confirmation:\n%s", v)
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("n")})
+	// Down to sensor, the sparkline of temperature shows.
+	m.Update(tea.KeyMsg{Type: tea.KeyDown})
+	m.Update(tea.KeyMsg{Type: tea.KeyDown})
+	if v := string(strip(m.View())); !contains(v, "temperature") && !contains(v, "ok") {
+		t.Fatalf("no sparkline:\n%s", v)
+	}
+}
+
+// TestPauseAndClear pauses the list: new messages are counted, not shown.
+func TestPauseAndClear(t *testing.T) {
+	m := fixture(t, 120, 40)
+	m.focusPane(Messages)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("p")})
+	cn := m.Set().List[0]
+	for _, e := range benchMessages(5) {
+		cn.Push(e)
+	}
+	m.Frame(t0)
+	v := string(strip(m.View()))
+	if !contains(v, "PAUSED +5") || contains(v, "bench/sensor") {
+		t.Fatalf("paused view:\n%s", v)
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("p")})
+	if v = string(strip(m.View())); !contains(v, "bench/sensor/4") {
+		t.Fatalf("resumed view:\n%s", v)
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("c")})
+	if v = string(strip(m.View())); !contains(v, "Messages 0") {
+		t.Fatalf("cleared view:\n%s", v)
+	}
+}
+
+func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// TestConnectionForm clones the focused connection through the form,
+// edits its user properties and will, and checks the new profile.
+func TestConnectionForm(t *testing.T) {
+	m := fixture(t, 120, 40)
+	m.focusPane(Connections)
+	press := func(ks ...any) {
+		for _, k := range ks {
+			switch k := k.(type) {
+			case tea.KeyType:
+				m.Update(tea.KeyMsg{Type: k})
+			case string:
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)})
+			}
+		}
+	}
+	press("c")
+	if v := string(strip(m.View())); !contains(v, "Add connection") || !contains(v, "local-copy") {
+		t.Fatalf("clone form:\n%s", v)
+	}
+	// Down to "User properties" (field 20) and type two rows.
+	for range 19 {
+		press(tea.KeyDown)
+	}
+	press(tea.KeyEnter, "a=1", tea.KeyEnter, "b=2", tea.KeyEsc, tea.KeyDown, tea.KeyEnter, "will/t", tea.KeyEnter, tea.KeyCtrlS)
+	if m.isErr {
+		t.Fatal(m.status)
+	}
+	list := m.Set().List
+	if len(list) != 2 {
+		t.Fatalf("%d connections", len(list))
+	}
+	p := list[1].Profile
+	if p.Name != "local-copy" || !p.Local || len(p.User) != 2 || p.User[1].Value != "2" || p.Will == nil || p.Will.Topic != "will/t" {
+		t.Fatalf("cloned profile %+v", p)
+	}
+	if list[1].Color == list[0].Color {
+		t.Fatal("second connection has the first one's colour")
+	}
+}
