@@ -52,7 +52,8 @@ type conn struct {
 	expiry    uint32
 
 	// Write loop only.
-	w writer
+	w        writer
+	streamed bool // nc writes net.Buffers with writev (TCP, Unix)
 
 	mu         sync.Mutex // guards ctrl, stopping, code, reason
 	ctrl       []byte
@@ -70,8 +71,11 @@ func newConn(s *Server, nc net.Conn) *conn {
 	br := bufio.NewReaderSize(countingReader{nc, &s.ctr.bytesIn}, readBufferSize)
 	r := packet.NewReader(br)
 	r.MaxPacketSize = s.opts.MaxPacketSize
+	_, tcp := nc.(*net.TCPConn)
+	_, unix := nc.(*net.UnixConn)
 	return &conn{
 		s: s, nc: nc, br: br, r: r,
+		streamed:   tcp || unix,
 		ctrlWake:   make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		readerDone: make(chan struct{}),

@@ -31,6 +31,8 @@ type Server struct {
 	conns     map[*conn]struct{}
 	listeners []net.Listener
 	closing   bool
+	serveCtx  context.Context // set once Serve runs; AddListener then starts accepting at once
+	acceptWG  sync.WaitGroup
 	connWG    sync.WaitGroup
 	done      chan struct{}
 }
@@ -71,6 +73,9 @@ func (s *Server) AddListener(l net.Listener) error {
 		return ErrServerClosed
 	}
 	s.listeners = append(s.listeners, l)
+	if s.serveCtx != nil {
+		s.acceptWG.Go(func() { s.acceptLoop(s.serveCtx, l) })
+	}
 	return nil
 }
 
@@ -117,12 +122,15 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	go s.sweepLoop()
 	s.mu.Lock()
-	ls := append([]net.Listener(nil), s.listeners...)
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, l := range ls {
-		wg.Go(func() { s.acceptLoop(ctx, l) })
+	if s.serveCtx != nil {
+		s.mu.Unlock()
+		return errors.New("broker: Serve called twice")
 	}
+	s.serveCtx = ctx
+	for _, l := range s.listeners {
+		s.acceptWG.Go(func() { s.acceptLoop(ctx, l) })
+	}
+	s.mu.Unlock()
 	select {
 	case <-ctx.Done():
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -130,7 +138,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		cancel()
 	case <-s.done:
 	}
-	wg.Wait()
+	s.acceptWG.Wait()
 	return ErrServerClosed
 }
 

@@ -20,6 +20,7 @@ type writer struct {
 	spans   []span
 	bufs    net.Buffers
 	ctrl    []byte // swapped with conn.ctrl
+	flat    []byte // the batch in one buffer, for connections without writev
 	pub     packet.Publish
 	ids     []uint32
 	aliases map[string]uint16
@@ -118,8 +119,25 @@ func (c *conn) writeBatch() (more bool, err error) {
 	if len(w.bufs) == 0 {
 		return more, nil
 	}
-	bufs := w.bufs // WriteTo consumes its receiver
-	n, err := bufs.WriteTo(c.nc)
+	var n int64
+	if c.streamed {
+		bufs := w.bufs // WriteTo consumes its receiver
+		n, err = bufs.WriteTo(c.nc)
+	} else {
+		// TLS and WebSocket turn every Write into a record or a message,
+		// so for them the batch is copied into one buffer first: the
+		// payload copy costs less than a frame per buffer.
+		w.flat = w.flat[:0]
+		for _, b := range w.bufs {
+			w.flat = append(w.flat, b...)
+		}
+		var m int
+		m, err = c.nc.Write(w.flat)
+		n = int64(m)
+		if cap(w.flat) > 64<<10 {
+			w.flat = nil
+		}
+	}
 	c.s.ctr.bytesOut.Add(n)
 	clear(w.bufs) // drop payload references
 	clear(w.batch)

@@ -74,6 +74,7 @@ of mosquitto_pub and mosquitto_sub.`,
 	root.PersistentFlags().Bool("help", false, "show help for a command")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
 	root.AddCommand(newCmdVersion(ios))
+	root.AddCommand(NewCmdBroker(ios, nil))
 	root.AddCommand(NewCmdPub(ios, nil))
 	root.AddCommand(NewCmdSub(ios, nil))
 	root.AddCommand(NewCmdRR(ios, nil))

@@ -1,0 +1,134 @@
+package listeners
+
+import (
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// WebSocket listens for MQTT over WebSocket on addr at path (port 80 by
+// convention, path "/mqtt"); with cfg it is secure WebSocket (443). MQTT
+// travels in binary messages with the "mqtt" subprotocol [MQTT-6.0.0-3].
+func WebSocket(addr, path string, cfg *tls.Config) (net.Listener, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	if cfg != nil {
+		l = tls.NewListener(l, cfg)
+	}
+	if path == "" {
+		path = "/mqtt"
+	}
+	w := &wsListener{ln: l, conns: make(chan net.Conn), done: make(chan struct{})}
+	up := &websocket.Upgrader{
+		Subprotocols: []string{"mqtt", "mqttv3.1"},
+		// A broker serves any origin: MQTT authenticates in CONNECT, not
+		// with browser cookies.
+		CheckOrigin:     func(*http.Request) bool { return true },
+		ReadBufferSize:  1024,
+		WriteBufferSize: 1024,
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc(path, func(rw http.ResponseWriter, r *http.Request) {
+		ws, err := up.Upgrade(rw, r, nil)
+		if err != nil {
+			return // Upgrade has answered with an HTTP error
+		}
+		select {
+		case w.conns <- NewWSConn(ws):
+		case <-w.done:
+			ws.Close()
+		}
+	})
+	w.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go w.srv.Serve(l)
+	return w, nil
+}
+
+type wsListener struct {
+	ln    net.Listener
+	srv   *http.Server
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+}
+
+func (w *wsListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-w.conns:
+		return c, nil
+	case <-w.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (w *wsListener) Close() error {
+	w.once.Do(func() { close(w.done) })
+	return w.srv.Close()
+}
+
+func (w *wsListener) Addr() net.Addr { return w.ln.Addr() }
+
+// NewWSConn adapts a WebSocket connection (server or client side) to a
+// net.Conn carrying MQTT.
+func NewWSConn(ws *websocket.Conn) net.Conn { return &wsConn{ws: ws} }
+
+// wsConn is a WebSocket connection as a byte stream: reads run across
+// message boundaries (an MQTT packet may span frames and a frame may hold
+// several packets), each Write is one binary message.
+type wsConn struct {
+	ws *websocket.Conn
+	r  io.Reader
+}
+
+func (c *wsConn) Read(p []byte) (int, error) {
+	for {
+		if c.r == nil {
+			t, r, err := c.ws.NextReader()
+			if err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					return 0, io.EOF
+				}
+				return 0, err
+			}
+			if t != websocket.BinaryMessage {
+				return 0, errors.New("websocket: MQTT needs binary messages")
+			}
+			c.r = r
+		}
+		n, err := c.r.Read(p)
+		if err == io.EOF {
+			c.r = nil
+			if n > 0 {
+				return n, nil
+			}
+			continue
+		}
+		return n, err
+	}
+}
+
+func (c *wsConn) Write(p []byte) (int, error) {
+	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (c *wsConn) Close() error                       { return c.ws.Close() }
+func (c *wsConn) LocalAddr() net.Addr                { return c.ws.LocalAddr() }
+func (c *wsConn) RemoteAddr() net.Addr               { return c.ws.RemoteAddr() }
+func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
+func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+func (c *wsConn) SetDeadline(t time.Time) error {
+	c.ws.SetReadDeadline(t)
+	return c.ws.SetWriteDeadline(t)
+}

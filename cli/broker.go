@@ -1,0 +1,151 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/broker/listeners"
+	"github.com/spf13/cobra"
+)
+
+// BrokerOptions are the flags of `mqttboard broker`.
+type BrokerOptions struct {
+	IO        *IOStreams
+	Listen    []string // MQTT over TCP
+	TLSListen []string // MQTT over TLS
+	WSListen  []string // MQTT over WebSocket
+	WSSListen []string // MQTT over secure WebSocket
+	WSPath    string
+	CertFile  string
+	KeyFile   string
+	Config    string
+	LogLevel  string
+}
+
+// NewCmdBroker builds `mqttboard broker`; runF replaces the run function in
+// tests that only check flag parsing.
+func NewCmdBroker(ios *IOStreams, runF func(context.Context, *BrokerOptions) error) *cobra.Command {
+	o := &BrokerOptions{IO: ios}
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Run the bundled MQTT 3.1/3.1.1/5.0 broker",
+		Long: `Run the bundled MQTT broker until interrupted (SIGINT or SIGTERM shut it down
+gracefully: MQTT 5 clients get DISCONNECT 0x8B and wills are sent).
+
+Listeners: --listen (TCP), --tls-listen, --ws-listen and --wss-listen, each
+repeatable. TLS and WSS need --cert and --key. --config names a JSON file
+with limits and an ACL (see README).`,
+		Example: `  mqttboard broker
+  mqttboard broker --listen 0.0.0.0:1883 --ws-listen :8080 --config broker.json
+  mqttboard broker --tls-listen :8883 --cert server.pem --key server.key`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if len(o.TLSListen)+len(o.WSSListen) > 0 && (o.CertFile == "" || o.KeyFile == "") {
+				return usageError(errors.New("--tls-listen and --wss-listen need --cert and --key"))
+			}
+			switch o.LogLevel {
+			case "debug", "info", "warn", "error":
+			default:
+				return usageError(fmt.Errorf("--log-level %q: use debug, info, warn or error", o.LogLevel))
+			}
+			if runF != nil {
+				return runF(cmd.Context(), o)
+			}
+			return brokerRun(cmd.Context(), o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVar(&o.Listen, "listen", nil, "MQTT over TCP address (repeatable; default 127.0.0.1:1883 when no listener is given)")
+	f.StringArrayVar(&o.TLSListen, "tls-listen", nil, "MQTT over TLS address (repeatable)")
+	f.StringArrayVar(&o.WSListen, "ws-listen", nil, "MQTT over WebSocket address (repeatable)")
+	f.StringArrayVar(&o.WSSListen, "wss-listen", nil, "MQTT over secure WebSocket address (repeatable)")
+	f.StringVar(&o.WSPath, "ws-path", "/mqtt", "HTTP path of the WebSocket listeners")
+	f.StringVar(&o.CertFile, "cert", "", "PEM certificate for TLS and WSS")
+	f.StringVar(&o.KeyFile, "key", "", "PEM private key for TLS and WSS")
+	f.StringVar(&o.Config, "config", "", "JSON configuration file: limits and ACL")
+	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func brokerRun(ctx context.Context, o *BrokerOptions) error {
+	var lvl slog.Level
+	lvl.UnmarshalText([]byte(o.LogLevel))
+	opts := broker.Options{Logger: slog.New(slog.NewTextHandler(o.IO.ErrOut, &slog.HandlerOptions{Level: lvl}))}
+	if o.Config != "" {
+		cfg, err := broker.LoadConfig(o.Config)
+		if err != nil {
+			return usageError(err)
+		}
+		cfg.Apply(&opts)
+	}
+	if len(o.Listen)+len(o.TLSListen)+len(o.WSListen)+len(o.WSSListen) == 0 {
+		o.Listen = []string{"127.0.0.1:1883"}
+	}
+	s := broker.New(opts)
+	type bound struct {
+		kind string
+		l    net.Listener
+	}
+	var ls []bound
+	fail := func(err error) error {
+		for _, b := range ls {
+			b.l.Close()
+		}
+		return withExit(ExitError, err)
+	}
+	for _, a := range o.Listen {
+		l, err := listeners.TCP(a)
+		if err != nil {
+			return fail(err)
+		}
+		ls = append(ls, bound{"mqtt", l})
+	}
+	if len(o.TLSListen)+len(o.WSSListen) > 0 {
+		tc, err := listeners.LoadCert(o.CertFile, o.KeyFile)
+		if err != nil {
+			return fail(err)
+		}
+		for _, a := range o.TLSListen {
+			l, err := listeners.TLS(a, tc)
+			if err != nil {
+				return fail(err)
+			}
+			ls = append(ls, bound{"mqtts", l})
+		}
+		for _, a := range o.WSSListen {
+			l, err := listeners.WebSocket(a, o.WSPath, tc)
+			if err != nil {
+				return fail(err)
+			}
+			ls = append(ls, bound{"wss", l})
+		}
+	}
+	for _, a := range o.WSListen {
+		l, err := listeners.WebSocket(a, o.WSPath, nil)
+		if err != nil {
+			return fail(err)
+		}
+		ls = append(ls, bound{"ws", l})
+	}
+	for _, b := range ls {
+		if err := s.AddListener(b.l); err != nil {
+			return fail(err)
+		}
+		path := ""
+		if b.kind == "ws" || b.kind == "wss" {
+			path = o.WSPath
+		}
+		fmt.Fprintf(o.IO.Out, "listening on %s://%s%s\n", b.kind, b.l.Addr(), path)
+	}
+	err := s.Serve(ctx) // returns after a graceful shutdown once ctx is cancelled
+	if errors.Is(err, broker.ErrServerClosed) {
+		fmt.Fprintf(o.IO.ErrOut, "broker stopped at %s\n", time.Now().Format(time.RFC3339))
+		return nil
+	}
+	return err
+}
