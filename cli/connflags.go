@@ -283,6 +283,12 @@ func (f *ConnFlags) options(ios *IOStreams) (o client.Options, topic string, err
 	if f.changed("session-expiry") {
 		v := f.SessionExpiry
 		o.SessionExpiry = &v
+	} else if f.Persistent && o.Version == packet.V5 {
+		// In MQTT 5 a session without Session Expiry ends with the
+		// connection, so -c alone would keep nothing; mosquitto_sub -c
+		// asks for a session that never expires, and so do we.
+		v := uint32(0xFFFFFFFF)
+		o.SessionExpiry = &v
 	}
 	if f.changed("receive-maximum") {
 		v := f.ReceiveMaximum

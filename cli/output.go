@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +27,7 @@ type OutputFlags struct {
 	Format    string
 	Output    string
 	NoNewline bool
+	FileWrite string
 }
 
 func addOutputFlags(cmd *cobra.Command, f *OutputFlags) {
@@ -34,6 +36,7 @@ func addOutputFlags(cmd *cobra.Command, f *OutputFlags) {
 	fs.StringVarP(&f.Format, "format", "F", "", "print each message with this format (see README: %t topic, %p payload, %j JSON, ...)")
 	fs.StringVar(&f.Output, "output", "text", "output: text or json (one JSON object per line)")
 	fs.BoolVarP(&f.NoNewline, "no-newline", "N", false, "do not end each message with a newline")
+	fs.StringVar(&f.FileWrite, "file-write", "", "append the output to this file instead of stdout (MQTTX's flag)")
 	enumCompletion(cmd, "output", "text", "json")
 }
 
@@ -47,6 +50,19 @@ func (f *OutputFlags) validate() error {
 		return usageError(errors.New("--output json and -F/--format both choose the output: give one"))
 	}
 	return nil
+}
+
+// open returns where messages go: stdout, or the --file-write file
+// (appended to, created 0600 since messages may be private).
+func (f *OutputFlags) open(ios *IOStreams) (io.Writer, func() error, error) {
+	if f.FileWrite == "" {
+		return ios.Out, func() error { return nil }, nil
+	}
+	file, err := os.OpenFile(f.FileWrite, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, nil, usageError(fmt.Errorf("--file-write: %w", err))
+	}
+	return file, file.Close, nil
 }
 
 // writeMessage prints one message as f says.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -89,6 +90,11 @@ func retainedRun(ctx context.Context, o *RetainedOptions) error {
 	if probe == "" {
 		probe = "mqttboard/probe/" + randomHex(8)
 	}
+	out, closeOut, err := o.Out.open(o.IO)
+	if err != nil {
+		return err
+	}
+	defer closeOut()
 	c, err := connect(ctx, co)
 	if err != nil {
 		return err
@@ -117,7 +123,7 @@ collect:
 			fmt.Fprintf(o.IO.ErrOut, "mqttboard: the probe on %s did not come back within %v; the list may be incomplete (set --probe-topic to a topic this client may publish to)\n", probe, timeout)
 			if !o.Clean {
 				for _, m := range found {
-					if err := o.print(m); err != nil {
+					if err := o.print(out, m); err != nil {
 						return err
 					}
 				}
@@ -142,7 +148,7 @@ collect:
 	}
 	if !o.Clean {
 		for _, m := range found {
-			if err := o.print(m); err != nil {
+			if err := o.print(out, m); err != nil {
 				return err
 			}
 		}
@@ -169,12 +175,12 @@ collect:
 			return clientExit(err)
 		}
 		if o.Out.Output == "json" {
-			fmt.Fprintf(o.IO.Out, "%s\n", marshalLine(struct {
+			fmt.Fprintf(out, "%s\n", marshalLine(struct {
 				Topic   string `json:"topic"`
 				Removed bool   `json:"removed"`
 			}{m.Topic, true}))
 		} else {
-			fmt.Fprintf(o.IO.Out, "removed %s\n", m.Topic)
+			fmt.Fprintf(out, "removed %s\n", m.Topic)
 		}
 	}
 	return nil
@@ -182,8 +188,8 @@ collect:
 
 // print lists one retained message: topic and payload unless -F or
 // --output json say otherwise.
-func (o *RetainedOptions) print(m *client.MessageEvent) error {
-	out := o.Out
-	out.Verbose = true
-	return out.writeMessage(o.IO.Out, m)
+func (o *RetainedOptions) print(w io.Writer, m *client.MessageEvent) error {
+	f := o.Out
+	f.Verbose = true
+	return f.writeMessage(w, m)
 }

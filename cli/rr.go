@@ -113,6 +113,11 @@ func rrRun(ctx context.Context, o *RROptions) error {
 	if err != nil {
 		return err
 	}
+	out, closeOut, err := o.Out.open(o.IO)
+	if err != nil {
+		return err
+	}
+	defer closeOut()
 	c, err := connect(ctx, co)
 	if err != nil {
 		return err
@@ -147,7 +152,7 @@ func rrRun(ctx context.Context, o *RROptions) error {
 			if !ok || m.Topic != props.ResponseTopic || !bytes.Equal(m.Props.CorrelationData, props.CorrelationData) {
 				continue
 			}
-			return o.Out.writeMessage(o.IO.Out, m)
+			return o.Out.writeMessage(out, m)
 		}
 	}
 }

@@ -151,6 +151,11 @@ func subRun(ctx context.Context, o *SubOptions) error {
 	if o.Count < 0 {
 		return usageError(fmt.Errorf("-C %d: give 1 or more", o.Count))
 	}
+	out, closeOut, err := o.Out.open(o.IO)
+	if err != nil {
+		return err
+	}
+	defer closeOut()
 	c, err := connect(ctx, co)
 	if err != nil {
 		return err
@@ -203,7 +208,7 @@ func subRun(ctx context.Context, o *SubOptions) error {
 				if (o.SkipRetained && e.Retain) || matchesAny(o.FilterOut, e.Topic) {
 					continue
 				}
-				if err := o.Out.writeMessage(o.IO.Out, e); err != nil {
+				if err := o.Out.writeMessage(out, e); err != nil {
 					return err
 				}
 				received++

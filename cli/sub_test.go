@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -352,5 +353,26 @@ func TestTransportsThroughCLI(t *testing.T) {
 	code, _, errOut := mqttboard(t, "", "pub", "-p", tlsPort, "--cafile", m.ClientCert, "-t", "x", "-m", "y")
 	if code != ExitConnect || !strings.Contains(errOut, "certificate") {
 		t.Fatalf("untrusted server certificate: exit %d %s", code, errOut)
+	}
+}
+
+func TestSubPersistentSessionAndFileWrite(t *testing.T) {
+	addr, port := startMosquitto(t)
+	file := t.TempDir() + "/out.txt"
+	// Subscribe with a persistent session, leave, have a message queued,
+	// come back: it is delivered and appended to the file.
+	if code, _, e := mqttboard(t, "", "sub", "-p", port, "-i", "keeper", "-c", "-q", "1", "-t", "q/#", "-E"); code != 0 {
+		t.Fatalf("first sub: exit %d %s", code, e)
+	}
+	if _, err := peer(t, addr).Publish(context.Background(), &client.Message{Topic: "q/1", Payload: []byte("queued"), QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, e := mqttboard(t, "", "sub", "-p", port, "-i", "keeper", "-c", "-q", "1", "-t", "q/#", "-C", "1", "-v", "--file-write", file)
+	if code != 0 || out != "" {
+		t.Fatalf("second sub: exit %d out %q err %s", code, out, e)
+	}
+	b, err := os.ReadFile(file)
+	if err != nil || string(b) != "q/1 queued\n" {
+		t.Fatalf("file: %q %v", b, err)
 	}
 }
