@@ -144,3 +144,18 @@ func TestConnectionForm(t *testing.T) {
 		t.Fatal("second connection has the first one's colour")
 	}
 }
+
+// TestMouseFocus clicks into the subscriptions pane and then the messages
+// pane.
+func TestMouseFocus(t *testing.T) {
+	m := fixture(t, 120, 40)
+	for _, c := range []struct {
+		x, y int
+		want PaneID
+	}{{2, 20, Subscriptions}, {60, 5, Messages}, {60, 30, Publish}, {2, 2, Connections}} {
+		m.Update(tea.MouseMsg{X: c.x, Y: c.y, Action: tea.MouseActionPress, Button: tea.MouseButtonLeft})
+		if m.focus != c.want {
+			t.Errorf("click at %d,%d focused %v, want %v", c.x, c.y, paneNames[m.focus], paneNames[c.want])
+		}
+	}
+}
