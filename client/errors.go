@@ -1,7 +1,11 @@
 package client
 
 import (
+	"crypto/tls"
+	"errors"
 	"fmt"
+	"net"
+	"strings"
 
 	"github.com/mqttboard/mqttboard/packet"
 )
@@ -14,7 +18,20 @@ type DialError struct {
 }
 
 func (e *DialError) Error() string {
-	return fmt.Sprintf("connect to %s: %v — is a broker running there? (use -h/-p or -L)", e.URL, e.Err)
+	hint := "is a broker running there? (use -h/-p or -L)"
+	var dns *net.DNSError
+	var cert *tls.CertificateVerificationError
+	switch {
+	case errors.As(e.Err, &dns):
+		hint = "check the host name (-h or -L)"
+	case errors.As(e.Err, &cert):
+		hint = "give the broker's CA with --cafile, or --insecure to skip verification"
+	case strings.HasPrefix(e.URL, "ws"):
+		hint = "is a WebSocket listener there? (check the port and path)"
+	case strings.HasPrefix(e.URL, "mqtts"):
+		hint = "is a TLS listener there? (8883 by default)"
+	}
+	return fmt.Sprintf("connect to %s: %v — %s", e.URL, e.Err, hint)
 }
 
 func (e *DialError) Unwrap() error { return e.Err }
