@@ -17,6 +17,7 @@ type DialError struct {
 	Err error
 }
 
+// Error says what failed and what to check.
 func (e *DialError) Error() string {
 	hint := "is a broker running there? (use -h/-p or -L)"
 	var dns *net.DNSError
@@ -34,6 +35,7 @@ func (e *DialError) Error() string {
 	return fmt.Sprintf("connect to %s: %v — %s", e.URL, e.Err, hint)
 }
 
+// Unwrap returns the network error.
 func (e *DialError) Unwrap() error { return e.Err }
 
 // RefusedError is a CONNACK with a failure reason code: the broker was
@@ -44,6 +46,7 @@ type RefusedError struct {
 	ReasonString string
 }
 
+// Error names the reason code and, where one helps, the flag to change.
 func (e *RefusedError) Error() string {
 	s := fmt.Sprintf("broker at %s refused the connection: %v", e.URL, e.Code)
 	if e.ReasonString != "" {
@@ -67,6 +70,7 @@ type ReasonError struct {
 	ReasonString string
 }
 
+// Error names the operation and the broker's reason.
 func (e *ReasonError) Error() string {
 	s := fmt.Sprintf("%s: broker answered %v", e.Op, e.Code)
 	if e.ReasonString != "" {
