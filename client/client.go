@@ -222,6 +222,13 @@ func (c *Client) reconnect() session {
 			if err == nil {
 				cancel()
 				c.mu.Lock()
+				if c.closing {
+					// Close ran while we were connecting: it could not see
+					// this session, so end it here.
+					c.mu.Unlock()
+					sess.disconnect()
+					return nil
+				}
 				c.sess = sess
 				c.mu.Unlock()
 				c.emit(&ConnectedEvent{Connack: *ca, Time: time.Now()})
