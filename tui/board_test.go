@@ -1,6 +1,8 @@
 package tui
 
 import (
+	"encoding/json"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -8,6 +10,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/mqttboard/mqttboard/profiles"
+	"github.com/mqttboard/mqttboard/tui/common"
+	"github.com/mqttboard/mqttboard/tui/messages"
 	"github.com/mqttboard/mqttboard/tui/topics"
 )
 
@@ -157,5 +161,30 @@ func TestMouseFocus(t *testing.T) {
 		if m.focus != c.want {
 			t.Errorf("click at %d,%d focused %v, want %v", c.x, c.y, paneNames[m.focus], paneNames[c.want])
 		}
+	}
+}
+
+// TestExportJSONLines exports the filtered list and reads it back.
+func TestExportJSONLines(t *testing.T) {
+	m := fixture(t, 120, 40)
+	m.c.ExportDir = t.TempDir()
+	m.focusPane(Messages)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("/")})
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("mqttboard/sensor/1")})
+	m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+	_, cmd := m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("e")})
+	st := cmd().(common.StatusMsg)
+	if st.Error || !contains(st.Text, "exported 4 messages") {
+		t.Fatalf("status %+v", st)
+	}
+	files, _ := filepath.Glob(filepath.Join(m.c.ExportDir, "*.jsonl"))
+	if len(files) != 1 {
+		t.Fatalf("files %v", files)
+	}
+	b, _ := os.ReadFile(files[0])
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	var r messages.Record
+	if err := json.Unmarshal([]byte(lines[0]), &r); err != nil || len(lines) != 4 || r.Topic != "mqttboard/sensor/1" || r.User[0][1] != "blue" {
+		t.Fatalf("export %q: %+v %v", lines, r, err)
 	}
 }
