@@ -1,0 +1,84 @@
+package broker_test
+
+import (
+	"bufio"
+	"context"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/brokertest"
+)
+
+func needTool(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		t.Skipf("%s not installed (Debian package mosquitto-clients); skipping interop test", name)
+	}
+	return p
+}
+
+// TestMosquittoClients runs mosquitto_sub and mosquitto_pub against our
+// broker for each protocol version and QoS, with retained messages.
+func TestMosquittoClients(t *testing.T) {
+	subBin, pubBin := needTool(t, "mosquitto_sub"), needTool(t, "mosquitto_pub")
+	addr := brokertest.Start(t)
+	host, port, _ := strings.Cut(addr, ":")
+	for _, v := range []string{"mqttv31", "mqttv311", "mqttv5"} {
+		for _, q := range []string{"0", "1", "2"} {
+			t.Run(v+"/qos"+q, func(t *testing.T) {
+				topic := "mosq/" + v + "/" + q
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				// The retained message is there before the subscriber.
+				if out, err := exec.CommandContext(ctx, pubBin, "-h", host, "-p", port, "-V", v, "-q", q, "-r", "-t", topic+"/r", "-m", "kept").CombinedOutput(); err != nil {
+					t.Fatalf("mosquitto_pub: %v %s", err, out)
+				}
+				sub := exec.CommandContext(ctx, subBin, "-h", host, "-p", port, "-V", v, "-q", q, "-t", topic+"/#", "-C", "2", "-v")
+				out, _ := sub.StdoutPipe()
+				if err := sub.Start(); err != nil {
+					t.Fatal(err)
+				}
+				lines := bufio.NewScanner(out)
+				if !lines.Scan() || lines.Text() != topic+"/r kept" {
+					t.Fatalf("first line %q", lines.Text())
+				}
+				// Subscribed (the retained message arrived): publish live.
+				if out, err := exec.CommandContext(ctx, pubBin, "-h", host, "-p", port, "-V", v, "-q", q, "-t", topic+"/live", "-m", "hello").CombinedOutput(); err != nil {
+					t.Fatalf("mosquitto_pub: %v %s", err, out)
+				}
+				if !lines.Scan() || lines.Text() != topic+"/live hello" {
+					t.Fatalf("second line %q", lines.Text())
+				}
+				if err := sub.Wait(); err != nil {
+					t.Fatalf("mosquitto_sub: %v", err)
+				}
+			})
+		}
+	}
+}
+
+// TestMosquittoResume: a mosquitto_sub with a persistent session misses
+// QoS 1 messages while away and gets them when it comes back.
+func TestMosquittoResume(t *testing.T) {
+	subBin, pubBin := needTool(t, "mosquitto_sub"), needTool(t, "mosquitto_pub")
+	addr := brokertest.Start(t)
+	host, port, _ := strings.Cut(addr, ":")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Subscribe once (-E: exit after subscribing) with a kept session.
+	if out, err := exec.CommandContext(ctx, subBin, "-h", host, "-p", port, "-V", "mqttv5", "-i", "mosq-persist", "-c", "-x", "60", "-q", "1", "-t", "resume/#", "-E").CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_sub -E: %v %s", err, out)
+	}
+	for _, m := range []string{"a", "b"} {
+		if out, err := exec.CommandContext(ctx, pubBin, "-h", host, "-p", port, "-q", "1", "-t", "resume/x", "-m", m).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_pub: %v %s", err, out)
+		}
+	}
+	out, err := exec.CommandContext(ctx, subBin, "-h", host, "-p", port, "-V", "mqttv5", "-i", "mosq-persist", "-c", "-x", "60", "-q", "1", "-t", "resume/#", "-C", "2").Output()
+	if err != nil || string(out) != "a\nb\n" {
+		t.Fatalf("resumed session got %q, %v", out, err)
+	}
+}
