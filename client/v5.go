@@ -36,19 +36,26 @@ type sink interface {
 
 type v5Session struct {
 	c       *paho.Client
+	tap     *subIDTap
 	mu      sync.Mutex
 	lastErr error
 }
 
 func connectV5(ctx context.Context, o *Options, conn net.Conn, s sink) (*v5Session, *Connack, error) {
-	vs := &v5Session{}
+	vs := &v5Session{tap: &subIDTap{Conn: conn}}
 	cfg := paho.ClientConfig{
 		ClientID: o.ClientID,
 		// paho writes from several goroutines; the lock keeps packets whole.
-		Conn: packets.NewThreadSafeConn(conn),
+		Conn: packets.NewThreadSafeConn(vs.tap),
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
-				s.onMessage(messageFromV5(pr.Packet))
+				m := messageFromV5(pr.Packet)
+				if ids := m.Props.SubscriptionIDs; len(ids) == 1 {
+					if all, ok := vs.tap.ids(&m, pr.Packet.PacketID, ids[0]); ok {
+						m.Props.SubscriptionIDs = all
+					}
+				}
+				s.onMessage(m)
 				return true, nil
 			},
 		},
@@ -167,6 +174,8 @@ func (s *v5Session) publish(ctx context.Context, m *Message) (*Ack, error) {
 func (s *v5Session) subscribe(ctx context.Context, subs []Subscription, p SubscribeProperties) (*Ack, error) {
 	sp := &paho.Subscribe{Properties: &paho.SubscribeProperties{User: userToPaho(p.User)}}
 	if p.SubscriptionID != 0 {
+		// From now on PUBLISH packets may carry several identifiers.
+		s.tap.active.Store(true)
 		id := p.SubscriptionID
 		sp.Properties.SubscriptionIdentifier = &id
 	}

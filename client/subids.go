@@ -1,0 +1,135 @@
+package client
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// subIDTap recovers every Subscription Identifier of an inbound PUBLISH.
+// paho.golang keeps only the last one when a PUBLISH carries several (a
+// broker that sends one copy for overlapping subscriptions, as ours and
+// flespi do), so the tap reads the same bytes paho reads, decodes the
+// PUBLISH packets with package packet, and queues their identifier lists for
+// the publish handler to pick up in order.
+//
+// It only frames packets (no copy) until a subscription with an identifier
+// is made; connections that never use identifiers pay nothing more.
+type subIDTap struct {
+	net.Conn
+	active atomic.Bool
+
+	// Read side state; only the reading goroutine touches it.
+	hdr        [5]byte
+	hn         int
+	skip       int
+	collecting bool
+	need       int
+	body       []byte
+	broken     bool
+
+	mu    sync.Mutex
+	queue []publishIDs
+}
+
+// publishIDs identifies a PUBLISH as paho will report it, with its
+// identifiers.
+type publishIDs struct {
+	qos        byte
+	packetID   uint16
+	topic      string
+	payloadLen int
+	ids        []uint32
+}
+
+func (t *subIDTap) Read(p []byte) (int, error) {
+	n, err := t.Conn.Read(p)
+	if n > 0 && !t.broken {
+		t.feed(p[:n])
+	}
+	return n, err
+}
+
+func (t *subIDTap) feed(b []byte) {
+	for len(b) > 0 {
+		switch {
+		case t.skip > 0:
+			n := min(t.skip, len(b))
+			t.skip -= n
+			b = b[n:]
+		case t.collecting:
+			n := min(t.need, len(b))
+			t.body = append(t.body, b[:n]...)
+			t.need -= n
+			b = b[n:]
+			if t.need == 0 {
+				t.collecting = false
+				t.publish(t.body)
+			}
+		default:
+			t.hdr[t.hn] = b[0]
+			t.hn++
+			b = b[1:]
+			if t.hn < 2 || t.hdr[t.hn-1]&0x80 != 0 {
+				if t.hn == len(t.hdr) {
+					t.broken = true // malformed length: paho will fail too
+					return
+				}
+				continue
+			}
+			rl, mul := 0, 1
+			for _, c := range t.hdr[1:t.hn] {
+				rl += int(c&0x7f) * mul
+				mul <<= 7
+			}
+			if packet.Type(t.hdr[0]>>4) == packet.PUBLISH && t.active.Load() {
+				t.body = append(t.body[:0], t.hdr[:t.hn]...)
+				t.need, t.collecting = rl, rl > 0
+				if rl == 0 {
+					t.publish(t.body)
+				}
+			} else {
+				t.skip = rl
+			}
+			t.hn = 0
+		}
+	}
+}
+
+func (t *subIDTap) publish(frame []byte) {
+	p, err := packet.Decode(frame, packet.V5)
+	if err != nil {
+		return
+	}
+	pub, ok := p.(*packet.Publish)
+	if !ok || len(pub.Props.SubscriptionIDs) == 0 {
+		return
+	}
+	t.mu.Lock()
+	t.queue = append(t.queue, publishIDs{
+		qos: byte(pub.QoS), packetID: pub.PacketID, topic: pub.Topic,
+		payloadLen: len(pub.Payload), ids: pub.Props.SubscriptionIDs,
+	})
+	t.mu.Unlock()
+}
+
+// ids returns the identifiers of the PUBLISH paho delivered as m (whose
+// last identifier is last). Entries before the match belong to packets paho
+// did not deliver (a QoS 2 duplicate) and are dropped.
+func (t *subIDTap) ids(m *Message, packetID uint16, last uint32) ([]uint32, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, e := range t.queue {
+		if e.qos == m.QoS && e.packetID == packetID && e.payloadLen == len(m.Payload) &&
+			(e.topic == "" || e.topic == m.Topic) && e.ids[len(e.ids)-1] == last {
+			t.queue = t.queue[i+1:]
+			if len(t.queue) == 0 {
+				t.queue = nil
+			}
+			return e.ids, true
+		}
+	}
+	return nil, false
+}
