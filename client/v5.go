@@ -283,7 +283,8 @@ func messageFromV5(p *paho.Publish) Message {
 		m.Props.TopicAlias = *pp.TopicAlias
 		m.Props.Present = m.Props.Present.Add(packet.PropTopicAlias)
 	}
-	// paho.golang keeps only one subscription identifier per PUBLISH.
+	// paho.golang keeps only the last subscription identifier of a PUBLISH;
+	// the caller restores the others from the subIDTap.
 	if pp.SubscriptionIdentifier != nil {
 		m.Props.SubscriptionIDs = []uint32{uint32(*pp.SubscriptionIdentifier)}
 		m.Props.Present = m.Props.Present.Add(packet.PropSubscriptionID)
