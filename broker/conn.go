@@ -46,6 +46,7 @@ type conn struct {
 
 	// Read loop only.
 	inAliases map[uint16]string
+	acks      *acks // allocated on the first QoS 1/2 PUBLISH: idle connections stay small
 	route     router
 	will      *message.Message
 	willDelay uint32
@@ -313,4 +314,10 @@ func (c countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+// acks are the reusable acknowledgement values of one read loop.
+type acks struct {
+	puback packet.Puback
+	pubrec packet.Pubrec
 }

@@ -83,11 +83,18 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if reason != "" && c.problemInfo {
 		ack.Props.ReasonString = reason
 	}
+	// The acknowledgement is encoded at once by send, so one value per
+	// connection serves every PUBLISH without an allocation.
+	if p.QoS > 0 && c.acks == nil {
+		c.acks = new(acks)
+	}
 	switch p.QoS {
 	case 1:
-		c.send(&packet.Puback{Ack: ack})
+		c.acks.puback.Ack = ack
+		c.send(&c.acks.puback)
 	case 2:
-		c.send(&packet.Pubrec{Ack: ack})
+		c.acks.pubrec.Ack = ack
+		c.send(&c.acks.pubrec)
 	}
 	return nil
 }

@@ -88,7 +88,7 @@ type Session struct {
 	queue         []Delivery
 	head          int
 	queueBytes    int
-	inflight      map[uint16]*inflight
+	inflight      map[uint16]inflight
 	inflightBytes int
 	resend        []uint16
 	nextID        uint16
@@ -116,9 +116,9 @@ func New(clientID string, seq uint64, l Limits) *Session {
 		Seq:      seq,
 		wake:     make(chan struct{}, 1),
 		limits:   l,
-		inflight: make(map[uint16]*inflight),
-		incoming: make(map[uint16]struct{}),
-		subs:     make(map[string]*topics.Subscription),
+		inflight: make(map[uint16]inflight),
+		// incoming and subs are made on first use: most sessions of an
+		// idle broker never publish QoS 2 or subscribe.
 	}
 }
 
@@ -214,8 +214,8 @@ func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (_ []Out
 	for len(s.resend) > 0 && len(out) < max {
 		id := s.resend[0]
 		s.resend = s.resend[1:]
-		f := s.inflight[id]
-		if f == nil {
+		f, ok := s.inflight[id]
+		if !ok {
 			continue
 		}
 		out = append(out, Outgoing{Delivery: f.Delivery, PacketID: id, Dup: !f.released, Pubrel: f.released})
@@ -236,7 +236,7 @@ func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (_ []Out
 		if d.QoS > 0 {
 			o.PacketID = s.newID()
 			s.outSeq++
-			s.inflight[o.PacketID] = &inflight{Delivery: d, seq: s.outSeq}
+			s.inflight[o.PacketID] = inflight{Delivery: d, seq: s.outSeq} // a value: no allocation per delivery
 			s.inflightBytes += size
 		}
 		out = append(out, o)
@@ -285,11 +285,12 @@ func (s *Session) Pubrec(id uint16, failed bool) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f := s.inflight[id]
-	if f == nil || f.QoS != 2 {
+	f, ok := s.inflight[id]
+	if !ok || f.QoS != 2 {
 		return false
 	}
 	f.released = true
+	s.inflight[id] = f
 	return true
 }
 
@@ -298,8 +299,8 @@ func (s *Session) Pubcomp(id uint16) bool { return s.complete(id, 2, true) }
 
 func (s *Session) complete(id uint16, qos packet.QoS, released bool) bool {
 	s.mu.Lock()
-	f := s.inflight[id]
-	if f == nil || (qos != 0 && (f.QoS != qos || f.released != released)) {
+	f, ok := s.inflight[id]
+	if !ok || (qos != 0 && (f.QoS != qos || f.released != released)) {
 		s.mu.Unlock()
 		return false
 	}
@@ -317,6 +318,9 @@ func (s *Session) ReceiveQoS2(id uint16) (dup bool, held int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	_, dup = s.incoming[id]
+	if s.incoming == nil {
+		s.incoming = make(map[uint16]struct{})
+	}
 	s.incoming[id] = struct{}{}
 	return dup, len(s.incoming)
 }
@@ -344,6 +348,9 @@ func (s *Session) AddSub(sub *topics.Subscription) *topics.Subscription {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old := s.subs[sub.Filter]
+	if s.subs == nil {
+		s.subs = make(map[string]*topics.Subscription)
+	}
 	s.subs[sub.Filter] = sub
 	return old
 }

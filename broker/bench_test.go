@@ -1,0 +1,211 @@
+package broker_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/broker/brokertest"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// benchBroker returns the broker under test: ours on loopback, or the one
+// at $MQTTBOARD_BENCH_BROKER (e.g. mosquitto) for a side-by-side run with
+// the same load generator.
+func benchBroker(b *testing.B) (addr string, ours bool) {
+	if a := os.Getenv("MQTTBOARD_BENCH_BROKER"); a != "" {
+		return a, false
+	}
+	_, addr = brokertest.StartServer(b, broker.Options{})
+	return addr, true
+}
+
+// benchConn is a raw 3.1.1 connection that parses just enough to count
+// PUBLISHes and acknowledge QoS 1 without allocating, so that allocations
+// measured are the broker's.
+type benchConn struct {
+	nc    net.Conn
+	br    *bufio.Reader
+	count atomic.Int64
+}
+
+func benchDial(b *testing.B, addr, id string) *benchConn {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := &benchConn{nc: nc, br: bufio.NewReaderSize(nc, 64<<10)}
+	cb, _ := (&packet.Connect{ProtocolVersion: packet.V311, ClientID: id, CleanStart: true}).AppendTo(nil, 0)
+	nc.Write(cb)
+	if _, _, err := c.next(nil); err != nil { // CONNACK
+		b.Fatal(err)
+	}
+	return c
+}
+
+// next reads one packet into buf and returns its first byte and body.
+func (c *benchConn) next(buf []byte) (byte, []byte, error) {
+	h, err := c.br.ReadByte()
+	if err != nil {
+		return 0, nil, err
+	}
+	var n, shift int
+	for {
+		d, err := c.br.ReadByte()
+		if err != nil {
+			return 0, nil, err
+		}
+		n |= int(d&0x7f) << shift
+		shift += 7
+		if d&0x80 == 0 {
+			break
+		}
+	}
+	if cap(buf) < n {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	_, err = io.ReadFull(c.br, buf)
+	return h, buf, err
+}
+
+func (c *benchConn) subscribe(b *testing.B, filter string, qos packet.QoS) {
+	sb, _ := (&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: filter, QoS: qos}}}).AppendTo(nil, packet.V311)
+	c.nc.Write(sb)
+	if h, _, err := c.next(nil); err != nil || h>>4 != 9 {
+		b.Fatalf("SUBACK: %x %v", h, err)
+	}
+}
+
+// consume counts PUBLISHes and acknowledges QoS 1 ones until the
+// connection closes.
+func (c *benchConn) consume(done *sync.WaitGroup) {
+	defer done.Done()
+	buf := make([]byte, 4096)
+	ack := []byte{0x40, 2, 0, 0}
+	w := bufio.NewWriterSize(c.nc, 4096)
+	for {
+		if c.br.Buffered() == 0 {
+			w.Flush()
+		}
+		h, body, err := c.next(buf)
+		if err != nil {
+			return
+		}
+		if h>>4 != 3 {
+			continue
+		}
+		if h&0x06 != 0 {
+			tl := int(body[0])<<8 | int(body[1])
+			ack[2], ack[3] = body[2+tl], body[3+tl]
+			w.Write(ack)
+		}
+		c.count.Add(1)
+	}
+}
+
+// publishLoad sends n 64-byte PUBLISHes to topic from conns (round robin),
+// a batch of 64 per write as a fast client would.
+func publishLoad(pubs []*benchConn, topic string, qos packet.QoS, n int) {
+	var wg sync.WaitGroup
+	per := n / len(pubs)
+	for i, p := range pubs {
+		cnt := per
+		if i == 0 {
+			cnt += n - per*len(pubs)
+		}
+		wg.Go(func() {
+			var batch []byte
+			id := uint16(0)
+			pk := packet.Publish{Topic: topic, QoS: qos, Payload: make([]byte, 64)}
+			for j := 0; j < cnt; j++ {
+				if qos > 0 {
+					id++
+					if id == 0 {
+						id = 1
+					}
+					pk.PacketID = id
+				}
+				batch, _ = pk.AppendTo(batch, packet.V311)
+				if len(batch) > 8<<10 || j == cnt-1 {
+					p.nc.Write(batch)
+					batch = batch[:0]
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func waitCount(b *testing.B, subs []*benchConn, want int64) {
+	deadline := time.Now().Add(2 * time.Minute)
+	for _, s := range subs {
+		for s.count.Load() < want {
+			if time.Now().After(deadline) {
+				b.Fatalf("subscriber got %d of %d", s.count.Load(), want)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// runLoad publishes b.N messages from nPub publishers to nSub subscribers
+// of one topic and reports delivered messages per second and, for our
+// broker, heap allocations per delivered message.
+func runLoad(b *testing.B, nPub, nSub int, qos packet.QoS) {
+	addr, ours := benchBroker(b)
+	var done sync.WaitGroup
+	subs := make([]*benchConn, nSub)
+	for i := range subs {
+		subs[i] = benchDial(b, addr, fmt.Sprintf("bsub-%d-%d", i, time.Now().UnixNano()))
+		subs[i].subscribe(b, "bench/#", qos)
+		done.Add(1)
+		go subs[i].consume(&done)
+	}
+	pubs := make([]*benchConn, nPub)
+	for i := range pubs {
+		pubs[i] = benchDial(b, addr, fmt.Sprintf("bpub-%d-%d", i, time.Now().UnixNano()))
+		done.Add(1)
+		go pubs[i].consume(&done) // discards PUBACKs
+	}
+	var ms0, ms1 runtime.MemStats
+	runtime.ReadMemStats(&ms0)
+	b.ResetTimer()
+	publishLoad(pubs, "bench/load", qos, b.N)
+	waitCount(b, subs, int64(b.N))
+	b.StopTimer()
+	runtime.ReadMemStats(&ms1)
+	delivered := float64(b.N) * float64(nSub)
+	b.ReportMetric(delivered/b.Elapsed().Seconds(), "deliveries/s")
+	if ours {
+		b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/delivered, "allocs/delivery")
+	}
+	for _, c := range append(subs, pubs...) {
+		c.nc.Close()
+	}
+	done.Wait()
+}
+
+// BenchmarkFanOut: one publisher, many subscribers of the same topic.
+func BenchmarkFanOut(b *testing.B) {
+	for _, n := range []int{1, 10, 100} {
+		for _, q := range []packet.QoS{0, 1} {
+			b.Run(fmt.Sprintf("subs=%d/qos=%d", n, q), func(b *testing.B) { runLoad(b, 1, n, q) })
+		}
+	}
+}
+
+// BenchmarkFanIn: 16 publishers, one "#"-style subscriber.
+func BenchmarkFanIn(b *testing.B) {
+	for _, q := range []packet.QoS{0, 1} {
+		b.Run(fmt.Sprintf("pubs=16/qos=%d", q), func(b *testing.B) { runLoad(b, 16, 1, q) })
+	}
+}
