@@ -16,9 +16,9 @@ const (
 	EventSubscribed
 	EventUnsubscribed
 	EventDropped // a message dropped for a session (slow consumer, too large, offline QoS 0 is not reported)
-	EventPublished
 )
 
+// String names the kind for logs.
 func (k EventKind) String() string {
 	switch k {
 	case EventConnected:
@@ -31,8 +31,6 @@ func (k EventKind) String() string {
 		return "unsubscribed"
 	case EventDropped:
 		return "dropped"
-	case EventPublished:
-		return "published"
 	}
 	return "unknown"
 }

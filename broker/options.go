@@ -52,6 +52,10 @@ type Options struct {
 	// to read the final DISCONNECT.
 	ShutdownLinger time.Duration
 
+	// SysInterval is how often $SYS/broker/... counters are published;
+	// negative disables them.
+	SysInterval time.Duration
+
 	// ACL, when set, decides publish and subscribe permissions (see
 	// [LoadConfig]); nil allows everything.
 	ACL *ACL
@@ -108,6 +112,9 @@ func (o *Options) applyDefaults() {
 	}
 	if o.ShutdownLinger == 0 {
 		o.ShutdownLinger = 200 * time.Millisecond // enough for a LAN/loopback peer to read a DISCONNECT
+	}
+	if o.SysInterval == 0 {
+		o.SysInterval = 10 * time.Second // mosquitto's default sys_interval: fresh enough for a dashboard, cheap
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -121,6 +121,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		}
 	}
 	go s.sweepLoop()
+	go s.sysLoop()
 	s.mu.Lock()
 	if s.serveCtx != nil {
 		s.mu.Unlock()

@@ -1,6 +1,8 @@
 package broker_test
 
 import (
+	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -168,5 +170,24 @@ func TestSessionExpiry(t *testing.T) {
 	c = dialRaw(t, addr, packet.V5)
 	if ack := c.connect(&packet.Connect{ClientID: "exp"}); ack.SessionPresent {
 		t.Fatal("expired session resumed")
+	}
+}
+
+// TestShutdown: MQTT 5 clients get DISCONNECT 0x8B, 3.1.1 clients are
+// closed, and Shutdown returns within its deadline.
+func TestShutdown(t *testing.T) {
+	srv, addr := brokertest.StartServer(t, broker.Options{})
+	c5 := rawClient(t, addr, "five", packet.Properties{})
+	c3 := dialRaw(t, addr, packet.V311)
+	c3.connect(&packet.Connect{ClientID: "three", CleanStart: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c5.expectDisconnect(packet.ServerShuttingDown)
+	c3.expectDisconnect(0)
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Fatal("still accepting after Shutdown")
 	}
 }

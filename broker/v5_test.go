@@ -227,3 +227,14 @@ func TestSubscribeLimits(t *testing.T) {
 		t.Fatalf("publish to 25 levels: %v", ack)
 	}
 }
+
+func TestSysTopics(t *testing.T) {
+	addr := brokertest.Start(t)
+	c := rawClient(t, addr, "sys", packet.Properties{})
+	c.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "#"})
+	c.nothingPending() // '#' does not match $SYS [MQTT-4.7.2-1]
+	c.subscribe(2, packet.Properties{}, packet.Subscription{Filter: "$SYS/broker/clients/connected"})
+	if m := c.recvPublish(); !m.Retain || len(m.Payload) == 0 {
+		t.Fatalf("got %v", &m)
+	}
+}
