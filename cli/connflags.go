@@ -76,6 +76,9 @@ type ConnFlags struct {
 	set     func(name, value string) error
 	// profilePassword: the password came from --profile, not -P.
 	profilePassword bool
+	// profile is the --profile loaded by options, for the commands' own
+	// defaults (pub's PUBLISH properties); nil without --profile.
+	profile *profiles.Profile
 }
 
 func addConnFlags(cmd *cobra.Command, f *ConnFlags) {
@@ -381,13 +384,25 @@ func (f *ConnFlags) applyProfile() error {
 	str("mqtt-version", &f.Version, p.Version)
 	str("id", &f.ClientID, p.ClientID)
 	str("username", &f.Username, p.Username)
-	if p.Password != "" && !f.changed("password") && f.PasswordEnv == "" && f.PasswordFile == "" {
-		f.Password = p.Password
-		f.profilePassword = true
+	// Any password flag (-P, --password-env, --password-file) beats the
+	// profile's password and password_env.
+	if !f.changed("password") && f.PasswordEnv == "" && f.PasswordFile == "" {
+		pw, ok, err := p.PasswordValue()
+		if err != nil {
+			return usageError(fmt.Errorf("--profile %s: %w", f.Profile, err))
+		}
+		if ok {
+			f.Password = pw
+			f.profilePassword = true
+		}
 	}
 	str("cafile", &f.CAFile, p.CAFile)
 	str("cert", &f.Cert, p.CertFile)
 	str("key", &f.Key, p.KeyFile)
+	str("sni", &f.SNI, p.SNI)
+	if len(p.ALPN) > 0 && !f.changed("alpn") && !f.changed("tls-alpn") {
+		f.ALPN = p.ALPN
+	}
 	if p.Insecure && !f.changed("insecure") {
 		f.Insecure = true
 	}
@@ -414,6 +429,7 @@ func (f *ConnFlags) applyProfile() error {
 			f.ConnectUser = append(f.ConnectUser, u.Key+"="+u.Value)
 		}
 	}
+	f.profile = p
 	if w := p.Will; w != nil && !f.changed("will-topic") {
 		f.WillTopic, f.WillPayload, f.WillQoS, f.WillRetain = w.Topic, w.Payload, int(w.QoS), w.Retain
 		set("will-delay", w.Delay != 0, strconv.FormatUint(uint64(w.Delay), 10))

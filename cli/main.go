@@ -80,5 +80,6 @@ of mosquitto_pub and mosquitto_sub.`,
 	root.AddCommand(NewCmdRR(ios, nil))
 	root.AddCommand(NewCmdRetained(ios, nil))
 	root.AddCommand(NewCmdBench(ios, nil))
+	root.AddCommand(NewCmdProfile(ios, nil))
 	return root
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/client"
 	"github.com/mqttboard/mqttboard/packet"
+	"github.com/mqttboard/mqttboard/profiles"
 )
 
 // PublishPropFlags are the MQTT 5 PUBLISH properties, shared by pub and rr.
@@ -39,8 +40,28 @@ func addPublishPropFlags(cmd *cobra.Command, f *PublishPropFlags) {
 	f.changed = func(n string) bool { return cmd.Flags().Changed(n) }
 }
 
-func (f *PublishPropFlags) properties() (packet.Properties, error) {
+// properties builds the PUBLISH properties from the flags; a flag not
+// given takes the value of the profile's publish defaults (prof may be nil).
+func (f *PublishPropFlags) properties(prof *profiles.Profile) (packet.Properties, error) {
 	var p packet.Properties
+	if prof != nil && prof.Publish != nil {
+		d := prof.Publish
+		if d.MessageExpiry != 0 && !f.changed("message-expiry") {
+			p.MessageExpiry = d.MessageExpiry
+			p.Present = p.Present.Add(packet.PropMessageExpiry)
+		}
+		if !f.changed("content-type") {
+			f.ContentType = d.ContentType
+		}
+		if !f.changed("response-topic") {
+			f.ResponseTopic = d.ResponseTopic
+		}
+		if !f.changed("user-property") {
+			for _, u := range d.User {
+				f.User = append(f.User, u.Key+"="+u.Value)
+			}
+		}
+	}
 	if f.changed("message-expiry") {
 		p.MessageExpiry = f.MessageExpiry
 		p.Present = p.Present.Add(packet.PropMessageExpiry)
@@ -201,7 +222,7 @@ func pubRun(ctx context.Context, o *PubOptions) error {
 	if o.Payload.Lines && o.Repeat > 1 {
 		return usageError(errors.New("-l sends each stdin line once: drop --repeat"))
 	}
-	props, err := o.Props.properties()
+	props, err := o.Props.properties(o.Conn.profile)
 	if err != nil {
 		return err
 	}

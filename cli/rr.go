@@ -96,7 +96,7 @@ func rrRun(ctx context.Context, o *RROptions) error {
 	if err != nil {
 		return err
 	}
-	props, err := o.Props.properties()
+	props, err := o.Props.properties(o.Conn.profile)
 	if err != nil {
 		return err
 	}
