@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -208,4 +209,105 @@ func BenchmarkFanIn(b *testing.B) {
 	for _, q := range []packet.QoS{0, 1} {
 		b.Run(fmt.Sprintf("pubs=16/qos=%d", q), func(b *testing.B) { runLoad(b, 16, 1, q) })
 	}
+}
+
+// BenchmarkPairs: 100 publisher/subscriber pairs, each on its own topic.
+func BenchmarkPairs(b *testing.B) {
+	for _, q := range []packet.QoS{0, 1} {
+		b.Run(fmt.Sprintf("pairs=100/qos=%d", q), func(b *testing.B) {
+			const pairs = 100
+			addr, ours := benchBroker(b)
+			var done sync.WaitGroup
+			subs := make([]*benchConn, pairs)
+			pubs := make([]*benchConn, pairs)
+			stamp := time.Now().UnixNano()
+			for i := range pairs {
+				subs[i] = benchDial(b, addr, fmt.Sprintf("psub-%d-%d", i, stamp))
+				subs[i].subscribe(b, fmt.Sprintf("pair/%d", i), q)
+				pubs[i] = benchDial(b, addr, fmt.Sprintf("ppub-%d-%d", i, stamp))
+				done.Add(2)
+				go subs[i].consume(&done)
+				go pubs[i].consume(&done)
+			}
+			per := max(b.N/pairs, 1)
+			var ms0, ms1 runtime.MemStats
+			runtime.ReadMemStats(&ms0)
+			b.ResetTimer()
+			var wg sync.WaitGroup
+			for i := range pairs {
+				wg.Go(func() { publishLoad(pubs[i:i+1], fmt.Sprintf("pair/%d", i), q, per) })
+			}
+			wg.Wait()
+			waitCount(b, subs, int64(per))
+			b.StopTimer()
+			runtime.ReadMemStats(&ms1)
+			delivered := float64(per * pairs)
+			b.ReportMetric(delivered/b.Elapsed().Seconds(), "deliveries/s")
+			if ours {
+				b.ReportMetric(float64(ms1.Mallocs-ms0.Mallocs)/delivered, "allocs/delivery")
+			}
+			for _, c := range append(subs, pubs...) {
+				c.nc.Close()
+			}
+			done.Wait()
+		})
+	}
+}
+
+// BenchmarkLatency publishes QoS 0 at 1,000 msg/s for b.N messages and
+// reports the median and 99th percentile publish-to-receive latency.
+func BenchmarkLatency(b *testing.B) {
+	addr, _ := benchBroker(b)
+	stamp := time.Now().UnixNano()
+	sub := benchDial(b, addr, fmt.Sprint("lsub-", stamp))
+	sub.subscribe(b, "lat", 0)
+	pub := benchDial(b, addr, fmt.Sprint("lpub-", stamp))
+	lat := make([]time.Duration, 0, b.N)
+	got := make(chan struct{})
+	go func() {
+		defer close(got)
+		buf := make([]byte, 256)
+		for len(lat) < b.N {
+			h, body, err := sub.next(buf)
+			if err != nil {
+				return
+			}
+			if h>>4 != 3 {
+				continue
+			}
+			sent := int64(0)
+			for _, c := range body[2+3 : 2+3+8] {
+				sent = sent<<8 | int64(c)
+			}
+			lat = append(lat, time.Duration(time.Now().UnixNano()-sent))
+		}
+	}()
+	b.ResetTimer()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	pk := packet.Publish{Topic: "lat", Payload: make([]byte, 64)}
+	var out []byte
+	for range b.N {
+		<-tick.C
+		now := time.Now().UnixNano()
+		for i := 7; i >= 0; i-- {
+			pk.Payload[i] = byte(now)
+			now >>= 8
+		}
+		out, _ = pk.AppendTo(out[:0], packet.V311)
+		pub.nc.Write(out)
+	}
+	select {
+	case <-got:
+	case <-time.After(time.Minute):
+		b.Fatal("latency messages missing")
+	}
+	b.StopTimer()
+	slices.Sort(lat)
+	if len(lat) == b.N {
+		b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+		b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	}
+	sub.nc.Close()
+	pub.nc.Close()
 }
