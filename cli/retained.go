@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -146,6 +148,9 @@ collect:
 			}
 		}
 	}
+	// Brokers deliver retained messages in their own order (mosquitto's
+	// differs between runs); a list sorted by topic can be diffed.
+	slices.SortFunc(found, func(a, b *client.MessageEvent) int { return strings.Compare(a.Topic, b.Topic) })
 	if !o.Clean {
 		for _, m := range found {
 			if err := o.print(out, m); err != nil {

@@ -154,6 +154,11 @@ func (s *v5Session) disconnect() error {
 func (s *v5Session) publish(ctx context.Context, m *Message) (*Ack, error) {
 	p := &paho.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Properties: publishPropsToPaho(&m.Props)}
 	pr, err := s.c.Publish(ctx, p)
+	if m.QoS == 0 && err == nil {
+		// Nothing comes back for QoS 0, but paho returns an empty
+		// PublishResponse that would read as a PUBACK with reason 0.
+		return &Ack{}, nil
+	}
 	if pr == nil {
 		if err != nil {
 			return nil, err
