@@ -2,6 +2,8 @@ package broker_test
 
 import (
 	"context"
+	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/packet"
 	"net"
 	"testing"
 	"time"
@@ -119,5 +121,24 @@ func TestPaho5Retained(t *testing.T) {
 	pub.pub(t, "r/1", 0, true, "live")
 	if m := brokertest.Recv(t, sub.msgs, wait); m.Retain || string(m.Payload) != "live" {
 		t.Fatalf("live message of a retained publish must not carry retain without RAP: %v", m)
+	}
+}
+
+// TestServeConnPipe runs a connection over net.Pipe, the way the board
+// embeds the broker without a socket.
+func TestServeConnPipe(t *testing.T) {
+	srv, addr := brokertest.StartServer(t, broker.Options{})
+	client, server := net.Pipe()
+	go srv.ServeConn(context.Background(), server)
+	c := &raw{t: t, nc: client, v: packet.V5}
+	c.r = packet.NewReader(bufioReader(client))
+	c.r.Version = packet.V5
+	t.Cleanup(func() { client.Close() })
+	c.connect(&packet.Connect{ClientID: "piped", CleanStart: true})
+	c.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "pipe"})
+	p, _ := dial5(t, addr, "tcp")
+	p.pub(t, "pipe", 0, false, "through the pipe")
+	if m := c.recvPublish(); string(m.Payload) != "through the pipe" {
+		t.Fatalf("got %v", &m)
 	}
 }
