@@ -1,0 +1,121 @@
+package session
+
+import (
+	"testing"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+type kicked struct{ code packet.ReasonCode }
+
+func (k *kicked) Kick(code packet.ReasonCode, _ string) { k.code = code }
+
+func msg(p string, qos packet.QoS) *message.Message {
+	return &message.Message{Topic: "t", Payload: []byte(p), QoS: qos}
+}
+
+func payloads(out []Outgoing) string {
+	s := ""
+	for _, o := range out {
+		if o.Pubrel {
+			s += "R"
+			continue
+		}
+		s += string(o.Msg.Payload)
+		if o.Dup {
+			s += "'"
+		}
+	}
+	return s
+}
+
+func TestTakeRespectsReceiveMaximum(t *testing.T) {
+	s := New("c", 1, Limits{MaxQueueBytes: 1 << 20, MaxInflightBytes: 1 << 20})
+	s.Attach(&kicked{})
+	for _, p := range []string{"a", "b", "c"} {
+		s.Enqueue(Delivery{Msg: msg(p, 1), QoS: 1})
+	}
+	s.Enqueue(Delivery{Msg: msg("z", 0)})
+	out, more := s.Take(nil, 10, 2, time.Now())
+	if payloads(out) != "ab" || more {
+		t.Fatalf("took %q more=%v; want ab, blocked on Receive Maximum", payloads(out), more)
+	}
+	if !s.Puback(out[0].PacketID) || s.Puback(out[0].PacketID) {
+		t.Fatal("Puback must succeed once")
+	}
+	out, _ = s.Take(nil, 10, 2, time.Now())
+	if payloads(out) != "cz" {
+		t.Fatalf("took %q after an ack", payloads(out))
+	}
+}
+
+func TestResendOrderAfterAttach(t *testing.T) {
+	s := New("c", 1, Limits{MaxQueueBytes: 1 << 20, MaxInflightBytes: 1 << 20})
+	s.Attach(&kicked{})
+	for _, p := range []string{"a", "b", "c"} {
+		s.Enqueue(Delivery{Msg: msg(p, 2), QoS: 2})
+	}
+	out, _ := s.Take(nil, 10, 100, time.Now())
+	if !s.Pubrec(out[1].PacketID, false) {
+		t.Fatal("Pubrec")
+	}
+	conn := &kicked{}
+	s.Detach(conn) // not the attached conn: no effect
+	s.Attach(conn)
+	out2, _ := s.Take(nil, 10, 100, time.Now())
+	if payloads(out2) != "a'Rc'" {
+		t.Fatalf("resent %q, want a' R c' in the original order", payloads(out2))
+	}
+	if out2[1].PacketID != out[1].PacketID || !s.Pubcomp(out[1].PacketID) {
+		t.Fatal("PUBREL for the wrong id or Pubcomp failed")
+	}
+}
+
+func TestEnqueueLimits(t *testing.T) {
+	m := msg("x", 1)
+	s := New("c", 1, Limits{MaxQueueBytes: 2 * m.Size(), MaxInflightBytes: 1 << 20})
+	if r := s.Enqueue(Delivery{Msg: m}); r != DroppedOffline {
+		t.Fatalf("offline QoS 0: %v", r)
+	}
+	if r := s.Enqueue(Delivery{Msg: m, QoS: 1}); r != Queued {
+		t.Fatalf("offline QoS 1: %v", r)
+	}
+	s.Attach(&kicked{})
+	s.Enqueue(Delivery{Msg: m, QoS: 1})
+	if r := s.Enqueue(Delivery{Msg: m}); r != DroppedFull {
+		t.Fatalf("full QoS 0: %v", r)
+	}
+	if r := s.Enqueue(Delivery{Msg: m, QoS: 1}); r != Overflow {
+		t.Fatalf("full QoS 1: %v", r)
+	}
+	if st := s.Stats(); st.Queued != 3 || st.Dropped != 1 {
+		t.Fatalf("stats %+v: the overflowing QoS 1 message must be kept", st)
+	}
+}
+
+func TestExpiredDroppedOnTake(t *testing.T) {
+	s := New("c", 1, Limits{MaxQueueBytes: 1 << 20, MaxInflightBytes: 1 << 20})
+	s.Attach(&kicked{})
+	old := msg("old", 1)
+	old.Expires = time.Now().Add(-time.Second)
+	s.Enqueue(Delivery{Msg: old, QoS: 1})
+	s.Enqueue(Delivery{Msg: msg("new", 1), QoS: 1})
+	if out, _ := s.Take(nil, 10, 10, time.Now()); payloads(out) != "new" {
+		t.Fatalf("took %q", payloads(out))
+	}
+}
+
+func TestIncomingQoS2(t *testing.T) {
+	s := New("c", 1, Limits{})
+	if dup, n := s.ReceiveQoS2(7); dup || n != 1 {
+		t.Fatal("first receive")
+	}
+	if dup, _ := s.ReceiveQoS2(7); !dup {
+		t.Fatal("resend not seen as duplicate")
+	}
+	if !s.Release(7) || s.Release(7) {
+		t.Fatal("Release must succeed once")
+	}
+}
