@@ -10,10 +10,11 @@ import (
 )
 
 // Reader decodes packets from a buffered stream. It keeps one value of each
-// packet type and returns it from every [Reader.ReadPacket] of that type, so
-// a long-lived connection decodes without allocating packet structs; each
-// packet's bytes are read into a buffer of their own, which the decoded
-// strings and slices alias (see the package comment).
+// packet type and returns it from every [Reader.ReadPacket] of that type (up
+// to 4 KiB of body; larger packets, CONNECT and CONNACK get a value of their
+// own), so a long-lived connection decodes without allocating packet
+// structs; each packet's bytes are read into a buffer of their own, which the
+// decoded strings and slices alias (see the package comment).
 type Reader struct {
 	br *bufio.Reader
 
@@ -34,21 +35,10 @@ type Reader struct {
 	dec   decoder
 	small [4]byte // body of short acknowledgements, which keep no references
 
-	connect     Connect
-	connack     Connack
-	publish     Publish
-	puback      Puback
-	pubrec      Pubrec
-	pubrel      Pubrel
-	pubcomp     Pubcomp
-	subscribe   Subscribe
-	suback      Suback
-	unsubscribe Unsubscribe
-	unsuback    Unsuback
-	pingreq     Pingreq
-	pingresp    Pingresp
-	disconnect  Disconnect
-	auth        Auth
+	// values holds the reused packet of each type, made on first use: a
+	// connection that only ever sees PUBLISH, PUBACK and PINGREQ keeps only
+	// those (memory per idle connection matters to a broker).
+	values [AUTH + 1]Packet
 }
 
 // NewReader returns a Reader decoding from br.
@@ -66,40 +56,53 @@ func (r *Reader) Reset(br *bufio.Reader) {
 }
 
 func (r *Reader) packetOf(t Type) Packet {
+	if p := r.values[t]; p != nil {
+		return p
+	}
+	p := newPacket(t)
+	r.values[t] = p
+	return p
+}
+
+// newPacket returns a new zero packet of type t, nil for a reserved type.
+func newPacket(t Type) Packet {
 	switch t {
 	case CONNECT:
-		return &r.connect
+		return new(Connect)
 	case CONNACK:
-		return &r.connack
+		return new(Connack)
 	case PUBLISH:
-		return &r.publish
+		return new(Publish)
 	case PUBACK:
-		return &r.puback
+		return new(Puback)
 	case PUBREC:
-		return &r.pubrec
+		return new(Pubrec)
 	case PUBREL:
-		return &r.pubrel
+		return new(Pubrel)
 	case PUBCOMP:
-		return &r.pubcomp
+		return new(Pubcomp)
 	case SUBSCRIBE:
-		return &r.subscribe
+		return new(Subscribe)
 	case SUBACK:
-		return &r.suback
+		return new(Suback)
 	case UNSUBSCRIBE:
-		return &r.unsubscribe
+		return new(Unsubscribe)
 	case UNSUBACK:
-		return &r.unsuback
+		return new(Unsuback)
 	case PINGREQ:
-		return &r.pingreq
+		return new(Pingreq)
 	case PINGRESP:
-		return &r.pingresp
+		return new(Pingresp)
 	case DISCONNECT:
-		return &r.disconnect
+		return new(Disconnect)
 	case AUTH:
-		return &r.auth
+		return new(Auth)
 	}
 	return nil
 }
+
+// reuseLimit is the largest packet body decoded into a reused value.
+const reuseLimit = 4 << 10
 
 // chunk bounds how much is allocated ahead of data actually received, so a
 // header declaring 256 MB on a stream that then stalls or ends costs little.
@@ -150,7 +153,16 @@ func (r *Reader) ReadPacket() (Packet, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := r.packetOf(t)
+	// A packet value is reused only for small, frequent packets: a reused
+	// value keeps its last buffer reachable, and a connection gone idle
+	// after a large PUBLISH (or after its one CONNECT) should not hold that
+	// memory.
+	var p Packet
+	if t == CONNECT || t == CONNACK || rl > reuseLimit {
+		p = newPacket(t)
+	} else {
+		p = r.packetOf(t)
+	}
 	// The decoder lives in the Reader: passed to an interface method, a
 	// local one would escape to the heap on every packet.
 	r.dec = decoder{b: body, base: base, typ: t, v: r.Version, wildcardDelete: r.WildcardDelete}
@@ -159,8 +171,8 @@ func (r *Reader) ReadPacket() (Packet, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t == CONNECT {
-		r.Version = r.connect.ProtocolVersion
+	if c, ok := p.(*Connect); ok {
+		r.Version = c.ProtocolVersion
 	}
 	return p, nil
 }
