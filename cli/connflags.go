@@ -135,6 +135,20 @@ func addConnFlags(cmd *cobra.Command, f *ConnFlags) {
 	enumCompletion(cmd, "mqtt-version", "5", "3.1.1", "3.1")
 	enumCompletion(cmd, "protocol", "mqtt", "mqtts", "ws", "wss")
 	enumCompletion(cmd, "will-qos", "0", "1", "2")
+	cmd.RegisterFlagCompletionFunc("profile", completeProfileNames)
+}
+
+// completeProfileNames offers the saved profiles' names.
+func completeProfileNames(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
+	path, err := profiles.DefaultPath()
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	f, err := profiles.Load(path)
+	if err != nil {
+		return nil, cobra.ShellCompDirectiveError
+	}
+	return f.ProfileNames(), cobra.ShellCompDirectiveNoFileComp
 }
 
 // enumCompletion makes shell completion offer values for flag.

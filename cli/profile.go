@@ -56,19 +56,11 @@ of an environment variable instead: profile add NAME --password-env VAR.`,
 			return profileRun(c.Context(), o)
 		}
 	}
-	names := func(_ *cobra.Command, args []string, _ string) ([]string, cobra.ShellCompDirective) {
+	names := func(c *cobra.Command, args []string, prefix string) ([]string, cobra.ShellCompDirective) {
 		if len(args) > 0 {
 			return nil, cobra.ShellCompDirectiveNoFileComp
 		}
-		path, err := profiles.DefaultPath()
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		f, err := profiles.Load(path)
-		if err != nil {
-			return nil, cobra.ShellCompDirectiveError
-		}
-		return f.ProfileNames(), cobra.ShellCompDirectiveNoFileComp
+		return completeProfileNames(c, args, prefix)
 	}
 
 	list := &ProfileOptions{IO: ios, Action: "list"}
