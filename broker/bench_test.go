@@ -311,3 +311,68 @@ func BenchmarkLatency(b *testing.B) {
 	sub.nc.Close()
 	pub.nc.Close()
 }
+
+// BenchmarkIdleConnections opens b.N idle 3.1.1 connections to an
+// in-process broker and reports the broker's memory per connection: heap
+// in use plus goroutine stacks after a GC, minus the same for the client
+// ends alone (measured by dialling a plain listener first).
+func BenchmarkIdleConnections(b *testing.B) {
+	var stack uint64
+	inUse := func() uint64 {
+		runtime.GC()
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		stack = ms.StackInuse
+		return ms.HeapInuse + ms.StackInuse
+	}
+	connect, _ := (&packet.Connect{ProtocolVersion: packet.V311, CleanStart: true, KeepAlive: 60}).AppendTo(nil, 0)
+	open := func(addr string, n int, handshake bool) []net.Conn {
+		cs := make([]net.Conn, n)
+		for i := range cs {
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if handshake {
+				c.Write(connect)
+				io.ReadFull(c, make([]byte, 4))
+			}
+			cs[i] = c
+		}
+		return cs
+	}
+	// Client ends alone: a listener that accepts and holds.
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	var held []net.Conn
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	base := inUse()
+	plain := open(l.Addr().String(), b.N, false)
+	clientCost := inUse() - base
+	for _, c := range plain {
+		c.Close()
+	}
+	l.Close()
+	_, addr := brokertest.StartServer(b, broker.Options{SysInterval: -1})
+	base = inUse()
+	stack0 := stack
+	b.ResetTimer()
+	cs := open(addr, b.N, true)
+	b.StopTimer()
+	total := inUse() - base
+	// clientCost covered both ends of each plain connection; only the
+	// client end is not the broker's.
+	b.ReportMetric(float64(total-min(total, clientCost/2))/float64(b.N), "broker-B/conn")
+	b.ReportMetric(float64(stack-stack0)/float64(b.N), "stack-B/conn")
+	for _, c := range cs {
+		c.Close()
+	}
+}

@@ -9,18 +9,12 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/message"
 	"github.com/mqttboard/mqttboard/broker/session"
 	"github.com/mqttboard/mqttboard/packet"
 )
-
-// readBufferSize is the read loop's buffer. Small, because idle connections
-// are the common case and every byte is multiplied by the connection count;
-// bodies larger than it are read straight into their own packet buffer.
-const readBufferSize = 1024
 
 // connectTimeout is how long a new connection may take to send CONNECT.
 const connectTimeout = 10 * time.Second
@@ -30,8 +24,9 @@ const connectTimeout = 10 * time.Second
 type conn struct {
 	s  *Server
 	nc net.Conn
-	br *bufio.Reader
-	r  *packet.Reader
+	in input
+	br *bufio.Reader  // borrowed while busy, nil when idle (see buffers.go)
+	r  *packet.Reader // likewise
 
 	// Set while handling CONNECT, read-only afterwards.
 	v           packet.Version
@@ -53,7 +48,8 @@ type conn struct {
 	expiry    uint32
 
 	// Write loop only.
-	w        writer
+	w        *writer // borrowed while writing, nil when idle (see buffers.go)
+	aliases  map[string]uint16
 	streamed bool // nc writes net.Buffers with writev (TCP, Unix)
 
 	mu         sync.Mutex // guards ctrl, stopping, code, reason
@@ -69,13 +65,10 @@ type conn struct {
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
-	br := bufio.NewReaderSize(countingReader{nc, &s.ctr.bytesIn}, readBufferSize)
-	r := packet.NewReader(br)
-	r.MaxPacketSize = s.opts.MaxPacketSize
 	_, tcp := nc.(*net.TCPConn)
 	_, unix := nc.(*net.UnixConn)
 	return &conn{
-		s: s, nc: nc, br: br, r: r,
+		s: s, nc: nc, in: input{nc: nc, n: &s.ctr.bytesIn},
 		streamed:   tcp || unix,
 		ctrlWake:   make(chan struct{}, 1),
 		stop:       make(chan struct{}),
@@ -146,7 +139,7 @@ func (c *conn) serve(ctx context.Context) {
 		}
 	}()
 	c.nc.SetReadDeadline(time.Now().Add(connectTimeout))
-	p, err := c.r.ReadPacket()
+	p, err := c.readPacket()
 	if err != nil {
 		c.refuseConnect(err)
 		return
@@ -161,6 +154,7 @@ func (c *conn) serve(ctx context.Context) {
 	if !c.connect(ctx, cp) {
 		return
 	}
+	c.giveBack()
 	go c.writeLoop()
 	err = c.readLoop()
 	c.endWith(err)
@@ -218,7 +212,7 @@ func (c *conn) drain() {
 	default:
 	}
 	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
-	io.Copy(io.Discard, c.br)
+	c.drainInput()
 }
 
 func (c *conn) readLoop() error {
@@ -230,7 +224,7 @@ func (c *conn) readLoop() error {
 		} else {
 			c.nc.SetReadDeadline(time.Time{})
 		}
-		p, err := c.r.ReadPacket()
+		p, err := c.readPacket()
 		if err != nil {
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) && c.keepAlive == 0 {
 				return io.EOF
@@ -240,6 +234,7 @@ func (c *conn) readLoop() error {
 		if err := c.handle(p); err != nil {
 			return err
 		}
+		c.giveBack()
 	}
 }
 
@@ -301,19 +296,6 @@ func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 		c.will = nil // a normal DISCONNECT discards the will [MQTT-3.14.4-3]
 	}
 	return errDisconnect
-}
-
-// countingReader counts bytes received for [Stats]: one atomic add per read
-// system call, not per packet.
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
 }
 
 // acks are the reusable acknowledgement values of one read loop.

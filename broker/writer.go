@@ -15,15 +15,14 @@ const batchSize = 64
 
 // writer is the write loop's state; only the write loop touches it.
 type writer struct {
-	batch   []session.Outgoing
-	hdr     []byte // encoded headers of the batch, back to back
-	spans   []span
-	bufs    net.Buffers
-	ctrl    []byte // swapped with conn.ctrl
-	flat    []byte // the batch in one buffer, for connections without writev
-	pub     packet.Publish
-	ids     []uint32
-	aliases map[string]uint16
+	batch []session.Outgoing
+	hdr   []byte // encoded headers of the batch, back to back
+	spans []span
+	bufs  net.Buffers
+	ctrl  []byte // swapped with conn.ctrl
+	flat  []byte // the batch in one buffer, for connections without writev
+	pub   packet.Publish
+	ids   []uint32
 }
 
 // span is one packet of a batch: hdr[start:end] followed by payload.
@@ -53,10 +52,12 @@ func (c *conn) writeLoop() {
 			c.flushFinal()
 			return
 		}
+		c.w = writerPool.Get().(*writer)
 		for more := true; more; {
 			var err error
 			more, err = c.writeBatch()
 			if err != nil {
+				c.releaseWriter()
 				c.Kick(0, "")
 				c.nc.Close()
 				<-c.stop
@@ -64,12 +65,32 @@ func (c *conn) writeLoop() {
 			}
 			select {
 			case <-c.stop:
+				c.releaseWriter()
 				c.flushFinal()
 				return
 			default:
 			}
 		}
+		c.releaseWriter()
 	}
+}
+
+// releaseWriter gives the write scratch back to the pool once the queue is
+// drained, keeping nothing that points at messages.
+func (c *conn) releaseWriter() {
+	w := c.w
+	if w == nil {
+		return
+	}
+	c.w = nil
+	w.pub = packet.Publish{}
+	clear(w.batch)
+	clear(w.bufs)
+	w.batch, w.bufs, w.spans, w.hdr = w.batch[:0], w.bufs[:0], w.spans[:0], w.hdr[:0]
+	if cap(w.hdr) > 64<<10 || cap(w.flat) > 64<<10 || cap(w.ctrl) > 64<<10 {
+		return // a burst's buffers: let them go instead of pooling them
+	}
+	writerPool.Put(w)
 }
 
 // flushFinal writes what control packets remain (the DISCONNECT) and
@@ -95,7 +116,7 @@ func (c *conn) flushFinal() {
 }
 
 func (c *conn) writeBatch() (more bool, err error) {
-	w := &c.w
+	w := c.w
 	c.mu.Lock()
 	w.ctrl, c.ctrl = c.ctrl, w.ctrl[:0]
 	c.mu.Unlock()
@@ -149,7 +170,7 @@ func (c *conn) writeBatch() (more bool, err error) {
 
 // encode appends the header of one outgoing packet to the batch.
 func (c *conn) encode(o *session.Outgoing, now time.Time) {
-	w := &c.w
+	w := c.w
 	start := len(w.hdr)
 	if o.Pubrel {
 		w.hdr, _ = (&packet.Pubrel{Ack: packet.Ack{PacketID: o.PacketID}}).AppendTo(w.hdr, c.v)
@@ -202,19 +223,18 @@ func (c *conn) encode(o *session.Outgoing, now time.Time) {
 // [MQTT-3.3.2-11]. Aliases are never reassigned, which keeps the table
 // consistent after a resend.
 func (c *conn) alias(p *packet.Publish) {
-	w := &c.w
-	if a, ok := w.aliases[p.Topic]; ok {
+	if a, ok := c.aliases[p.Topic]; ok {
 		p.Props.TopicAlias = a
 		p.Topic = ""
 		return
 	}
-	if len(w.aliases) >= int(c.aliasMaxOut) {
+	if len(c.aliases) >= int(c.aliasMaxOut) {
 		return
 	}
-	if w.aliases == nil {
-		w.aliases = make(map[string]uint16)
+	if c.aliases == nil {
+		c.aliases = make(map[string]uint16)
 	}
-	a := uint16(len(w.aliases) + 1)
-	w.aliases[p.Topic] = a
+	a := uint16(len(c.aliases) + 1)
+	c.aliases[p.Topic] = a
 	p.Props.TopicAlias = a
 }
