@@ -52,13 +52,18 @@ type conn struct {
 	aliases  map[string]uint16
 	streamed bool // nc writes net.Buffers with writev (TCP, Unix)
 
-	mu         sync.Mutex // guards ctrl, stopping, code, reason
-	ctrl       []byte
-	stopping   bool
-	code       packet.ReasonCode
-	reason     string
-	ctrlWake   chan struct{}
+	mu       sync.Mutex // guards ctrl, stopping, code, reason and the write loop's state
+	ctrl     []byte
+	stopping bool
+	code     packet.ReasonCode
+	reason   string
+	ready    bool // CONNACK is queued and the session attached: writing may start
+	writing  bool // a write loop goroutine runs (see Wake)
+	pending  bool // Wake was called while it ran: look again before exiting
+	wakeCh   chan struct{}
+
 	stop       chan struct{} // closed by Kick
+	doneOnce   sync.Once
 	readerDone chan struct{}
 	writerDone chan struct{}
 	done       chan struct{} // closed after the session was detached
@@ -70,7 +75,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	return &conn{
 		s: s, nc: nc, in: input{nc: nc, n: &s.ctr.bytesIn},
 		streamed:   tcp || unix,
-		ctrlWake:   make(chan struct{}, 1),
+		wakeCh:     make(chan struct{}, 1),
 		stop:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
@@ -98,6 +103,7 @@ func (c *conn) Kick(code packet.ReasonCode, reason string) {
 	}
 	c.mu.Unlock()
 	close(c.stop)
+	c.Wake() // the write loop sends the DISCONNECT and closes
 }
 
 // send queues an encoded control packet for the write loop. A client that
@@ -121,10 +127,7 @@ func (c *conn) send(p packet.Packet) {
 		c.s.opts.Logger.Error("encode failed", "client", c.clientID, "packet", p.Type(), "err", err)
 		return
 	}
-	select {
-	case c.ctrlWake <- struct{}{}:
-	default:
-	}
+	c.Wake()
 }
 
 // serve runs the connection: CONNECT, then the read loop, then the ending.
@@ -155,7 +158,10 @@ func (c *conn) serve(ctx context.Context) {
 		return
 	}
 	c.giveBack()
-	go c.writeLoop()
+	c.mu.Lock()
+	c.ready = true
+	c.mu.Unlock()
+	c.Wake() // CONNACK, then what the session has queued
 	err = c.readLoop()
 	c.endWith(err)
 	c.drain()
@@ -170,8 +176,14 @@ func (c *conn) finish() {
 	default:
 		close(c.readerDone)
 	}
-	if c.sess == nil {
+	c.mu.Lock()
+	ready := c.ready
+	c.mu.Unlock()
+	if c.sess == nil || !ready {
 		c.nc.Close()
+		if c.sess != nil {
+			c.s.disconnected(c)
+		}
 		return
 	}
 	<-c.writerDone

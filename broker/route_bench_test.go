@@ -14,6 +14,7 @@ import (
 type nopConn struct{}
 
 func (nopConn) Kick(packet.ReasonCode, string) {}
+func (nopConn) Wake()                          {}
 
 // BenchmarkRoute measures the per-message routing path alone: trie match,
 // merge of overlapping subscriptions, and one enqueue per subscriber, with

@@ -31,25 +31,61 @@ type span struct {
 	payload    []byte
 }
 
+// Wake implements [session.Conn]: it makes sure a write loop runs. An idle
+// connection has none (its goroutine stack is the largest part of an idle
+// connection's memory), so the first Wake starts one; while one runs, Wake
+// only tells it to look again before it exits.
+func (c *conn) Wake() {
+	c.mu.Lock()
+	if !c.ready || c.writing {
+		c.pending = true
+		c.mu.Unlock()
+		select {
+		case c.wakeCh <- struct{}{}:
+		default:
+		}
+		return
+	}
+	c.writing = true
+	c.pending = false
+	c.mu.Unlock()
+	go c.writeLoop()
+}
+
+// writerLinger is how long a write loop with nothing to do waits for more
+// before its goroutine ends: long enough that a busy connection keeps one
+// goroutine, short enough that idle ones hold none.
+const writerLinger = 100 * time.Millisecond
+
 // writeLoop drains the connection's control packets and its session's
 // queue into one writev per batch. It deliberately encodes a PUBLISH header
 // per delivery (packet id, topic alias, subscription ids and the remaining
 // expiry differ per session) but never copies a payload: the shared bytes
-// go into net.Buffers as they are.
+// go into net.Buffers as they are. It returns when there is nothing left
+// to write for writerLinger, and after the final DISCONNECT once the
+// connection is stopping.
 func (c *conn) writeLoop() {
-	defer close(c.writerDone)
 	defer func() {
 		if r := recover(); r != nil {
 			c.s.opts.Logger.Error("write loop panic", "client", c.clientID, "panic", r, "stack", string(debug.Stack()))
 			c.nc.Close()
+			c.Kick(packet.ImplementationSpecificError, "internal error")
+			c.writerFinished()
 		}
 	}()
+	var idle *time.Timer
 	for {
+		c.mu.Lock()
+		c.pending = false
+		stopping := c.stopping
+		c.mu.Unlock()
 		select {
-		case <-c.ctrlWake:
-		case <-c.sess.Wake():
-		case <-c.stop:
+		case <-c.wakeCh: // consumed: pending covers it
+		default:
+		}
+		if stopping {
 			c.flushFinal()
+			c.writerFinished()
 			return
 		}
 		c.w = writerPool.Get().(*writer)
@@ -60,19 +96,48 @@ func (c *conn) writeLoop() {
 				c.releaseWriter()
 				c.Kick(0, "")
 				c.nc.Close()
-				<-c.stop
+				c.writerFinished()
 				return
 			}
 			select {
 			case <-c.stop:
-				c.releaseWriter()
-				c.flushFinal()
-				return
+				more = false
 			default:
 			}
 		}
 		c.releaseWriter()
+		c.mu.Lock()
+		again := c.pending || c.stopping
+		c.mu.Unlock()
+		if again {
+			continue
+		}
+		if idle == nil {
+			idle = time.NewTimer(writerLinger)
+		} else {
+			idle.Reset(writerLinger)
+		}
+		select {
+		case <-c.wakeCh:
+			idle.Stop()
+			continue
+		case <-idle.C:
+		}
+		c.mu.Lock()
+		if c.pending || c.stopping {
+			c.mu.Unlock()
+			continue
+		}
+		c.writing = false // from here on, Wake starts a new loop
+		c.mu.Unlock()
+		return
 	}
+}
+
+// writerFinished marks the end of writing for good: the connection is
+// closing and no write loop starts again.
+func (c *conn) writerFinished() {
+	c.doneOnce.Do(func() { close(c.writerDone) })
 }
 
 // releaseWriter gives the write scratch back to the pool once the queue is

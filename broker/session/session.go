@@ -47,6 +47,9 @@ type Conn interface {
 	// Kick closes the connection with a reason code (DISCONNECT in 5.0);
 	// it must not block.
 	Kick(code packet.ReasonCode, reason string)
+	// Wake tells the connection there is something to send; it must not
+	// block.
+	Wake()
 }
 
 // Limits bound a session's memory (flespi: 256 MB queue, 100 MB of QoS 1
@@ -80,7 +83,6 @@ type Session struct {
 	Seq uint64
 
 	online atomic.Bool
-	wake   chan struct{}
 	limits Limits
 
 	mu            sync.Mutex
@@ -114,7 +116,6 @@ func New(clientID string, seq uint64, l Limits) *Session {
 	return &Session{
 		ClientID: clientID,
 		Seq:      seq,
-		wake:     make(chan struct{}, 1),
 		limits:   l,
 		inflight: make(map[uint16]inflight),
 		// incoming and subs are made on first use: most sessions of an
@@ -128,14 +129,11 @@ func (s *Session) SubscriberID() string { return s.ClientID }
 // Online implements [topics.Subscriber].
 func (s *Session) Online() bool { return s.online.Load() }
 
-// Wake is signalled (never blocking) when the write loop has something to
-// take.
-func (s *Session) Wake() <-chan struct{} { return s.wake }
-
-func (s *Session) signal() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
+// wake tells the connection its write loop has something to take; it is
+// called with no session lock held.
+func wake(c Conn) {
+	if c != nil {
+		c.Wake()
 	}
 }
 
@@ -154,7 +152,7 @@ func (s *Session) Attach(c Conn) {
 	})
 	s.mu.Unlock()
 	s.online.Store(true)
-	s.signal()
+	c.Wake()
 }
 
 // Detach clears the connection if it is still c.
@@ -196,8 +194,9 @@ func (s *Session) Enqueue(d Delivery) Result {
 	}
 	s.queue = append(s.queue, d)
 	s.queueBytes += size
+	c := s.conn
 	s.mu.Unlock()
-	s.signal()
+	wake(c)
 	return r
 }
 
@@ -306,8 +305,12 @@ func (s *Session) complete(id uint16, qos packet.QoS, released bool) bool {
 	}
 	delete(s.inflight, id)
 	s.inflightBytes -= f.Msg.Size()
+	var c Conn
+	if s.head < len(s.queue) {
+		c = s.conn // a slot under Receive Maximum is free for a queued message
+	}
 	s.mu.Unlock()
-	s.signal() // a slot under Receive Maximum is free
+	wake(c)
 	return true
 }
 

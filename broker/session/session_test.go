@@ -11,6 +11,7 @@ import (
 type kicked struct{ code packet.ReasonCode }
 
 func (k *kicked) Kick(code packet.ReasonCode, _ string) { k.code = code }
+func (k *kicked) Wake()                                 {}
 
 func msg(p string, qos packet.QoS) *message.Message {
 	return &message.Message{Topic: "t", Payload: []byte(p), QoS: qos}
