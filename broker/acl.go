@@ -153,13 +153,10 @@ func filterMatches(f, t string) bool {
 		if i >= len(ts) {
 			return false
 		}
-		if w == "+" {
-			if i == 0 && strings.HasPrefix(t, "$") {
-				return false
-			}
-			continue
+		if w == "+" && i == 0 && strings.HasPrefix(t, "$") {
+			return false
 		}
-		if w != ts[i] {
+		if !topics.LevelMatches(w, ts[i]) {
 			return false
 		}
 	}
@@ -181,10 +178,7 @@ func covers(f, sub string) bool {
 		if i >= len(ss) || ss[i] == "#" {
 			return false
 		}
-		if w == "+" {
-			continue
-		}
-		if ss[i] == "+" || w != ss[i] {
+		if !topics.LevelCovers(w, ss[i]) {
 			return false
 		}
 	}
@@ -202,7 +196,7 @@ func overlaps(a, b string) bool {
 		if as[i] == "#" || bs[i] == "#" {
 			return true
 		}
-		if as[i] != "+" && bs[i] != "+" && as[i] != bs[i] {
+		if !topics.LevelsOverlap(as[i], bs[i]) {
 			return false
 		}
 	}

@@ -123,6 +123,15 @@ func walk(n *node, lv []string, first bool, now time.Time, fn func(*message.Mess
 			walk(c, lv[1:], false, now, fn)
 		}
 	default:
+		if topics.IsSelector(lv[0]) {
+			// flespi topic selector: the listed words, each a child.
+			for _, w := range topics.SelectorWords(lv[0]) {
+				if c := n.children[w]; c != nil {
+					walk(c, lv[1:], false, now, fn)
+				}
+			}
+			return
+		}
 		if c := n.children[lv[0]]; c != nil {
 			walk(c, lv[1:], false, now, fn)
 		}

@@ -29,6 +29,11 @@ func TestStore(t *testing.T) {
 		"+":       {"a"},
 		"a/b":     {"a/b"},
 		"nothing": nil,
+		// flespi topic selectors: the listed words only
+		"a,x/b":   {"a/b", "x/b"},
+		"x,y/b":   {"x/b"},
+		"+/b,c":   {"a/b", "x/b"},
+		"a/b,z/#": {"a/b", "a/b/c"},
 	}
 	for f, want := range tests {
 		if got := topicsOf(s, f); !slices.Equal(got, want) {

@@ -1,19 +1,23 @@
 package topics
 
-import "sync"
+import (
+	"slices"
+	"sync"
+)
 
 // node is one topic level. Literal words are children by name; '+' and '#'
 // have their own slots so matching never scans the children map.
 type node struct {
 	children map[string]*node
-	plus     *node // '+': any one level
-	hash     *node // '#': this level and everything below
+	plus     *node       // '+': any one level
+	hash     *node       // '#': this level and everything below
+	sels     []*selector // flespi topic selectors "a,b": one of the listed words
 	subs     []*Subscription
 	groups   map[string]*SharedGroup
 }
 
 func (n *node) empty() bool {
-	return len(n.children) == 0 && n.plus == nil && n.hash == nil && len(n.subs) == 0 && len(n.groups) == 0
+	return len(n.children) == 0 && n.plus == nil && n.hash == nil && len(n.sels) == 0 && len(n.subs) == 0 && len(n.groups) == 0
 }
 
 // Index is the subscription trie. Match takes a read lock, Add and Remove
@@ -96,6 +100,17 @@ func (n *node) child(w string) *node {
 		}
 		return n.hash
 	}
+	if IsSelector(w) {
+		key, words := parseSelector(w)
+		for _, s := range n.sels {
+			if s.key == key {
+				return s.node
+			}
+		}
+		s := &selector{key: key, words: words, node: &node{}}
+		n.sels = append(n.sels, s)
+		return s.node
+	}
 	if n.children == nil {
 		n.children = make(map[string]*node)
 	}
@@ -157,11 +172,17 @@ func remove(n *node, lv []string, who Subscriber, filter, group string) bool {
 		return false
 	}
 	var c *node
-	switch lv[0] {
-	case "+":
+	sel := -1
+	switch {
+	case lv[0] == "+":
 		c = n.plus
-	case "#":
+	case lv[0] == "#":
 		c = n.hash
+	case IsSelector(lv[0]):
+		key, _ := parseSelector(lv[0])
+		if sel = slices.IndexFunc(n.sels, func(s *selector) bool { return s.key == key }); sel >= 0 {
+			c = n.sels[sel].node
+		}
 	default:
 		c = n.children[lv[0]]
 	}
@@ -169,11 +190,13 @@ func remove(n *node, lv []string, who Subscriber, filter, group string) bool {
 		return false
 	}
 	if c.empty() {
-		switch lv[0] {
-		case "+":
+		switch {
+		case lv[0] == "+":
 			n.plus = nil
-		case "#":
+		case lv[0] == "#":
 			n.hash = nil
+		case sel >= 0:
+			n.sels = slices.Delete(n.sels, sel, sel+1)
 		default:
 			delete(n.children, lv[0])
 		}
@@ -214,8 +237,11 @@ func match(n *node, lv []string, noWild bool, fn func(*Subscription)) {
 			match(n.plus, lv[1:], false, fn)
 		}
 	}
-	// Topic selectors ("a,b") will be tried here, between '+' and the
-	// literal child: a short list of word sets, each with its node.
+	for _, s := range n.sels {
+		if s.has(lv[0]) {
+			match(s.node, lv[1:], false, fn)
+		}
+	}
 	if c := n.children[lv[0]]; c != nil {
 		match(c, lv[1:], false, fn)
 	}
