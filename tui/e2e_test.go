@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -62,12 +63,29 @@ func TestTmuxEndToEnd(t *testing.T) {
 			time.Sleep(50 * time.Millisecond) // polling tmux, which cannot notify
 		}
 	}
+	waitLine := func(re string) {
+		t.Helper()
+		rx := regexp.MustCompile(re)
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			screen = run("capture-pane", "-p", "-t", "e2e")
+			if rx.MatchString(screen) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("screen never showed %s:\n%s", re, screen)
+			}
+			time.Sleep(50 * time.Millisecond) // polling tmux, which cannot notify
+		}
+	}
 	keys := func(k ...string) { run(append([]string{"send-keys", "-t", "e2e"}, k...)...) }
 
 	wait("CONNACK success", "mqttboard/#")
 	// Subscribe to e2e/# from the subscriptions pane.
 	keys("BTab", "BTab", "a", "C-u", "e2e/#", "Enter", "C-s")
-	wait("e2e/#")
+	// The SUBACK (q0 and a count), not the typed filter: the publish must
+	// not overtake the SUBSCRIBE.
+	waitLine(`e2e/#\s+q0 0`)
 	// Publish e2e/x with a user property from the form.
 	keys("Tab", "Tab", "Enter", "C-u", "e2e/x", "Enter", "Down", "Down", "Down", "Enter", "who=tmux", "C-s")
 	wait("e2e/x", "PUBACK success", `"who"="tmux"`)
