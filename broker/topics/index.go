@@ -71,7 +71,7 @@ func (x *Index) Add(sub *Subscription) (replaced *Subscription) {
 	}
 	g := n.groups[sub.Group]
 	if g == nil {
-		g = &SharedGroup{Name: sub.Group}
+		g = newSharedGroup(sub.Group)
 		n.groups[sub.Group] = g
 	}
 	for i, s := range g.members {
@@ -163,6 +163,7 @@ func remove(n *node, lv []string, who Subscriber, filter, group string) bool {
 				m := make([]*Subscription, 0, len(g.members)-1)
 				m = append(append(m, g.members[:i]...), g.members[i+1:]...)
 				g.members = m
+				g.forget(who)
 				if len(m) == 0 {
 					delete(n.groups, group)
 				}
@@ -216,43 +217,46 @@ func (x *Index) Match(topic string, fn func(s *Subscription)) bool {
 	}
 	dollar := len(topic) > 0 && topic[0] == '$'
 	x.mu.RLock()
-	match(&x.root, l.Slice(), dollar, fn)
+	all := l.Slice()
+	match(&x.root, all, all, dollar, fn)
 	x.mu.RUnlock()
 	return true
 }
 
-func match(n *node, lv []string, noWild bool, fn func(*Subscription)) {
+// match walks the trie: lv is what is left of the topic, all the whole
+// topic (sticky shared groups fingerprint it).
+func match(n *node, lv, all []string, noWild bool, fn func(*Subscription)) {
 	if len(lv) == 0 {
-		emit(n, fn)
+		emit(n, all, fn)
 		if n.hash != nil { // "a/#" also matches "a" [MQTT-4.7.1-2]
-			emit(n.hash, fn)
+			emit(n.hash, all, fn)
 		}
 		return
 	}
 	if !noWild {
 		if n.hash != nil {
-			emit(n.hash, fn)
+			emit(n.hash, all, fn)
 		}
 		if n.plus != nil {
-			match(n.plus, lv[1:], false, fn)
+			match(n.plus, lv[1:], all, false, fn)
 		}
 	}
 	for _, s := range n.sels {
 		if s.has(lv[0]) {
-			match(s.node, lv[1:], false, fn)
+			match(s.node, lv[1:], all, false, fn)
 		}
 	}
 	if c := n.children[lv[0]]; c != nil {
-		match(c, lv[1:], false, fn)
+		match(c, lv[1:], all, false, fn)
 	}
 }
 
-func emit(n *node, fn func(*Subscription)) {
+func emit(n *node, all []string, fn func(*Subscription)) {
 	for _, s := range n.subs {
 		fn(s)
 	}
 	for _, g := range n.groups {
-		if s := g.pick(); s != nil {
+		if s := g.pick(all); s != nil {
 			fn(s)
 		}
 	}
