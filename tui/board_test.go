@@ -128,8 +128,8 @@ func TestConnectionForm(t *testing.T) {
 	if v := string(strip(m.View())); !contains(v, "Add connection") || !contains(v, "local-copy") {
 		t.Fatalf("clone form:\n%s", v)
 	}
-	// Down to "User properties" (field 20) and type two rows.
-	for range 19 {
+	// Down to "User properties" (field 21) and type two rows.
+	for range 20 {
 		press(tea.KeyDown)
 	}
 	press(tea.KeyEnter, "a=1", tea.KeyEnter, "b=2", tea.KeyEsc, tea.KeyDown, tea.KeyEnter, "will/t", tea.KeyEnter, tea.KeyCtrlS)
@@ -186,5 +186,24 @@ func TestExportJSONLines(t *testing.T) {
 	var r messages.Record
 	if err := json.Unmarshal([]byte(lines[0]), &r); err != nil || len(lines) != 4 || r.Topic != "mqttboard/sensor/1" || r.User[0][1] != "blue" {
 		t.Fatalf("export %q: %+v %v", lines, r, err)
+	}
+}
+
+// TestConnectionFormPasswordEnv edits a connection whose profile reads its
+// password from the environment: the form shows the variable, and what the
+// form has no field for (SNI, ALPN) survives the edit.
+func TestConnectionFormPasswordEnv(t *testing.T) {
+	m := fixture(t, 120, 40)
+	m.Set().Add(profiles.Profile{Name: "flespi", URL: "mqtts://mqtt.flespi.io:8883", Username: "tok",
+		PasswordEnv: "FLESPI_PW", SNI: "mqtt.flespi.io", ALPN: []string{"mqtt"}})
+	m.focusPane(Connections)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("e")})
+	if v := string(strip(m.View())); !contains(v, "Password env var") || !contains(v, "FLESPI_PW") {
+		t.Fatalf("edit form:\n%s", v)
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyCtrlS})
+	p := m.Set().Current().Profile
+	if p.PasswordEnv != "FLESPI_PW" || p.Password != "" || p.SNI != "mqtt.flespi.io" || len(p.ALPN) != 1 {
+		t.Fatalf("edited profile %+v", p)
 	}
 }

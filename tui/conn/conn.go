@@ -185,9 +185,10 @@ func Options(p profiles.Profile) (client.Options, error) {
 		Persistent:          p.Persistent,
 		RequestResponseInfo: p.RequestResponseInfo,
 		UserProperties:      UserProps(p.User),
-		TLS:                 client.TLSOptions{CAFile: p.CAFile, CertFile: p.CertFile, KeyFile: p.KeyFile, Insecure: p.Insecure},
-		ConnectTimeout:      connectTimeout,
-		Reconnect:           true,
+		TLS: client.TLSOptions{CAFile: p.CAFile, CertFile: p.CertFile, KeyFile: p.KeyFile, Insecure: p.Insecure,
+			ServerName: p.SNI, ALPN: p.ALPN},
+		ConnectTimeout: connectTimeout,
+		Reconnect:      true,
 	}
 	switch p.Version {
 	case "", "5":
@@ -199,8 +200,14 @@ func Options(p profiles.Profile) (client.Options, error) {
 	default:
 		return o, fmt.Errorf("version %q: want 3.1, 3.1.1 or 5", p.Version)
 	}
-	if p.Password != "" {
-		o.Password = []byte(p.Password)
+	// PasswordValue reads password_env when the file holds no password, so
+	// a profile can keep its secret out of profiles.yaml.
+	pw, ok, err := p.PasswordValue()
+	if err != nil {
+		return o, err
+	}
+	if ok {
+		o.Password = []byte(pw)
 	}
 	if p.KeepAlive != 0 {
 		o.KeepAlive = time.Duration(p.KeepAlive) * time.Second

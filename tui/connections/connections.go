@@ -30,8 +30,9 @@ type Pane struct {
 	w, h    int
 	focused bool
 	form    *form.Model
-	editing *conn.Conn // nil: the form adds a connection
-	info    bool       // the server properties view is open
+	editing *conn.Conn       // nil: the form adds a connection
+	base    profiles.Profile // the profile the form opened with: what it has no field for is kept
+	info    bool             // the server properties view is open
 }
 
 // New returns the pane over set; saved are the profiles the form offers.
@@ -176,7 +177,8 @@ func (p *Pane) openForm(editing *conn.Conn, pr profiles.Profile) {
 		form.NewField(form.Choice, "version", "Version", "", "5", "3.1.1", "3.1"),
 		form.NewField(form.Text, "client_id", "Client ID", "empty: assigned by the broker"),
 		form.NewField(form.Text, "username", "Username", "or a flespi token"),
-		form.NewField(form.Secret, "password", "Password", ""),
+		form.NewField(form.Secret, "password", "Password", "empty: none, or the env var below"),
+		form.NewField(form.Text, "password_env", "Password env var", "a variable holding it; the file keeps no secret"),
 		form.NewField(form.Text, "cafile", "TLS CA file", "PEM; empty: system roots"),
 		form.NewField(form.Text, "cert", "TLS cert file", "PEM client certificate"),
 		form.NewField(form.Text, "key", "TLS key file", "PEM client key"),
@@ -205,6 +207,7 @@ func (p *Pane) openForm(editing *conn.Conn, pr profiles.Profile) {
 	f.Set("client_id", pr.ClientID)
 	f.Set("username", pr.Username)
 	f.Set("password", pr.Password)
+	f.Set("password_env", pr.PasswordEnv)
 	f.Set("cafile", pr.CAFile)
 	f.Set("cert", pr.CertFile)
 	f.Set("key", pr.KeyFile)
@@ -224,7 +227,7 @@ func (p *Pane) openForm(editing *conn.Conn, pr profiles.Profile) {
 		f.SetBool("will_retain", w.Retain)
 		f.Set("will_delay", numOrEmpty(int(w.Delay)))
 	}
-	p.form, p.editing = f, editing
+	p.form, p.editing, p.base = f, editing, pr
 }
 
 func numOrEmpty(n int) string {
@@ -263,12 +266,14 @@ func (p *Pane) profileFromForm() (profiles.Profile, error) {
 			}
 		}
 	}
-	pr := profiles.Profile{
-		Name: f.Value("name"), Local: f.Bool("local"), URL: f.Value("url"), Version: f.Value("version"),
-		ClientID: f.Value("client_id"), Username: f.Value("username"), Password: f.Value("password"),
-		CAFile: f.Value("cafile"), CertFile: f.Value("cert"), KeyFile: f.Value("key"), Insecure: f.Bool("insecure"),
-		Persistent: !f.Bool("clean"), RequestResponseInfo: f.Bool("req_resp"),
-	}
+	// Start from the profile being edited so that what the form does not
+	// show (SNI, ALPN, default PUBLISH properties) survives an edit.
+	pr := p.base
+	pr.Name, pr.Local, pr.URL, pr.Version = f.Value("name"), f.Bool("local"), f.Value("url"), f.Value("version")
+	pr.ClientID, pr.Username, pr.Password, pr.PasswordEnv = f.Value("client_id"), f.Value("username"), f.Value("password"), f.Value("password_env")
+	pr.CAFile, pr.CertFile, pr.KeyFile, pr.Insecure = f.Value("cafile"), f.Value("cert"), f.Value("key"), f.Bool("insecure")
+	pr.Persistent, pr.RequestResponseInfo = !f.Bool("clean"), f.Bool("req_resp")
+	pr.Will = nil
 	if pr.Local {
 		pr.URL = ""
 	}
