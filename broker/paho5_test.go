@@ -17,6 +17,7 @@ const wait = 5 * time.Second
 // v5 is a paho.golang client whose received publishes arrive on msgs.
 type v5 struct {
 	*paho.Client
+	nc   net.Conn
 	msgs chan *paho.Publish
 	disc chan *paho.Disconnect
 }
@@ -27,7 +28,7 @@ func dial5(t *testing.T, addr, id string, opt ...func(*paho.Connect)) (*v5, *pah
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &v5{msgs: make(chan *paho.Publish, 1000), disc: make(chan *paho.Disconnect, 1)}
+	c := &v5{nc: nc, msgs: make(chan *paho.Publish, 1000), disc: make(chan *paho.Disconnect, 1)}
 	c.Client = paho.NewClient(paho.ClientConfig{
 		Conn: nc,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
