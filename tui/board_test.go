@@ -2,13 +2,16 @@ package tui
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/mqttboard/mqttboard/client"
 	"github.com/mqttboard/mqttboard/profiles"
 	"github.com/mqttboard/mqttboard/tui/common"
 	"github.com/mqttboard/mqttboard/tui/messages"
@@ -205,5 +208,97 @@ func TestConnectionFormPasswordEnv(t *testing.T) {
 	p := m.Set().Current().Profile
 	if p.PasswordEnv != "FLESPI_PW" || p.Password != "" || p.SNI != "mqtt.flespi.io" || len(p.ALPN) != 1 {
 		t.Fatalf("edited profile %+v", p)
+	}
+}
+
+// TestMergedMessages toggles the list to every connection's messages: rows
+// from both connections interleave by time, each with its connection's name
+// (and colour bar); the topic filter applies to the merged list; toggling
+// back shows the focused connection's only.
+func TestMergedMessages(t *testing.T) {
+	m := fixture(t, 120, 40)
+	second := m.Set().Add(profiles.Profile{Name: "second", URL: "mqtt://127.0.0.1:1883"})
+	m.Set().Focused = 0
+	for i := range 3 {
+		e := &client.MessageEvent{Time: t0.Add(time.Duration(9+i)*time.Second + 500*time.Millisecond)}
+		e.Topic, e.Payload = fmt.Sprintf("other/%d", i), []byte("x")
+		second.Push(e)
+	}
+	m.Frame(t0)
+	m.focusPane(Messages)
+	view := func() string { return string(strip(m.View())) }
+	if v := view(); contains(v, "other/") {
+		t.Fatalf("focused list shows the other connection:\n%s", v)
+	}
+
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("a")})
+	v := view()
+	if !contains(v, "all connections 15") {
+		t.Fatalf("title of the merged list:\n%s", v)
+	}
+	// By time: second's messages at +9.5 s, +10.5 s and +11.5 s between
+	// local's, each row with its connection's name.
+	order := []string{"15:04:14.000 ▌ local      mqttboard/sensor/0", "15:04:14.500 ▌ second     other/0",
+		"15:04:15.000 ▌ local      mqttboard/sensor/1", "15:04:15.500 ▌ second     other/1",
+		"15:04:16.000 ▌ local      mqttboard/sensor/2", "15:04:16.500 ▌ second     other/2"}
+	last := -1
+	for _, o := range order {
+		i := strings.Index(v, o)
+		if i <= last {
+			t.Fatalf("%q out of order in:\n%s", o, v)
+		}
+		last = i
+	}
+	if !contains(v, "on second  topic other/2") {
+		t.Fatalf("details of the selected merged message:\n%s", v)
+	}
+
+	// New messages on either connection join the merged list.
+	e := &client.MessageEvent{Time: t0.Add(time.Minute)}
+	e.Topic, e.Payload = "other/late", []byte("y")
+	second.Push(e)
+	m.Frame(t0)
+	if v = view(); !contains(v, "second     other/late") {
+		t.Fatalf("late message missing:\n%s", v)
+	}
+
+	// The topic filter applies to the merged list.
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("/")})
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("other/#")})
+	m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+	if v = view(); contains(v, "mqttboard/sensor") || !contains(v, "second     other/0") {
+		t.Fatalf("filtered merged list:\n%s", v)
+	}
+
+	// Focused only again: the filter stays, local has nothing under other/.
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("a")})
+	if v = view(); contains(v, "other/0") || !contains(v, "no message matches the filter") {
+		t.Fatalf("focused list after the toggle:\n%s", v)
+	}
+}
+
+// TestMergedMessagesRemoveAndClear: removing a connection and clearing
+// rebuild the merged list instead of showing what is gone.
+func TestMergedMessagesRemoveAndClear(t *testing.T) {
+	m := fixture(t, 120, 40)
+	second := m.Set().Add(profiles.Profile{Name: "second", URL: "mqtt://127.0.0.1:1883"})
+	e := &client.MessageEvent{Time: t0.Add(time.Hour)}
+	e.Topic = "other/x"
+	second.Push(e)
+	m.Frame(t0)
+	m.focusPane(Messages)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("a")})
+	if v := string(strip(m.View())); !contains(v, "all connections 13") {
+		t.Fatalf("merged:\n%s", v)
+	}
+	m.Set().Remove(1)
+	m.Frame(t0)
+	if v := string(strip(m.View())); !contains(v, "all connections 12") || contains(v, "other/x") {
+		t.Fatalf("after removing second:\n%s", v)
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("c")})
+	m.Frame(t0)
+	if v := string(strip(m.View())); !contains(v, "all connections 0") {
+		t.Fatalf("after clear:\n%s", v)
 	}
 }

@@ -42,6 +42,7 @@ type MessageKeys struct {
 	Pause, Clear               key.Binding
 	View, Details              key.Binding
 	Copy, Export               key.Binding
+	All                        key.Binding // all connections / focused connection
 }
 
 // PublishKeys are the publish form's keys.
@@ -141,6 +142,7 @@ func DefaultKeyMap() KeyMap {
 			Details:     k("enter", "details", "enter"),
 			Copy:        k("y", "copy payload", "y"),
 			Export:      k("e", "export jsonl", "e"),
+			All:         k("a", "all conns/focused", "a"),
 		},
 		Publish: PublishKeys{
 			Up: up, Down: down,

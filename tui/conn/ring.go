@@ -58,6 +58,7 @@ type History[T any] struct {
 	n       int
 	next    uint64 // Seq of the next item added
 	Dropped uint64 // items pushed out by newer ones
+	Clears  uint64 // times Clear was called: views holding Seqs start over
 }
 
 // NewHistory returns a history keeping the newest capacity items.
@@ -103,4 +104,5 @@ func (h *History[T]) Get(seq uint64) (T, bool) {
 func (h *History[T]) Clear() {
 	clear(h.buf)
 	h.head, h.n = 0, 0
+	h.Clears++
 }

@@ -1,6 +1,7 @@
 // Package messages is the board's live message list: the focused
-// connection's received messages with filters, pause, and the selected
-// message's payload and properties.
+// connection's received messages, or every connection's merged in arrival
+// order with each row in its connection's colour, with filters, pause, and
+// the selected message's payload and properties.
 package messages
 
 import (
@@ -31,6 +32,11 @@ type Pane struct {
 	mode    Mode
 	details bool // show the selected message's payload and properties
 
+	// all lists every connection's messages (merged) instead of the
+	// focused connection's.
+	all    bool
+	merged *merged
+
 	topicFilter string
 	search      string
 	input       textinput.Model
@@ -56,14 +62,35 @@ type Pane struct {
 func New(c *common.Common, set *conn.Set) *Pane {
 	in := textinput.New()
 	in.Prompt = ""
-	return &Pane{c: c, set: set, follow: true, details: true, input: in, rows: map[uint64]string{}}
+	return &Pane{c: c, set: set, follow: true, details: true, input: in, rows: map[uint64]string{}, merged: newMerged()}
 }
+
+// src is what the list shows now.
+func (p *Pane) src(cur *conn.Conn) source {
+	if p.all {
+		return p.merged
+	}
+	return single{cur}
+}
+
+// All reports whether the list shows every connection's messages.
+func (p *Pane) All() bool { return p.all }
 
 // Title implements common.Pane.
 func (p *Pane) Title() string {
 	t := "Messages"
 	cur := p.set.Current()
-	if cur != nil {
+	switch {
+	case p.all:
+		var drops uint64
+		for _, c := range p.set.List {
+			drops += c.Messages.Dropped + c.RingDrops
+		}
+		t += fmt.Sprintf(" · all connections %d", p.merged.refs.Len())
+		if drops > 0 {
+			t += fmt.Sprintf(" (dropped %d)", drops)
+		}
+	case cur != nil:
 		t += fmt.Sprintf(" %d", cur.Messages.Len())
 		if d := cur.Messages.Dropped + cur.RingDrops; d > 0 {
 			t += fmt.Sprintf(" (dropped %d)", d)
@@ -76,7 +103,7 @@ func (p *Pane) Title() string {
 		t += " text:" + strconv.Quote(p.search)
 	}
 	if p.paused && cur != nil {
-		t += fmt.Sprintf(" PAUSED +%d", cur.Messages.End()-p.pausedAt)
+		t += fmt.Sprintf(" PAUSED +%d", p.src(cur).End()-p.pausedAt)
 	}
 	return t
 }
@@ -99,13 +126,14 @@ func (p *Pane) Capturing() bool { return p.inputFor != "" }
 // ShortHelp implements help.KeyMap.
 func (p *Pane) ShortHelp() []key.Binding {
 	k := p.c.Keys.Messages
-	return []key.Binding{k.TopicFilter, k.Search, k.Pause, k.Clear, k.View, k.Details, k.Copy, k.Export}
+	return []key.Binding{k.All, k.TopicFilter, k.Search, k.Pause, k.Clear, k.View, k.Details, k.Copy, k.Export}
 }
 
 // FullHelp implements help.KeyMap.
 func (p *Pane) FullHelp() [][]key.Binding {
 	k := p.c.Keys.Messages
-	return [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Follow}, p.ShortHelp()}
+	return [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Follow},
+		{k.All, k.TopicFilter, k.Search, k.Pause, k.Clear}, {k.View, k.Details, k.Copy, k.Export}}
 }
 
 func (p *Pane) reset() {
@@ -126,15 +154,20 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 	if cur == nil {
 		return nil
 	}
-	if cur.ID != p.connID {
+	if !p.all && cur.ID != p.connID {
 		p.connID = cur.ID
 		p.reset()
 	}
 	switch msg := msg.(type) {
 	case connections.FocusChangedMsg:
-		p.reset()
+		if !p.all {
+			p.reset()
+		}
 	case common.FrameMsg:
-		p.scan(cur)
+		if p.all && p.merged.collect(p.set) {
+			p.reset()
+		}
+		p.scan(p.src(cur))
 	case tea.KeyMsg:
 		if p.inputFor != "" {
 			return p.updateInput(msg, cur)
@@ -159,7 +192,7 @@ func (p *Pane) updateInput(msg tea.KeyMsg, cur *conn.Conn) tea.Cmd {
 		p.inputFor = ""
 		p.input.Blur()
 		p.reset()
-		p.scan(cur)
+		p.scan(p.src(cur))
 		return nil
 	}
 	var cmd tea.Cmd
@@ -169,20 +202,29 @@ func (p *Pane) updateInput(msg tea.KeyMsg, cur *conn.Conn) tea.Cmd {
 
 func (p *Pane) key(msg tea.KeyMsg, cur *conn.Conn) tea.Cmd {
 	k := p.c.Keys.Messages
-	n := p.count(cur)
-	idx := p.index(cur)
+	src := p.src(cur)
+	n := p.count(src)
+	idx := p.index(src)
 	page := max(p.listHeight()-1, 1)
 	switch {
+	case key.Matches(msg, k.All):
+		p.all = !p.all
+		p.connID = cur.ID
+		p.reset()
+		if p.all {
+			p.merged.collect(p.set)
+		}
+		p.scan(p.src(cur))
 	case key.Matches(msg, k.Up):
-		p.selectIndex(cur, idx-1)
+		p.selectIndex(src, idx-1)
 	case key.Matches(msg, k.Down):
-		p.selectIndex(cur, idx+1)
+		p.selectIndex(src, idx+1)
 	case key.Matches(msg, k.PageUp):
-		p.selectIndex(cur, idx-page)
+		p.selectIndex(src, idx-page)
 	case key.Matches(msg, k.PageDown):
-		p.selectIndex(cur, idx+page)
+		p.selectIndex(src, idx+page)
 	case key.Matches(msg, k.Top):
-		p.selectIndex(cur, 0)
+		p.selectIndex(src, 0)
 	case key.Matches(msg, k.Follow):
 		p.follow = true
 	case key.Matches(msg, k.TopicFilter):
@@ -199,16 +241,23 @@ func (p *Pane) key(msg tea.KeyMsg, cur *conn.Conn) tea.Cmd {
 		return p.input.Focus()
 	case key.Matches(msg, k.Pause):
 		p.paused = !p.paused
-		p.pausedAt = cur.Messages.End()
+		p.pausedAt = src.End()
 	case key.Matches(msg, k.Clear):
-		cur.ClearMessages()
+		if p.all {
+			for _, c := range p.set.List {
+				c.ClearMessages()
+			}
+			p.merged.collect(p.set)
+		} else {
+			cur.ClearMessages()
+		}
 		p.reset()
 	case key.Matches(msg, k.View):
 		p.mode = (p.mode + 1) % 3
 	case key.Matches(msg, k.Details):
 		p.details = !p.details
 	case key.Matches(msg, k.Copy):
-		if m := p.selected(cur); m != nil {
+		if _, m := p.selected(src); m != nil {
 			payload := string(m.Payload)
 			return func() tea.Msg {
 				termenv.DefaultOutput().Copy(payload)
@@ -218,11 +267,14 @@ func (p *Pane) key(msg tea.KeyMsg, cur *conn.Conn) tea.Cmd {
 	case key.Matches(msg, k.Export):
 		msgs := make([]*client.MessageEvent, 0, n)
 		for i := range n {
-			if m, ok := cur.Messages.Get(p.seqAt(cur, i)); ok {
+			if _, m, ok := src.Get(p.seqAt(src, i)); ok {
 				msgs = append(msgs, m.MessageEvent)
 			}
 		}
 		dir, name, now := p.c.ExportDir, cur.Name(), p.c.Now()
+		if p.all {
+			name = "all"
+		}
 		return func() tea.Msg {
 			path, err := Export(dir, name, now, msgs)
 			if err != nil {
@@ -236,8 +288,7 @@ func (p *Pane) key(msg tea.KeyMsg, cur *conn.Conn) tea.Cmd {
 
 // scan tests the messages that arrived since the last frame against the
 // filters, and drops Seqs the history no longer holds.
-func (p *Pane) scan(cur *conn.Conn) {
-	h := cur.Messages
+func (p *Pane) scan(h source) {
 	if p.scanned < h.First() {
 		p.scanned = h.First()
 	}
@@ -247,8 +298,7 @@ func (p *Pane) scan(cur *conn.Conn) {
 			end = min(end, p.pausedAt)
 		}
 		for s := p.scanned; s < end; s++ {
-			m, _ := h.Get(s)
-			if p.match(m.MessageEvent) {
+			if _, m, ok := h.Get(s); ok && p.match(m.MessageEvent) {
 				p.matched = append(p.matched, s)
 			}
 		}
@@ -269,31 +319,31 @@ func (p *Pane) match(e *client.MessageEvent) bool {
 	return true
 }
 
-func (p *Pane) end(cur *conn.Conn) uint64 {
+func (p *Pane) end(h source) uint64 {
 	if p.paused {
-		return min(cur.Messages.End(), max(p.pausedAt, cur.Messages.First()))
+		return min(h.End(), max(p.pausedAt, h.First()))
 	}
-	return cur.Messages.End()
+	return h.End()
 }
 
 // count is the number of listed messages.
-func (p *Pane) count(cur *conn.Conn) int {
+func (p *Pane) count(h source) int {
 	if p.matched != nil {
 		return len(p.matched)
 	}
-	return int(p.end(cur) - cur.Messages.First())
+	return int(p.end(h) - h.First())
 }
 
-func (p *Pane) seqAt(cur *conn.Conn, i int) uint64 {
+func (p *Pane) seqAt(h source, i int) uint64 {
 	if p.matched != nil {
 		return p.matched[i]
 	}
-	return cur.Messages.First() + uint64(i)
+	return h.First() + uint64(i)
 }
 
 // index is the position of the selected message in the list.
-func (p *Pane) index(cur *conn.Conn) int {
-	n := p.count(cur)
+func (p *Pane) index(h source) int {
+	n := p.count(h)
 	if p.follow || n == 0 {
 		return n - 1
 	}
@@ -301,32 +351,33 @@ func (p *Pane) index(cur *conn.Conn) int {
 		i, _ := slices.BinarySearch(p.matched, p.selSeq)
 		return min(i, n-1)
 	}
-	if p.selSeq < cur.Messages.First() {
+	if p.selSeq < h.First() {
 		return 0
 	}
-	return min(int(p.selSeq-cur.Messages.First()), n-1)
+	return min(int(p.selSeq-h.First()), n-1)
 }
 
-func (p *Pane) selectIndex(cur *conn.Conn, i int) {
-	n := p.count(cur)
+func (p *Pane) selectIndex(h source, i int) {
+	n := p.count(h)
 	if n == 0 {
 		return
 	}
 	i = min(max(i, 0), n-1)
 	p.follow = i == n-1 && !p.paused
-	p.selSeq = p.seqAt(cur, i)
+	p.selSeq = p.seqAt(h, i)
 }
 
-func (p *Pane) selected(cur *conn.Conn) *client.MessageEvent {
-	i := p.index(cur)
+// selected is the selected message and the connection it came on.
+func (p *Pane) selected(h source) (*conn.Conn, *client.MessageEvent) {
+	i := p.index(h)
 	if i < 0 {
-		return nil
+		return nil, nil
 	}
-	m, ok := cur.Messages.Get(p.seqAt(cur, i))
+	c, m, ok := h.Get(p.seqAt(h, i))
 	if !ok {
-		return nil
+		return nil, nil
 	}
-	return m.MessageEvent
+	return c, m.MessageEvent
 }
 
 func (p *Pane) detailHeight() int {
@@ -360,7 +411,8 @@ func (p *Pane) View() string {
 	if cur == nil {
 		return common.Lines(lines, p.w, p.h)
 	}
-	n := p.count(cur)
+	src := p.src(cur)
+	n := p.count(src)
 	lh := p.listHeight()
 	if n == 0 {
 		hint := "no messages yet: subscribe (Subscriptions, a), then publish (Publish, ctrl+s)"
@@ -372,7 +424,7 @@ func (p *Pane) View() string {
 			lines = append(lines, "")
 		}
 	} else {
-		idx := p.index(cur)
+		idx := p.index(src)
 		if idx < p.top {
 			p.top = idx
 		}
@@ -386,11 +438,14 @@ func (p *Pane) View() string {
 		}
 		visible := make(map[uint64]string, lh)
 		for i := p.top; i < min(p.top+lh, n); i++ {
-			seq := p.seqAt(cur, i)
+			seq := p.seqAt(src, i)
 			row, ok := p.rows[seq]
 			if !ok {
-				m, _ := cur.Messages.Get(seq)
-				row = p.renderRow(cur.Color, m.MessageEvent)
+				if c, m, ok := src.Get(seq); ok {
+					row = p.renderRow(c, m.MessageEvent)
+				} else {
+					row = common.Fit(" "+st.Dim.Render("(cleared)"), p.w)
+				}
 			}
 			visible[seq] = row
 			if i == idx && p.focused {
@@ -406,7 +461,7 @@ func (p *Pane) View() string {
 		}
 	}
 	if dh := p.detailHeight(); dh > 0 {
-		lines = append(lines, p.detailLines(cur, dh)...)
+		lines = append(lines, p.detailLines(src, dh)...)
 	}
 	return common.Lines(lines, p.w, p.h)
 }
@@ -418,7 +473,10 @@ func boolInt(b bool) int {
 	return 0
 }
 
-func (p *Pane) renderRow(color lipgloss.Color, m *client.MessageEvent) string {
+// nameW is the width of the connection name column of the merged list.
+const nameW = 10
+
+func (p *Pane) renderRow(c *conn.Conn, m *client.MessageEvent) string {
 	flags := fmt.Sprintf("q%d", m.QoS)
 	if m.Retain {
 		flags += " r"
@@ -426,8 +484,15 @@ func (p *Pane) renderRow(color lipgloss.Color, m *client.MessageEvent) string {
 		flags += "  "
 	}
 	size := humanSize(len(m.Payload))
-	bar := lipgloss.NewStyle().Foreground(color).Render("▌")
+	colour := lipgloss.NewStyle().Foreground(c.Color)
+	bar := colour.Render("▌")
 	fixed := 1 + 12 + 1 + 2 + 6 + 6 + 1
+	if p.all {
+		// The connection's name in its colour after the bar, so the merged
+		// list reads without colour too (and in goldens).
+		bar += " " + colour.Render(common.Fit(common.OneLine(c.Name()), nameW))
+		fixed += nameW + 1
+	}
 	tw := max(p.w-fixed, 8)
 	topic := common.Fit(common.OneLine(m.Topic), min(tw, max(tw/2, 24)))
 	rest := max(tw-lipgloss.Width(topic)-1, 0)
@@ -446,14 +511,18 @@ func humanSize(n int) string {
 	return strconv.Itoa(n/1024/1024) + "M"
 }
 
-func (p *Pane) detailLines(cur *conn.Conn, h int) []string {
+func (p *Pane) detailLines(src source, h int) []string {
 	st := p.c.Styles
 	lines := []string{st.Dim.Render(strings.Repeat("─", max(p.w-12, 0)) + " " + p.mode.String())}
-	m := p.selected(cur)
+	c, m := p.selected(src)
 	if m == nil {
 		return lines
 	}
-	lines = append(lines, st.Label.Render("topic ")+common.OneLine(m.Topic)+fmt.Sprintf("  qos %d  retain %v  dup %v  %d bytes", m.QoS, m.Retain, m.Dup, len(m.Payload)))
+	on := ""
+	if p.all {
+		on = st.Label.Render("on ") + lipgloss.NewStyle().Foreground(c.Color).Render(common.OneLine(c.Name())) + "  "
+	}
+	lines = append(lines, on+st.Label.Render("topic ")+common.OneLine(m.Topic)+fmt.Sprintf("  qos %d  retain %v  dup %v  %d bytes", m.QoS, m.Retain, m.Dup, len(m.Payload)))
 	if props := m.Props.String(); props != "" {
 		lines = append(lines, st.Label.Render("props ")+props)
 	}
