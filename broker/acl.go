@@ -124,9 +124,20 @@ func (a *ACL) publishAllowed(user, cid, topic string) bool {
 // rule when it overlaps any of them, so "deny secret/#, allow #" refuses a
 // subscription to "#".
 func (a *ACL) subscribeAllowed(user, cid, filter string) bool {
+	return a.patternAllowed("subscribe", user, cid, filter)
+}
+
+// wildcardDeleteAllowed decides flespi's bulk deletion of retained
+// messages by an empty PUBLISH to pattern: a publish to every topic the
+// pattern matches must be allowed, by the rule of subscribeAllowed.
+func (a *ACL) wildcardDeleteAllowed(user, cid, pattern string) bool {
+	return a.patternAllowed("publish", user, cid, pattern)
+}
+
+func (a *ACL) patternAllowed(action, user, cid, filter string) bool {
 	for i := range a.Rules {
 		r := &a.Rules[i]
-		if !r.applies("subscribe", user, cid) {
+		if !r.applies(action, user, cid) {
 			continue
 		}
 		for _, f := range r.Topics {

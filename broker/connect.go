@@ -130,6 +130,9 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		ack.Props.WildcardSubAvailable = 1
 		ack.Props.SubIDAvailable = 1
 		ack.Props.SharedSubAvailable = 1
+		if !o.NoStamp {
+			ack.Props.User = c.connackProps() // flespi: the session's ACL and subscriptions
+		}
 		if p.Props.RequestResponseInfo == 1 {
 			ack.Props.ResponseInfo = o.ResponseInfo + c.clientID // [MQTT-3.1.2-28]
 		}

@@ -41,7 +41,9 @@ func TestEdgeCases(t *testing.T) {
 			c.send(&packet.Connect{ProtocolVersion: packet.V5, ClientID: "again", CleanStart: true})
 		}, packet.ProtocolError},
 		{"wildcard in topic name", packet.V5, func(c *raw) {
-			c.write([]byte{0x30, 6, 0, 3, 'a', '/', '+', 0}) // topic "a/+", no properties
+			// topic "a/+" with a payload: only an empty payload (flespi's
+			// bulk retained deletion) may name a wildcard topic
+			c.write([]byte{0x30, 7, 0, 3, 'a', '/', '+', 0, 'x'})
 		}, packet.TopicNameInvalid},
 		{"invalid UTF-8 topic", packet.V5, func(c *raw) {
 			c.write([]byte{0x30, 5, 0, 2, 0xc3, 0x28, 0}) // bad 2-byte sequence

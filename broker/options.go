@@ -60,6 +60,18 @@ type Options struct {
 	// [LoadConfig]); nil allows everything.
 	ACL *ACL
 
+	// NoStamp switches off the flespi stamping of forwarded messages (the
+	// timestamp and cid user properties) and the CONNACK user properties,
+	// for a strictly standard broker that forwards user properties exactly
+	// as received. Stamping is on by default, as on flespi.
+	NoStamp bool
+	// AccountID is the account (flespi "cid") of every client: the
+	// unauthenticated sandbox has one account. Default 1.
+	AccountID uint64
+	// ReservedPrefix is a topic prefix clients may subscribe to but not
+	// publish to (flespi's "flespi/"); "-" disables it.
+	ReservedPrefix string
+
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 	// OnEvent, when set, is called for every [Event]. It runs on the
@@ -115,6 +127,12 @@ func (o *Options) applyDefaults() {
 	}
 	if o.SysInterval == 0 {
 		o.SysInterval = 10 * time.Second // mosquitto's default sys_interval: fresh enough for a dashboard, cheap
+	}
+	if o.AccountID == 0 {
+		o.AccountID = 1 // the sandbox is one account, as an unauthenticated flespi user would see
+	}
+	if o.ReservedPrefix == "" {
+		o.ReservedPrefix = "flespi/" // flespi reserves these topics for its own API and logs
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

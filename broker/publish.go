@@ -4,6 +4,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/mqttboard/mqttboard/broker/filter"
 	"github.com/mqttboard/mqttboard/broker/message"
 	"github.com/mqttboard/mqttboard/broker/session"
 	"github.com/mqttboard/mqttboard/broker/topics"
@@ -39,7 +40,15 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 	code := packet.Success
 	reason := ""
+	// The codec lets a wildcard topic through only with an empty payload:
+	// flespi's bulk deletion of the retained messages it matches.
+	wildcard := packet.HasWildcard(topic)
 	switch {
+	case c.s.reserved(topic):
+		code, reason = packet.TopicNameInvalid, "topics under "+o.ReservedPrefix+" are reserved"
+	case wildcard && o.ACL != nil && !o.ACL.wildcardDeleteAllowed(c.username, c.clientID, topic):
+		code, reason = packet.NotAuthorized, ""
+	case wildcard:
 	case topics.CountLevels(topic) > o.MaxTopicLevels:
 		code, reason = packet.TopicNameInvalid, "topic has more than "+itoa(o.MaxTopicLevels)+" levels"
 	case p.Props.PayloadFormat == 1 && !utf8.Valid(p.Payload):
@@ -65,23 +74,40 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			c.sess.Release(p.PacketID) // a failed PUBREC ends the exchange
 		}
 	}
-	if code == packet.Success {
+	var subscribers int
+	switch {
+	case code == packet.Success && wildcard:
+		n := c.s.retained.DeleteMatching(topic)
+		if c.problemInfo && c.v == packet.V5 {
+			reason = "deleted " + itoa(n) + " retained messages matching " + topic
+		}
+	case code == packet.Success:
 		m := &message.Message{Topic: topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Origin: c.clientID}
 		if c.v == packet.V5 {
 			m.Props = forwardProps(&p.Props)
-			if p.Props.MessageExpiry > 0 {
-				m.Expires = time.Now().Add(time.Duration(p.Props.MessageExpiry) * time.Second)
-			}
 		}
-		if n := c.s.route(m, &c.route); n == 0 && p.QoS > 0 && c.v == packet.V5 {
+		c.s.stamp(m, time.Now())
+		if c.v == packet.V5 && p.Props.MessageExpiry > 0 {
+			// flespi counts the expiry from the message's timestamp.
+			m.Expires = timeOf(m.Timestamp).Add(time.Duration(p.Props.MessageExpiry) * time.Second)
+		}
+		subscribers = c.s.route(m, &c.route)
+		if subscribers == 0 && p.QoS > 0 && c.v == packet.V5 {
 			code = packet.NoMatchingSubscribers
 		}
-	} else if c.v != packet.V5 {
+	case c.v != packet.V5:
 		code = packet.Success // 3.1.1 has no negative PUBACK: the message is dropped
 	}
 	ack := packet.Ack{PacketID: p.PacketID, ReasonCode: code}
 	if reason != "" && c.problemInfo {
 		ack.Props.ReasonString = reason
+	}
+	// flespi: a QoS 1 publish with count_subscribers=1 learns how many
+	// subscriptions received it.
+	if p.QoS == 1 && c.v == packet.V5 && !code.IsError() {
+		if v, ok := p.Props.UserValue("count_subscribers"); ok && v == "1" {
+			ack.Props.User = []packet.UserProperty{{Key: "subscribers_count", Value: itoa(subscribers)}}
+		}
 	}
 	// The acknowledgement is encoded at once by send, so one value per
 	// connection serves every PUBLISH without an allocation.
@@ -109,6 +135,17 @@ type match struct {
 // message's fan-out reuses it instead of allocating.
 type router struct {
 	matches []match
+	msg     *message.Message
+	fm      *filter.Message // msg's $filter view, built on first use
+}
+
+// view returns the $filter view of the message being routed, built once
+// however many $filter subscriptions look at it.
+func (r *router) view() *filter.Message {
+	if r.fm == nil {
+		r.fm = filterView(r.msg)
+	}
+	return r.fm
 }
 
 func (r *router) add(sub *topics.Subscription) {

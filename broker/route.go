@@ -22,6 +22,7 @@ func (s *Server) route(m *message.Message, r *router) int {
 		s.retained.Set(m)
 	}
 	r.matches = r.matches[:0]
+	r.msg, r.fm = m, nil
 	s.index.Match(m.Topic, r.add)
 	ms := r.matches
 	// Plain matches are sorted by session so overlapping subscriptions are
@@ -43,17 +44,18 @@ func (s *Server) route(m *message.Message, r *router) int {
 				j++
 			}
 		}
-		if s.deliver(m, ms[i:j]) {
+		if s.deliver(m, ms[i:j], r) {
 			n++
 		}
 		i = j
 	}
 	clear(ms) // do not keep subscriptions alive through the scratch slice
+	r.msg, r.fm = nil, nil
 	return n
 }
 
 // deliver enqueues m once for the session of subs (all the same session).
-func (s *Server) deliver(m *message.Message, subs []match) bool {
+func (s *Server) deliver(m *message.Message, subs []match, r *router) bool {
 	sess := subs[0].sub.Subscriber.(*session.Session)
 	d := session.Delivery{Msg: m}
 	found := false
@@ -62,6 +64,9 @@ func (s *Server) deliver(m *message.Message, subs []match) bool {
 		sub := x.sub
 		if sub.NoLocal && sess.ClientID == m.Origin { // [MQTT-3.8.3-3]
 			continue
+		}
+		if c, ok := sub.Cond.(*condition); ok && !c.accept(m, r.view) {
+			continue // flespi cid or $filter
 		}
 		if !found || sub.QoS > d.QoS {
 			d.QoS = sub.QoS

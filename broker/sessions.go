@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/message"
@@ -177,12 +178,14 @@ func (s *Server) publishWill(w *message.Message) {
 	if w == nil {
 		return
 	}
+	m := *w
+	m.Props.User = slices.Clone(w.Props.User) // stamping appends to it
+	s.stamp(&m, time.Now())
 	if w.Props.MessageExpiry > 0 {
-		m := *w
-		m.Expires = time.Now().Add(time.Duration(w.Props.MessageExpiry) * time.Second)
+		m.Expires = timeOf(m.Timestamp).Add(time.Duration(w.Props.MessageExpiry) * time.Second)
 		m.Props.MessageExpiry = 0
-		w = &m
 	}
+	w = &m
 	r := routerPool.Get().(*router)
 	s.route(w, r)
 	routerPool.Put(r)

@@ -23,20 +23,33 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 		subID = p.Props.SubscriptionIDs[0]
 	}
 	var reasons []string
+	var so subscribeOptions
+	var soErr string
+	if c.v == packet.V5 {
+		so, soErr = parseSubscribeOptions(p.Props.User)
+	}
 	type retainedFor struct {
 		sub *topics.Subscription
 	}
 	var wantRetained []retainedFor
 	for i, rs := range p.Subscriptions {
 		code := packet.ReasonCode(rs.QoS)
-		group, topic := topics.ParseShared(rs.Filter)
+		group, _ := topics.ParseShared(rs.Filter)
+		rest := rs.Filter
+		if group != "" {
+			rest = strings.TrimPrefix(rest, "$share/"+group+"/")
+		}
+		topic, cond, ferr := parseFlespiFilter(rest, so)
 		switch {
 		case len(p.Subscriptions) > o.MaxFiltersPerSubscribe:
 			code = packet.QuotaExceeded
 			reasons = append(reasons, "more than "+itoa(o.MaxFiltersPerSubscribe)+" filters in one SUBSCRIBE")
-		case strings.HasPrefix(topic, "$filter/"):
-			code = packet.TopicFilterInvalid
-			reasons = append(reasons, rs.Filter+": $filter subscriptions are not supported yet")
+		case soErr != "":
+			code = packet.ImplementationSpecificError
+			reasons = append(reasons, soErr)
+		case ferr != nil:
+			code = packet.TopicFilterInvalid // flespi: a bad $filter, with what is wrong and where
+			reasons = append(reasons, rs.Filter+": "+ferr.Error())
 		case topics.CountLevels(topic) > o.MaxTopicLevels:
 			code = packet.TopicFilterInvalid
 			reasons = append(reasons, rs.Filter+": more than "+itoa(o.MaxTopicLevels)+" levels")
@@ -58,6 +71,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 			RetainHandling:    rs.RetainHandling,
 			ID:                subID,
 		}
+		if cond != nil {
+			sub.Cond = cond
+		}
 		old := c.s.index.Add(sub)
 		c.sess.AddSub(sub)
 		c.s.emit(Event{Kind: EventSubscribed, ClientID: c.clientID, Topic: rs.Filter})
@@ -77,6 +93,10 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 	for _, w := range wantRetained {
 		sub := w.sub
 		c.s.retained.Match(sub.Topic, now, func(m *message.Message) {
+			cond, _ := sub.Cond.(*condition)
+			if !retainedWanted(m, so, cond) {
+				return // flespi: modified_since, cid, $filter
+			}
 			d := session.Delivery{Msg: m, QoS: min(m.QoS, sub.QoS), Retain: true, SubID: sub.ID}
 			c.s.enqueue(c.sess, d)
 		})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/broker/brokertest"
 	"github.com/mqttboard/mqttboard/packet"
 )
@@ -173,16 +174,27 @@ func TestMaximumPacketSizeOutbound(t *testing.T) {
 }
 
 func TestPropertiesPassThrough(t *testing.T) {
-	addr := brokertest.Start(t)
-	c := rawClient(t, addr, "c", packet.Properties{})
-	c.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "req"})
-	user := []packet.UserProperty{{Key: "b", Value: "2"}, {Key: "a", Value: "1"}, {Key: "b", Value: "3"}}
-	c.publish(&packet.Publish{Topic: "req", Payload: []byte("{}"), Props: packet.Properties{
-		ResponseTopic: "resp/1", CorrelationData: []byte{1, 2}, ContentType: "application/json", PayloadFormat: 1, User: user}})
-	m := c.recvPublish()
-	if m.Props.ResponseTopic != "resp/1" || !bytes.Equal(m.Props.CorrelationData, []byte{1, 2}) ||
-		m.Props.ContentType != "application/json" || m.Props.PayloadFormat != 1 || !slices.Equal(m.Props.User, user) {
-		t.Fatalf("properties changed: %v", m.Props.String())
+	// NoStamp: a strictly standard broker forwards user properties exactly
+	// as received; by default (flespi) timestamp and cid follow them.
+	for _, noStamp := range []bool{true, false} {
+		_, addr := brokertest.StartServer(t, broker.Options{NoStamp: noStamp})
+		c := rawClient(t, addr, "c", packet.Properties{})
+		c.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "req"})
+		user := []packet.UserProperty{{Key: "b", Value: "2"}, {Key: "a", Value: "1"}, {Key: "b", Value: "3"}}
+		c.publish(&packet.Publish{Topic: "req", Payload: []byte("{}"), Props: packet.Properties{
+			ResponseTopic: "resp/1", CorrelationData: []byte{1, 2}, ContentType: "application/json", PayloadFormat: 1, User: user}})
+		m := c.recvPublish()
+		want := user
+		if !noStamp {
+			if len(m.Props.User) != len(user)+2 || m.Props.User[3].Key != "timestamp" || m.Props.User[4] != (packet.UserProperty{Key: "cid", Value: "1"}) {
+				t.Fatalf("stamped user properties: %v", m.Props.User)
+			}
+			want = append(slices.Clone(user), m.Props.User[3:]...)
+		}
+		if m.Props.ResponseTopic != "resp/1" || !bytes.Equal(m.Props.CorrelationData, []byte{1, 2}) ||
+			m.Props.ContentType != "application/json" || m.Props.PayloadFormat != 1 || !slices.Equal(m.Props.User, want) {
+			t.Fatalf("NoStamp=%t: properties changed: %v", noStamp, m.Props.String())
+		}
 	}
 }
 

@@ -26,6 +26,13 @@ type Message struct {
 	Expires time.Time
 	// Origin is the client identifier of the publisher, for No Local.
 	Origin string
+	// Timestamp is the message's time in UNIX seconds: its "timestamp"
+	// user property when the publisher set one, else when the broker
+	// received it. The retained store keeps the newest; $filter and
+	// modified_since compare against it.
+	Timestamp float64
+	// CID is the publisher's account (flespi "cid").
+	CID uint64
 }
 
 // Expired reports whether the message's expiry interval has run out at now.

@@ -34,8 +34,9 @@ func (s *Store) Len() int {
 	return s.count
 }
 
-// Set retains m under m.Topic, replacing the previous message; an empty
-// payload deletes instead [MQTT-3.3.1-6].
+// Set retains m under m.Topic, replacing the previous message unless that
+// one has a newer Timestamp; an empty payload deletes instead
+// [MQTT-3.3.1-6].
 func (s *Store) Set(m *message.Message) {
 	var l topics.Levels
 	if !topics.Split(m.Topic, &l) {
@@ -59,8 +60,13 @@ func (s *Store) Set(m *message.Message) {
 		}
 		n = c
 	}
-	if n.msg == nil {
+	switch {
+	case n.msg == nil:
 		s.count++
+	case m.Timestamp < n.msg.Timestamp:
+		// flespi: the retained slot keeps the message with the newest
+		// timestamp; an older one arriving later does not replace it.
+		return
 	}
 	n.msg = m
 }
@@ -169,4 +175,30 @@ func (s *Store) sweep(n *node, now time.Time) int {
 		}
 	}
 	return d
+}
+
+// DeleteMatching deletes every retained message whose topic matches the
+// filter pattern (flespi's bulk deletion by an empty PUBLISH to a wildcard
+// topic) and returns how many it deleted. As in subscriptions, a pattern
+// starting with a wildcard leaves '$' topics alone [MQTT-4.7.2-1].
+func (s *Store) DeleteMatching(pattern string) int {
+	var l topics.Levels
+	if !topics.Split(pattern, &l) {
+		return 0
+	}
+	var doomed []string
+	s.mu.RLock()
+	walk(&s.root, l.Slice(), true, time.Time{}, func(m *message.Message) { doomed = append(doomed, m.Topic) })
+	s.mu.RUnlock()
+	n := 0
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, t := range doomed {
+		var tl topics.Levels
+		topics.Split(t, &tl)
+		if s.delete(&s.root, tl.Slice()) {
+			n++
+		}
+	}
+	return n
 }

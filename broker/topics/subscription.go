@@ -37,17 +37,23 @@ type Subscription struct {
 	RetainHandling    byte
 	// ID is the MQTT 5 subscription identifier, 0 for none.
 	ID uint32
+	// Cond is a delivery condition the broker checks per message (flespi
+	// cid and $filter subscriptions); nil for none. The index never looks
+	// at it.
+	Cond any
 }
 
-// ParseShared splits "$share/group/filter" into group and filter. For any
-// other filter it returns ("", filter). Sticky forms "group:from:count" are
-// kept whole in group for now; [SharedGroup] parses them when sticky
-// distribution lands.
+// ParseShared splits "$share/group/filter" into group and the filter the
+// trie matches on; for any other filter the group is "". Sticky forms
+// "group:from:count" are kept whole in group ([SharedGroup] reads them). A
+// flespi "$filter/params/filter" gives the filter after its parameters.
 func ParseShared(filter string) (group, topic string) {
-	rest, ok := strings.CutPrefix(filter, "$share/")
-	if !ok {
-		return "", filter
+	topic = filter
+	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
+		group, topic, _ = strings.Cut(rest, "/")
 	}
-	group, topic, _ = strings.Cut(rest, "/")
+	if rest, ok := strings.CutPrefix(topic, "$filter/"); ok {
+		_, topic, _ = strings.Cut(rest, "/")
+	}
 	return group, topic
 }

@@ -1,0 +1,202 @@
+package broker
+
+import (
+	"encoding/json"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/filter"
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// The flespi broker's behaviours beyond MQTT (../shared/seeds/000):
+// message stamping (timestamp, cid), retained ordering by timestamp,
+// count_subscribers, cid and $filter subscriptions, modified_since, and the
+// CONNACK user properties. Selectors and sticky groups live in topics/,
+// wildcard deletion in retained/.
+
+// stamp sets m's timestamp and account. Unless stamping is off it also
+// writes them as the "timestamp" and "cid" user properties that flespi adds
+// to every message: a publisher's own timestamp is kept (and used), its cid
+// is replaced by its real account.
+func (s *Server) stamp(m *message.Message, now time.Time) {
+	m.CID = s.opts.AccountID
+	m.Timestamp = float64(now.UnixNano()) / 1e9
+	if s.opts.NoStamp {
+		return
+	}
+	hasTS, hasCID := false, false
+	cid := strconv.FormatUint(m.CID, 10)
+	for i, u := range m.Props.User {
+		switch u.Key {
+		case "timestamp":
+			if hasTS {
+				continue
+			}
+			hasTS = true
+			if ts, err := strconv.ParseFloat(u.Value, 64); err == nil && ts > 0 && !math.IsInf(ts, 0) {
+				m.Timestamp = ts
+			}
+		case "cid":
+			hasCID = true
+			m.Props.User[i].Value = cid
+		}
+	}
+	if !hasTS {
+		m.Props.User = append(m.Props.User, packet.UserProperty{Key: "timestamp", Value: strconv.FormatFloat(m.Timestamp, 'f', -1, 64)})
+	}
+	if !hasCID {
+		m.Props.User = append(m.Props.User, packet.UserProperty{Key: "cid", Value: cid})
+	}
+}
+
+// timeOf turns a UNIX time in fractional seconds into a time.Time.
+func timeOf(ts float64) time.Time {
+	sec, frac := math.Modf(ts)
+	return time.Unix(int64(sec), int64(frac*1e9))
+}
+
+// condition is what a subscription checks per message beyond its topic
+// filter: flespi's cid user property on SUBSCRIBE and $filter parameters.
+type condition struct {
+	cid    uint64
+	hasCID bool
+	filter *filter.Filter // nil unless a $filter subscription
+}
+
+// accept reports whether m passes; fm is m's filter view, built by the
+// caller once per message (see [router.view]).
+func (c *condition) accept(m *message.Message, fm func() *filter.Message) bool {
+	if c.hasCID && m.CID != c.cid {
+		return false
+	}
+	return c.filter == nil || c.filter.Match(fm())
+}
+
+// filterView returns the $filter view of m.
+func filterView(m *message.Message) *filter.Message {
+	return &filter.Message{Topic: m.Topic, Payload: m.Payload, Timestamp: m.Timestamp, CID: m.CID, User: m.Props.User}
+}
+
+// subscribeOptions are the flespi parts of one SUBSCRIBE: its cid and
+// modified_since user properties.
+type subscribeOptions struct {
+	cid              uint64
+	hasCID           bool
+	modifiedSince    float64
+	hasModifiedSince bool
+}
+
+// parseSubscribeOptions reads cid and modified_since from the SUBSCRIBE's
+// user properties. A value that is not a number is an error naming it.
+func parseSubscribeOptions(user []packet.UserProperty) (subscribeOptions, string) {
+	var o subscribeOptions
+	for _, u := range user {
+		switch u.Key {
+		case "cid":
+			n, err := strconv.ParseUint(u.Value, 10, 64)
+			if err != nil {
+				return o, "user property cid=" + strconv.Quote(u.Value) + " is not an account id"
+			}
+			o.cid, o.hasCID = n, true
+		case "modified_since":
+			f, err := strconv.ParseFloat(u.Value, 64)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				return o, "user property modified_since=" + strconv.Quote(u.Value) + " is not a UNIX time"
+			}
+			o.modifiedSince, o.hasModifiedSince = f, true
+		}
+	}
+	return o, ""
+}
+
+// parseFlespiFilter splits a subscription's topic (after any $share
+// prefix) into the filter for the index and its condition: a $filter
+// subscription is parsed (a bad one is an error for SUBACK 0x8F); a cid
+// from the SUBSCRIBE's user properties applies to every filter.
+func parseFlespiFilter(topic string, so subscribeOptions) (string, *condition, error) {
+	var c condition
+	if filter.IsFilter(topic) {
+		f, err := filter.Parse(topic)
+		if err != nil {
+			return "", nil, err
+		}
+		topic, c.filter = f.Topic, f
+	}
+	if so.hasCID {
+		c.cid, c.hasCID = so.cid, true
+	}
+	if c.filter == nil && !c.hasCID {
+		return topic, nil, nil
+	}
+	return topic, &c, nil
+}
+
+// retainedWanted reports whether a retained message goes to a new
+// subscription with these options: modified_since on SUBSCRIBE, and the
+// subscription's own condition.
+func retainedWanted(m *message.Message, so subscribeOptions, cond *condition) bool {
+	if so.hasModifiedSince && !(m.Timestamp > so.modifiedSince) {
+		return false
+	}
+	if cond == nil {
+		return true
+	}
+	var fm *filter.Message
+	return cond.accept(m, func() *filter.Message {
+		if fm == nil {
+			fm = filterView(m)
+		}
+		return fm
+	})
+}
+
+// connackProps builds flespi's CONNACK user properties: the session's ACL
+// and its current subscriptions, as JSON, so a client sees at once what it
+// may do and what it already receives.
+func (c *conn) connackProps() []packet.UserProperty {
+	type rule struct {
+		Action string   `json:"action"`
+		Allow  bool     `json:"allow"`
+		Topics []string `json:"topics"`
+	}
+	acl := []rule{}
+	if a := c.s.opts.ACL; a != nil {
+		for _, r := range a.Rules {
+			if r.applies("publish", c.username, c.clientID) || r.applies("subscribe", c.username, c.clientID) {
+				ts := make([]string, len(r.Topics))
+				for i, t := range r.Topics {
+					ts[i] = expand(t, c.username, c.clientID)
+				}
+				acl = append(acl, rule{Action: r.Action, Allow: r.Allow, Topics: ts})
+			}
+		}
+		acl = append(acl, rule{Action: "all", Allow: a.allowDefault(), Topics: []string{"#"}})
+	} else {
+		acl = append(acl, rule{Action: "all", Allow: true, Topics: []string{"#"}})
+	}
+	type sub struct {
+		Filter string `json:"filter"`
+		QoS    byte   `json:"qos"`
+	}
+	subs := []sub{}
+	for _, s := range c.sess.Subs() {
+		subs = append(subs, sub{Filter: s.Filter, QoS: byte(s.QoS)})
+	}
+	aj, _ := json.Marshal(acl)
+	sj, _ := json.Marshal(subs)
+	return []packet.UserProperty{
+		{Key: "acl", Value: string(aj)},
+		{Key: "subscriptions", Value: string(sj)},
+		{Key: "cid", Value: strconv.FormatUint(c.s.opts.AccountID, 10)},
+	}
+}
+
+// reserved reports whether topic is under the reserved prefix.
+func (s *Server) reserved(topic string) bool {
+	p := s.opts.ReservedPrefix
+	return p != "-" && strings.HasPrefix(topic, p)
+}
