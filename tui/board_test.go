@@ -135,7 +135,10 @@ func TestConnectionForm(t *testing.T) {
 	for range 20 {
 		press(tea.KeyDown)
 	}
-	press(tea.KeyEnter, "a=1", tea.KeyEnter, "b=2", tea.KeyEsc, tea.KeyDown, tea.KeyEnter, "will/t", tea.KeyEnter, tea.KeyCtrlS)
+	// A row: enter on "+ add", the key, enter, the value, enter (to the
+	// next row, "+ add" again).
+	press(tea.KeyEnter, "a", tea.KeyEnter, "1", tea.KeyEnter, tea.KeyEnter, "b", tea.KeyEnter, "2", tea.KeyEnter,
+		tea.KeyDown, tea.KeyEnter, "will/t", tea.KeyEnter, tea.KeyCtrlS)
 	if m.isErr {
 		t.Fatal(m.status)
 	}
@@ -300,5 +303,36 @@ func TestMergedMessagesRemoveAndClear(t *testing.T) {
 	m.Frame(t0)
 	if v := string(strip(m.View())); !contains(v, "all connections 0") {
 		t.Fatalf("after clear:\n%s", v)
+	}
+}
+
+// TestSubscribeFormUserProps adds two user properties as rows in the
+// subscribe form and finds them on the subscription.
+func TestSubscribeFormUserProps(t *testing.T) {
+	m := fixture(t, 120, 40)
+	m.focusPane(Subscriptions)
+	press := func(ks ...any) {
+		for _, k := range ks {
+			switch k := k.(type) {
+			case tea.KeyType:
+				m.Update(tea.KeyMsg{Type: k})
+			case string:
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(k)})
+			}
+		}
+	}
+	press("a", tea.KeyCtrlU, "props/#", tea.KeyEnter)
+	for range 5 { // QoS ... Subscription id -> User properties
+		press(tea.KeyDown)
+	}
+	press(tea.KeyEnter, "k1", tea.KeyEnter, "v1", tea.KeyEnter, tea.KeyEnter, "k2", tea.KeyEnter, "v2", tea.KeyEnter)
+	if v := string(strip(m.View())); !contains(v, "k2") || !contains(v, "x remove row") {
+		t.Fatalf("form:\n%s", v)
+	}
+	press(tea.KeyCtrlS)
+	subs := m.Set().Current().Subs
+	s := subs[len(subs)-1]
+	if s.Filter != "props/#" || len(s.User) != 2 || s.User[1].Key != "k2" || s.User[1].Value != "v2" {
+		t.Fatalf("subscription %+v", s.Subscription)
 	}
 }

@@ -87,7 +87,7 @@ func TestTmuxEndToEnd(t *testing.T) {
 	// not overtake the SUBSCRIBE.
 	waitLine(`e2e/#\s+q0 0`)
 	// Publish e2e/x with a user property from the form.
-	keys("Tab", "Tab", "Enter", "C-u", "e2e/x", "Enter", "Down", "Down", "Down", "Enter", "who=tmux", "C-s")
+	keys("Tab", "Tab", "Enter", "C-u", "e2e/x", "Enter", "Down", "Down", "Down", "Enter", "who", "Enter", "tmux", "Enter", "C-s")
 	wait("e2e/x", "PUBACK success", `"who"="tmux"`)
 	t.Logf("screen:\n%s", screen)
 	keys("C-c")

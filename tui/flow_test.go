@@ -22,10 +22,16 @@ func TestFlowFirstRun(t *testing.T) {
 	// goroutine of its own and must not overtake the SUBSCRIBE.
 	f.waitLine(`flow/#\s+q1 0`)
 
-	// Publish flow/a with a user property: Subscriptions -> Messages -> Publish.
+	// Publish flow/a with two user properties, added as key/value rows:
+	// Subscriptions -> Messages -> Publish, topic, down to User props.
 	f.keys(tea.KeyTab, tea.KeyTab, tea.KeyEnter, tea.KeyCtrlU, "flow/a", tea.KeyEnter,
-		tea.KeyDown, tea.KeyDown, tea.KeyDown, tea.KeyEnter, "colour=blue", tea.KeyEsc, tea.KeyCtrlS)
-	f.waitText("flow/a", "PUBACK success", `"colour"="blue"`)
+		tea.KeyDown, tea.KeyDown, tea.KeyDown,
+		tea.KeyEnter, "colour", tea.KeyEnter, "blue", tea.KeyEnter,
+		tea.KeyEnter, "size", tea.KeyEnter, "XL", tea.KeyEnter)
+	f.waitLine(`size\s+= XL`)
+	f.keys(tea.KeyCtrlS)
+	// On the received message's properties, in order.
+	f.waitText("flow/a", "PUBACK success", `"colour"="blue" "size"="XL"`)
 	// The subscription counted it.
 	f.waitLine(`flow/#\s+q1 1`)
 
@@ -55,5 +61,10 @@ func TestFlowFirstRun(t *testing.T) {
 	}
 	if got := c.Subs; len(got) != 2 || got[1].Count != 1 {
 		t.Fatalf("subscriptions %+v", got)
+	}
+	msg, _ := c.Messages.Get(c.Messages.End() - 1)
+	// The broker appends flespi's timestamp and cid after ours.
+	if u := msg.Props.User; len(u) < 2 || u[0].Key != "colour" || u[1].Value != "XL" {
+		t.Fatalf("received user properties %+v", u)
 	}
 }

@@ -73,11 +73,12 @@ type TopicKeys struct {
 
 // FormKeys are the keys of a modal form (connection, subscription, board).
 type FormKeys struct {
-	Up, Down key.Binding
-	Edit     key.Binding
-	Done     key.Binding
-	Submit   key.Binding
-	Cancel   key.Binding
+	Up, Down  key.Binding
+	Edit      key.Binding
+	Done      key.Binding
+	Submit    key.Binding
+	Cancel    key.Binding
+	RemoveRow key.Binding // a key/value row (user properties)
 }
 
 // KeyMap is every key of the board, by scope. Keys of one scope never
@@ -166,12 +167,13 @@ func DefaultKeyMap() KeyMap {
 			Cancel:  k("n", "cancel", "n", "esc"),
 		},
 		Form: FormKeys{
-			Up:     k("↑", "field up", "up"),
-			Down:   k("↓", "field down", "down"),
-			Edit:   k("enter", "edit/toggle", "enter"),
-			Done:   k("esc", "done/cancel", "esc"),
-			Submit: k("ctrl+s", "save", "ctrl+s"),
-			Cancel: k("ctrl+x", "cancel", "ctrl+x"),
+			Up:        k("↑", "field up", "up"),
+			Down:      k("↓", "field down", "down"),
+			Edit:      k("enter", "edit/toggle", "enter"),
+			Done:      k("esc", "done/cancel", "esc"),
+			Submit:    k("ctrl+s", "save", "ctrl+s"),
+			Cancel:    k("ctrl+x", "cancel", "ctrl+x"),
+			RemoveRow: k("x", "remove row", "x", "delete"),
 		},
 	}
 }

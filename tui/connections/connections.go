@@ -62,6 +62,9 @@ func (p *Pane) ModalOpen() bool { return p.form != nil || p.info }
 func (p *Pane) ShortHelp() []key.Binding {
 	if p.form != nil {
 		f := p.c.Keys.Form
+		if p.form.OnPairs() {
+			return []key.Binding{f.Up, f.Down, f.Edit, f.RemoveRow, f.Done, f.Submit}
+		}
 		return []key.Binding{f.Up, f.Down, f.Edit, f.Done, f.Submit}
 	}
 	k := p.c.Keys.Connections
@@ -190,7 +193,7 @@ func (p *Pane) openForm(editing *conn.Conn, pr profiles.Profile) {
 		form.NewField(form.Text, "max_packet", "Max packet size", "no limit"),
 		form.NewField(form.Text, "alias_max", "Topic alias max", "0"),
 		form.NewField(form.Toggle, "req_resp", "Request resp. info", ""),
-		form.NewField(form.Multiline, "user", "User properties", "key=value, one a line"),
+		form.NewField(form.Pairs, "user", "User properties", ""),
 		form.NewField(form.Text, "will_topic", "Will topic", "empty: no will"),
 		form.NewField(form.Multiline, "will_payload", "Will payload", ""),
 		form.NewField(form.Choice, "will_qos", "Will QoS", "", "0", "1", "2"),
@@ -219,7 +222,7 @@ func (p *Pane) openForm(editing *conn.Conn, pr profiles.Profile) {
 	f.Set("max_packet", numOrEmpty(int(pr.MaximumPacketSize)))
 	f.Set("alias_max", numOrEmpty(int(pr.TopicAliasMaximum)))
 	f.SetBool("req_resp", pr.RequestResponseInfo)
-	f.Set("user", FormatUserProps(pr.User))
+	f.SetUserProps("user", pr.User)
 	if w := pr.Will; w != nil {
 		f.Set("will_topic", w.Topic)
 		f.Set("will_payload", w.Payload)
@@ -294,43 +297,12 @@ func (p *Pane) profileFromForm() (profiles.Profile, error) {
 	pr.ReceiveMaximum = uint16(num("receive_max", 16))
 	pr.MaximumPacketSize = uint32(num("max_packet", 32))
 	pr.TopicAliasMaximum = uint16(num("alias_max", 16))
-	if pr.User, err = ParseUserProps(f.Value("user")); err != nil {
-		return pr, err
-	}
+	pr.User = f.UserProps("user")
 	if t := f.Value("will_topic"); t != "" {
 		q, _ := strconv.Atoi(f.Value("will_qos"))
 		pr.Will = &profiles.Will{Topic: t, Payload: f.Value("will_payload"), QoS: byte(q), Retain: f.Bool("will_retain"), Delay: uint32(num("will_delay", 32))}
 	}
 	return pr, err
-}
-
-// ParseUserProps reads "key=value" rows, one a line; blank lines are
-// skipped.
-func ParseUserProps(s string) ([]profiles.UserProperty, error) {
-	var out []profiles.UserProperty
-	for i, line := range strings.Split(s, "\n") {
-		if strings.TrimSpace(line) == "" {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			return nil, fmt.Errorf("user property line %d: %q has no '=' (write key=value)", i+1, line)
-		}
-		out = append(out, profiles.UserProperty{Key: strings.TrimSpace(k), Value: strings.TrimSpace(v)})
-	}
-	return out, nil
-}
-
-// FormatUserProps writes user properties as ParseUserProps reads them.
-func FormatUserProps(u []profiles.UserProperty) string {
-	var b strings.Builder
-	for i, p := range u {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(p.Key + "=" + p.Value)
-	}
-	return b.String()
 }
 
 // ModalView renders the form or the server properties full size.

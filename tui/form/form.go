@@ -12,6 +12,7 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"github.com/mqttboard/mqttboard/profiles"
 	"github.com/mqttboard/mqttboard/tui/common"
 )
 
@@ -25,7 +26,11 @@ const (
 	Multiline      // several lines: a payload, or key=value rows
 	Toggle         // on/off
 	Choice         // one of Options
+	Pairs          // key/value rows added with enter on "+ add", removed with x
 )
+
+// pair is one key/value row of a Pairs field.
+type pair struct{ key, value textinput.Model }
 
 // Field is one row of a form.
 type Field struct {
@@ -39,6 +44,7 @@ type Field struct {
 	area   textarea.Model
 	on     bool
 	choice int
+	pairs  []*pair
 }
 
 // Model is a form.
@@ -46,6 +52,8 @@ type Model struct {
 	c       *common.Common
 	fields  []*Field
 	cursor  int
+	sub     int // Pairs field under the cursor: the row; len(pairs) is "+ add"
+	col     int // the pair being edited: 0 key, 1 value
 	editing bool
 	width   int
 	height  int
@@ -107,8 +115,61 @@ func (m *Model) Value(key string) string {
 		return ""
 	case Choice:
 		return f.Options[f.choice]
+	case Pairs:
+		var b strings.Builder
+		for i, kv := range m.Pairs(key) {
+			if i > 0 {
+				b.WriteByte('\n')
+			}
+			b.WriteString(kv[0] + "=" + kv[1])
+		}
+		return b.String()
 	}
 	return strings.TrimSpace(f.input.Value())
+}
+
+// Pairs is a Pairs field's rows in order; rows with neither key nor value
+// are left out.
+func (m *Model) Pairs(key string) [][2]string {
+	var out [][2]string
+	for _, p := range m.field(key).pairs {
+		k, v := strings.TrimSpace(p.key.Value()), strings.TrimSpace(p.value.Value())
+		if k != "" || v != "" {
+			out = append(out, [2]string{k, v})
+		}
+	}
+	return out
+}
+
+// SetPairs replaces a Pairs field's rows.
+func (m *Model) SetPairs(key string, kvs [][2]string) {
+	f := m.field(key)
+	f.pairs = f.pairs[:0]
+	for _, kv := range kvs {
+		p := m.newPair()
+		p.key.SetValue(kv[0])
+		p.value.SetValue(kv[1])
+		f.pairs = append(f.pairs, p)
+	}
+	if m.fields[m.cursor] == f {
+		m.sub = min(m.sub, len(f.pairs))
+	}
+}
+
+func (m *Model) newPair() *pair {
+	p := &pair{key: textinput.New(), value: textinput.New()}
+	p.key.Prompt, p.value.Prompt = "", ""
+	p.key.Placeholder, p.value.Placeholder = "key", "value"
+	kw, vw := m.pairWidths()
+	p.key.Width, p.value.Width = kw-1, vw-1
+	return p
+}
+
+// pairWidths are the key and value columns of a Pairs row.
+func (m *Model) pairWidths() (int, int) {
+	vw := max(m.width-m.labelW-4, 4)
+	kw := max(vw/3, 2)
+	return kw, max(vw-kw-3, 2)
 }
 
 // Bool is a Toggle field's state.
@@ -129,6 +190,14 @@ func (m *Model) Set(key, v string) {
 				f.choice = i
 			}
 		}
+	case Pairs:
+		var kvs [][2]string
+		for line := range strings.SplitSeq(v, "\n") {
+			if k, val, ok := strings.Cut(line, "="); ok {
+				kvs = append(kvs, [2]string{k, val})
+			}
+		}
+		m.SetPairs(key, kvs)
 	default:
 		f.input.SetValue(v)
 	}
@@ -139,6 +208,28 @@ func (m *Model) SetBool(key string, on bool) { m.field(key).on = on }
 
 // Editing reports whether a text field has the keys.
 func (m *Model) Editing() bool { return m.editing }
+
+// OnPairs reports whether the cursor is on a row of a Pairs field (for the
+// help bar: x removes it).
+func (m *Model) OnPairs() bool { return m.fields[m.cursor].Kind == Pairs }
+
+// UserProps converts a Pairs field's rows to user properties.
+func (m *Model) UserProps(key string) []profiles.UserProperty {
+	var out []profiles.UserProperty
+	for _, kv := range m.Pairs(key) {
+		out = append(out, profiles.UserProperty{Key: kv[0], Value: kv[1]})
+	}
+	return out
+}
+
+// SetUserProps fills a Pairs field with user properties.
+func (m *Model) SetUserProps(key string, u []profiles.UserProperty) {
+	kvs := make([][2]string, len(u))
+	for i, p := range u {
+		kvs[i] = [2]string{p.Key, p.Value}
+	}
+	m.SetPairs(key, kvs)
+}
 
 // Cursor is the key of the field under the cursor.
 func (m *Model) Cursor() string { return m.fields[m.cursor].Key }
@@ -154,6 +245,11 @@ func (m *Model) SetSize(w, h int) {
 		case Multiline:
 			f.area.SetWidth(vw)
 			f.area.SetHeight(m.AreaHeight)
+		case Pairs:
+			kw, pw := m.pairWidths()
+			for _, p := range f.pairs {
+				p.key.Width, p.value.Width = kw-1, pw-1
+			}
 		}
 	}
 }
@@ -165,6 +261,10 @@ func (m *Model) stopEditing() {
 	f := m.fields[m.cursor]
 	f.input.Blur()
 	f.area.Blur()
+	for _, p := range f.pairs {
+		p.key.Blur()
+		p.value.Blur()
+	}
 	m.editing = false
 }
 
@@ -198,6 +298,9 @@ func (m *Model) Update(msg tea.Msg) (Result, tea.Cmd) {
 		return Cancel, nil
 	}
 	f := m.fields[m.cursor]
+	if m.editing && f.Kind == Pairs {
+		return None, m.updatePair(km)
+	}
 	if m.editing {
 		switch {
 		case key.Matches(km, keys.Done):
@@ -217,8 +320,18 @@ func (m *Model) Update(msg tea.Msg) (Result, tea.Cmd) {
 		m.move(1)
 	case key.Matches(km, keys.Done):
 		return Cancel, nil
+	case f.Kind == Pairs && key.Matches(km, keys.RemoveRow):
+		if m.sub < len(f.pairs) {
+			f.pairs = append(f.pairs[:m.sub], f.pairs[m.sub+1:]...)
+		}
 	case key.Matches(km, keys.Edit), km.String() == " ":
 		switch f.Kind {
+		case Pairs:
+			if m.sub == len(f.pairs) {
+				f.pairs = append(f.pairs, m.newPair())
+			}
+			m.editing, m.col = true, 0
+			return None, f.pairs[m.sub].key.Focus()
 		case Toggle:
 			f.on = !f.on
 		case Choice:
@@ -235,9 +348,41 @@ func (m *Model) Update(msg tea.Msg) (Result, tea.Cmd) {
 	return None, nil
 }
 
+// updatePair handles a key while a Pairs row is edited: enter goes from
+// the key to the value and from the value to the next row, esc ends.
+func (m *Model) updatePair(km tea.KeyMsg) tea.Cmd {
+	keys := m.c.Keys.Form
+	f := m.fields[m.cursor]
+	p := f.pairs[m.sub]
+	switch {
+	case key.Matches(km, keys.Done):
+		m.stopEditing()
+		return nil
+	case key.Matches(km, keys.Edit) && m.col == 0:
+		p.key.Blur()
+		m.col = 1
+		p.value.CursorEnd()
+		return p.value.Focus()
+	case key.Matches(km, keys.Edit):
+		m.stopEditing()
+		m.move(1)
+		return nil
+	}
+	return m.forward(km)
+}
+
 func (m *Model) forward(msg tea.Msg) tea.Cmd {
 	f := m.fields[m.cursor]
 	var cmd tea.Cmd
+	if f.Kind == Pairs {
+		p := f.pairs[m.sub]
+		if m.col == 0 {
+			p.key, cmd = p.key.Update(msg)
+		} else {
+			p.value, cmd = p.value.Update(msg)
+		}
+		return cmd
+	}
 	if f.Kind == Multiline {
 		f.area, cmd = f.area.Update(msg)
 	} else {
@@ -246,8 +391,24 @@ func (m *Model) forward(msg tea.Msg) tea.Cmd {
 	return cmd
 }
 
+// move goes d rows up or down; the rows of a Pairs field, and its "+ add"
+// row, are rows of their own.
 func (m *Model) move(d int) {
-	m.cursor = min(max(m.cursor+d, 0), len(m.fields)-1)
+	f := m.fields[m.cursor]
+	if f.Kind == Pairs {
+		if s := m.sub + d; s >= 0 && s <= len(f.pairs) {
+			m.sub = s
+			return
+		}
+	}
+	c := min(max(m.cursor+d, 0), len(m.fields)-1)
+	if c == m.cursor {
+		return
+	}
+	m.cursor, m.sub = c, 0
+	if f := m.fields[c]; f.Kind == Pairs && d < 0 {
+		m.sub = len(f.pairs)
+	}
 }
 
 // Focus puts the cursor on the field key and starts editing it when it is
@@ -286,6 +447,32 @@ func (m *Model) View(focused bool) string {
 		label := st.Label.Render(common.Fit(f.Label, m.labelW))
 		var val []string
 		switch f.Kind {
+		case Pairs:
+			kw, pw := m.pairWidths()
+			for j, p := range f.pairs {
+				k, v := common.OneLine(p.key.Value()), common.OneLine(p.value.Value())
+				if m.editing && i == m.cursor && j == m.sub {
+					k, v = p.key.View(), p.value.View()
+				}
+				row := common.Fit(k, kw) + st.Dim.Render(" = ") + common.Fit(v, pw)
+				if i == m.cursor && j == m.sub && focused && !m.editing {
+					row = st.Selected.Render(common.Fit(k, kw) + " = " + common.Fit(v, pw))
+				}
+				val = append(val, row)
+			}
+			add := st.Dim.Render("+ add (enter)")
+			if len(f.pairs) > 0 {
+				add = st.Dim.Render("+ add (enter) · x removes a row")
+			}
+			if i == m.cursor && m.sub == len(f.pairs) && focused {
+				add = st.Selected.Render("+ add (enter)")
+				if i == m.cursor {
+					cursorRow = len(rows) + len(f.pairs)
+				}
+			} else if i == m.cursor && focused {
+				cursorRow = len(rows) + m.sub
+			}
+			val = append(val, add)
 		case Toggle:
 			if f.on {
 				val = []string{"[x]"}

@@ -37,7 +37,7 @@ func New(c *common.Common, set *conn.Set) *Pane {
 		form.NewField(form.Choice, "qos", "QoS", "", "1", "0", "2"),
 		form.NewField(form.Toggle, "retain", "Retain", ""),
 		form.NewField(form.Multiline, "payload", "Payload", "text; enter edits, esc ends"),
-		form.NewField(form.Multiline, "user", "User props", "key=value, one a line"),
+		form.NewField(form.Pairs, "user", "User props", ""),
 		form.NewField(form.Text, "expiry", "Msg expiry (s)", "none"),
 		form.NewField(form.Text, "content_type", "Content type", "e.g. application/json"),
 		form.NewField(form.Text, "response_topic", "Response topic", ""),
@@ -77,13 +77,16 @@ func (p *Pane) ShortHelp() []key.Binding {
 	if p.form.Editing() {
 		return []key.Binding{k.Done, k.Send}
 	}
+	if p.form.OnPairs() {
+		return []key.Binding{k.Up, k.Down, k.Edit, p.c.Keys.Form.RemoveRow, k.Send, k.HistoryPrev, k.HistoryNext}
+	}
 	return []key.Binding{k.Up, k.Down, k.Edit, k.Send, k.HistoryPrev, k.HistoryNext}
 }
 
 // FullHelp implements help.KeyMap.
 func (p *Pane) FullHelp() [][]key.Binding {
 	k := p.c.Keys.Publish
-	return [][]key.Binding{{k.Up, k.Down, k.Edit, k.Done}, {k.Send, k.HistoryPrev, k.HistoryNext}}
+	return [][]key.Binding{{k.Up, k.Down, k.Edit, k.Done, p.c.Keys.Form.RemoveRow}, {k.Send, k.HistoryPrev, k.HistoryNext}}
 }
 
 // Form is the pane's form, for tests and the root (focusing a field).
@@ -151,7 +154,7 @@ func (p *Pane) load(m client.Message) {
 	for _, x := range m.Props.User {
 		u = append(u, profiles.UserProperty{Key: x.Key, Value: x.Value})
 	}
-	f.Set("user", connections.FormatUserProps(u))
+	f.SetUserProps("user", u)
 	f.Set("expiry", "")
 	if m.Props.MessageExpiry != 0 {
 		f.Set("expiry", strconv.Itoa(int(m.Props.MessageExpiry)))
@@ -174,11 +177,7 @@ func (p *Pane) message() (client.Message, error) {
 	}
 	q, _ := strconv.Atoi(f.Value("qos"))
 	m.QoS = byte(q)
-	u, err := connections.ParseUserProps(f.Value("user"))
-	if err != nil {
-		return m, err
-	}
-	m.Props.User = conn.UserProps(u)
+	m.Props.User = conn.UserProps(f.UserProps("user"))
 	if v := f.Value("expiry"); v != "" {
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil {

@@ -52,6 +52,9 @@ func (p *Pane) ModalOpen() bool { return p.form != nil }
 func (p *Pane) ShortHelp() []key.Binding {
 	if p.form != nil {
 		f := p.c.Keys.Form
+		if p.form.OnPairs() {
+			return []key.Binding{f.Up, f.Down, f.Edit, f.RemoveRow, f.Done, f.Submit}
+		}
 		return []key.Binding{f.Up, f.Down, f.Edit, f.Done, f.Submit}
 	}
 	k := p.c.Keys.Subscription
@@ -115,7 +118,7 @@ func (p *Pane) OpenForm() tea.Cmd {
 		form.NewField(form.Toggle, "rap", "Retain as published", ""),
 		form.NewField(form.Choice, "rh", "Retain handling", "", "0 send", "1 if new", "2 never"),
 		form.NewField(form.Text, "id", "Subscription id", "0: none"),
-		form.NewField(form.Multiline, "user", "User properties", "key=value, one a line"),
+		form.NewField(form.Pairs, "user", "User properties", ""),
 	)
 	p.form.AreaHeight = 3
 	p.form.Set("filter", "#")
@@ -138,9 +141,8 @@ func (p *Pane) fromForm() (profiles.Subscription, error) {
 		}
 		s.ID = id
 	}
-	var err error
-	s.User, err = connections.ParseUserProps(f.Value("user"))
-	return s, err
+	s.User = f.UserProps("user")
+	return s, nil
 }
 
 // ModalView renders the subscribe form full size.
