@@ -91,3 +91,21 @@ func TestGoldenViews(t *testing.T) {
 		})
 	}
 }
+
+// TestGoldenConnectionViews renders the connection form (editing the
+// fixture's connection) and the server-info view at 80×24 and 120×40.
+func TestGoldenConnectionViews(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		w, h := size[0], size[1]
+		t.Run(fmt.Sprintf("%dx%d", w, h), func(t *testing.T) {
+			for _, c := range []struct{ name, key string }{{"connection-form", "e"}, {"server-info", "i"}} {
+				t.Run(c.name, func(t *testing.T) {
+					m := fixture(t, w, h)
+					m.focusPane(Connections)
+					m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune(c.key)})
+					golden.RequireEqual(t, strip(m.View()))
+				})
+			}
+		})
+	}
+}
