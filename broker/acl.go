@@ -15,12 +15,12 @@ type ACL struct {
 	// HideDenied answers a denied SUBSCRIBE with 0x80 (Unspecified error)
 	// instead of 0x87 (Not authorized), so a client cannot learn that an
 	// ACL exists.
-	HideDenied bool `json:"hide_denied"`
+	HideDenied bool `json:"hide_denied" yaml:"hide_denied"`
 	// Default is "allow" or "deny" for requests no rule applies to; empty
 	// means "deny" when there are rules and "allow" when there are none.
-	Default string `json:"default"`
+	Default string `json:"default" yaml:"default"`
 	// Rules are tried in order.
-	Rules []ACLRule `json:"rules"`
+	Rules []ACLRule `json:"rules" yaml:"rules"`
 }
 
 // ACLRule allows or denies publish and/or subscribe on topic filters to
@@ -28,11 +28,11 @@ type ACL struct {
 // syntax; empty matches anyone). In Topics, %u stands for the user name and
 // %c for the client id.
 type ACLRule struct {
-	Username string   `json:"username"`
-	ClientID string   `json:"clientid"`
-	Action   string   `json:"action"` // "publish", "subscribe" or "all"
-	Allow    bool     `json:"allow"`
-	Topics   []string `json:"topics"`
+	Username string   `json:"username" yaml:"username"`
+	ClientID string   `json:"clientid" yaml:"clientid"`
+	Action   string   `json:"action" yaml:"action"` // "publish", "subscribe" or "all"
+	Allow    bool     `json:"allow" yaml:"allow"`
+	Topics   []string `json:"topics" yaml:"topics"`
 }
 
 func (a *ACL) validate() error {

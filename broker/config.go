@@ -1,37 +1,39 @@
 package broker
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"strconv"
+	"strings"
+
+	"github.com/goccy/go-yaml"
 )
 
-// Config is the broker's configuration file. It is JSON, read with the
-// standard library: no dependency, unambiguous types (YAML's "no" is a
-// boolean), and decode errors carry a byte offset that [LoadConfig] turns
-// into file:line:column. Unknown keys are errors, so a typo is never
-// silently ignored.
+// Config is the broker's configuration file, in YAML (JSON, a subset of
+// YAML, is read too). Unknown keys are errors, so a typo is never silently
+// ignored, and every error names the file, the line and column, and the key.
 type Config struct {
-	Limits Limits `json:"limits"`
-	ACL    *ACL   `json:"acl"`
+	Limits Limits `json:"limits" yaml:"limits"`
+	ACL    *ACL   `json:"acl" yaml:"acl"`
+	// Stamp, when false, switches off the flespi stamping of messages
+	// (timestamp and cid user properties) and the CONNACK user properties:
+	// a strictly standard broker. Default true.
+	Stamp *bool `json:"stamp" yaml:"stamp"`
 }
 
 // Limits are the configurable limits; zero keeps the default of [Options].
 type Limits struct {
-	MaxPayload             int    `json:"max_payload"`
-	MaxPacketSize          uint32 `json:"max_packet_size"`
-	MaxRetainedSize        int    `json:"max_retained_size"`
-	MaxTopicLevels         int    `json:"max_topic_levels"`
-	MaxFiltersPerSubscribe int    `json:"max_filters_per_subscribe"`
-	MaxQueueBytes          int    `json:"max_queue_bytes"`
-	MaxInflightBytes       int    `json:"max_inflight_bytes"`
-	ReceiveMaximum         uint16 `json:"receive_maximum"`
-	TopicAliasMaximum      uint16 `json:"topic_alias_maximum"`
-	MaxKeepAlive           uint16 `json:"max_keep_alive"`
-	MaxSessionExpiry       uint32 `json:"max_session_expiry"`
+	MaxPayload             int    `json:"max_payload" yaml:"max_payload"`
+	MaxPacketSize          uint32 `json:"max_packet_size" yaml:"max_packet_size"`
+	MaxRetainedSize        int    `json:"max_retained_size" yaml:"max_retained_size"`
+	MaxTopicLevels         int    `json:"max_topic_levels" yaml:"max_topic_levels"`
+	MaxFiltersPerSubscribe int    `json:"max_filters_per_subscribe" yaml:"max_filters_per_subscribe"`
+	MaxQueueBytes          int    `json:"max_queue_bytes" yaml:"max_queue_bytes"`
+	MaxInflightBytes       int    `json:"max_inflight_bytes" yaml:"max_inflight_bytes"`
+	ReceiveMaximum         uint16 `json:"receive_maximum" yaml:"receive_maximum"`
+	TopicAliasMaximum      uint16 `json:"topic_alias_maximum" yaml:"topic_alias_maximum"`
+	MaxKeepAlive           uint16 `json:"max_keep_alive" yaml:"max_keep_alive"`
+	MaxSessionExpiry       uint32 `json:"max_session_expiry" yaml:"max_session_expiry"`
 }
 
 // Apply copies the configuration into o.
@@ -49,6 +51,7 @@ func (c *Config) Apply(o *Options) {
 	o.MaxKeepAlive = l.MaxKeepAlive
 	o.MaxSessionExpiry = l.MaxSessionExpiry
 	o.ACL = c.ACL
+	o.NoStamp = c.Stamp != nil && !*c.Stamp
 }
 
 // LoadConfig reads and validates a configuration file. Errors name the
@@ -63,31 +66,21 @@ func LoadConfig(name string) (*Config, error) {
 
 // ParseConfig parses configuration b; name is used in errors.
 func ParseConfig(name string, b []byte) (*Config, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var c Config
-	if err := dec.Decode(&c); err != nil {
-		off := dec.InputOffset()
-		var se *json.SyntaxError
-		var te *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &se):
-			off = se.Offset
-		case errors.As(err, &te):
-			off = te.Offset
-			err = fmt.Errorf("key %q: value %s is not a %s", te.Field, te.Value, te.Type)
-		default:
-			// Unknown keys carry no offset: point at the key itself.
-			var key string
-			if _, e := fmt.Sscanf(err.Error(), "json: unknown field %q", &key); e == nil {
-				if i := bytes.Index(b, []byte(strconv.Quote(key))); i >= 0 {
-					off = int64(i)
-				}
-				err = fmt.Errorf("unknown key %q", key)
+	if err := yaml.UnmarshalWithOptions(b, &c, yaml.DisallowUnknownField(), yaml.Strict()); err != nil {
+		var ye yaml.Error
+		if errors.As(err, &ye) {
+			where := name
+			if tk := ye.GetToken(); tk != nil && tk.Position != nil {
+				where = fmt.Sprintf("%s:%d:%d", name, tk.Position.Line, tk.Position.Column)
 			}
+			msg := ye.GetMessage()
+			if _, src, ok := strings.Cut(ye.FormatError(false, true), "\n"); ok {
+				msg += "\n" + strings.TrimRight(src, "\n")
+			}
+			return nil, fmt.Errorf("%s: %s", where, msg)
 		}
-		line, col := lineCol(b, off)
-		return nil, fmt.Errorf("%s:%d:%d: %v", name, line, col, err)
+		return nil, fmt.Errorf("%s: %v", name, err)
 	}
 	if c.ACL != nil {
 		if err := c.ACL.validate(); err != nil {
@@ -95,11 +88,4 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 		}
 	}
 	return &c, nil
-}
-
-func lineCol(b []byte, off int64) (line, col int) {
-	off = min(off, int64(len(b)))
-	line = 1 + bytes.Count(b[:off], []byte("\n"))
-	col = int(off) - bytes.LastIndexByte(b[:off], '\n')
-	return line, col
 }

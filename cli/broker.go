@@ -38,10 +38,11 @@ func NewCmdBroker(ios *IOStreams, runF func(context.Context, *BrokerOptions) err
 gracefully: MQTT 5 clients get DISCONNECT 0x8B and wills are sent).
 
 Listeners: --listen (TCP), --tls-listen, --ws-listen and --wss-listen, each
-repeatable. TLS and WSS need --cert and --key. --config names a JSON file
-with limits and an ACL (see README).`,
+repeatable. TLS and WSS need --cert and --key. --config names a YAML file
+(JSON works too) with limits, an ACL and the flespi stamping switch (see
+README).`,
 		Example: `  mqttboard broker
-  mqttboard broker --listen 0.0.0.0:1883 --ws-listen :8080 --config broker.json
+  mqttboard broker --listen 0.0.0.0:1883 --ws-listen :8080 --config broker.yaml
   mqttboard broker --tls-listen :8883 --cert server.pem --key server.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -67,7 +68,7 @@ with limits and an ACL (see README).`,
 	f.StringVar(&o.WSPath, "ws-path", "/mqtt", "HTTP path of the WebSocket listeners")
 	f.StringVar(&o.CertFile, "cert", "", "PEM certificate for TLS and WSS")
 	f.StringVar(&o.KeyFile, "key", "", "PEM private key for TLS and WSS")
-	f.StringVar(&o.Config, "config", "", "JSON configuration file: limits and ACL")
+	f.StringVar(&o.Config, "config", "", "YAML configuration file: limits, ACL, stamp (JSON is read too)")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	return cmd
 }
