@@ -1,0 +1,37 @@
+package broker_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/mqttboard/mqttboard/broker"
+)
+
+func TestConfigYAML(t *testing.T) {
+	cfg, err := broker.ParseConfig("b.yaml", []byte(`stamp: false
+limits:
+  max_keep_alive: 120
+acl:
+  default: deny
+  rules:
+    - {username: reader, action: subscribe, allow: true, topics: ["#"]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o broker.Options
+	cfg.Apply(&o)
+	if !o.NoStamp || o.MaxKeepAlive != 120 || o.ACL == nil || len(o.ACL.Rules) != 1 || o.ACL.Rules[0].Username != "reader" {
+		t.Fatalf("options %+v", o)
+	}
+	cfg, _ = broker.ParseConfig("b.yaml", []byte("limits: {max_payload: 10}\n"))
+	o = broker.Options{}
+	cfg.Apply(&o)
+	if o.NoStamp {
+		t.Fatal("stamping is on unless the file says stamp: false")
+	}
+	_, err = broker.ParseConfig("b.yaml", []byte("limits:\n  max_paylod: 10\n"))
+	if err == nil || !strings.Contains(err.Error(), "b.yaml:2:3") || !strings.Contains(err.Error(), "max_paylod") {
+		t.Fatalf("error %v, want file:line:col and the key", err)
+	}
+}
