@@ -14,6 +14,7 @@ import (
 	"github.com/mqttboard/mqttboard/client"
 	"github.com/mqttboard/mqttboard/profiles"
 	"github.com/mqttboard/mqttboard/tui/common"
+	"github.com/mqttboard/mqttboard/tui/connections"
 	"github.com/mqttboard/mqttboard/tui/messages"
 	"github.com/mqttboard/mqttboard/tui/topics"
 )
@@ -44,8 +45,8 @@ func TestSaveAndOpenBoard(t *testing.T) {
 		t.Fatalf("local connection saved as %+v", c)
 	}
 	m2 := New(Options{Board: b, Offline: true, NoFrameTick: true})
-	if n := len(m2.Set().List); n != 2 || !m2.packetLog || m2.Set().List[1].Profile.Username != "tok" {
-		t.Fatalf("opened board: %d connections, packet log %v", n, m2.packetLog)
+	if n := len(m2.Set().List); n != 2 || !m2.packetLog() || m2.Set().List[1].Profile.Username != "tok" {
+		t.Fatalf("opened board: %d connections, packet log %v", n, m2.packetLog())
 	}
 	if got := m2.Set().List[0].Subs; len(got) != 2 || got[1].Filter != "secret/#" {
 		t.Fatalf("subscriptions %+v", got)
@@ -334,5 +335,35 @@ func TestSubscribeFormUserProps(t *testing.T) {
 	s := subs[len(subs)-1]
 	if s.Filter != "props/#" || len(s.User) != 2 || s.User[1].Key != "k2" || s.User[1].Value != "v2" {
 		t.Fatalf("subscription %+v", s.Subscription)
+	}
+}
+
+// TestPacketLogPerConnection: L records and shows the focused connection's
+// packets only; focusing another connection hides the log, focusing back
+// shows it again.
+func TestPacketLogPerConnection(t *testing.T) {
+	m := fixture(t, 120, 40)
+	local := m.Set().List[0]
+	second := m.Set().Add(profiles.Profile{Name: "second", URL: "mqtt://127.0.0.1:1883"})
+	m.Set().Focused = 0
+	m.Update(connections.FocusChangedMsg{})
+	m.focusPane(Connections)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("L")})
+	if !local.Tracing() || second.Tracing() || !contains(string(strip(m.View())), "Packets · local 13") {
+		t.Fatalf("L on local: tracing %v/%v\n%s", local.Tracing(), second.Tracing(), strip(m.View()))
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyDown}) // focus second
+	if v := string(strip(m.View())); contains(v, "Packets ·") || second.Tracing() {
+		t.Fatalf("second focused:\n%s", v)
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyUp})
+	if v := string(strip(m.View())); !contains(v, "Packets · local") {
+		t.Fatalf("local focused again:\n%s", v)
+	}
+	// From the packet log itself: L hides it and the focus moves off it.
+	m.focusPane(Packets)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("L")})
+	if local.Tracing() || m.focus != Publish {
+		t.Fatalf("after L in the log: tracing %v, focus %v", local.Tracing(), paneNames[m.focus])
 	}
 }

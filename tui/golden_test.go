@@ -40,7 +40,6 @@ func fixture(t testing.TB, w, h int) *Model {
 		{Subscription: cn.Subs[0].Subscription, Code: 0x87},
 	}
 	cn.Subs[1].Filter = "secret/#"
-	cn.SetTracing(true)
 	for i := range 12 {
 		e := &client.MessageEvent{Time: t0.Add(time.Duration(i) * time.Second)}
 		e.Topic = fmt.Sprintf("mqttboard/sensor/%d", i%3)

@@ -36,7 +36,7 @@ func (m *Model) layout() {
 		center = Topics
 	}
 	m.rects[center] = rect{lw, 0, rw, topH}
-	if m.packetLog {
+	if m.packetLog() {
 		pw := rw / 2
 		m.rects[Publish] = rect{lw, topH, pw, bottomH}
 		m.rects[Packets] = rect{lw + pw, topH, rw - pw, bottomH}

@@ -86,7 +86,6 @@ type Model struct {
 	status string
 	isErr  bool
 
-	packetLog bool
 	topicTree bool
 
 	boardName textinput.Model
@@ -127,7 +126,12 @@ func New(opts Options) *Model {
 			m.init = append(m.init, m.connect(cn))
 		}
 		m.set.Focused = 0
-		m.packetLog, m.topicTree = b.Layout.PacketLog, b.Layout.TopicTree
+		m.topicTree = b.Layout.TopicTree
+		// A board saves one packet-log flag: it applies to the connection
+		// focused when the board opens.
+		if c := m.set.Current(); c != nil && b.Layout.PacketLog {
+			c.SetTracing(true)
+		}
 		for id, n := range paneNames {
 			if n == b.Layout.Focus {
 				m.focus = id
@@ -141,7 +145,6 @@ func New(opts Options) *Model {
 		m.focus = Publish
 		m.status = "Local broker started and subscribed to mqttboard/#. Publish: enter edits a field, esc ends, ctrl+s sends. Subscribe: Tab to Subscriptions, a."
 	}
-	m.setTracing()
 	m.focusPane(m.focus)
 	m.layout()
 	return m
@@ -242,7 +245,7 @@ func (m *Model) order() []PaneID {
 		ids = append(ids, Messages)
 	}
 	ids = append(ids, Publish)
-	if m.packetLog {
+	if m.packetLog() {
 		ids = append(ids, Packets)
 	}
 	return ids
@@ -265,10 +268,21 @@ func (m *Model) cycle(d int) {
 	m.focusPane(ids[(i+d+len(ids))%len(ids)])
 }
 
-func (m *Model) setTracing() {
-	for _, c := range m.set.List {
-		c.SetTracing(m.packetLog)
+// packetLog reports whether the packet log is shown: it is per connection
+// (L records and shows the focused connection's packets; the others keep
+// theirs, and at 10,000 messages/s the untraced ones pay nothing).
+func (m *Model) packetLog() bool {
+	c := m.set.Current()
+	return c != nil && c.Tracing()
+}
+
+// packetLogChanged re-lays the panes after the packet log appeared or
+// went, and moves the focus off it when it went.
+func (m *Model) packetLogChanged() {
+	if !m.packetLog() && m.focus == Packets {
+		m.focusPane(Publish)
 	}
+	m.layout()
 }
 
 type modal interface {
@@ -299,8 +313,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case common.ConnMsg:
 		return m, m.connMsg(msg)
 	case connections.FocusChangedMsg:
-		m.setTracing()
-		return m, m.broadcast(msg)
+		cmd := m.broadcast(msg)
+		m.packetLogChanged()
+		return m, cmd
 	case tea.MouseMsg:
 		if msg.Action == tea.MouseActionPress && msg.Button == tea.MouseButtonLeft && m.modal() == nil {
 			for _, id := range m.order() {
@@ -336,12 +351,10 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		case key.Matches(msg, g.Help):
 			m.full = true
 		case key.Matches(msg, g.PacketLog):
-			m.packetLog = !m.packetLog
-			m.setTracing()
-			if !m.packetLog && m.focus == Packets {
-				m.focusPane(Publish)
+			if c := m.set.Current(); c != nil {
+				c.SetTracing(!c.Tracing())
 			}
-			m.layout()
+			m.packetLogChanged()
 		case key.Matches(msg, g.TopicTree):
 			m.topicTree = !m.topicTree
 			if m.focus == Messages || m.focus == Topics {
@@ -406,7 +419,7 @@ func (m *Model) updateNaming(msg tea.KeyMsg) tea.Cmd {
 
 // Board describes the board as it is now, for saving.
 func (m *Model) Board(name string) profiles.Board {
-	b := profiles.Board{Name: name, Layout: profiles.Layout{PacketLog: m.packetLog, TopicTree: m.topicTree, Focus: paneNames[m.focus]}}
+	b := profiles.Board{Name: name, Layout: profiles.Layout{PacketLog: m.packetLog(), TopicTree: m.topicTree, Focus: paneNames[m.focus]}}
 	for _, c := range m.set.List {
 		bc := profiles.BoardConnection{Profile: c.Profile}
 		if bc.Local {

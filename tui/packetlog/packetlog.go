@@ -1,7 +1,7 @@
 // Package packetlog is the board's packet log: every packet the focused
 // connection sent and received, decoded, with its properties and reason
-// codes. Recording is switched on with the pane (a trace costs at 10,000
-// messages/s).
+// codes. Recording is switched on per connection, with the pane (a trace
+// costs at 10,000 messages/s).
 package packetlog
 
 import (
@@ -36,7 +36,7 @@ func New(c *common.Common, set *conn.Set) *Pane {
 // Title implements common.Pane.
 func (p *Pane) Title() string {
 	if cur := p.set.Current(); cur != nil {
-		return fmt.Sprintf("Packets %d", cur.Packets.Len())
+		return fmt.Sprintf("Packets · %s %d", cur.Name(), cur.Packets.Len())
 	}
 	return "Packets"
 }
