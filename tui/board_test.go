@@ -367,3 +367,36 @@ func TestPacketLogPerConnection(t *testing.T) {
 		t.Fatalf("after L in the log: tracing %v, focus %v", local.Tracing(), paneNames[m.focus])
 	}
 }
+
+// TestTopicHistory opens the history view of a tree node: its messages,
+// newest first, with time, QoS and payload preview; esc closes it.
+func TestTopicHistory(t *testing.T) {
+	m := fixture(t, 120, 40)
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("T")})
+	m.focusPane(Topics)
+	for range 3 { // mqttboard, sensor, 0, 1
+		m.Update(tea.KeyMsg{Type: tea.KeyDown})
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("h")})
+	v := string(strip(m.View()))
+	if !contains(v, "History of mqttboard/sensor/1  4 messages here") {
+		t.Fatalf("history view:\n%s", v)
+	}
+	// i = 10, 7, 4, 1 of the fixture: newest first.
+	last := -1
+	for _, row := range []string{"15:04:15.000 q0", "15:04:12.000 q1", "15:04:09.000 q0", "15:04:06.000 q1"} {
+		i := strings.Index(v, row)
+		if i <= last {
+			t.Fatalf("%q missing or out of order:\n%s", row, v)
+		}
+		last = i
+	}
+	if contains(v, "15:04:07.000") {
+		t.Fatalf("another topic's message in the history:\n%s", v)
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyDown})
+	m.Update(tea.KeyMsg{Type: tea.KeyEsc})
+	if v = string(strip(m.View())); contains(v, "History of") || !contains(v, "Topic tree") {
+		t.Fatalf("after esc:\n%s", v)
+	}
+}

@@ -66,6 +66,7 @@ type TopicKeys struct {
 	Up, Down key.Binding
 	Expand   key.Binding
 	Field    key.Binding // next numeric field for the sparkline
+	History  key.Binding // the selected topic's recent messages
 	Delete   key.Binding // delete retained messages under the node
 	Confirm  key.Binding
 	Cancel   key.Binding
@@ -162,6 +163,7 @@ func DefaultKeyMap() KeyMap {
 			Up: up, Down: down,
 			Expand:  k("enter", "expand", "enter", "right", "left"),
 			Field:   k("f", "sparkline field", "f"),
+			History: k("h", "topic history", "h"),
 			Delete:  k("D", "delete retained", "D"),
 			Confirm: k("y", "confirm", "y"),
 			Cancel:  k("n", "cancel", "n", "esc"),

@@ -28,6 +28,8 @@ type Pane struct {
 	field   int      // index into the selected topic's numeric fields
 	confirm []string // retained topics to delete, waiting for y/n
 	rows    []row
+	history *conn.Topic // the node whose history view is open
+	histSel int         // selected row of the history view, 0 newest
 }
 
 type row struct {
@@ -50,8 +52,12 @@ func (p *Pane) Focus() { p.focused = true }
 // Blur implements common.Pane.
 func (p *Pane) Blur() { p.focused = false; p.confirm = nil }
 
-// Capturing implements common.Pane: a pending confirmation takes the keys.
-func (p *Pane) Capturing() bool { return p.confirm != nil }
+// Capturing implements common.Pane: a pending confirmation and the history
+// view take the keys.
+func (p *Pane) Capturing() bool { return p.confirm != nil || p.history != nil }
+
+// ModalOpen reports that the topic history view is open.
+func (p *Pane) ModalOpen() bool { return p.history != nil }
 
 // ShortHelp implements help.KeyMap.
 func (p *Pane) ShortHelp() []key.Binding {
@@ -59,13 +65,16 @@ func (p *Pane) ShortHelp() []key.Binding {
 	if p.confirm != nil {
 		return []key.Binding{k.Confirm, k.Cancel}
 	}
-	return []key.Binding{k.Up, k.Down, k.Expand, k.Field, k.Delete}
+	if p.history != nil {
+		return []key.Binding{k.Up, k.Down, k.History, k.Cancel}
+	}
+	return []key.Binding{k.Up, k.Down, k.Expand, k.History, k.Field, k.Delete}
 }
 
 // FullHelp implements help.KeyMap.
 func (p *Pane) FullHelp() [][]key.Binding {
 	k := p.c.Keys.Topics
-	return [][]key.Binding{{k.Up, k.Down, k.Expand, k.Field, k.Delete, k.Confirm, k.Cancel}}
+	return [][]key.Binding{{k.Up, k.Down, k.Expand, k.History, k.Field, k.Delete, k.Confirm, k.Cancel}}
 }
 
 func (p *Pane) flatten(cur *conn.Conn) {
@@ -91,10 +100,25 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 	}
 	switch msg := msg.(type) {
 	case connections.FocusChangedMsg:
-		p.cursor, p.top, p.confirm = 0, 0, nil
+		p.cursor, p.top, p.confirm, p.history = 0, 0, nil, nil
 	case tea.KeyMsg:
 		p.flatten(cur)
 		k := p.c.Keys.Topics
+		if p.history != nil {
+			n := 0
+			if p.history.Recent != nil {
+				n = p.history.Recent.Len()
+			}
+			switch {
+			case key.Matches(msg, k.Up):
+				p.histSel = max(p.histSel-1, 0)
+			case key.Matches(msg, k.Down):
+				p.histSel = min(p.histSel+1, max(n-1, 0))
+			case key.Matches(msg, k.History, k.Cancel), msg.String() == "q":
+				p.history = nil
+			}
+			return nil
+		}
 		if p.confirm != nil {
 			switch {
 			case key.Matches(msg, k.Confirm):
@@ -119,6 +143,10 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 			}
 		case key.Matches(msg, k.Field):
 			p.field++
+		case key.Matches(msg, k.History):
+			if n := p.node(); n != nil {
+				p.history, p.histSel = n, 0
+			}
 		case key.Matches(msg, k.Delete):
 			if n := p.node(); n != nil {
 				r := n.Retained()
@@ -237,4 +265,38 @@ func (p *Pane) detail(h int) []string {
 		lines = append(lines, m.Time.Format("15:04:05.000")+r+" "+common.OneLine(string(m.Payload)))
 	}
 	return lines
+}
+
+// ModalView is the history view of the selected topic: its last
+// conn.TopicHistorySize messages, newest first, with time, QoS, retain flag,
+// size and a payload preview; the selected one's payload below.
+func (p *Pane) ModalView(w, h int) string {
+	st := p.c.Styles
+	n := p.history
+	lines := []string{st.Title.Render("History of "+n.Path) + fmt.Sprintf("  %d messages here, the last %d kept", n.Count, conn.TopicHistorySize), ""}
+	if n.Recent == nil || n.Recent.Len() == 0 {
+		lines = append(lines, st.Dim.Render("no message on exactly this topic (only under it)"))
+		return common.Lines(lines, w, h)
+	}
+	count := n.Recent.Len()
+	listH := max(h-len(lines)-4, 1)
+	top := max(p.histSel-listH+1, 0)
+	for i := top; i < min(count, top+listH); i++ {
+		m, _ := n.Recent.Get(n.Recent.End() - 1 - uint64(i))
+		flags := fmt.Sprintf("q%d", m.QoS)
+		if m.Retain {
+			flags += " r"
+		} else {
+			flags += "  "
+		}
+		row := m.Time.Format("15:04:05.000") + " " + flags + fmt.Sprintf(" %6dB ", len(m.Payload)) + st.Dim.Render(common.OneLine(string(m.Payload)))
+		row = common.Fit(row, w)
+		if i == p.histSel {
+			row = st.Selected.Render(row)
+		}
+		lines = append(lines, row)
+	}
+	sel, _ := n.Recent.Get(n.Recent.End() - 1 - uint64(min(p.histSel, count-1)))
+	lines = append(lines, "", st.Dim.Render(strings.Repeat("─", w)), common.OneLine(string(sel.Payload)))
+	return common.Lines(lines, w, h)
 }
