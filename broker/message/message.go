@@ -5,6 +5,7 @@ package message
 
 import (
 	"time"
+	"unsafe"
 
 	"github.com/mqttboard/mqttboard/packet"
 )
@@ -53,5 +54,20 @@ func (m *Message) RemainingExpiry(now time.Time) uint32 {
 	return uint32((d + time.Second - 1) / time.Second)
 }
 
-// Size is the number of bytes the message accounts for in queue limits.
-func (m *Message) Size() int { return len(m.Topic) + len(m.Payload) + 64 }
+// Size is what the message costs in memory, for the queue and inflight
+// limits: its bytes (topic, payload, properties) and the Message value
+// itself, so a flood of small messages is bounded by the memory it really
+// takes, not by payload bytes alone (a 64-byte payload costs ~600 bytes).
+func (m *Message) Size() int {
+	n := len(m.Topic) + len(m.Payload) + int(unsafe.Sizeof(*m)) + allocOverhead
+	p := &m.Props
+	n += len(p.ContentType) + len(p.ResponseTopic) + len(p.CorrelationData)
+	for _, u := range p.User {
+		n += len(u.Key) + len(u.Value) + int(unsafe.Sizeof(u))
+	}
+	return n
+}
+
+// allocOverhead is the allocator's rounding and the packet buffer's header
+// bytes that a message keeps alive beyond its topic and payload.
+const allocOverhead = 64
