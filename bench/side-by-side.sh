@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Side by side: mqttboard's broker and mosquitto under the same load, in one
+# run. Each broker runs alone, pinned to core 0 (taskset -c 0); the load
+# generator (`mqttboard bench`) is pinned to core 1. Figures go to stdout;
+# paste them into BENCHMARKS.md with the date.
+#
+#   bench/side-by-side.sh [seconds-per-measurement]
+#
+# Needs: go, taskset (util-linux), /usr/sbin/mosquitto (Debian: mosquitto).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-5}
+bin=$(mktemp -d)/mqttboard
+go build -o "$bin" ./cmd/mqttboard
+mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+conf=$(mktemp)
+port=18850
+
+start_broker() { # name -> sets pid
+  case $1 in
+  mqttboard) taskset -c 0 "$bin" broker --listen 127.0.0.1:$port >/dev/null 2>&1 & ;;
+  mosquitto)
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 0\n' $port >"$conf"
+    [ "$(id -u)" = 0 ] && echo "user root" >>"$conf"
+    taskset -c 0 "$mosquitto" -c "$conf" >/dev/null 2>&1 & ;;
+  esac
+  pid=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return; sleep 0.05; done
+  echo "$1 did not start" >&2; exit 1
+}
+
+run() { # label, bench flags...
+  local label=$1; shift
+  echo "== $label"
+  for b in mqttboard mosquitto; do
+    start_broker $b
+    taskset -c 1 "$bin" bench --target "$b=127.0.0.1:$port" --pid "$b=$pid" --duration "${secs}s" "$@" 2>/dev/null || true
+    kill $pid; wait $pid 2>/dev/null || true
+  done
+}
+
+echo "mqttboard side by side, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $("$mosquitto" -h | head -1)"
+run "fan-out 1->100, 64 B" --scenario fanout --publishers 1 --subscribers 100 --qos 0,1
+run "fan-in 16->1, 64 B" --scenario fanin --publishers 16 --subscribers 1 --qos 0,1
+run "100 pairs, 64 B" --scenario pairs --publishers 100 --subscribers 100 --qos 0,1
+run "latency at 1,000 msg/s (10 pairs)" --scenario pairs --publishers 10 --subscribers 10 --qos 0,1 --rate 1000
+echo "== idle connections"
+for b in mqttboard mosquitto; do
+  start_broker $b
+  taskset -c 1 "$bin" bench --target "$b=127.0.0.1:$port" --pid "$b=$pid" --idle 5000 -V 3.1.1 || true
+  kill $pid; wait $pid 2>/dev/null || true
+done
