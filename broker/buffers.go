@@ -80,15 +80,16 @@ func (c *conn) borrow() {
 // boundary with no data waiting. Nothing decoded is referenced after the
 // packet was handled (kept strings alias the packet's own buffer; kept
 // slices were copied), so another connection may reuse the Reader.
-func (c *conn) giveBack() {
+func (c *conn) giveBack() (idle bool) {
 	if c.br == nil || c.br.Buffered() > 0 || c.in.has {
-		return
+		return false
 	}
 	c.br.Reset(nil)
 	readBufPool.Put(c.br)
 	c.r.Reset(nil)
 	readerPool.Put(c.r)
 	c.br, c.r = nil, nil
+	return true
 }
 
 // readPacket reads the next packet, waiting idle without buffers.

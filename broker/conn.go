@@ -130,17 +130,11 @@ func (c *conn) send(p packet.Packet) {
 	c.Wake()
 }
 
-// serve runs the connection: CONNECT, then the read loop, then the ending.
+// serve runs the connection: CONNECT, then the read loop (see [conn.reads]),
+// then the ending.
 func (c *conn) serve(ctx context.Context) {
-	defer close(c.done)
-	defer func() {
-		if r := recover(); r != nil {
-			// One bad connection never takes the server down.
-			c.s.opts.Logger.Error("connection panic", "client", c.clientID, "panic", r, "stack", string(debug.Stack()))
-			c.Kick(packet.ImplementationSpecificError, "internal error")
-			c.finish()
-		}
-	}()
+	handedOff := false
+	defer c.guard(&handedOff)
 	c.nc.SetReadDeadline(time.Now().Add(connectTimeout))
 	p, err := c.readPacket()
 	if err != nil {
@@ -162,11 +156,44 @@ func (c *conn) serve(ctx context.Context) {
 	c.ready = true
 	c.mu.Unlock()
 	c.Wake() // CONNACK, then what the session has queued
-	err = c.readLoop()
+	handedOff = true
+	go c.reads()
+}
+
+// reads runs the read loop on a goroutine that lives for one burst of
+// traffic: when the connection goes idle (its read buffer empty at a packet
+// boundary) it starts a fresh goroutine to wait for the next byte and ends.
+// An idle connection's memory is mostly the stack of the goroutine waiting
+// for it, and a fresh goroutine waits on a small stack, where the one that
+// handled the burst (CONNECT, routing, ...) would wait on the stack it grew.
+func (c *conn) reads() {
+	handedOff := false
+	defer c.guard(&handedOff)
+	err := c.readLoop()
+	if err == errIdle {
+		handedOff = true
+		go c.reads()
+		return
+	}
 	c.endWith(err)
 	c.drain()
 	close(c.readerDone)
 	c.finish()
+}
+
+// guard ends a read goroutine: one bad connection never takes the server
+// down (a panic ends that connection only), and the connection is done
+// unless the goroutine handed the read loop to a successor.
+func (c *conn) guard(handedOff *bool) {
+	if r := recover(); r != nil {
+		c.s.opts.Logger.Error("connection panic", "client", c.clientID, "panic", r, "stack", string(debug.Stack()))
+		c.Kick(packet.ImplementationSpecificError, "internal error")
+		c.finish()
+		*handedOff = false
+	}
+	if !*handedOff {
+		close(c.done)
+	}
 }
 
 // finish waits for the write loop and detaches the session.
@@ -246,9 +273,14 @@ func (c *conn) readLoop() error {
 		if err := c.handle(p); err != nil {
 			return err
 		}
-		c.giveBack()
+		if c.giveBack() {
+			return errIdle
+		}
 	}
 }
+
+// errIdle ends a burst of reads: the connection is idle (see [conn.reads]).
+var errIdle = errors.New("connection idle")
 
 // errDisconnect ends the read loop after a client's DISCONNECT.
 var errDisconnect = errors.New("client disconnected")
