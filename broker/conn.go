@@ -19,8 +19,9 @@ import (
 // connectTimeout is how long a new connection may take to send CONNECT.
 const connectTimeout = 10 * time.Second
 
-// conn is one network connection: the read loop runs in serve, the write
-// loop in its own goroutine.
+// conn is one network connection: CONNECT is handled in serve, the read
+// loop in reads (a goroutine per burst of traffic), the write loop in its
+// own goroutine while there is something to send.
 type conn struct {
 	s  *Server
 	nc net.Conn
