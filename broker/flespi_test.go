@@ -283,10 +283,6 @@ func TestFlespiStickySharedGroups(t *testing.T) {
 
 func TestFlespiSharedGroupStorage(t *testing.T) {
 	addr := brokertest.Start(t)
-	persist := func(c *paho.Connect) {
-		c.CleanStart = false
-		c.Properties = &paho.ConnectProperties{SessionExpiryInterval: ptr(uint32(300))}
-	}
 	m, _ := dial5(t, addr, "member", persist)
 	m.sub(t, "$share/workers/jobs/#", 1)
 	m.Disconnect(&paho.Disconnect{})
@@ -303,10 +299,6 @@ func TestFlespiSharedGroupStorage(t *testing.T) {
 
 func TestFlespiConnackUserProperties(t *testing.T) {
 	addr := brokertest.Start(t)
-	persist := func(c *paho.Connect) {
-		c.CleanStart = false
-		c.Properties = &paho.ConnectProperties{SessionExpiryInterval: ptr(uint32(300))}
-	}
 	c, _ := dial5(t, addr, "c", persist)
 	c.sub(t, "a/#", 1)
 	c.Disconnect(&paho.Disconnect{})
@@ -337,3 +329,9 @@ func TestFlespiReservedPrefix(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// persist asks for a session that outlives the connection by 5 minutes.
+func persist(c *paho.Connect) {
+	c.CleanStart = false
+	c.Properties = &paho.ConnectProperties{SessionExpiryInterval: ptr(uint32(300))}
+}

@@ -11,6 +11,8 @@ import (
 	"os"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/mqttboard/mqttboard/internal/wsconn"
 )
 
 // dial opens the network connection the MQTT session runs over.
@@ -50,7 +52,7 @@ func dial(ctx context.Context, u *url.URL, o *TLSOptions) (net.Conn, error) {
 			}
 			return nil, err
 		}
-		return newWSConn(ws), nil
+		return wsconn.New(ws), nil
 	}
 	return nil, fmt.Errorf("unknown scheme %q", u.Scheme)
 }

@@ -2,14 +2,14 @@ package listeners
 
 import (
 	"crypto/tls"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/mqttboard/mqttboard/internal/wsconn"
 )
 
 // WebSocket listens for MQTT over WebSocket on addr at path (port 80 by
@@ -76,59 +76,6 @@ func (w *wsListener) Close() error {
 
 func (w *wsListener) Addr() net.Addr { return w.ln.Addr() }
 
-// NewWSConn adapts a WebSocket connection (server or client side) to a
-// net.Conn carrying MQTT.
-func NewWSConn(ws *websocket.Conn) net.Conn { return &wsConn{ws: ws} }
-
-// wsConn is a WebSocket connection as a byte stream: reads run across
-// message boundaries (an MQTT packet may span frames and a frame may hold
-// several packets), each Write is one binary message.
-type wsConn struct {
-	ws *websocket.Conn
-	r  io.Reader
-}
-
-func (c *wsConn) Read(p []byte) (int, error) {
-	for {
-		if c.r == nil {
-			t, r, err := c.ws.NextReader()
-			if err != nil {
-				var ce *websocket.CloseError
-				if errors.As(err, &ce) {
-					return 0, io.EOF
-				}
-				return 0, err
-			}
-			if t != websocket.BinaryMessage {
-				return 0, errors.New("websocket: MQTT needs binary messages")
-			}
-			c.r = r
-		}
-		n, err := c.r.Read(p)
-		if err == io.EOF {
-			c.r = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
-}
-
-func (c *wsConn) Write(p []byte) (int, error) {
-	if err := c.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-func (c *wsConn) Close() error                       { return c.ws.Close() }
-func (c *wsConn) LocalAddr() net.Addr                { return c.ws.LocalAddr() }
-func (c *wsConn) RemoteAddr() net.Addr               { return c.ws.RemoteAddr() }
-func (c *wsConn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
-func (c *wsConn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
-func (c *wsConn) SetDeadline(t time.Time) error {
-	c.ws.SetReadDeadline(t)
-	return c.ws.SetWriteDeadline(t)
-}
+// NewWSConn adapts a WebSocket connection to a net.Conn carrying MQTT (see
+// [wsconn.New]).
+func NewWSConn(ws *websocket.Conn) net.Conn { return wsconn.New(ws) }
