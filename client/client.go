@@ -115,6 +115,7 @@ func (c *Client) connectOnce(ctx context.Context) (session, *Connack, error) {
 		}
 		return nil, nil, &DialError{URL: c.URL(), Err: err}
 	}
+	conn = newBatchConn(conn)
 	if c.opts.Trace != nil {
 		conn = newTraceConn(conn, c.opts.Version, c.opts.Trace)
 	}

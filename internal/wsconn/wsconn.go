@@ -66,15 +66,22 @@ func (c *conn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (c *conn) Close() error                       { return c.ws.Close() }
-func (c *conn) LocalAddr() net.Addr                { return c.ws.LocalAddr() }
-func (c *conn) RemoteAddr() net.Addr               { return c.ws.RemoteAddr() }
-func (c *conn) SetReadDeadline(t time.Time) error  { return c.ws.SetReadDeadline(t) }
-func (c *conn) SetWriteDeadline(t time.Time) error { return c.ws.SetWriteDeadline(t) }
+func (c *conn) Close() error                      { return c.ws.Close() }
+func (c *conn) LocalAddr() net.Addr               { return c.ws.LocalAddr() }
+func (c *conn) RemoteAddr() net.Addr              { return c.ws.RemoteAddr() }
+func (c *conn) SetReadDeadline(t time.Time) error { return c.ws.SetReadDeadline(t) }
+
+// SetWriteDeadline is a writer's method in gorilla (it must not run beside
+// a write), so it takes the write lock.
+func (c *conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ws.SetWriteDeadline(t)
+}
 
 func (c *conn) SetDeadline(t time.Time) error {
 	if err := c.ws.SetReadDeadline(t); err != nil {
 		return err
 	}
-	return c.ws.SetWriteDeadline(t)
+	return c.SetWriteDeadline(t)
 }
