@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"encoding/json"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mqttboard/mqttboard/broker/brokertest"
+)
+
+func TestBenchCommand(t *testing.T) {
+	addr := brokertest.Start(t)
+	code, out, errOut := run(t, "bench", "--target", "ours="+addr, "--scenario", "fanout,pairs", "--publishers", "2",
+		"--subscribers", "2", "--qos", "0,1", "--duration", "200ms", "--rate", "2000", "--output", "json")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want one JSON line per scenario and QoS, got %q", out)
+	}
+	for _, l := range lines {
+		var r struct {
+			Broker    string `json:"broker"`
+			QoS       int    `json:"qos"`
+			Sent      uint64 `json:"sent"`
+			Expected  uint64 `json:"expected"`
+			Delivered uint64 `json:"delivered"`
+		}
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		if r.Broker != "ours" || r.Sent == 0 || (r.QoS == 1 && r.Delivered != r.Expected) {
+			t.Fatalf("measurement %+v", r)
+		}
+	}
+	// The text table names every column once and one row per measurement.
+	code, out, _ = run(t, "bench", "--target", "ours="+addr, "--duration", "100ms", "--rate", "1000")
+	if code != ExitOK || !strings.Contains(out, "delivered msg/s") || strings.Count(out, "\n") != 2 {
+		t.Fatalf("exit %d, table %q", code, out)
+	}
+}
+
+func TestBenchIdle(t *testing.T) {
+	if _, err := os.Stat("/proc/self/status"); err != nil {
+		t.Skip("no /proc: RSS is read from /proc/PID/status (Linux)")
+	}
+	addr := brokertest.Start(t) // in this process: its RSS is ours
+	code, out, errOut := run(t, "bench", "--target", "ours="+addr, "--idle", "50", "--pid", "ours="+strconv.Itoa(os.Getpid()))
+	if code != ExitOK || !strings.Contains(out, "ours: 50 idle connections: RSS") {
+		t.Fatalf("exit %d: %q %s", code, out, errOut)
+	}
+	if code, _, errOut := run(t, "bench", "--target", "ours="+addr, "--idle", "5"); code != ExitUsage || !strings.Contains(errOut, "--pid") {
+		t.Fatalf("--idle without --pid: exit %d, %s", code, errOut)
+	}
+}
