@@ -16,6 +16,7 @@ const (
 	EventSubscribed
 	EventUnsubscribed
 	EventDropped // a message dropped for a session (slow consumer, too large, offline QoS 0 is not reported)
+	EventExpired // a session's expiry interval ran out while it was offline: its state is gone
 )
 
 // String names the kind for logs.
@@ -31,6 +32,8 @@ func (k EventKind) String() string {
 		return "unsubscribed"
 	case EventDropped:
 		return "dropped"
+	case EventExpired:
+		return "expired"
 	}
 	return "unknown"
 }

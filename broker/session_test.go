@@ -160,12 +160,9 @@ func TestSessionExpiry(t *testing.T) {
 	if n := srv.Stats().Sessions; n != 1 {
 		t.Fatalf("sessions after disconnect: %d", n)
 	}
-	deadline := time.Now().Add(3 * time.Second)
-	for srv.Stats().Sessions != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("session did not expire")
-		}
-		time.Sleep(20 * time.Millisecond) // polling a counter; no event for expiry
+	brokertest.WaitEvent(t, events, 3*time.Second, func(e broker.Event) bool { return e.Kind == broker.EventExpired && e.ClientID == "exp" })
+	if n := srv.Stats().Sessions; n != 0 {
+		t.Fatalf("sessions after expiry: %d", n)
 	}
 	c = dialRaw(t, addr, packet.V5)
 	if ack := c.connect(&packet.Connect{ClientID: "exp"}); ack.SessionPresent {

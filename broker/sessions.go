@@ -143,6 +143,7 @@ func (s *Server) expire(sess *session.Session) {
 	s.mu.Unlock()
 	s.dropSubscriptions(sess)
 	s.publishWill(w)
+	s.emit(Event{Kind: EventExpired, ClientID: sess.ClientID})
 }
 
 // endSessions runs at shutdown: every pending will is sent now, since the
