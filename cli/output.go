@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -339,6 +340,11 @@ func parseTimeout(s string) (time.Duration, error) {
 		return 0, nil
 	}
 	if n, err := strconv.ParseFloat(s, 64); err == nil && n >= 0 {
+		// A time.Duration holds about 292 years; beyond that (or Inf) the
+		// conversion would wrap to a negative timeout (found by FuzzFlagValues).
+		if n > float64(math.MaxInt64)/float64(time.Second) {
+			return 0, usageError(fmt.Errorf("-W/--timeout %q: longer than a timeout can be (292 years)", s))
+		}
 		return time.Duration(n * float64(time.Second)), nil
 	}
 	d, err := time.ParseDuration(s)
