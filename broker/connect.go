@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/message"
@@ -104,7 +103,7 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		w := p.Will
 		c.will = &message.Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Origin: c.clientID}
 		if c.v == packet.V5 {
-			c.will.Props = forwardProps(&w.Props)
+			c.will.Props = forwardProps(&w.Props, nil)
 			c.willDelay = w.Props.WillDelay
 			if w.Props.Has(packet.PropMessageExpiry) {
 				c.will.Props.MessageExpiry = w.Props.MessageExpiry // counted from publication, see publishWill
@@ -150,13 +149,14 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 // everything but Topic Alias and Subscription Identifiers, which belong to
 // one connection [MQTT-3.3.2-20] [MQTT-3.3.4-6]. User properties keep their
 // order; the slice is copied because the Reader reuses it.
-func forwardProps(p *packet.Properties) packet.Properties {
+// user is where to copy the user properties to (nil: a new slice).
+func forwardProps(p *packet.Properties, user []packet.UserProperty) packet.Properties {
 	out := packet.Properties{
 		PayloadFormat:   p.PayloadFormat,
 		ContentType:     p.ContentType,
 		ResponseTopic:   p.ResponseTopic,
 		CorrelationData: p.CorrelationData,
-		User:            slices.Clone(p.User),
+		User:            append(user, p.User...),
 	}
 	if p.Has(packet.PropPayloadFormat) {
 		out.Present = out.Present.Add(packet.PropPayloadFormat)

@@ -46,7 +46,7 @@ func (s *Server) stamp(m *message.Message, now time.Time) {
 		}
 	}
 	if !hasTS {
-		m.Props.User = append(m.Props.User, packet.UserProperty{Key: "timestamp", Value: strconv.FormatFloat(m.Timestamp, 'f', -1, 64)})
+		m.Props.User = append(m.Props.User, packet.UserProperty{Key: "timestamp", Value: m.FormatTimestamp(m.Timestamp)})
 	}
 	if !hasCID {
 		m.Props.User = append(m.Props.User, packet.UserProperty{Key: "cid", Value: cid})

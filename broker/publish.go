@@ -84,7 +84,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	case code == packet.Success:
 		m := &message.Message{Topic: topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Origin: c.clientID}
 		if c.v == packet.V5 {
-			m.Props = forwardProps(&p.Props)
+			m.Props = forwardProps(&p.Props, m.UserRoom(len(p.Props.User)+2)) // +2: room for timestamp and cid
+		} else {
+			m.Props.User = m.UserRoom(2)
 		}
 		c.s.stamp(m, time.Now())
 		if c.v == packet.V5 && p.Props.MessageExpiry > 0 {

@@ -4,6 +4,7 @@
 package message
 
 import (
+	"strconv"
 	"time"
 	"unsafe"
 
@@ -34,6 +35,32 @@ type Message struct {
 	Timestamp float64
 	// CID is the publisher's account (flespi "cid").
 	CID uint64
+
+	// Inline room for a few user properties and the stamped timestamp's
+	// text, so that forwarding and stamping a message allocate nothing
+	// beyond the Message itself (see [Message.UserRoom]).
+	userRoom [4]packet.UserProperty
+	tsRoom   [24]byte
+}
+
+// UserRoom returns an empty slice for n user properties: the Message's own
+// inline room when they fit, else a new slice. A Message holding a slice
+// into its own room must not be copied by value (clone Props.User first).
+func (m *Message) UserRoom(n int) []packet.UserProperty {
+	if n <= len(m.userRoom) {
+		return m.userRoom[:0]
+	}
+	return make([]packet.UserProperty, 0, n)
+}
+
+// FormatTimestamp formats ts (UNIX seconds) as the "timestamp" user
+// property's value, in the Message's inline room when it fits.
+func (m *Message) FormatTimestamp(ts float64) string {
+	b := strconv.AppendFloat(m.tsRoom[:0], ts, 'f', -1, 64)
+	if &b[0] != &m.tsRoom[0] {
+		return string(b) // did not fit: AppendFloat made its own
+	}
+	return unsafe.String(&b[0], len(b)) // the room is written once, before the message is shared
 }
 
 // Expired reports whether the message's expiry interval has run out at now.
