@@ -177,7 +177,7 @@ func parseUserProperty(s string) (packet.UserProperty, error) {
 	switch {
 	case eq > 0 && (colon < 0 || eq < colon):
 		return packet.UserProperty{Key: s[:eq], Value: s[eq+1:]}, nil
-	case colon > 0:
+	case colon > 0 && strings.TrimSpace(s[:colon]) != "": // " : v" has no key (found by FuzzFlagValues)
 		return packet.UserProperty{Key: strings.TrimSpace(s[:colon]), Value: strings.TrimSpace(s[colon+1:])}, nil
 	}
 	return packet.UserProperty{}, fmt.Errorf("user property %q: write it as key=value or \"key: value\"", s)
