@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 
@@ -334,4 +335,46 @@ func ptr[T any](v T) *T { return &v }
 func persist(c *paho.Connect) {
 	c.CleanStart = false
 	c.Properties = &paho.ConnectProperties{SessionExpiryInterval: ptr(uint32(300))}
+}
+
+func TestFlespiFeaturesCompose(t *testing.T) {
+	// A shared group whose members use a $filter with a selector inside:
+	// each accepted message goes to exactly one member.
+	addr := brokertest.Start(t)
+	const filter = "$share/g/$filter/payload=v%3E1/s/a,b"
+	m1, _ := dial5(t, addr, "m1")
+	m1.sub(t, filter, 1)
+	m2, _ := dial5(t, addr, "m2")
+	m2.sub(t, filter, 1)
+	pub, _ := dial5(t, addr, "pub")
+	for i, tp := range []string{"s/a", "s/b", "s/c", "s/a", "s/b", "s/a"} {
+		v := 2
+		if i == 3 {
+			v = 0 // refused by the expression
+		}
+		pub.pub(t, tp, 1, false, fmt.Sprintf(`{"v":%d}`, v))
+	}
+	timeout := time.After(wait)
+	got := 0
+	for got < 4 { // s/a, s/b, s/b, s/a pass; s/c is not selected, the {"v":0} not accepted
+		select {
+		case m := <-m1.msgs:
+			if m.Topic == "s/c" {
+				t.Fatalf("s/c delivered")
+			}
+		case m := <-m2.msgs:
+			if m.Topic == "s/c" {
+				t.Fatalf("s/c delivered")
+			}
+		case <-timeout:
+			t.Fatalf("%d of 4 deliveries within %v", got, wait)
+		}
+		got++
+	}
+	// Nothing else is queued for either member.
+	m1.sub(t, "marker", 0)
+	m2.sub(t, "marker", 0)
+	pub.pub(t, "marker", 0, false, "m")
+	m1.expect(t, "marker")
+	m2.expect(t, "marker")
 }
