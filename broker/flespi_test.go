@@ -264,8 +264,8 @@ func TestFlespiStickySharedGroups(t *testing.T) {
 				who = "m2"
 			case m = <-members["m3"].msgs:
 				who = "m3"
-			case <-t.Context().Done():
-				t.Fatal("test ended")
+			case <-time.After(wait):
+				t.Fatalf("round %d: a message did not arrive within %v", round, wait)
 			}
 			if prev, ok := owner[m.Topic]; ok && prev != who {
 				t.Fatalf("round %d: %s went to %s, before to %s", round, m.Topic, who, prev)
