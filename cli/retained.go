@@ -5,9 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -102,55 +99,23 @@ func retainedRun(ctx context.Context, o *RetainedOptions) error {
 		return err
 	}
 	defer c.Close()
-	if _, err := c.Subscribe(ctx, client.SubscribeProperties{}, client.Subscription{Filter: o.Filter, QoS: 1}); err != nil {
+	found, complete, err := c.CollectRetained(ctx, o.Filter, probe, timeout)
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
 		return clientExit(err)
-	}
-	if _, err := c.Subscribe(ctx, client.SubscribeProperties{}, client.Subscription{Filter: probe}); err != nil {
-		return clientExit(err)
-	}
-	probeID := randomHex(8)
-	if _, err := c.Publish(ctx, &client.Message{Topic: probe, Payload: []byte(probeID)}); err != nil {
-		return clientExit(err)
-	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
-	var found []*client.MessageEvent
-	seen := map[string]bool{}
-collect:
-	for {
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-			fmt.Fprintf(o.IO.ErrOut, "mqttboard: the probe on %s did not come back within %v; the list may be incomplete (set --probe-topic to a topic this client may publish to)\n", probe, timeout)
-			if !o.Clean {
-				for _, m := range found {
-					if err := o.print(out, m); err != nil {
-						return err
-					}
+	case !complete:
+		fmt.Fprintf(o.IO.ErrOut, "mqttboard: the probe on %s did not come back within %v; the list may be incomplete (set --probe-topic to a topic this client may publish to)\n", probe, timeout)
+		if !o.Clean {
+			for _, m := range found {
+				if err := o.print(out, m); err != nil {
+					return err
 				}
-				return withExit(ExitTimeout, errors.New("end of retained messages not confirmed"))
 			}
-			break collect
-		case <-c.Done():
-			return fmt.Errorf("connection to %s lost: %v", c.URL(), c.Err())
-		case ev := <-c.Events():
-			m, ok := ev.(*client.MessageEvent)
-			if !ok {
-				continue
-			}
-			if m.Topic == probe && string(m.Payload) == probeID {
-				break collect
-			}
-			if m.Retain && len(m.Payload) > 0 && !seen[m.Topic] {
-				seen[m.Topic] = true
-				found = append(found, m)
-			}
+			return withExit(ExitTimeout, errors.New("end of retained messages not confirmed"))
 		}
 	}
-	// Brokers deliver retained messages in their own order (mosquitto's
-	// differs between runs); a list sorted by topic can be diffed.
-	slices.SortFunc(found, func(a, b *client.MessageEvent) int { return strings.Compare(a.Topic, b.Topic) })
 	if !o.Clean {
 		for _, m := range found {
 			if err := o.print(out, m); err != nil {

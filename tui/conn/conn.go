@@ -444,6 +444,10 @@ func (c *Conn) Apply(m tea.Msg) (status string, isErr bool) {
 		if s.Err != "" {
 			return "publish " + s.Message.Topic + ": " + s.Err, true
 		}
+	case RetainedFound:
+		if m.Err != nil {
+			return fmt.Sprintf("retained messages under %s: %v", m.Path, m.Err), true
+		}
 	case DeleteResult:
 		if m.Err != nil {
 			return fmt.Sprintf("deleted %d retained, then: %v", m.Count, m.Err), true

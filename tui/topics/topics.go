@@ -27,9 +27,13 @@ type Pane struct {
 	top     int
 	field   int      // index into the selected topic's numeric fields
 	confirm []string // retained topics to delete, waiting for y/n
-	rows    []row
-	history *conn.Topic // the node whose history view is open
-	histSel int         // selected row of the history view, 0 newest
+	// confirmPath is the node confirm is for; confirmNote says when the
+	// broker did not confirm the list's end.
+	confirmPath, confirmNote string
+	finding                  string // node path whose retained messages are being looked up
+	rows                     []row
+	history                  *conn.Topic // the node whose history view is open
+	histSel                  int         // selected row of the history view, 0 newest
 }
 
 type row struct {
@@ -100,7 +104,24 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 	}
 	switch msg := msg.(type) {
 	case connections.FocusChangedMsg:
-		p.cursor, p.top, p.confirm, p.history = 0, 0, nil, nil
+		p.cursor, p.top, p.confirm, p.history, p.finding = 0, 0, nil, nil, ""
+	case common.ConnMsg:
+		f, ok := msg.Msg.(conn.RetainedFound)
+		if !ok || msg.ConnID != cur.ID || f.Path != p.finding || p.finding == "" {
+			return nil
+		}
+		p.finding = ""
+		switch {
+		case f.Err != nil:
+			return nil // the connection reports the error
+		case len(f.Topics) == 0:
+			return common.Status("the broker holds no retained messages under "+f.Path, false)
+		}
+		p.confirm, p.confirmPath, p.confirmNote = f.Topics, f.Path, ""
+		if !f.Complete {
+			p.confirmNote = " (the broker did not confirm the end of the list)"
+		}
+		return common.Status("", false)
 	case tea.KeyMsg:
 		p.flatten(cur)
 		k := p.c.Keys.Topics
@@ -149,11 +170,17 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 			}
 		case key.Matches(msg, k.Delete):
 			if n := p.node(); n != nil {
+				// Ask the broker what it holds under the node; when the
+				// connection is down, fall back to what the board saw.
+				if cmd := cur.FindRetained(n.Path); cmd != nil {
+					p.finding = n.Path
+					return tea.Batch(cmd, common.Status("looking up the retained messages under "+n.Path+"…", false))
+				}
 				r := n.Retained()
 				if len(r) == 0 {
 					return common.Status("no retained messages seen under "+n.Path, false)
 				}
-				p.confirm = r
+				p.confirm, p.confirmPath, p.confirmNote = r, n.Path, " (seen by the board; not connected to ask the broker)"
 			}
 		}
 	}
@@ -230,7 +257,7 @@ func (p *Pane) detail(h int) []string {
 		return lines
 	}
 	if p.confirm != nil {
-		return append(lines, st.Warn.Render(fmt.Sprintf("Delete %d retained message(s) under %s with empty retained publishes? y/n", len(p.confirm), n.Path)))
+		return append(lines, st.Warn.Render(fmt.Sprintf("Delete %d retained message(s) under %s%s with empty retained publishes? y/n", len(p.confirm), p.confirmPath, p.confirmNote)))
 	}
 	lines = append(lines, st.Label.Render(n.Path)+fmt.Sprintf("  %d here, %d under", n.Count, n.Total))
 	if n.Recent == nil || n.Recent.Len() == 0 {
