@@ -108,3 +108,41 @@ func TestGoldenConnectionViews(t *testing.T) {
 		})
 	}
 }
+
+// TestGoldenMoreViews renders the merged message list, the topic history
+// and the publish form with user-property rows, at 80×24 and 120×40.
+func TestGoldenMoreViews(t *testing.T) {
+	for _, size := range [][2]int{{80, 24}, {120, 40}} {
+		w, h := size[0], size[1]
+		t.Run(fmt.Sprintf("%dx%d", w, h), func(t *testing.T) {
+			t.Run("merged-list", func(t *testing.T) {
+				m := fixture(t, w, h)
+				m.focusPane(Messages)
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("a")})
+				m.Frame(t0)
+				golden.RequireEqual(t, strip(m.View()))
+			})
+			t.Run("topic-history", func(t *testing.T) {
+				m := fixture(t, w, h)
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("T")})
+				m.focusPane(Topics)
+				m.Frame(t0)
+				// mqttboard › sensor › 0 (the tree opens expanded).
+				m.Update(tea.KeyMsg{Type: tea.KeyDown})
+				m.Update(tea.KeyMsg{Type: tea.KeyDown})
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("h")})
+				golden.RequireEqual(t, strip(m.View()))
+			})
+			t.Run("publish-user-properties", func(t *testing.T) {
+				m := fixture(t, w, h)
+				m.focusPane(Publish)
+				for _, k := range []tea.KeyMsg{{Type: tea.KeyDown}, {Type: tea.KeyDown}, {Type: tea.KeyDown}, {Type: tea.KeyDown}, {Type: tea.KeyEnter},
+					{Type: tea.KeyRunes, Runes: []rune("unit")}, {Type: tea.KeyEnter}, {Type: tea.KeyRunes, Runes: []rune("celsius")}, {Type: tea.KeyEnter},
+					{Type: tea.KeyEnter}, {Type: tea.KeyRunes, Runes: []rune("site")}, {Type: tea.KeyEnter}, {Type: tea.KeyRunes, Runes: []rune("north")}, {Type: tea.KeyEnter}} {
+					m.Update(k)
+				}
+				golden.RequireEqual(t, strip(m.View()))
+			})
+		})
+	}
+}
