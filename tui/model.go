@@ -15,6 +15,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/profiles"
@@ -498,14 +499,26 @@ func (m *Model) fullHelp() string {
 		{"messages", m.panes[Messages]}, {"topic tree", m.panes[Topics]},
 		{"publish", m.panes[Publish]}, {"packet log", m.panes[Packets]},
 	}
+	width := max(m.w-2, 20) // inside the box's borders
 	for _, g := range groups {
 		b.WriteString(m.c.Styles.Title.Render(g.name) + "\n")
 		for _, col := range g.km.FullHelp() {
-			var parts []string
+			// Wrap between keys rather than cut a line short: every key
+			// stays readable at 80 columns.
+			line := " "
 			for _, k := range col {
-				parts = append(parts, k.Help().Key+" "+k.Help().Desc)
+				part := k.Help().Key + " " + k.Help().Desc
+				switch {
+				case line == " ":
+					line += " " + part
+				case lipgloss.Width(line)+3+lipgloss.Width(part) > width:
+					b.WriteString(line + "\n")
+					line = "  " + part
+				default:
+					line += " · " + part
+				}
 			}
-			b.WriteString("  " + strings.Join(parts, " · ") + "\n")
+			b.WriteString(line + "\n")
 		}
 	}
 	return b.String()
