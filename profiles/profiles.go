@@ -136,11 +136,13 @@ func (p *Profile) Validate() error {
 type BoardConnection struct {
 	Profile       `yaml:",inline"`
 	Subscriptions []Subscription `yaml:"subscriptions,omitempty"`
+	// PacketLog is whether this connection's packet log was on.
+	PacketLog bool `yaml:"packet_log,omitempty"`
 }
 
 // Layout is how the board was arranged when it was saved.
 type Layout struct {
-	PacketLog bool   `yaml:"packet_log,omitempty"` // packet log pane shown
+	PacketLog bool   `yaml:"packet_log,omitempty"` // the focused connection's packet log was on (boards saved before per-connection flags)
 	TopicTree bool   `yaml:"topic_tree,omitempty"` // topic tree in place of the message list
 	Focus     string `yaml:"focus,omitempty"`      // name of the focused pane
 }

@@ -38,15 +38,17 @@ func TestSaveAndOpenBoard(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, ok := f.Board("dev")
-	if !ok || len(b.Connections) != 2 || !b.Layout.PacketLog {
+	// L turned the packet log on for the focused connection (remote, just added) only.
+	if !ok || len(b.Connections) != 2 || b.Connections[0].PacketLog || !b.Connections[1].PacketLog {
 		t.Fatalf("saved board %+v", f.Boards)
 	}
 	if c := b.Connections[0]; !c.Local || c.URL != "" || len(c.Subscriptions) != 2 {
 		t.Fatalf("local connection saved as %+v", c)
 	}
 	m2 := New(Options{Board: b, Offline: true, NoFrameTick: true})
-	if n := len(m2.Set().List); n != 2 || !m2.packetLog() || m2.Set().List[1].Profile.Username != "tok" {
-		t.Fatalf("opened board: %d connections, packet log %v", n, m2.packetLog())
+	// The packet log is per connection: off for local, on for remote.
+	if n := len(m2.Set().List); n != 2 || m2.Set().List[0].Tracing() || !m2.Set().List[1].Tracing() || m2.Set().List[1].Profile.Username != "tok" {
+		t.Fatalf("opened board: %d connections, packet logs %v", n, []bool{m2.Set().List[0].Tracing(), m2.Set().List[1].Tracing()})
 	}
 	if got := m2.Set().List[0].Subs; len(got) != 2 || got[1].Filter != "secret/#" {
 		t.Fatalf("subscriptions %+v", got)

@@ -124,12 +124,12 @@ func New(opts Options) *Model {
 			for _, s := range bc.Subscriptions {
 				cn.Subs = append(cn.Subs, &conn.Subscription{Subscription: s, Pending: true})
 			}
+			cn.SetTracing(bc.PacketLog)
 			m.init = append(m.init, m.connect(cn))
 		}
 		m.set.Focused = 0
 		m.topicTree = b.Layout.TopicTree
-		// A board saves one packet-log flag: it applies to the connection
-		// focused when the board opens.
+		// Older boards saved one packet-log flag, for the focused connection.
 		if c := m.set.Current(); c != nil && b.Layout.PacketLog {
 			c.SetTracing(true)
 		}
@@ -420,9 +420,9 @@ func (m *Model) updateNaming(msg tea.KeyMsg) tea.Cmd {
 
 // Board describes the board as it is now, for saving.
 func (m *Model) Board(name string) profiles.Board {
-	b := profiles.Board{Name: name, Layout: profiles.Layout{PacketLog: m.packetLog(), TopicTree: m.topicTree, Focus: paneNames[m.focus]}}
+	b := profiles.Board{Name: name, Layout: profiles.Layout{TopicTree: m.topicTree, Focus: paneNames[m.focus]}}
 	for _, c := range m.set.List {
-		bc := profiles.BoardConnection{Profile: c.Profile}
+		bc := profiles.BoardConnection{Profile: c.Profile, PacketLog: c.Tracing()}
 		if bc.Local {
 			bc.URL = "" // the port is new each run
 		}
