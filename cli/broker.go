@@ -25,6 +25,7 @@ type BrokerOptions struct {
 	KeyFile   string
 	Config    string
 	LogLevel  string
+	NoStamp   bool // a strictly standard broker: no flespi stamping
 }
 
 // NewCmdBroker builds `mqttboard broker`; runF replaces the run function in
@@ -70,6 +71,7 @@ README).`,
 	f.StringVar(&o.KeyFile, "key", "", "PEM private key for TLS and WSS")
 	f.StringVar(&o.Config, "config", "", "YAML configuration file: limits, ACL, stamp (JSON is read too)")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.BoolVar(&o.NoStamp, "no-stamp", false, "strictly standard MQTT: no flespi timestamp/cid user properties on messages, no CONNACK user properties (config: stamp: false)")
 	return cmd
 }
 
@@ -83,6 +85,9 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 			return usageError(err)
 		}
 		cfg.Apply(&opts)
+	}
+	if o.NoStamp {
+		opts.NoStamp = true
 	}
 	if len(o.Listen)+len(o.TLSListen)+len(o.WSListen)+len(o.WSSListen) == 0 {
 		o.Listen = []string{"127.0.0.1:1883"}

@@ -62,11 +62,11 @@ func TestBrokerFlags(t *testing.T) {
 	ios, _, _, _ := TestIOStreams()
 	var got *BrokerOptions
 	cmd := NewCmdBroker(ios, func(_ context.Context, o *BrokerOptions) error { got = o; return nil })
-	cmd.SetArgs([]string{"--listen", "a:1", "--listen", "b:2", "--ws-listen", ":80", "--config", "x.json"})
+	cmd.SetArgs([]string{"--listen", "a:1", "--listen", "b:2", "--ws-listen", ":80", "--config", "x.json", "--no-stamp"})
 	if err := cmd.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	if len(got.Listen) != 2 || got.WSListen[0] != ":80" || got.Config != "x.json" {
+	if len(got.Listen) != 2 || got.WSListen[0] != ":80" || got.Config != "x.json" || !got.NoStamp {
 		t.Fatalf("parsed %+v", got)
 	}
 	cmd = NewCmdBroker(ios, func(context.Context, *BrokerOptions) error { return nil })
