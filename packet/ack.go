@@ -94,11 +94,8 @@ func (a *Ack) decodeAck(d *decoder) error {
 	a.ReasonCode = Success
 	at := d.off
 	var err error
-	if a.PacketID, err = d.u16("packet identifier"); err != nil {
+	if a.PacketID, err = d.packetID(); err != nil {
 		return err
-	}
-	if a.PacketID == 0 {
-		return d.failAt(at, MalformedPacket, "packet identifier", "is 0", "MQTT-2.2.1-3")
 	}
 	if d.v != V5 {
 		if d.remaining() != 0 {

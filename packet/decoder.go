@@ -236,3 +236,23 @@ func checkLen16(t Type, field string, n int) error {
 	}
 	return nil
 }
+
+// packetID reads a packet identifier, which is never 0 [MQTT-2.2.1-3].
+func (d *decoder) packetID() (uint16, error) {
+	at := d.off
+	id, err := d.u16("packet identifier")
+	if err == nil && id == 0 {
+		err = d.failAt(at, MalformedPacket, "packet identifier", "is 0", "MQTT-2.2.1-3")
+	}
+	return id, err
+}
+
+// idAndProps reads a packet identifier and, in 5.0, the properties after
+// it: the start of SUBSCRIBE, UNSUBSCRIBE, SUBACK and UNSUBACK.
+func (d *decoder) idAndProps(props *Properties) (uint16, error) {
+	id, err := d.packetID()
+	if err == nil && d.v == V5 {
+		err = props.decode(d, d.typ)
+	}
+	return id, err
+}

@@ -83,18 +83,9 @@ func (s *Subscribe) AppendTo(dst []byte, v Version) ([]byte, error) {
 func (s *Subscribe) decode(d *decoder, _ byte) error {
 	s.Props.Reset()
 	s.Subscriptions = s.Subscriptions[:0]
-	at := d.off
 	var err error
-	if s.PacketID, err = d.u16("packet identifier"); err != nil {
+	if s.PacketID, err = d.idAndProps(&s.Props); err != nil {
 		return err
-	}
-	if s.PacketID == 0 {
-		return d.failAt(at, MalformedPacket, "packet identifier", "is 0", "MQTT-2.2.1-3")
-	}
-	if d.v == V5 {
-		if err := s.Props.decode(d, SUBSCRIBE); err != nil {
-			return err
-		}
 	}
 	if d.remaining() == 0 {
 		return d.fail(ProtocolError, "payload", "SUBSCRIBE has no topic filter", "MQTT-3.8.3-2")
@@ -234,18 +225,9 @@ func (u *Unsubscribe) AppendTo(dst []byte, v Version) ([]byte, error) {
 func (u *Unsubscribe) decode(d *decoder, _ byte) error {
 	u.Props.Reset()
 	u.Filters = u.Filters[:0]
-	at := d.off
 	var err error
-	if u.PacketID, err = d.u16("packet identifier"); err != nil {
+	if u.PacketID, err = d.idAndProps(&u.Props); err != nil {
 		return err
-	}
-	if u.PacketID == 0 {
-		return d.failAt(at, MalformedPacket, "packet identifier", "is 0", "MQTT-2.2.1-3")
-	}
-	if d.v == V5 {
-		if err := u.Props.decode(d, UNSUBSCRIBE); err != nil {
-			return err
-		}
 	}
 	if d.remaining() == 0 {
 		return d.fail(ProtocolError, "payload", "UNSUBSCRIBE has no topic filter", "MQTT-3.10.3-2")
@@ -302,13 +284,9 @@ func (u *Unsuback) decode(d *decoder, _ byte) error {
 	if d.v != V5 {
 		u.Props.Reset()
 		u.ReasonCodes = u.ReasonCodes[:0]
-		at := d.off
 		var err error
-		if u.PacketID, err = d.u16("packet identifier"); err != nil {
+		if u.PacketID, err = d.packetID(); err != nil {
 			return err
-		}
-		if u.PacketID == 0 {
-			return d.failAt(at, MalformedPacket, "packet identifier", "is 0", "MQTT-2.2.1-3")
 		}
 		if d.remaining() != 0 {
 			return d.fail(MalformedPacket, "remaining length", "must be 2 before MQTT 5", "MQTT-3.11.1")
@@ -364,18 +342,9 @@ func appendCodes(dst []byte, t Type, v Version, id uint16, props *Properties, co
 
 func decodeCodes(d *decoder, props *Properties, codes []ReasonCode) (uint16, []ReasonCode, error) {
 	props.Reset()
-	at := d.off
-	id, err := d.u16("packet identifier")
+	id, err := d.idAndProps(props)
 	if err != nil {
-		return 0, codes, err
-	}
-	if id == 0 {
-		return 0, codes, d.failAt(at, MalformedPacket, "packet identifier", "is 0", "MQTT-2.2.1-3")
-	}
-	if d.v == V5 {
-		if err := props.decode(d, d.typ); err != nil {
-			return id, codes, err
-		}
+		return id, codes, err
 	}
 	if d.remaining() == 0 {
 		return id, codes, d.fail(ProtocolError, "payload", d.typ.String()+" has no reason code", "MQTT-3.9.3-1")
