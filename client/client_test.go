@@ -189,11 +189,17 @@ func TestWillIsPublished(t *testing.T) {
 	}
 	o := client.Options{URL: "mqtt://" + m.Addr, Will: &client.Message{Topic: "will/gone", Payload: []byte("bye")}}
 	o.Will.Props.User = []packet.UserProperty{{Key: "why", Value: "test"}}
+	// paho.golang drops these will properties on its own (see willfix.go).
+	o.Will.Props.ContentType, o.Will.Props.ResponseTopic, o.Will.Props.CorrelationData = "text/plain", "re/ply", []byte{7}
+	o.Will.Props.PayloadFormat, o.Will.Props.MessageExpiry = 1, 600
 	c := connect(t, o)
 	c.Abort()
 	got := nextMessage(t, watcher)
-	if got.Topic != "will/gone" || string(got.Payload) != "bye" || !slices.Equal(got.Props.User, o.Will.Props.User) {
-		t.Fatalf("will: %+v", got.Message)
+	p := &got.Props
+	if got.Topic != "will/gone" || string(got.Payload) != "bye" || !slices.Equal(p.User, o.Will.Props.User) ||
+		p.ContentType != "text/plain" || p.ResponseTopic != "re/ply" || string(p.CorrelationData) != "\x07" ||
+		p.PayloadFormat != 1 || p.MessageExpiry == 0 || p.MessageExpiry > 600 {
+		t.Fatalf("will: %+v %s", got.Message, p)
 	}
 }
 

@@ -42,7 +42,7 @@ type v5Session struct {
 }
 
 func connectV5(ctx context.Context, o *Options, conn net.Conn, s sink) (*v5Session, *Connack, error) {
-	vs := &v5Session{tap: &subIDTap{Conn: conn}}
+	vs := &v5Session{tap: &subIDTap{Conn: fixWill(conn, o.Will)}}
 	cfg := paho.ClientConfig{
 		ClientID: o.ClientID,
 		// paho writes from several goroutines; the lock keeps packets whole.
