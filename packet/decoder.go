@@ -256,3 +256,17 @@ func (d *decoder) idAndProps(props *Properties) (uint16, error) {
 	}
 	return id, err
 }
+
+// filter reads a topic filter of SUBSCRIBE or UNSUBSCRIBE and checks it
+// (see [ValidateFilter]).
+func (d *decoder) filter() (string, error) {
+	at := d.off
+	f, err := d.str("topic filter")
+	if err != nil {
+		return "", err
+	}
+	if msg, rule := checkFilter(f); msg != "" {
+		return "", d.failAt(at, TopicFilterInvalid, "topic filter "+quote(f), msg, rule)
+	}
+	return f, nil
+}

@@ -91,13 +91,9 @@ func (s *Subscribe) decode(d *decoder, _ byte) error {
 		return d.fail(ProtocolError, "payload", "SUBSCRIBE has no topic filter", "MQTT-3.8.3-2")
 	}
 	for d.remaining() > 0 {
-		fat := d.off
-		f, err := d.str("topic filter")
+		f, err := d.filter()
 		if err != nil {
 			return err
-		}
-		if msg, rule := checkFilter(f); msg != "" {
-			return d.failAt(fat, TopicFilterInvalid, "topic filter "+quote(f), msg, rule)
 		}
 		oat := d.off
 		o, err := d.byte1("subscription options")
@@ -233,13 +229,9 @@ func (u *Unsubscribe) decode(d *decoder, _ byte) error {
 		return d.fail(ProtocolError, "payload", "UNSUBSCRIBE has no topic filter", "MQTT-3.10.3-2")
 	}
 	for d.remaining() > 0 {
-		fat := d.off
-		f, err := d.str("topic filter")
+		f, err := d.filter()
 		if err != nil {
 			return err
-		}
-		if msg, rule := checkFilter(f); msg != "" {
-			return d.failAt(fat, TopicFilterInvalid, "topic filter "+quote(f), msg, rule)
 		}
 		u.Filters = append(u.Filters, f)
 	}
