@@ -15,9 +15,6 @@ const (
 	ExitRefused     = 4 // the broker said no: a reason code >= 0x80 on CONNACK, SUBACK, PUBACK or PUBREC
 	ExitTimeout     = 5 // -W timeout passed before the expected messages or answer arrived
 	ExitInterrupted = 130
-	// ExitNotAccepted is ExitRefused: scripts see one code for "the broker
-	// refused", whether it refused the connection or an operation.
-	ExitNotAccepted = ExitRefused
 )
 
 // exitError carries the exit code a failure should end the process with.
