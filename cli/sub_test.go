@@ -215,15 +215,6 @@ func TestPubReachesMosquittoSub(t *testing.T) {
 	}
 }
 
-func contains(lines []string, want string) bool {
-	for _, l := range lines {
-		if strings.TrimRight(l, " ") == strings.TrimRight(want, " ") {
-			return true
-		}
-	}
-	return false
-}
-
 func TestPubVerboseAckAndSources(t *testing.T) {
 	addr, port := startMosquitto(t)
 	r := subscribed(t, "-p", port, "-t", "src/#", "-C", "5", "-v")
