@@ -150,29 +150,9 @@ func (a *ACL) patternAllowed(action, user, cid, filter string) bool {
 	return a.allowDefault()
 }
 
-// filterMatches reports whether topic name t matches filter f.
-func filterMatches(f, t string) bool {
-	var fl, tl topics.Levels
-	if !topics.Split(f, &fl) || !topics.Split(t, &tl) {
-		return false
-	}
-	fs, ts := fl.Slice(), tl.Slice()
-	for i, w := range fs {
-		if w == "#" {
-			return !(i == 0 && strings.HasPrefix(t, "$"))
-		}
-		if i >= len(ts) {
-			return false
-		}
-		if w == "+" && i == 0 && strings.HasPrefix(t, "$") {
-			return false
-		}
-		if !topics.LevelMatches(w, ts[i]) {
-			return false
-		}
-	}
-	return len(fs) == len(ts)
-}
+// filterMatches reports whether topic name t matches the rule's filter f
+// (see [packet.MatchTopic], the one matcher).
+func filterMatches(f, t string) bool { return packet.MatchTopic(f, t) }
 
 // covers reports whether every topic matching filter sub also matches
 // filter f.

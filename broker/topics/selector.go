@@ -3,6 +3,8 @@ package topics
 import (
 	"slices"
 	"strings"
+
+	"github.com/mqttboard/mqttboard/packet"
 )
 
 // A topic selector is flespi's filter level "a,b,c": like '+', but matching
@@ -12,10 +14,9 @@ import (
 // trie walk costs, with no string splitting per message.
 
 // IsSelector reports whether a filter level is a selector: it lists words
-// separated by commas.
-func IsSelector(level string) bool {
-	return strings.IndexByte(level, ',') >= 0 && level != "+" && level != "#"
-}
+// separated by commas. It is [packet.IsSelector]: the trie and the one
+// matcher in package packet must agree.
+func IsSelector(level string) bool { return packet.IsSelector(level) }
 
 // selector is a trie slot for one selector level.
 type selector struct {
@@ -41,21 +42,8 @@ func (s *selector) has(word string) bool {
 
 // LevelMatches reports whether one filter level matches one topic level:
 // '+' matches any, a selector its listed words, a literal itself. ('#' is
-// the caller's to handle: it spans levels.)
-func LevelMatches(filterLevel, word string) bool {
-	switch {
-	case filterLevel == "+":
-		return true
-	case IsSelector(filterLevel):
-		for w := range strings.SplitSeq(filterLevel, ",") {
-			if w == word {
-				return true
-			}
-		}
-		return false
-	}
-	return filterLevel == word
-}
+// the caller's to handle: it spans levels.) It is [packet.LevelMatches].
+func LevelMatches(filterLevel, word string) bool { return packet.LevelMatches(filterLevel, word) }
 
 // SelectorWords returns the words a selector level lists, or nil for any
 // other level.

@@ -1,8 +1,6 @@
 package topics
 
 import (
-	"strings"
-
 	"github.com/mqttboard/mqttboard/packet"
 )
 
@@ -47,13 +45,10 @@ type Subscription struct {
 // trie matches on; for any other filter the group is "". Sticky forms
 // "group:from:count" are kept whole in group ([SharedGroup] reads them). A
 // flespi "$filter/params/filter" gives the filter after its parameters.
+// topic is [packet.InnerFilter] of filter ("" when that is malformed, which
+// packet.ValidateFilter refuses before a filter gets here).
 func ParseShared(filter string) (group, topic string) {
-	topic = filter
-	if rest, ok := strings.CutPrefix(filter, "$share/"); ok {
-		group, topic, _ = strings.Cut(rest, "/")
-	}
-	if rest, ok := strings.CutPrefix(topic, "$filter/"); ok {
-		_, topic, _ = strings.Cut(rest, "/")
-	}
+	group, _, _ = packet.CutShare(filter)
+	topic, _ = packet.InnerFilter(filter)
 	return group, topic
 }
