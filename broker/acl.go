@@ -4,13 +4,31 @@ import (
 	"fmt"
 	"path"
 	"strings"
+	"sync"
 
 	"github.com/mqttboard/mqttboard/broker/topics"
 	"github.com/mqttboard/mqttboard/packet"
 )
 
 // ACL is static access control: an ordered list of rules, the first that
-// applies decides, and a default for requests no rule covers.
+// applies decides, and a default for requests no rule covers. It must not
+// change once a [Server] uses it: its rules are compiled on first use.
+//
+// What is decided where (as mosquitto and EMQX do):
+//   - PUBLISH, will and wildcard deletion: the topic (or pattern) against
+//     the publish rules.
+//   - SUBSCRIBE: the filter as written, without its "$share/{group}/" and
+//     "$filter/{params}/" prefixes, against the subscribe rules: the first
+//     rule whose filter matches the subscription's filter decides, matching
+//     it as a topic filter matches a topic, except that a '+' or '#' in the
+//     subscription is matched only by a '+' or '#' ('#' only by '#') in the
+//     rule. So with "deny secret/#, allow #", "#" and "+/x" are granted and
+//     "secret/x" and "secret/#" refused. A selector "a,b" is every filter it
+//     stands for: it is granted when each of them is.
+//   - Every delivery, live or retained: its topic against the subscriber's
+//     subscribe ("read") rules, so the "#" subscriber above never receives
+//     secret/x. Subscriptions the rules grant all topics of are not checked
+//     per message.
 type ACL struct {
 	// HideDenied answers a denied SUBSCRIBE with 0x80 (Unspecified error)
 	// instead of 0x87 (Not authorized), so a client cannot learn that an
@@ -21,12 +39,16 @@ type ACL struct {
 	Default string `json:"default" yaml:"default"`
 	// Rules are tried in order.
 	Rules []ACLRule `json:"rules" yaml:"rules"`
+
+	compiled *compiledACL // see [ACL.compile]
 }
 
 // ACLRule allows or denies publish and/or subscribe on topic filters to
 // clients whose user name and client id match glob patterns (path.Match
 // syntax; empty matches anyone). In Topics, %u stands for the user name and
-// %c for the client id.
+// %c for the client id; a rule using one does not apply to a client whose
+// user name (or client id) is empty or contains '/', '+' or '#', so nobody
+// widens a rule by choosing a name.
 type ACLRule struct {
 	Username string   `json:"username" yaml:"username"`
 	ClientID string   `json:"clientid" yaml:"clientid"`
@@ -99,90 +121,368 @@ func expand(t, user, cid string) string {
 	return strings.NewReplacer("%u", user, "%c", cid).Replace(t)
 }
 
+// compiledACL is an ACL's rules read once: patterns without glob
+// characters compared as strings, and which rules substitute %u or %c.
+type compiledACL struct {
+	rules        []compiledRule
+	allowDefault bool
+}
+
+type compiledRule struct {
+	pub, sub          bool
+	allow             bool
+	user, cid         string // "" matches anyone
+	userGlob, cidGlob bool   // path.Match, else equality
+	usesUser, usesCID bool   // some topic has %u, %c
+	topics            []string
+}
+
+// aclCompileMu guards ACL.compiled; compiling happens once per ACL, and
+// then once per connection it is read.
+var aclCompileMu sync.Mutex
+
+func (a *ACL) compile() *compiledACL {
+	aclCompileMu.Lock()
+	defer aclCompileMu.Unlock()
+	if a.compiled != nil {
+		return a.compiled
+	}
+	c := &compiledACL{allowDefault: a.allowDefault(), rules: make([]compiledRule, 0, len(a.Rules))}
+	for _, r := range a.Rules {
+		cr := compiledRule{
+			pub: r.Action == "publish" || r.Action == "all", sub: r.Action == "subscribe" || r.Action == "all",
+			allow: r.Allow, user: r.Username, cid: r.ClientID,
+			userGlob: strings.ContainsAny(r.Username, `*?[\`), cidGlob: strings.ContainsAny(r.ClientID, `*?[\`),
+			topics: r.Topics,
+		}
+		for _, t := range r.Topics {
+			cr.usesUser = cr.usesUser || strings.Contains(t, "%u")
+			cr.usesCID = cr.usesCID || strings.Contains(t, "%c")
+		}
+		c.rules = append(c.rules, cr)
+	}
+	a.compiled = c
+	return c
+}
+
+func globMatch(pattern string, glob bool, s string) bool {
+	if pattern == "" {
+		return true
+	}
+	if !glob {
+		return pattern == s
+	}
+	ok, _ := path.Match(pattern, s)
+	return ok
+}
+
+// safeSubstitute reports whether s may stand in for %u or %c in a topic
+// filter without changing its levels or wildcards.
+func safeSubstitute(s string) bool {
+	return s != "" && !strings.ContainsAny(s, "/+#")
+}
+
+// clientACL is the ACL as it applies to one client: the rules whose user
+// name and client id patterns match it, in order, with %u and %c
+// substituted. A connection builds it once (see [conn.aclRights]).
+type clientACL struct {
+	rules        []clientRule
+	allowDefault bool
+}
+
+type clientRule struct {
+	pub, sub, allow bool
+	topics          []string
+}
+
+// forClient returns the rules that apply to the client with this user name
+// and client id.
+func (a *ACL) forClient(user, cid string) *clientACL {
+	c := a.compile()
+	ca := &clientACL{allowDefault: c.allowDefault}
+	for _, r := range c.rules {
+		if !globMatch(r.user, r.userGlob, user) || !globMatch(r.cid, r.cidGlob, cid) {
+			continue
+		}
+		if (r.usesUser && !safeSubstitute(user)) || (r.usesCID && !safeSubstitute(cid)) {
+			continue
+		}
+		cr := clientRule{pub: r.pub, sub: r.sub, allow: r.allow, topics: r.topics}
+		if r.usesUser || r.usesCID {
+			cr.topics = make([]string, len(r.topics))
+			for i, t := range r.topics {
+				cr.topics[i] = expand(t, user, cid)
+			}
+		}
+		ca.rules = append(ca.rules, cr)
+	}
+	return ca
+}
+
 // connectAllowed is true unless a future rule kind refuses the client; the
 // static ACL governs topics only.
 func (a *ACL) connectAllowed(user, cid string) bool { return true }
 
-// publishAllowed decides a PUBLISH to topic.
+// publishAllowed decides a PUBLISH to topic by a client (wills use it; a
+// connection keeps its [clientACL]).
 func (a *ACL) publishAllowed(user, cid, topic string) bool {
-	for i := range a.Rules {
-		r := &a.Rules[i]
-		if !r.applies("publish", user, cid) {
-			continue
-		}
-		for _, f := range r.Topics {
-			if filterMatches(expand(f, user, cid), topic) {
-				return r.Allow
-			}
-		}
-	}
-	return a.allowDefault()
+	return a.forClient(user, cid).publish(topic)
 }
 
-// subscribeAllowed decides a SUBSCRIBE to filter. An allow rule applies
-// when its filter covers every topic the subscription could receive; a deny
-// rule when it overlaps any of them, so "deny secret/#, allow #" refuses a
-// subscription to "#".
+// subscribeAllowed decides a SUBSCRIBE to filter (its inner topic filter:
+// no $share or $filter prefix) by a client.
 func (a *ACL) subscribeAllowed(user, cid, filter string) bool {
-	return a.patternAllowed("subscribe", user, cid, filter)
+	return a.forClient(user, cid).subscribe(filter)
 }
 
-// wildcardDeleteAllowed decides flespi's bulk deletion of retained
-// messages by an empty PUBLISH to pattern: a publish to every topic the
-// pattern matches must be allowed, by the rule of subscribeAllowed.
-func (a *ACL) wildcardDeleteAllowed(user, cid, pattern string) bool {
-	return a.patternAllowed("publish", user, cid, pattern)
-}
+// publish decides a PUBLISH to topic: the first publish rule with a filter
+// matching it.
+func (c *clientACL) publish(topic string) bool { return c.topicAllowed(true, topic) }
 
-func (a *ACL) patternAllowed(action, user, cid, filter string) bool {
-	for i := range a.Rules {
-		r := &a.Rules[i]
-		if !r.applies(action, user, cid) {
+// read decides whether a message on topic may be delivered to the client:
+// the first subscribe rule with a filter matching it.
+func (c *clientACL) read(topic string) bool { return c.topicAllowed(false, topic) }
+
+func (c *clientACL) topicAllowed(pub bool, topic string) bool {
+	for i := range c.rules {
+		r := &c.rules[i]
+		if pub && !r.pub || !pub && !r.sub {
 			continue
 		}
-		for _, f := range r.Topics {
-			f = expand(f, user, cid)
-			if r.Allow && covers(f, filter) || !r.Allow && overlaps(f, filter) {
-				return r.Allow
+		for _, f := range r.topics {
+			if filterMatches(f, topic) {
+				return r.allow
 			}
 		}
 	}
-	return a.allowDefault()
+	return c.allowDefault
+}
+
+// maxSelectorAlternatives bounds how many plain filters a selector
+// subscription is expanded to for the SUBSCRIBE decision; beyond it the
+// decision is made on the whole filter, conservatively (see subscribe).
+const maxSelectorAlternatives = 1024
+
+// subscribe decides a SUBSCRIBE to filter, its inner topic filter (no
+// $share or $filter prefix), as [ACL] describes.
+func (c *clientACL) subscribe(filter string) bool {
+	var l topics.Levels
+	if !topics.Split(filter, &l) {
+		return false
+	}
+	lv := l.Slice()
+	n := 1
+	for _, w := range lv {
+		if topics.IsSelector(w) {
+			n *= len(topics.SelectorWords(w))
+			if n > maxSelectorAlternatives {
+				return c.subscribeWhole(lv)
+			}
+		}
+	}
+	if n == 1 {
+		return c.subscribeOne(lv)
+	}
+	alt := make([]string, len(lv))
+	return c.eachAlternative(lv, alt, 0)
+}
+
+// eachAlternative reports whether every plain filter the selector levels
+// of lv (from level i on) stand for is allowed.
+func (c *clientACL) eachAlternative(lv, alt []string, i int) bool {
+	if i == len(lv) {
+		return c.subscribeOne(alt)
+	}
+	if !topics.IsSelector(lv[i]) {
+		alt[i] = lv[i]
+		return c.eachAlternative(lv, alt, i+1)
+	}
+	for _, w := range topics.SelectorWords(lv[i]) {
+		alt[i] = w
+		if !c.eachAlternative(lv, alt, i+1) {
+			return false
+		}
+	}
+	return true
+}
+
+// subscribeOne decides a filter with no selector levels: the first subscribe
+// rule with a filter covering it decides.
+func (c *clientACL) subscribeOne(sub []string) bool {
+	for i := range c.rules {
+		r := &c.rules[i]
+		if !r.sub {
+			continue
+		}
+		for _, f := range r.topics {
+			if coversLevels(f, sub) {
+				return r.allow
+			}
+		}
+	}
+	return c.allowDefault
+}
+
+// subscribeWhole decides a filter with too many selector alternatives to
+// try one by one: the first rule that covers some of them must be an allow
+// rule covering all of them.
+func (c *clientACL) subscribeWhole(sub []string) bool {
+	for i := range c.rules {
+		r := &c.rules[i]
+		if !r.sub {
+			continue
+		}
+		for _, f := range r.topics {
+			if overlapsLevels(f, sub) {
+				return r.allow && coversLevels(f, sub)
+			}
+		}
+	}
+	return c.allowDefault
+}
+
+// readChecked reports whether deliveries to a subscription with this inner
+// filter must be checked one by one with [clientACL.read]: false only when
+// the subscribe rules grant every topic the filter can receive.
+func (c *clientACL) readChecked(filter string) bool {
+	var l topics.Levels
+	if !topics.Split(filter, &l) {
+		return true
+	}
+	sub := l.Slice()
+	for i := range c.rules {
+		r := &c.rules[i]
+		if !r.sub {
+			continue
+		}
+		for _, f := range r.topics {
+			if !overlapsLevels(f, sub) {
+				continue
+			}
+			// The first rule that could decide some delivery: only an
+			// allow rule deciding all of them spares the check.
+			return !(r.allow && coversLevels(f, sub))
+		}
+	}
+	return !c.allowDefault
+}
+
+// wildcardDelete decides flespi's bulk deletion of retained messages by an
+// empty PUBLISH to pattern: the first publish rule touching any topic the
+// pattern matches must be an allow rule covering all of them.
+func (c *clientACL) wildcardDelete(pattern string) bool {
+	var l topics.Levels
+	if !topics.Split(pattern, &l) {
+		return false
+	}
+	sub := l.Slice()
+	for i := range c.rules {
+		r := &c.rules[i]
+		if !r.pub {
+			continue
+		}
+		for _, f := range r.topics {
+			if overlapsLevels(f, sub) {
+				return r.allow && coversLevels(f, sub)
+			}
+		}
+	}
+	return c.allowDefault
+}
+
+// wildcardDeleteAllowed is [clientACL.wildcardDelete] for a client.
+func (a *ACL) wildcardDeleteAllowed(user, cid, pattern string) bool {
+	return a.forClient(user, cid).wildcardDelete(pattern)
+}
+
+// aclRights returns the connection's ACL rights, built on first use (after
+// CONNECT, when user name and client id are final); nil without an ACL.
+// Read loop only.
+func (c *conn) aclRights() *clientACL {
+	if c.acl == nil && c.s.opts.ACL != nil {
+		c.acl = c.s.opts.ACL.forClient(c.username, c.clientID)
+	}
+	return c.acl
 }
 
 // filterMatches reports whether topic name t matches the rule's filter f
 // (see [packet.MatchTopic], the one matcher).
 func filterMatches(f, t string) bool { return packet.MatchTopic(f, t) }
 
-// covers reports whether every topic matching filter sub also matches
-// filter f.
-func covers(f, sub string) bool {
-	var fl, sl topics.Levels
-	if !topics.Split(f, &fl) || !topics.Split(sub, &sl) {
+// The level relations below take the '$' rule into account as
+// [packet.MatchTopic] does: a filter whose first level is '+' or '#'
+// matches no topic starting with '$'.
+
+// dollarOnly reports whether every topic a first filter level can match
+// starts with '$'.
+func dollarOnly(level string) bool {
+	if level == "+" || level == "#" {
 		return false
 	}
-	fs, ss := fl.Slice(), sl.Slice()
+	for _, w := range topics.SelectorWords(level) {
+		if !strings.HasPrefix(w, "$") {
+			return false
+		}
+	}
+	return strings.HasPrefix(level, "$") || topics.IsSelector(level)
+}
+
+// someDollar reports whether a first filter level can match a topic
+// starting with '$'.
+func someDollar(level string) bool {
+	if level == "+" || level == "#" {
+		return false
+	}
+	if topics.IsSelector(level) {
+		for _, w := range topics.SelectorWords(level) {
+			if strings.HasPrefix(w, "$") {
+				return true
+			}
+		}
+		return false
+	}
+	return strings.HasPrefix(level, "$")
+}
+
+func wild(level string) bool { return level == "+" || level == "#" }
+
+// coversLevels reports whether every topic matching filter sub also matches
+// filter f. For a sub without selectors this is the SUBSCRIBE rule of
+// [ACL]: '+' in sub is covered by '+' or '#', '#' only by '#'.
+func coversLevels(f string, sub []string) bool {
+	var fl topics.Levels
+	if !topics.Split(f, &fl) {
+		return false
+	}
+	fs := fl.Slice()
+	if wild(fs[0]) && someDollar(sub[0]) {
+		return false // f misses sub's '$' topics
+	}
 	for i, w := range fs {
 		if w == "#" {
 			return true
 		}
-		if i >= len(ss) || ss[i] == "#" {
+		if i >= len(sub) || sub[i] == "#" {
 			return false
 		}
-		if !topics.LevelCovers(w, ss[i]) {
+		if !topics.LevelCovers(w, sub[i]) {
 			return false
 		}
 	}
-	return len(fs) == len(ss)
+	return len(fs) == len(sub)
 }
 
-// overlaps reports whether some topic matches both filters.
-func overlaps(a, b string) bool {
-	var al, bl topics.Levels
-	if !topics.Split(a, &al) || !topics.Split(b, &bl) {
+// overlapsLevels reports whether some topic matches both filter f and
+// filter sub.
+func overlapsLevels(f string, sub []string) bool {
+	var fl topics.Levels
+	if !topics.Split(f, &fl) {
 		return false
 	}
-	as, bs := al.Slice(), bl.Slice()
+	as, bs := fl.Slice(), sub
+	if wild(as[0]) && dollarOnly(bs[0]) || wild(bs[0]) && dollarOnly(as[0]) {
+		return false
+	}
 	for i := 0; i < len(as) && i < len(bs); i++ {
 		if as[i] == "#" || bs[i] == "#" {
 			return true

@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,9 +40,9 @@ func TestACL(t *testing.T) {
 	r.connect(&packet.Connect{ClientID: "r", CleanStart: true, UsernameFlag: true, Username: "reader"})
 	ack := r.subscribe(1, packet.Properties{},
 		packet.Subscription{Filter: "data/#", QoS: 1},
-		packet.Subscription{Filter: "#"},          // overlaps secret/#
+		packet.Subscription{Filter: "#"},          // granted: deny secret/# does not match the filter "#"
 		packet.Subscription{Filter: "secret/a/b"}) // inside secret/#
-	if ack.ReasonCodes[0] != 1 || ack.ReasonCodes[1] != packet.NotAuthorized || ack.ReasonCodes[2] != packet.NotAuthorized {
+	if ack.ReasonCodes[0] != 1 || ack.ReasonCodes[1] != 0 || ack.ReasonCodes[2] != packet.NotAuthorized {
 		t.Fatalf("SUBACK %v", ack.ReasonCodes)
 	}
 	w := dialRaw(t, addr, packet.V5)
@@ -91,5 +92,74 @@ func TestConfigErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("ParseConfig(%q) = %v, want it to mention %q", tt.in, err, tt.want)
 		}
+	}
+}
+
+// readmeACL is the configuration README documents for refusing one filter
+// with 0x80 while allowing '#'.
+const readmeACL = `
+acl:
+  hide_denied: true      # refuse with 0x80, not 0x87
+  default: allow
+  rules:
+    - action: subscribe
+      allow: false
+      topics: ["secret/#"]
+`
+
+// TestACLRefusesOneFilterAllowsHash is item 10 of issue 11: a SUBSCRIBE is
+// decided on its filter as written (also the inner filter of $share and
+// $filter subscriptions, and each alternative of a selector), and each
+// delivery, live or retained, is checked against the subscriber's read
+// rights, so a '#' subscriber never receives secret/x.
+func TestACLRefusesOneFilterAllowsHash(t *testing.T) {
+	cfg, err := broker.ParseConfig("readme.yaml", []byte(readmeACL))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o broker.Options
+	cfg.Apply(&o)
+	_, addr := brokertest.StartServer(t, o)
+
+	p := dialRaw(t, addr, packet.V5)
+	p.connect(&packet.Connect{ClientID: "pub", CleanStart: true})
+	p.publish(&packet.Publish{Topic: "secret/r", QoS: 1, PacketID: 1, Retain: true, Payload: []byte("hidden retained")})
+	p.publish(&packet.Publish{Topic: "public/r", QoS: 1, PacketID: 2, Retain: true, Payload: []byte("retained")})
+
+	r := dialRaw(t, addr, packet.V5)
+	r.connect(&packet.Connect{ClientID: "r", CleanStart: true})
+	ack := r.subscribe(1, packet.Properties{},
+		packet.Subscription{Filter: "#", QoS: 1},
+		packet.Subscription{Filter: "secret/x"},
+		packet.Subscription{Filter: "secret/#"},
+		packet.Subscription{Filter: "$share/g/secret/#"},
+		packet.Subscription{Filter: "$filter/cid=0/secret/#"},
+		packet.Subscription{Filter: "a,secret/x"},
+		packet.Subscription{Filter: "+/x", QoS: 1},
+	)
+	want := []packet.ReasonCode{1, 0x80, 0x80, 0x80, 0x80, 0x80, 1}
+	if !slices.Equal(ack.ReasonCodes, want) {
+		t.Fatalf("SUBACK %v, want %v", ack.ReasonCodes, want)
+	}
+	if m := r.recvPublish(); m.Topic != "public/r" || !m.Retain {
+		t.Fatalf("first retained message %q (retain %v), want public/r only", m.Topic, m.Retain)
+	}
+	// A shared '#' subscriber is checked the same way.
+	s := dialRaw(t, addr, packet.V5)
+	s.connect(&packet.Connect{ClientID: "s", CleanStart: true})
+	if ack := s.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "$share/g/#", QoS: 1}); ack.ReasonCodes[0] != 1 {
+		t.Fatalf("$share/g/# SUBACK %v", ack.ReasonCodes)
+	}
+	// Live: secret/x goes first; a subscriber that got it would see it
+	// before public/x (one session's messages keep their order).
+	p.publish(&packet.Publish{Topic: "secret/x", QoS: 1, PacketID: 3, Payload: []byte("hidden")})
+	p.publish(&packet.Publish{Topic: "public/x", QoS: 1, PacketID: 4, Payload: []byte("visible")})
+	for _, c := range []*raw{r, s} {
+		m := c.recvPublish()
+		if m.Topic != "public/x" {
+			t.Fatalf("received %q, want public/x: the read rights were not checked", m.Topic)
+		}
+		c.send(&packet.Puback{Ack: packet.Ack{PacketID: m.PacketID}})
+		c.nothingPending() // one delivery for "#" and "+/x" together, and nothing else
 	}
 }

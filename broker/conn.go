@@ -47,6 +47,7 @@ type conn struct {
 	will      *message.Message
 	willDelay uint32
 	expiry    uint32
+	acl       *clientACL // the ACL as it applies to this client (acl.go)
 
 	// Write loop only.
 	w        *writer // borrowed while writing, nil when idle (see buffers.go)

@@ -60,17 +60,23 @@ func timeOf(ts float64) time.Time {
 }
 
 // condition is what a subscription checks per message beyond its topic
-// filter: flespi's cid user property on SUBSCRIBE and $filter parameters.
+// filter: flespi's cid user property on SUBSCRIBE and $filter parameters,
+// and the subscriber's ACL read rights when they do not grant every topic
+// the filter matches (see [ACL]).
 type condition struct {
 	cid    uint64
 	hasCID bool
 	filter *filter.Filter // nil unless a $filter subscription
+	read   *clientACL     // nil unless each delivery's topic must be checked
 }
 
 // accept reports whether m passes; fm is m's filter view, built by the
 // caller once per message (see [router.view]).
 func (c *condition) accept(m *message.Message, fm func() *filter.Message) bool {
 	if c.hasCID && m.CID != c.cid {
+		return false
+	}
+	if c.read != nil && !c.read.read(m.Topic) {
 		return false
 	}
 	return c.filter == nil || c.filter.Match(fm())

@@ -46,14 +46,14 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	switch {
 	case c.s.reserved(topic):
 		code, reason = packet.TopicNameInvalid, "topics under "+o.ReservedPrefix+" are reserved"
-	case wildcard && o.ACL != nil && !o.ACL.wildcardDeleteAllowed(c.username, c.clientID, topic):
+	case wildcard && o.ACL != nil && !c.aclRights().wildcardDelete(topic):
 		code, reason = packet.NotAuthorized, ""
 	case wildcard:
 	case topics.CountLevels(topic) > o.MaxTopicLevels:
 		code, reason = packet.TopicNameInvalid, "topic has more than "+itoa(o.MaxTopicLevels)+" levels"
 	case p.Props.PayloadFormat == 1 && !utf8.Valid(p.Payload):
 		code, reason = packet.PayloadFormatInvalid, "payload format indicator says UTF-8 but the payload is not" // [MQTT-3.3.2-4]
-	case o.ACL != nil && !o.ACL.publishAllowed(c.username, c.clientID, topic):
+	case o.ACL != nil && !c.aclRights().publish(topic):
 		code, reason = packet.NotAuthorized, "" // no reason string: do not reveal the ACL
 	case p.Retain && len(p.Payload) > o.MaxRetainedSize:
 		code, reason = packet.QuotaExceeded, "retained payload exceeds "+itoa(o.MaxRetainedSize)+" bytes"

@@ -53,7 +53,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 		case topics.CountLevels(topic) > o.MaxTopicLevels:
 			code = packet.TopicFilterInvalid
 			reasons = append(reasons, rs.Filter+": more than "+itoa(o.MaxTopicLevels)+" levels")
-		case o.ACL != nil && !o.ACL.subscribeAllowed(c.username, c.clientID, topic):
+		case o.ACL != nil && !c.aclRights().subscribe(topic):
 			code = o.ACL.denyCode()
 		}
 		ack.ReasonCodes[i] = code
@@ -70,6 +70,12 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 			RetainAsPublished: rs.RetainAsPublished,
 			RetainHandling:    rs.RetainHandling,
 			ID:                subID,
+		}
+		if o.ACL != nil && c.aclRights().readChecked(topic) {
+			if cond == nil {
+				cond = &condition{}
+			}
+			cond.read = c.aclRights() // each delivery's topic against the read rights
 		}
 		if cond != nil {
 			sub.Cond = cond
