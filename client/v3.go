@@ -20,6 +20,8 @@ import (
 // versions.
 type v3Session struct {
 	c        mqtt.Client
+	conn     net.Conn
+	quiesce  time.Duration
 	doneOnce sync.Once
 	doneCh   chan struct{}
 	mu       sync.Mutex
@@ -27,7 +29,7 @@ type v3Session struct {
 }
 
 func connectV3(ctx context.Context, o *Options, conn net.Conn, s sink) (*v3Session, *Connack, error) {
-	vs := &v3Session{doneCh: make(chan struct{})}
+	vs := &v3Session{doneCh: make(chan struct{}), conn: conn, quiesce: o.ConnectTimeout}
 	mo := mqtt.NewClientOptions()
 	// The server URL is only a label here: the connection is already open
 	// and handed over below.
@@ -95,10 +97,16 @@ func (s *v3Session) err() error {
 }
 
 func (s *v3Session) disconnect() error {
-	// 250 ms lets in-flight acks out before DISCONNECT, as mosquitto_pub does.
-	s.c.Disconnect(250)
+	// paho's Disconnect returns when it has written DISCONNECT and stopped
+	// its workers, or when the quiesce time has passed, whichever is first;
+	// the bound is generous because returning early meant exiting before
+	// the DISCONNECT (and the publishes before it) left. Closing the
+	// connection ourselves then waits for whatever close paho started to
+	// finish flushing (see batchConn.Close).
+	s.c.Disconnect(uint(s.quiesce / time.Millisecond))
+	err := s.conn.Close()
 	s.doneOnce.Do(func() { close(s.doneCh) })
-	return nil
+	return err
 }
 
 func wait(ctx context.Context, t mqtt.Token) error {

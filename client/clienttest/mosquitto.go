@@ -34,6 +34,11 @@ type Config struct {
 	// ACL, when set, is the content of mosquitto's acl_file (lines before
 	// any "user" line apply to anonymous clients).
 	ACL string
+	// LogAll logs every packet and every connection's start and end
+	// (log_type all, connection_messages true), so a test can read what
+	// the broker itself saw: "Client X disconnected." after a DISCONNECT,
+	// "Client X closed its connection." when the socket closed without one.
+	LogAll bool
 }
 
 // Mosquitto is a running broker; every field set is a listener's address.
@@ -49,6 +54,31 @@ type Mosquitto struct {
 
 // Log is what mosquitto has logged so far.
 func (m *Mosquitto) Log() string { return m.log.String() }
+
+// WaitLog waits up to d for mosquitto to log a line containing any of
+// texts and returns the first of texts found; it fails the test on
+// timeout.
+func (m *Mosquitto) WaitLog(t testing.TB, d time.Duration, texts ...string) string {
+	t.Helper()
+	timeout := time.NewTimer(d)
+	defer timeout.Stop()
+	for {
+		m.log.mu.Lock()
+		log, ch := m.log.b.String(), m.log.changed
+		m.log.mu.Unlock()
+		for _, s := range texts {
+			if strings.Contains(log, s) {
+				return s
+			}
+		}
+		select {
+		case <-ch:
+		case <-timeout.C:
+			t.Fatalf("mosquitto did not log any of %q within %v; its log:\n%s", texts, d, log)
+			return ""
+		}
+	}
+}
 
 // Binary finds mosquitto in PATH or /usr/sbin (Debian installs it there,
 // outside a normal user's PATH).
@@ -72,7 +102,7 @@ func Start(t testing.TB, cfg Config) *Mosquitto {
 		t.Skip("mosquitto not found in PATH or /usr/sbin: install the Debian package mosquitto to run this test")
 	}
 	dir := t.TempDir()
-	m := &Mosquitto{log: &lockedBuffer{}}
+	m := &Mosquitto{log: &lockedBuffer{changed: make(chan struct{})}}
 	var conf strings.Builder
 	// Settings mosquitto applies per listener, not globally.
 	conf.WriteString("per_listener_settings false\n")
@@ -81,6 +111,9 @@ func Start(t testing.TB, cfg Config) *Mosquitto {
 		conf.WriteString("user root\n")
 	}
 	conf.WriteString("log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n")
+	if cfg.LogAll {
+		conf.WriteString("log_type all\nconnection_messages true\n")
+	}
 	if len(cfg.Users) > 0 {
 		pw := filepath.Join(dir, "passwd")
 		first := true
@@ -244,14 +277,19 @@ func writePEM(t testing.TB, file, typ string, der []byte) {
 	}
 }
 
+// lockedBuffer is the broker's log; changed is closed and replaced on
+// every write, so WaitLog waits for writes instead of polling.
 type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{}
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	close(l.changed)
+	l.changed = make(chan struct{})
 	return l.b.Write(p)
 }
 
