@@ -140,20 +140,6 @@ func TestClientErrorExitCodes(t *testing.T) {
 	}
 }
 
-func TestTopicMatches(t *testing.T) {
-	for _, c := range []struct {
-		f, t string
-		ok   bool
-	}{
-		{"a/#", "a", true}, {"a/#", "a/b/c", true}, {"a/+", "a/b", true}, {"a/+", "a/b/c", false},
-		{"+/b", "a/b", true}, {"#", "$SYS/x", false}, {"a/b", "a/b", true}, {"a/b", "a/c", false},
-	} {
-		if topicMatches(c.f, c.t) != c.ok {
-			t.Errorf("%s vs %s: want %v", c.f, c.t, c.ok)
-		}
-	}
-}
-
 func TestPubTopicValidation(t *testing.T) {
 	for _, args := range [][]string{
 		{"pub", "-t", "a/#", "-m", "x"},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -205,7 +204,7 @@ func subRun(ctx context.Context, o *SubOptions) error {
 				if o.RetainedOnly && !e.Retain {
 					return nil
 				}
-				if (o.SkipRetained && e.Retain) || matchesAny(o.FilterOut, e.Topic) {
+				if (o.SkipRetained && e.Retain) || filteredOut(o.FilterOut, e.Topic) {
 					continue
 				}
 				if err := o.Out.writeMessage(out, e); err != nil {
@@ -227,32 +226,14 @@ func countWord(n int) string {
 	return fmt.Sprint(n)
 }
 
-func matchesAny(filters []string, topic string) bool {
+// filteredOut reports whether a -T filter matches topic; the matcher is
+// the broker's ([packet.MatchFilter]), so -T agrees with what a
+// subscription to the same filter would receive.
+func filteredOut(filters []string, topic string) bool {
 	for _, f := range filters {
-		if topicMatches(f, topic) {
+		if packet.MatchFilter(f, topic) {
 			return true
 		}
 	}
 	return false
-}
-
-// topicMatches reports whether topic matches filter (+ and # wildcards);
-// topics starting with $ match no leading wildcard [MQTT-4.7.2-1].
-func topicMatches(filter, topic string) bool {
-	if strings.HasPrefix(topic, "$") && (strings.HasPrefix(filter, "+") || strings.HasPrefix(filter, "#")) {
-		return false
-	}
-	fs, ts := strings.Split(filter, "/"), strings.Split(topic, "/")
-	for i, f := range fs {
-		if f == "#" {
-			return true
-		}
-		if i >= len(ts) {
-			return false
-		}
-		if f != "+" && f != ts[i] {
-			return false
-		}
-	}
-	return len(fs) == len(ts)
 }
