@@ -491,13 +491,14 @@ func clientExit(err error) error {
 		de *client.DialError
 		re *client.RefusedError
 		ne *client.ReasonError
+		se *client.DisconnectedError
 	)
 	switch {
 	case err == nil:
 		return nil
 	case errors.As(err, &de):
 		return withExit(ExitConnect, err)
-	case errors.As(err, &re), errors.As(err, &ne):
+	case errors.As(err, &re), errors.As(err, &ne), errors.As(err, &se):
 		return withExit(ExitRefused, err)
 	}
 	return err

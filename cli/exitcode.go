@@ -12,7 +12,7 @@ const (
 	ExitError       = 1 // any failure not listed below
 	ExitUsage       = 2 // bad flags or arguments
 	ExitConnect     = 3 // the broker could not be reached (DNS, TCP, TLS, WebSocket)
-	ExitRefused     = 4 // the broker said no: a reason code >= 0x80 on CONNACK, SUBACK, PUBACK or PUBREC
+	ExitRefused     = 4 // the broker said no: a reason code >= 0x80 on CONNACK, SUBACK, PUBACK or PUBREC, or a DISCONNECT from the broker
 	ExitTimeout     = 5 // -W timeout passed before the expected messages or answer arrived
 	ExitInterrupted = 130
 )

@@ -108,9 +108,9 @@ func TestRefusalsFromBundledBroker(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"sub", "-t", "secret/x", "-t", "open/x"}, "subscribe to secret/x: broker answered not authorized (0x87)"},
-		{[]string{"pub", "-t", "secret/x", "-m", "x", "-q", "1"}, "publish to secret/x: broker answered not authorized (0x87)"},
-		{[]string{"pub", "-t", "secret/x", "-m", "x", "-q", "2", "-V", "5"}, "not authorized (0x87)"},
+		{[]string{"sub", "-t", "secret/x", "-t", "open/x"}, "subscribe to secret/x: broker answered SUBACK not authorized (0x87)"},
+		{[]string{"pub", "-t", "secret/x", "-m", "x", "-q", "1"}, "publish to secret/x: broker answered PUBACK not authorized (0x87)"},
+		{[]string{"pub", "-t", "secret/x", "-m", "x", "-q", "2", "-V", "5"}, "PUBREC not authorized (0x87)"},
 	} {
 		code, _, errOut := mqttboard(t, "", append(tc.args, "-p", port)...)
 		if code != ExitRefused || !strings.Contains(errOut, tc.want) {

@@ -262,6 +262,22 @@ func pubRun(ctx context.Context, o *PubOptions) error {
 		}
 		return nil
 	}
+	if err := sendAll(ctx, o, send, payload); err != nil {
+		return err
+	}
+	// A broker that refused a QoS 0 message can only say so with a
+	// DISCONNECT; one that came while we published is reported, not
+	// swallowed by a zero exit.
+	select {
+	case <-c.Done():
+		return clientExit(c.Err())
+	default:
+	}
+	return nil
+}
+
+// sendAll sends the -l lines, or the payload --repeat times.
+func sendAll(ctx context.Context, o *PubOptions, send func([]byte) error, payload []byte) error {
 	if o.Payload.Lines {
 		sc := bufio.NewScanner(o.IO.In)
 		sc.Buffer(make([]byte, 64*1024), 256<<20) // MQTT's payload limit is 256 MB

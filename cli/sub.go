@@ -186,11 +186,15 @@ func subRun(ctx context.Context, o *SubOptions) error {
 			}
 			return nil
 		case <-c.Done():
+			// A broker's DISCONNECT is reported here, once: c.Err says
+			// what it said.
+			var de *client.DisconnectedError
+			if err := c.Err(); errors.As(err, &de) {
+				return clientExit(err)
+			}
 			return fmt.Errorf("connection to %s lost: %v", c.URL(), c.Err())
 		case ev := <-c.Events():
 			switch e := ev.(type) {
-			case *client.DisconnectEvent:
-				fmt.Fprintf(o.IO.ErrOut, "mqttboard: broker sent DISCONNECT: %v %s\n", e.Code, e.Props.ReasonString)
 			case *client.MessageEvent:
 				if o.RemoveRetained && e.Retain && len(e.Payload) > 0 {
 					// QoS 0: a QoS 1 publish would wait for a PUBACK that the

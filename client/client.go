@@ -281,7 +281,7 @@ func (c *Client) Publish(ctx context.Context, m *Message) (*Ack, error) {
 		c.emit(&AckEvent{Ack: *a, Time: time.Now()})
 	}
 	if code, bad := a.Failed(); bad {
-		return a, &ReasonError{Op: "publish to " + m.Topic, Code: code, ReasonString: a.ReasonString}
+		return a, &ReasonError{Op: "publish to " + m.Topic, Packet: a.Type, Code: code, ReasonString: a.ReasonString}
 	}
 	return a, nil
 }
@@ -301,7 +301,7 @@ func (c *Client) Subscribe(ctx context.Context, props SubscribeProperties, subs 
 	c.emit(&AckEvent{Ack: *a, Time: time.Now()})
 	for i, code := range a.Codes {
 		if code >= 0x80 && i < len(subs) {
-			return a, &ReasonError{Op: "subscribe to " + subs[i].Filter, Code: code, ReasonString: a.ReasonString}
+			return a, &ReasonError{Op: "subscribe to " + subs[i].Filter, Packet: packet.SUBACK, Code: code, ReasonString: a.ReasonString}
 		}
 	}
 	c.mu.Lock()

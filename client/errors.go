@@ -65,19 +65,47 @@ func (e *RefusedError) Error() string {
 
 // ReasonError is a negative acknowledgement of a PUBLISH or SUBSCRIBE.
 type ReasonError struct {
-	Op           string // "publish to a/b", "subscribe to a/#"
+	Op string // "publish to a/b", "subscribe to a/#"
+	// Packet is the acknowledgement that carried Code: PUBACK, PUBREC
+	// (a refused QoS 2 message ends there) or SUBACK.
+	Packet       packet.Type
 	Code         packet.ReasonCode
 	ReasonString string
 }
 
-// Error names the operation and the broker's reason.
+// Error names the operation, the acknowledgement and the broker's reason.
 func (e *ReasonError) Error() string {
 	s := fmt.Sprintf("%s: broker answered %v", e.Op, e.Code)
+	if e.Packet != 0 {
+		s = fmt.Sprintf("%s: broker answered %v %v", e.Op, e.Packet, e.Code)
+	}
 	if e.ReasonString != "" {
 		s += ": " + e.ReasonString
 	}
 	if e.Code == 0x87 {
 		s += " — the credentials in use may not access this topic"
+	}
+	return s
+}
+
+// DisconnectedError is a DISCONNECT the broker sent (MQTT 5): the broker
+// ended the connection and said why. Requests waiting for an answer end
+// with it at once.
+type DisconnectedError struct {
+	Code            packet.ReasonCode
+	ReasonString    string
+	ServerReference string
+}
+
+// Error names the reason code, the broker's reason string and, when the
+// broker sent one, the server to use instead.
+func (e *DisconnectedError) Error() string {
+	s := fmt.Sprintf("broker sent DISCONNECT: %v", e.Code)
+	if e.ReasonString != "" {
+		s += ": " + e.ReasonString
+	}
+	if e.ServerReference != "" {
+		s += " — the broker points to " + e.ServerReference
 	}
 	return s
 }

@@ -17,15 +17,22 @@ import (
 //
 // It only frames packets (no copy) until a subscription with an identifier
 // is made; connections that never use identifiers pay nothing more.
+//
+// It also decodes a DISCONNECT from the broker and hands it to
+// onDisconnect before paho reads it: paho reports a server DISCONNECT only
+// after it has shut down (from a goroutine of its own), so a request that
+// ends because the connection closed could not otherwise know why.
 type subIDTap struct {
 	net.Conn
-	active atomic.Bool
+	active       atomic.Bool
+	onDisconnect func(*packet.Disconnect)
 
 	// Read side state; only the reading goroutine touches it.
 	hdr        [5]byte
 	hn         int
 	skip       int
 	collecting bool
+	kind       packet.Type // of the packet being collected
 	need       int
 	body       []byte
 	broken     bool
@@ -66,7 +73,7 @@ func (t *subIDTap) feed(b []byte) {
 			b = b[n:]
 			if t.need == 0 {
 				t.collecting = false
-				t.publish(t.body)
+				t.collected()
 			}
 		default:
 			t.hdr[t.hn] = b[0]
@@ -84,11 +91,12 @@ func (t *subIDTap) feed(b []byte) {
 				rl += int(c&0x7f) * mul
 				mul <<= 7
 			}
-			if packet.Type(t.hdr[0]>>4) == packet.PUBLISH && t.active.Load() {
+			kind := packet.Type(t.hdr[0] >> 4)
+			if (kind == packet.PUBLISH && t.active.Load()) || (kind == packet.DISCONNECT && t.onDisconnect != nil) {
 				t.body = append(t.body[:0], t.hdr[:t.hn]...)
-				t.need, t.collecting = rl, rl > 0
+				t.kind, t.need, t.collecting = kind, rl, rl > 0
 				if rl == 0 {
-					t.publish(t.body)
+					t.collected()
 				}
 			} else {
 				t.skip = rl
@@ -96,6 +104,16 @@ func (t *subIDTap) feed(b []byte) {
 			t.hn = 0
 		}
 	}
+}
+
+func (t *subIDTap) collected() {
+	if t.kind == packet.DISCONNECT {
+		if p, err := packet.Decode(t.body, packet.V5); err == nil {
+			t.onDisconnect(p.(*packet.Disconnect))
+		}
+		return
+	}
+	t.publish(t.body)
 }
 
 func (t *subIDTap) publish(frame []byte) {

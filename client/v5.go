@@ -3,9 +3,9 @@ package client
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eclipse/paho.golang/packets"
@@ -39,10 +39,17 @@ type v5Session struct {
 	tap     *subIDTap
 	mu      sync.Mutex
 	lastErr error
+	// byServer is the broker's DISCONNECT, set (by the tap) before paho
+	// sees the packet.
+	byServer atomic.Pointer[DisconnectedError]
 }
 
 func connectV5(ctx context.Context, o *Options, conn net.Conn, s sink) (*v5Session, *Connack, error) {
 	vs := &v5Session{tap: &subIDTap{Conn: fixWill(conn, o.Will)}}
+	vs.tap.onDisconnect = func(d *packet.Disconnect) {
+		vs.byServer.CompareAndSwap(nil, &DisconnectedError{Code: d.ReasonCode,
+			ReasonString: d.Props.ReasonString, ServerReference: d.Props.ServerReference})
+	}
 	cfg := paho.ClientConfig{
 		ClientID: o.ClientID,
 		// paho writes from several goroutines; the lock keeps packets whole.
@@ -70,7 +77,6 @@ func connectV5(ctx context.Context, o *Options, conn net.Conn, s sink) (*v5Sessi
 					e.Props.Present = e.Props.Present.Add(packet.PropSessionExpiry)
 				}
 			}
-			vs.setErr(fmt.Errorf("broker sent DISCONNECT: %v %s", e.Code, e.Props.ReasonString))
 			s.onServerDisconnect(e)
 		},
 		OnClientError: func(err error) { vs.setErr(err) },
@@ -137,6 +143,9 @@ func (s *v5Session) setErr(err error) {
 }
 
 func (s *v5Session) err() error {
+	if d := s.byServer.Load(); d != nil {
+		return d
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.lastErr == nil {
@@ -151,23 +160,67 @@ func (s *v5Session) disconnect() error {
 	return s.c.Disconnect(&paho.Disconnect{ReasonCode: 0})
 }
 
+// whileConnected returns ctx cancelled also when the connection ends:
+// paho.golang leaves a request waiting for its answer until its packet
+// timeout even after the broker has disconnected.
+func (s *v5Session) whileConnected(ctx context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-s.c.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// ended returns why the connection ended when it has, for a request that
+// failed with err; otherwise err.
+func (s *v5Session) ended(err error) error {
+	select {
+	case <-s.c.Done():
+		return s.err()
+	default:
+	}
+	if d := s.byServer.Load(); d != nil {
+		return d
+	}
+	return err
+}
+
 func (s *v5Session) publish(ctx context.Context, m *Message) (*Ack, error) {
 	p := &paho.Publish{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, Properties: publishPropsToPaho(&m.Props)}
-	pr, err := s.c.Publish(ctx, p)
-	if m.QoS == 0 && err == nil {
-		// Nothing comes back for QoS 0, but paho returns an empty
-		// PublishResponse that would read as a PUBACK with reason 0.
-		return &Ack{}, nil
-	}
-	if pr == nil {
-		if err != nil {
-			return nil, err
+	if m.QoS == 0 {
+		// Nothing comes back for QoS 0 (paho returns an empty
+		// PublishResponse that would read as a PUBACK with reason 0), and
+		// nothing waits: a broker's DISCONNECT is reported by the next
+		// publish.
+		if d := s.byServer.Load(); d != nil {
+			return nil, d
+		}
+		if _, err := s.c.Publish(ctx, p); err != nil {
+			return nil, s.ended(err)
 		}
 		return &Ack{}, nil
 	}
+	ctx, cancel := s.whileConnected(ctx)
+	defer cancel()
+	pr, err := s.c.Publish(ctx, p)
+	if pr == nil || (err != nil && pr.ReasonCode == 0) {
+		if err == nil {
+			err = errors.New("no acknowledgement")
+		}
+		return nil, s.ended(err)
+	}
 	a := &Ack{Type: packet.PUBACK, Codes: []packet.ReasonCode{packet.ReasonCode(pr.ReasonCode)}}
 	if m.QoS == 2 {
+		// A refused QoS 2 message ends at PUBREC (MQTT 5.0 section 4.3.3): no
+		// PUBREL or PUBCOMP follows a PUBREC >= 0x80.
 		a.Type = packet.PUBCOMP
+		if pr.ReasonCode >= 0x80 {
+			a.Type = packet.PUBREC
+		}
 	}
 	if pr.Properties != nil {
 		a.ReasonString = pr.Properties.ReasonString
@@ -190,9 +243,11 @@ func (s *v5Session) subscribe(ctx context.Context, subs []Subscription, p Subscr
 			RetainAsPublished: sub.RetainAsPublished, RetainHandling: sub.RetainHandling,
 		})
 	}
+	ctx, cancel := s.whileConnected(ctx)
+	defer cancel()
 	sa, err := s.c.Subscribe(ctx, sp)
 	if sa == nil {
-		return nil, err
+		return nil, s.ended(err)
 	}
 	// paho reports failure codes as an error too; the Ack carries them.
 	a := &Ack{Type: packet.SUBACK}
@@ -207,9 +262,11 @@ func (s *v5Session) subscribe(ctx context.Context, subs []Subscription, p Subscr
 }
 
 func (s *v5Session) unsubscribe(ctx context.Context, filters []string, user []packet.UserProperty) (*Ack, error) {
+	ctx, cancel := s.whileConnected(ctx)
+	defer cancel()
 	ua, err := s.c.Unsubscribe(ctx, &paho.Unsubscribe{Topics: filters, Properties: &paho.UnsubscribeProperties{User: userToPaho(user)}})
 	if ua == nil {
-		return nil, err
+		return nil, s.ended(err)
 	}
 	a := &Ack{Type: packet.UNSUBACK}
 	for _, r := range ua.Reasons {
