@@ -58,8 +58,8 @@ func box(st common.Styles, title, content string, w, h int, focused bool) string
 	edge := lipgloss.NewStyle().Foreground(color)
 	b := lipgloss.RoundedBorder()
 	iw := max(w-2, 0)
-	t := ansi.Truncate(" "+title+" ", max(iw-1, 0), "…")
-	tw := ansi.StringWidth(t)
+	t := ansi.TruncateWc(" "+common.Safe(title)+" ", max(iw-1, 0), "…")
+	tw := common.Width(t)
 	if focused {
 		t = st.Title.Render(t)
 	}

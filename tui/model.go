@@ -460,7 +460,7 @@ func (m *Model) View() string {
 	default:
 		body = m.renderPanes(mainH)
 	}
-	status := m.status
+	status := common.Safe(m.status)
 	if m.naming {
 		status = m.boardName.View()
 	}
@@ -469,7 +469,9 @@ func (m *Model) View() string {
 	}
 	m.help.Width = m.w
 	helpLine := m.help.ShortHelpView(append(m.panes[m.focus].ShortHelp(), m.c.Keys.Global.Next, m.c.Keys.Global.Help))
-	return body + "\n" + common.Fit(status, m.w) + "\n" + common.Fit(helpLine, m.w)
+	// Every pane renders network strings through common.Safe; Terminal is
+	// the last guard, for anything a future change forgets.
+	return common.Terminal(body + "\n" + common.Fit(status, m.w) + "\n" + common.Fit(helpLine, m.w))
 }
 
 func (m *Model) renderPanes(h int) string {

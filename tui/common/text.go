@@ -7,17 +7,24 @@ import (
 )
 
 // Fit cuts or pads s to exactly width cells, so rows never wrap and
-// break the layout.
+// break the layout. Widths are counted by code point (wcwidth), as tmux,
+// xterm and VTE draw them; Safe has removed the sequences where terminals
+// disagree with that count.
 func Fit(s string, width int) string {
 	if width <= 0 {
 		return ""
 	}
-	w := ansi.StringWidth(s)
+	w := Width(s)
 	if w > width {
-		return ansi.Truncate(s, width, "…")
+		s = ansi.TruncateWc(s, width, "…")
+		w = Width(s)
 	}
-	return s + strings.Repeat(" ", width-w)
+	return s + strings.Repeat(" ", max(width-w, 0))
 }
+
+// Width is the number of cells s takes, styling ignored, counted as Fit
+// counts.
+func Width(s string) int { return ansi.StringWidthWc(s) }
 
 // Lines fits lines into a width×height block: each cut or padded to width,
 // missing lines blank, extra lines dropped.
@@ -37,14 +44,4 @@ func Lines(lines []string, width, height int) string {
 		}
 	}
 	return b.String()
-}
-
-// OneLine replaces control characters so a payload or topic shows on one row.
-func OneLine(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r == 0x7f {
-			return '·'
-		}
-		return r
-	}, s)
 }

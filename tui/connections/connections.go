@@ -310,7 +310,7 @@ func (p *Pane) ModalView(w, h int) string {
 	if p.form != nil {
 		title := "Add connection"
 		if p.editing != nil {
-			title = "Edit connection " + p.editing.Name()
+			title = "Edit connection " + common.Safe(p.editing.Name())
 		}
 		p.form.SetSize(w, h-2)
 		return common.Lines([]string{p.c.Styles.Title.Render(title), ""}, w, 2) + "\n" + p.form.View(true)
@@ -324,11 +324,11 @@ func (p *Pane) infoLines(w int) []string {
 		return nil
 	}
 	st := p.c.Styles
-	lines := []string{st.Title.Render(c.Name()) + "  " + c.Profile.URL, ""}
+	lines := []string{st.Title.Render(common.Safe(c.Name())) + "  " + common.Safe(c.Profile.URL), ""}
 	lines = append(lines, p.statusLines(c, w)...)
 	if ca := c.Connack; ca != nil {
 		lines = append(lines, "", st.Label.Render("Server properties:"))
-		for _, l := range wrap(ca.Props.String(), w-2) {
+		for _, l := range wrap(common.Safe(ca.Props.String()), w-2) {
 			lines = append(lines, "  "+l)
 		}
 	}
@@ -348,7 +348,7 @@ func (p *Pane) statusLines(c *conn.Conn, w int) []string {
 		lines = append(lines, st.Warn.Render(c.Status.String()))
 	}
 	if c.Err != "" {
-		for _, l := range wrap(c.Err, w) {
+		for _, l := range wrap(common.Safe(c.Err), w) {
 			lines = append(lines, st.Error.Render(l))
 		}
 	}
@@ -359,11 +359,11 @@ func (p *Pane) statusLines(c *conn.Conn, w int) []string {
 		}
 		lines = append(lines, "CONNACK "+ca.Code.String(), "session present: "+sp)
 		if id := ca.Props.AssignedClientID; id != "" {
-			lines = append(lines, "client id: "+id)
+			lines = append(lines, "client id: "+common.Safe(id))
 		}
 		lines = append(lines, serverLimits(&ca.Props)...)
 		for _, u := range ca.Props.User {
-			lines = append(lines, st.Label.Render(u.Key)+"="+u.Value)
+			lines = append(lines, st.Label.Render(common.Safe(u.Key))+"="+common.Safe(u.Value))
 		}
 	}
 	return lines
@@ -398,7 +398,7 @@ func (p *Pane) View() string {
 	var lines []string
 	for i, c := range p.set.List {
 		dot := lipgloss.NewStyle().Foreground(c.Color).Render("●")
-		row := dot + " " + common.Fit(c.Name(), max(p.w-4-3, 4)) + " " + statusGlyph(c.Status)
+		row := dot + " " + common.Fit(common.Safe(c.Name()), max(p.w-4-3, 4)) + " " + statusGlyph(c.Status)
 		if i == p.set.Focused {
 			row = "▸" + row
 			if p.focused {
@@ -414,7 +414,7 @@ func (p *Pane) View() string {
 	}
 	if c := p.set.Current(); c != nil {
 		lines = append(lines, st.Dim.Render(strings.Repeat("─", p.w)))
-		lines = append(lines, common.OneLine(c.Profile.URL))
+		lines = append(lines, common.Safe(c.Profile.URL))
 		lines = append(lines, p.statusLines(c, p.w)...)
 	}
 	return common.Lines(lines, p.w, p.h)

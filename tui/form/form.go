@@ -279,7 +279,10 @@ const (
 )
 
 // Update handles a key. Submit and Cancel are for the form's owner to act
-// on; Cancel is esc when no field is being edited.
+// on; Cancel is esc when no field is being edited. On a text field that is
+// not being edited, enter starts editing and a typed character starts
+// editing with that character; while editing, enter commits the field and
+// moves to the next.
 func (m *Model) Update(msg tea.Msg) (Result, tea.Cmd) {
 	keys := m.c.Keys.Form
 	km, ok := msg.(tea.KeyMsg)
@@ -312,6 +315,20 @@ func (m *Model) Update(msg tea.Msg) (Result, tea.Cmd) {
 			return None, nil
 		}
 		return None, m.forward(msg)
+	}
+	text := f.Kind == Text || f.Kind == Secret || f.Kind == Multiline
+	if text && km.Type == tea.KeyRunes {
+		// Typing on a text field edits it: what is typed is never lost to
+		// a field that was not in edit mode (nor taken as j/k).
+		m.editing = true
+		var cmd tea.Cmd
+		if f.Kind == Multiline {
+			cmd = f.area.Focus()
+		} else {
+			f.input.CursorEnd()
+			cmd = f.input.Focus()
+		}
+		return None, tea.Batch(cmd, m.forward(msg))
 	}
 	switch {
 	case key.Matches(km, keys.Up), km.String() == "k":
@@ -450,7 +467,7 @@ func (m *Model) View(focused bool) string {
 		case Pairs:
 			kw, pw := m.pairWidths()
 			for j, p := range f.pairs {
-				k, v := common.OneLine(p.key.Value()), common.OneLine(p.value.Value())
+				k, v := common.Safe(p.key.Value()), common.Safe(p.value.Value())
 				if m.editing && i == m.cursor && j == m.sub {
 					k, v = p.key.View(), p.value.View()
 				}
@@ -501,7 +518,7 @@ func (m *Model) View(focused bool) string {
 			} else if f.Kind == Secret {
 				val = []string{strings.Repeat("•", min(len(f.input.Value()), 8))}
 			} else {
-				val = []string{common.OneLine(f.input.Value())}
+				val = []string{common.Safe(f.input.Value())}
 			}
 		}
 		for j, v := range val {

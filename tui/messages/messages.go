@@ -490,13 +490,13 @@ func (p *Pane) renderRow(c *conn.Conn, m *client.MessageEvent) string {
 	if p.all {
 		// The connection's name in its colour after the bar, so the merged
 		// list reads without colour too (and in goldens).
-		bar += " " + colour.Render(common.Fit(common.OneLine(c.Name()), nameW))
+		bar += " " + colour.Render(common.Fit(common.Safe(c.Name()), nameW))
 		fixed += nameW + 1
 	}
 	tw := max(p.w-fixed, 8)
-	topic := common.Fit(common.OneLine(m.Topic), min(tw, max(tw/2, 24)))
-	rest := max(tw-lipgloss.Width(topic)-1, 0)
-	prev := common.Fit(common.OneLine(string(m.Payload)), rest)
+	topic := common.Fit(common.Safe(m.Topic), min(tw, max(tw/2, 24)))
+	rest := max(tw-common.Width(topic)-1, 0)
+	prev := common.Fit(common.Safe(string(m.Payload)), rest)
 	row := " " + m.Time.Format("15:04:05.000") + " " + bar + " " + topic + " " + flags + " " + fmt.Sprintf("%6s", size) + " " + p.c.Styles.Dim.Render(prev)
 	return common.Fit(row, p.w)
 }
@@ -520,11 +520,11 @@ func (p *Pane) detailLines(src source, h int) []string {
 	}
 	on := ""
 	if p.all {
-		on = st.Label.Render("on ") + lipgloss.NewStyle().Foreground(c.Color).Render(common.OneLine(c.Name())) + "  "
+		on = st.Label.Render("on ") + lipgloss.NewStyle().Foreground(c.Color).Render(common.Safe(c.Name())) + "  "
 	}
-	lines = append(lines, on+st.Label.Render("topic ")+common.OneLine(m.Topic)+fmt.Sprintf("  qos %d  retain %v  dup %v  %d bytes", m.QoS, m.Retain, m.Dup, len(m.Payload)))
+	lines = append(lines, on+st.Label.Render("topic ")+common.Safe(m.Topic)+fmt.Sprintf("  qos %d  retain %v  dup %v  %d bytes", m.QoS, m.Retain, m.Dup, len(m.Payload)))
 	if props := m.Props.String(); props != "" {
-		lines = append(lines, st.Label.Render("props ")+props)
+		lines = append(lines, st.Label.Render("props ")+common.Safe(props))
 	}
 	for _, l := range RenderPayload(m.Payload, p.mode) {
 		if len(lines) >= h {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mqttboard/mqttboard/tui/common"
 )
 
 // Mode is how the selected payload is shown.
@@ -20,21 +22,22 @@ const (
 
 func (m Mode) String() string { return [...]string{"text", "json", "hex"}[m] }
 
-// RenderPayload returns the payload's lines in mode. JSON that does not
+// RenderPayload returns the payload's lines in mode, each made safe for
+// the terminal (common.SafeLines). JSON that does not
 // parse falls back to text with a note, so the key never shows nothing.
 func RenderPayload(b []byte, m Mode) []string {
 	switch m {
 	case JSON:
 		var out bytes.Buffer
 		if err := json.Indent(&out, b, "", "  "); err == nil {
-			return strings.Split(out.String(), "\n")
+			return common.SafeLines(out.String())
 		}
 		return append([]string{"(not JSON; shown as text)"}, RenderPayload(b, Text)...)
 	case Hex:
 		return strings.Split(strings.TrimRight(hex.Dump(b), "\n"), "\n")
 	}
 	if !utf8.Valid(b) {
-		return append([]string{"(binary; press v for hex)"}, strings.Split(strings.ToValidUTF8(string(b), "�"), "\n")...)
+		return append([]string{"(binary; press v for hex)"}, common.SafeLines(string(b))...)
 	}
-	return strings.Split(string(b), "\n")
+	return common.SafeLines(string(b))
 }

@@ -36,7 +36,7 @@ func New(c *common.Common, set *conn.Set) *Pane {
 // Title implements common.Pane.
 func (p *Pane) Title() string {
 	if cur := p.set.Current(); cur != nil {
-		return fmt.Sprintf("Packets · %s %d", cur.Name(), cur.Packets.Len())
+		return fmt.Sprintf("Packets · %s %d", common.Safe(cur.Name()), cur.Packets.Len())
 	}
 	return "Packets"
 }
@@ -152,9 +152,9 @@ func (p *Pane) render(tp client.TracePacket) string {
 	var text string
 	switch {
 	case tp.Err != nil:
-		text = st.Error.Render("undecodable: " + tp.Err.Error())
+		text = st.Error.Render("undecodable: " + common.Safe(tp.Err.Error()))
 	case tp.Packet != nil:
-		text = tp.Packet.String()
+		text = common.Safe(tp.Packet.String())
 	}
-	return common.Fit(tp.Time.Format("15:04:05.000")+" "+dir+" "+common.OneLine(text), p.w)
+	return common.Fit(tp.Time.Format("15:04:05.000")+" "+dir+" "+text, p.w)
 }

@@ -213,11 +213,11 @@ func (p *Pane) View() string {
 // string and user properties (flespi's subscribers_count).
 func AckLine(st common.Styles, s *conn.Sent) string {
 	if s.Err != "" {
-		return st.Error.Render("✗ " + s.Message.Topic + ": " + s.Err)
+		return st.Error.Render("✗ " + common.Safe(s.Message.Topic) + ": " + common.Safe(s.Err))
 	}
 	var b strings.Builder
 	if s.Ack == nil || s.Ack.Type == 0 {
-		b.WriteString(st.OK.Render("sent " + s.Message.Topic + " (QoS 0, no ack)"))
+		b.WriteString(st.OK.Render("sent " + common.Safe(s.Message.Topic) + " (QoS 0, no ack)"))
 		return b.String()
 	}
 	code := packet.Success
@@ -226,10 +226,10 @@ func AckLine(st common.Styles, s *conn.Sent) string {
 	}
 	b.WriteString(st.OK.Render("✓ " + s.Ack.Type.String() + " " + code.String()))
 	if s.Ack.ReasonString != "" {
-		b.WriteString(" " + strconv.Quote(s.Ack.ReasonString))
+		b.WriteString(" " + common.Safe(strconv.Quote(s.Ack.ReasonString)))
 	}
 	for _, u := range s.Ack.User {
-		b.WriteString(" " + u.Key + "=" + u.Value)
+		b.WriteString(" " + common.Safe(u.Key) + "=" + common.Safe(u.Value))
 	}
 	return b.String()
 }

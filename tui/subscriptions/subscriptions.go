@@ -109,7 +109,10 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 	return nil
 }
 
-// OpenForm opens the subscribe form with the filter field being edited.
+// OpenForm opens the subscribe form with the cursor on the empty filter
+// field: typing (or enter) edits it, enter commits it. It opens empty, the
+// example is a placeholder: a pre-filled "#" once subscribed to everything
+// when what was typed went elsewhere.
 func (p *Pane) OpenForm() tea.Cmd {
 	p.form = form.New(p.c,
 		form.NewField(form.Text, "filter", "Topic filter", "a/+/c, #, $share/g/a, $filter/..., a/b,c/d"),
@@ -121,8 +124,7 @@ func (p *Pane) OpenForm() tea.Cmd {
 		form.NewField(form.Pairs, "user", "User properties", ""),
 	)
 	p.form.AreaHeight = 3
-	p.form.Set("filter", "#")
-	return p.form.Focus("filter")
+	return nil
 }
 
 func (p *Pane) fromForm() (profiles.Subscription, error) {
@@ -149,7 +151,7 @@ func (p *Pane) fromForm() (profiles.Subscription, error) {
 func (p *Pane) ModalView(w, h int) string {
 	name := ""
 	if c := p.set.Current(); c != nil {
-		name = " on " + c.Name()
+		name = " on " + common.Safe(c.Name())
 	}
 	p.form.SetSize(w, h-2)
 	return common.Lines([]string{p.c.Styles.Title.Render("Subscribe" + name), ""}, w, 2) + "\n" + p.form.View(true)
@@ -178,13 +180,13 @@ func (p *Pane) View() string {
 		}
 		count := strconv.FormatUint(s.Count, 10)
 		fw := max(p.w-len(count)-8, 4)
-		row := common.Fit(common.OneLine(s.Filter), fw) + " " + code + " " + count
+		row := common.Fit(common.Safe(s.Filter), fw) + " " + code + " " + count
 		if i == p.cursor && p.focused {
 			row = st.Selected.Render(common.Fit(row, p.w))
 		}
 		lines = append(lines, row)
 		if s.Err != "" && i == p.cursor {
-			lines = append(lines, st.Error.Render("  "+s.Err))
+			lines = append(lines, st.Error.Render("  "+common.Safe(s.Err)))
 		}
 	}
 	return common.Lines(lines, p.w, p.h)

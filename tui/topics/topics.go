@@ -115,7 +115,7 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 		case f.Err != nil:
 			return nil // the connection reports the error
 		case len(f.Topics) == 0:
-			return common.Status("the broker holds no retained messages under "+f.Path, false)
+			return common.Status("the broker holds no retained messages under "+common.Safe(f.Path), false)
 		}
 		p.confirm, p.confirmPath, p.confirmNote = f.Topics, f.Path, ""
 		if !f.Complete {
@@ -174,11 +174,11 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 				// connection is down, fall back to what the board saw.
 				if cmd := cur.FindRetained(n.Path); cmd != nil {
 					p.finding = n.Path
-					return tea.Batch(cmd, common.Status("looking up the retained messages under "+n.Path+"…", false))
+					return tea.Batch(cmd, common.Status("looking up the retained messages under "+common.Safe(n.Path)+"…", false))
 				}
 				r := n.Retained()
 				if len(r) == 0 {
-					return common.Status("no retained messages seen under "+n.Path, false)
+					return common.Status("no retained messages seen under "+common.Safe(n.Path), false)
 				}
 				p.confirm, p.confirmPath, p.confirmNote = r, n.Path, " (seen by the board; not connected to ask the broker)"
 			}
@@ -228,11 +228,11 @@ func (p *Pane) View() string {
 			}
 		}
 		count := strconv.FormatUint(n.Total, 10)
-		name := strings.Repeat("  ", r.depth) + glyph + common.OneLine(n.Name)
+		name := strings.Repeat("  ", r.depth) + glyph + common.Safe(n.Name)
 		nameW := min(max(p.w/2, 16), p.w-len(count)-2)
 		line := common.Fit(name, nameW) + " " + st.Label.Render(count)
 		if n.Last != nil {
-			line += " " + st.Dim.Render(common.OneLine(string(n.Last.Payload)))
+			line += " " + st.Dim.Render(common.Safe(string(n.Last.Payload)))
 		}
 		line = common.Fit(line, p.w)
 		if i == p.cursor && p.focused {
@@ -257,9 +257,9 @@ func (p *Pane) detail(h int) []string {
 		return lines
 	}
 	if p.confirm != nil {
-		return append(lines, st.Warn.Render(fmt.Sprintf("Delete %d retained message(s) under %s%s with empty retained publishes? y/n", len(p.confirm), p.confirmPath, p.confirmNote)))
+		return append(lines, st.Warn.Render(fmt.Sprintf("Delete %d retained message(s) under %s%s with empty retained publishes? y/n", len(p.confirm), common.Safe(p.confirmPath), p.confirmNote)))
 	}
-	lines = append(lines, st.Label.Render(n.Path)+fmt.Sprintf("  %d here, %d under", n.Count, n.Total))
+	lines = append(lines, st.Label.Render(common.Safe(n.Path))+fmt.Sprintf("  %d here, %d under", n.Count, n.Total))
 	if n.Recent == nil || n.Recent.Len() == 0 {
 		return lines
 	}
@@ -273,7 +273,7 @@ func (p *Pane) detail(h int) []string {
 				vals = append(vals, v)
 			}
 		}
-		name := f
+		name := common.Safe(f)
 		if name == "" {
 			name = "value"
 		}
@@ -289,7 +289,7 @@ func (p *Pane) detail(h int) []string {
 		if m.Retain {
 			r = " r"
 		}
-		lines = append(lines, m.Time.Format("15:04:05.000")+r+" "+common.OneLine(string(m.Payload)))
+		lines = append(lines, m.Time.Format("15:04:05.000")+r+" "+common.Safe(string(m.Payload)))
 	}
 	return lines
 }
@@ -300,7 +300,7 @@ func (p *Pane) detail(h int) []string {
 func (p *Pane) ModalView(w, h int) string {
 	st := p.c.Styles
 	n := p.history
-	lines := []string{st.Title.Render("History of "+n.Path) + fmt.Sprintf("  %d messages here, the last %d kept", n.Count, conn.TopicHistorySize), ""}
+	lines := []string{st.Title.Render("History of "+common.Safe(n.Path)) + fmt.Sprintf("  %d messages here, the last %d kept", n.Count, conn.TopicHistorySize), ""}
 	if n.Recent == nil || n.Recent.Len() == 0 {
 		lines = append(lines, st.Dim.Render("no message on exactly this topic (only under it)"))
 		return common.Lines(lines, w, h)
@@ -316,7 +316,7 @@ func (p *Pane) ModalView(w, h int) string {
 		} else {
 			flags += "  "
 		}
-		row := m.Time.Format("15:04:05.000") + " " + flags + fmt.Sprintf(" %6dB ", len(m.Payload)) + st.Dim.Render(common.OneLine(string(m.Payload)))
+		row := m.Time.Format("15:04:05.000") + " " + flags + fmt.Sprintf(" %6dB ", len(m.Payload)) + st.Dim.Render(common.Safe(string(m.Payload)))
 		row = common.Fit(row, w)
 		if i == p.histSel {
 			row = st.Selected.Render(row)
@@ -324,6 +324,6 @@ func (p *Pane) ModalView(w, h int) string {
 		lines = append(lines, row)
 	}
 	sel, _ := n.Recent.Get(n.Recent.End() - 1 - uint64(min(p.histSel, count-1)))
-	lines = append(lines, "", st.Dim.Render(strings.Repeat("─", w)), common.OneLine(string(sel.Payload)))
+	lines = append(lines, "", st.Dim.Render(strings.Repeat("─", w)), common.Safe(string(sel.Payload)))
 	return common.Lines(lines, w, h)
 }
