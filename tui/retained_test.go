@@ -8,6 +8,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/mqttboard/mqttboard/client"
+	"github.com/mqttboard/mqttboard/profiles"
+	"github.com/mqttboard/mqttboard/tui/conn"
 )
 
 // drive runs cmd as the program would and feeds what it returns back into
@@ -36,6 +38,9 @@ func TestDeleteRetainedAsksTheBroker(t *testing.T) {
 	t.Cleanup(m.Close)
 	cn := m.Set().List[0]
 	cn.Subs[0].Filter = "farm/seen/#"
+	// The board's first-run subscription covers the probe FindRetained
+	// publishes (mqttboard/probe/...): it must not show.
+	cn.Subs = append(cn.Subs, &conn.Subscription{Subscription: profiles.Subscription{Filter: "mqttboard/#"}})
 	connectNow(t, m, cn)
 
 	pub, err := client.New(client.Options{URL: cn.Profile.URL})
@@ -54,7 +59,7 @@ func TestDeleteRetainedAsksTheBroker(t *testing.T) {
 	// The board sees farm/seen/a only; drain frames until it is in the tree.
 	tick := time.NewTicker(FrameInterval)
 	defer tick.Stop()
-	deadline := time.After(10 * time.Second)
+	deadline := time.After(20 * time.Second)
 	for cn.Topics.Total == 0 {
 		select {
 		case now := <-tick.C:
@@ -70,6 +75,26 @@ func TestDeleteRetainedAsksTheBroker(t *testing.T) {
 	drive(m, cmd, 0)
 	if v := string(strip(m.View())); !strings.Contains(v, "Delete 3 retained message(s) under farm with") {
 		t.Fatalf("want the broker's count (3), not the board's (1):\n%s", v)
+	}
+	// The probe went out before the lookup answered; a marker published
+	// now reaches the board after it. Once the marker is in, the probe
+	// must be nowhere: not in the list, the tree or a counter.
+	if _, err := pub.Publish(t.Context(), &client.Message{Topic: "mqttboard/marker", QoS: 1}); err != nil {
+		t.Fatal(err)
+	}
+	for cn.Topics.Children["mqttboard"] == nil || cn.Topics.Children["mqttboard"].Children["marker"] == nil {
+		select {
+		case now := <-tick.C:
+			m.Frame(now)
+		case <-deadline:
+			t.Fatal("the board never saw mqttboard/marker")
+		}
+	}
+	if n := cn.Topics.Children["mqttboard"].Total; n != 1 || cn.Topics.Children["mqttboard"].Children["probe"] != nil {
+		t.Errorf("the probe is in the topic tree: mqttboard has %d messages", n)
+	}
+	if cn.Subs[1].Count != 1 || cn.Received != 2 || cn.Messages.Len() != 2 {
+		t.Errorf("the probe was counted: subscription %d, received %d, listed %d; want 1, 2, 2", cn.Subs[1].Count, cn.Received, cn.Messages.Len())
 	}
 	_, cmd = m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("y")})
 	drive(m, cmd, 0)
@@ -89,5 +114,30 @@ func TestDeleteRetainedAsksTheBroker(t *testing.T) {
 	found, complete, err := check.CollectRetained(t.Context(), "#", "probe/check", 5*time.Second)
 	if err != nil || !complete || len(found) != 1 || found[0].Topic != "other/x" {
 		t.Fatalf("retained left: %d (complete %t, %v)", len(found), complete, err)
+	}
+}
+
+// TestTopicTreeSelectionFollowsTopic is issue #10's item 4: the cursor was a
+// row number, so topics arriving above it moved the selection and D then
+// acted on another node.
+func TestTopicTreeSelectionFollowsTopic(t *testing.T) {
+	m := fixture(t, 120, 40)
+	m.Update(press("T"))
+	m.focusPane(Topics)
+	m.Frame(t0)
+	// mqttboard, sensor, 0, 1, 2: select mqttboard/sensor/2 (retained).
+	for range 4 {
+		m.Update(tea.KeyMsg{Type: tea.KeyDown})
+	}
+	cn := m.Set().Current()
+	for _, tp := range []string{"a/b", "mqttboard/a", "mqttboard/sensor/10"} {
+		e := &client.MessageEvent{Time: t0}
+		e.Topic, e.Payload, e.Retain = tp, []byte("1"), true
+		cn.Push(e)
+	}
+	m.Frame(t0)
+	m.Update(press("D")) // offline: what the board saw
+	if v := string(strip(m.View())); !strings.Contains(v, "Delete 1 retained message(s) under mqttboard/sensor/2 ") {
+		t.Fatalf("D is not on mqttboard/sensor/2:\n%s", v)
 	}
 }

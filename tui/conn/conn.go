@@ -9,7 +9,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -101,6 +100,10 @@ type Conn struct {
 	events  *Ring[any]
 	packets *Ring[client.TracePacket]
 	tracing atomic.Bool
+	// probes are the topics of the probe messages FindRetained publishes
+	// to learn where the broker's retained set ends; when this connection
+	// is subscribed to them they are dropped, never listed or counted.
+	probes  []string
 	scratch []any
 	pscr    []client.TracePacket
 }
@@ -491,6 +494,9 @@ func (c *Conn) Drain() bool {
 func (c *Conn) apply(e any) {
 	switch e := e.(type) {
 	case *client.MessageEvent:
+		if c.isProbe(e.Topic) {
+			return
+		}
 		c.Received++
 		seq := c.Messages.End()
 		c.Messages.Add(Message{Seq: seq, MessageEvent: e})
@@ -535,10 +541,30 @@ func matchSub(s *Subscription, e *client.MessageEvent) bool {
 		}
 		return false
 	}
-	if strings.HasPrefix(s.Filter, "$filter/") {
-		return false
+	// The tree's one matcher: $share/g[:from:count]/, $filter/.../ and
+	// per-level selectors as the broker reads them. A $filter's conditions
+	// are not evaluated: the broker did that before it delivered.
+	return packet.MatchFilter(s.Filter, e.Topic)
+}
+
+// maxProbes bounds the probe topics remembered: a probe this connection is
+// not subscribed to never arrives to be forgotten.
+const maxProbes = 16
+
+func (c *Conn) addProbe(topic string) {
+	if len(c.probes) == maxProbes {
+		c.probes = append(c.probes[:0], c.probes[1:]...)
 	}
-	return MatchTopic(s.Filter, e.Topic)
+	c.probes = append(c.probes, topic)
+}
+
+func (c *Conn) isProbe(topic string) bool {
+	for _, p := range c.probes {
+		if p == topic {
+			return true
+		}
+	}
+	return false
 }
 
 // ClearMessages empties the message history (the list's "clear").

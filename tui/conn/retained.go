@@ -52,6 +52,10 @@ func (c *Conn) FindRetained(path string) tea.Cmd {
 		rand.Read(b[:])
 		opts.ClientID = "mqttboard-" + hex.EncodeToString(b[:])
 	}
+	var b [8]byte
+	rand.Read(b[:])
+	probe := "mqttboard/probe/" + hex.EncodeToString(b[:])
+	c.addProbe(probe)
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 		defer cancel()
@@ -63,9 +67,7 @@ func (c *Conn) FindRetained(path string) tea.Cmd {
 			return c.msg(RetainedFound{Path: path, Err: err})
 		}
 		defer cl.Close()
-		var b [8]byte
-		rand.Read(b[:])
-		found, complete, err := cl.CollectRetained(ctx, RetainedFilter(path), "mqttboard/probe/"+hex.EncodeToString(b[:]), retainedTimeout)
+		found, complete, err := cl.CollectRetained(ctx, RetainedFilter(path), probe, retainedTimeout)
 		topics := make([]string, len(found))
 		for i, m := range found {
 			topics[i] = m.Topic

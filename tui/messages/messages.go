@@ -17,6 +17,7 @@ import (
 	"github.com/muesli/termenv"
 
 	"github.com/mqttboard/mqttboard/client"
+	"github.com/mqttboard/mqttboard/packet"
 	"github.com/mqttboard/mqttboard/tui/common"
 	"github.com/mqttboard/mqttboard/tui/conn"
 	"github.com/mqttboard/mqttboard/tui/connections"
@@ -310,7 +311,7 @@ func (p *Pane) scan(h source) {
 }
 
 func (p *Pane) match(e *client.MessageEvent) bool {
-	if p.topicFilter != "" && !conn.MatchTopic(p.topicFilter, e.Topic) {
+	if p.topicFilter != "" && !packet.MatchFilter(p.topicFilter, e.Topic) {
 		return false
 	}
 	if p.search != "" && !strings.Contains(string(e.Payload), p.search) {

@@ -23,8 +23,13 @@ type Pane struct {
 	set     *conn.Set
 	w, h    int
 	focused bool
-	cursor  int
-	top     int
+	// sel is the selected node's topic path: the selection follows the
+	// topic, not a row number, so topics arriving above it do not move it
+	// (and D acts on the topic the user chose). cursor is its row, found
+	// again by flatten.
+	sel    string
+	cursor int
+	top    int
 	field   int      // index into the selected topic's numeric fields
 	confirm []string // retained topics to delete, waiting for y/n
 	// confirmPath is the node confirm is for; confirmNote says when the
@@ -93,7 +98,37 @@ func (p *Pane) flatten(cur *conn.Conn) {
 		}
 	}
 	walk(cur.Topics, 0)
-	p.cursor = min(p.cursor, max(len(p.rows)-1, 0))
+	p.cursor = p.find(p.sel)
+	if len(p.rows) > 0 {
+		p.sel = p.rows[p.cursor].node.Path
+	}
+}
+
+// find is the row of the node at path or, when it is hidden under a
+// collapsed node, of its nearest shown ancestor; row 0 when none is shown.
+func (p *Pane) find(path string) int {
+	for path != "" {
+		for i, r := range p.rows {
+			if r.node.Path == path {
+				return i
+			}
+		}
+		i := strings.LastIndexByte(path, '/')
+		if i < 0 {
+			break
+		}
+		path = path[:i]
+	}
+	return 0
+}
+
+// move selects the row d rows away from the selection.
+func (p *Pane) move(d int) {
+	if len(p.rows) == 0 {
+		return
+	}
+	p.cursor = min(max(p.cursor+d, 0), len(p.rows)-1)
+	p.sel = p.rows[p.cursor].node.Path
 }
 
 // Update implements common.Pane.
@@ -104,7 +139,7 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 	}
 	switch msg := msg.(type) {
 	case connections.FocusChangedMsg:
-		p.cursor, p.top, p.confirm, p.history, p.finding = 0, 0, nil, nil, ""
+		p.sel, p.cursor, p.top, p.confirm, p.history, p.finding = "", 0, 0, nil, nil, ""
 	case common.ConnMsg:
 		f, ok := msg.Msg.(conn.RetainedFound)
 		if !ok || msg.ConnID != cur.ID || f.Path != p.finding || p.finding == "" {
@@ -153,10 +188,10 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 		}
 		switch {
 		case key.Matches(msg, k.Up):
-			p.cursor = max(p.cursor-1, 0)
+			p.move(-1)
 			p.field = 0
 		case key.Matches(msg, k.Down):
-			p.cursor = min(p.cursor+1, max(len(p.rows)-1, 0))
+			p.move(1)
 			p.field = 0
 		case key.Matches(msg, k.Expand):
 			if n := p.node(); n != nil {
@@ -257,7 +292,20 @@ func (p *Pane) detail(h int) []string {
 		return lines
 	}
 	if p.confirm != nil {
-		return append(lines, st.Warn.Render(fmt.Sprintf("Delete %d retained message(s) under %s%s with empty retained publishes? y/n", len(p.confirm), common.Safe(p.confirmPath), p.confirmNote)))
+		lines = append(lines, st.Warn.Render(fmt.Sprintf("Delete %d retained message(s) under %s%s with empty retained publishes? y/n", len(p.confirm), common.Safe(p.confirmPath), p.confirmNote)))
+		// The topics themselves, as many as fit: the user confirms what
+		// will be deleted, not a number.
+		for i, t := range p.confirm {
+			if len(lines) == h-1 && i < len(p.confirm)-1 {
+				lines = append(lines, st.Dim.Render(fmt.Sprintf("  … and %d more", len(p.confirm)-i)))
+				break
+			}
+			if len(lines) >= h {
+				break
+			}
+			lines = append(lines, "  "+common.Safe(t))
+		}
+		return lines
 	}
 	lines = append(lines, st.Label.Render(common.Safe(n.Path))+fmt.Sprintf("  %d here, %d under", n.Count, n.Total))
 	if n.Recent == nil || n.Recent.Len() == 0 {

@@ -2,22 +2,6 @@ package conn
 
 import "testing"
 
-func TestMatchTopic(t *testing.T) {
-	for _, c := range []struct {
-		f, t string
-		want bool
-	}{
-		{"a/b", "a/b", true}, {"a/b", "a/c", false}, {"a/+", "a/b", true}, {"a/+", "a/b/c", false},
-		{"a/#", "a", true}, {"a/#", "a/b/c", true}, {"#", "x", true}, {"#", "$SYS/x", false},
-		{"+/b", "a/b", true}, {"$share/g/a/#", "a/x", true}, {"x/y,a/+", "a/z", true},
-		{"a/b/c", "a/b", false}, {"a", "a/b", false}, {"+", "", true},
-	} {
-		if got := MatchTopic(c.f, c.t); got != c.want {
-			t.Errorf("MatchTopic(%q, %q) = %v", c.f, c.t, got)
-		}
-	}
-}
-
 func TestRingDropsOldest(t *testing.T) {
 	r := NewRing[int](3)
 	for i := range 5 {
