@@ -27,9 +27,9 @@ type Pane struct {
 	// topic, not a row number, so topics arriving above it do not move it
 	// (and D acts on the topic the user chose). cursor is its row, found
 	// again by flatten.
-	sel    string
-	cursor int
-	top    int
+	sel     string
+	cursor  int
+	top     int
 	field   int      // index into the selected topic's numeric fields
 	confirm []string // retained topics to delete, waiting for y/n
 	// confirmPath is the node confirm is for; confirmNote says when the
