@@ -74,6 +74,7 @@ func (c *conn) borrow() {
 	c.r.Version = c.v
 	c.r.MaxPacketSize = c.s.opts.MaxPacketSize
 	c.r.WildcardDelete = true // flespi: an empty PUBLISH to a wildcard topic deletes retained messages
+	c.r.RefuseControlChars = !c.s.opts.AllowControlChars
 }
 
 // giveBack returns them when nothing is buffered, i.e. at a packet

@@ -19,6 +19,10 @@ type Config struct {
 	// (timestamp and cid user properties) and the CONNACK user properties:
 	// a strictly standard broker. Default true.
 	Stamp *bool `json:"stamp" yaml:"stamp"`
+	// AllowControlCharacters accepts control characters in topics, client
+	// ids, user names and will topics (see [Options.AllowControlChars]).
+	// Default false: they are refused.
+	AllowControlCharacters bool `json:"allow_control_characters" yaml:"allow_control_characters"`
 }
 
 // Limits are the configurable limits; zero keeps the default of [Options].
@@ -52,6 +56,7 @@ func (c *Config) Apply(o *Options) {
 	o.MaxSessionExpiry = l.MaxSessionExpiry
 	o.ACL = c.ACL
 	o.NoStamp = c.Stamp != nil && !*c.Stamp
+	o.AllowControlChars = c.AllowControlCharacters
 }
 
 // LoadConfig reads and validates a configuration file. Errors name the

@@ -65,6 +65,14 @@ type Options struct {
 	// for a strictly standard broker that forwards user properties exactly
 	// as received. Stamping is on by default, as on flespi.
 	NoStamp bool
+	// AllowControlChars accepts control characters U+0001..U+001F and
+	// U+007F..U+009F in topic names and filters, client identifiers, user
+	// names and will topics. By default they are refused as malformed
+	// (DISCONNECT 0x81 in 5.0; a CONNECT is closed without CONNACK), as
+	// mosquitto does: the spec says they SHOULD NOT be sent and lets the
+	// receiver close the connection [MQTT-1.5.4-1], and they are how a
+	// topic smuggles escape sequences into a terminal.
+	AllowControlChars bool
 	// AccountID is the account (flespi "cid") of every client: the
 	// unauthenticated sandbox has one account. Default 1.
 	AccountID uint64

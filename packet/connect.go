@@ -198,7 +198,7 @@ func (c *Connect) decode(d *decoder, _ byte) error {
 			return d.fail(ProtocolError, "authentication data", "present without an authentication method", "MQTT-3.1.2.11.10")
 		}
 	}
-	if c.ClientID, err = d.str("client identifier"); err != nil {
+	if c.ClientID, err = d.name("client identifier"); err != nil {
 		return err
 	}
 	if c.WillFlag {
@@ -208,7 +208,7 @@ func (c *Connect) decode(d *decoder, _ byte) error {
 			}
 		}
 		at := d.off
-		if c.Will.Topic, err = d.str("will topic"); err != nil {
+		if c.Will.Topic, err = d.name("will topic"); err != nil {
 			return err
 		}
 		if msg, rule := checkTopicName(c.Will.Topic); msg != "" {
@@ -219,7 +219,7 @@ func (c *Connect) decode(d *decoder, _ byte) error {
 		}
 	}
 	if c.UsernameFlag {
-		if c.Username, err = d.str("user name"); err != nil {
+		if c.Username, err = d.name("user name"); err != nil {
 			return err
 		}
 	}

@@ -18,6 +18,9 @@ type decoder struct {
 	// wildcardDelete accepts a PUBLISH to a wildcard topic with an empty
 	// payload (flespi's bulk deletion of retained messages).
 	wildcardDelete bool
+	// refuseControl refuses control characters in names (see
+	// [Reader.RefuseControlChars] and [decoder.name]).
+	refuseControl bool
 }
 
 func (d *decoder) fail(code ReasonCode, field, msg, rule string) *Error {
@@ -108,6 +111,43 @@ func (d *decoder) str(field string) (string, error) {
 		return "", d.failAt(start, MalformedPacket, field, err, utf8Rule(err))
 	}
 	return aliasString(b), nil
+}
+
+// name reads a string that names something — a topic name or filter, a
+// client identifier, a user name, a will topic — and, when the reader
+// refuses them, fails on control characters U+0001..U+001F and
+// U+007F..U+009F: the spec says they SHOULD NOT be sent and lets a receiver
+// close the connection [MQTT-1.5.4-1]; mosquitto does.
+func (d *decoder) name(field string) (string, error) {
+	start := d.off
+	s, err := d.str(field)
+	if err != nil || !d.refuseControl {
+		return s, err
+	}
+	if i, r := ControlChar(s); i >= 0 {
+		return "", d.failAt(start+2+i, MalformedPacket, field, "contains the control character "+runeName(r), "MQTT-1.5.4-1")
+	}
+	return s, nil
+}
+
+// ControlChar returns the byte offset and value of the first control
+// character U+0001..U+001F or U+007F..U+009F in s, or -1. (U+0000 is
+// refused everywhere by the UTF-8 rules.) It allocates nothing.
+func ControlChar(s string) (int, rune) {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= 0x01 && c <= 0x1F, c == 0x7F:
+			return i, rune(c)
+		case c == 0xC2 && i+1 < len(s) && s[i+1] >= 0x80 && s[i+1] <= 0x9F:
+			return i, rune(s[i+1])
+		}
+	}
+	return -1, 0
+}
+
+func runeName(r rune) string {
+	const hex = "0123456789ABCDEF"
+	return "U+00" + string([]byte{hex[r>>4], hex[r&15]})
 }
 
 // checkUTF8 returns what is wrong with b as an MQTT string, or "".
@@ -261,7 +301,7 @@ func (d *decoder) idAndProps(props *Properties) (uint16, error) {
 // (see [ValidateFilter]).
 func (d *decoder) filter() (string, error) {
 	at := d.off
-	f, err := d.str("topic filter")
+	f, err := d.name("topic filter")
 	if err != nil {
 		return "", err
 	}

@@ -102,7 +102,7 @@ func (p *Publish) decode(d *decoder, flags byte) error {
 	}
 	topicAt := d.off
 	var err error
-	if p.Topic, err = d.str("topic name"); err != nil {
+	if p.Topic, err = d.name("topic name"); err != nil {
 		return err
 	}
 	if p.QoS > 0 {

@@ -31,6 +31,12 @@ type Reader struct {
 	// payload is empty: the flespi broker's bulk deletion of retained
 	// messages. Any other PUBLISH to a wildcard topic stays an error.
 	WildcardDelete bool
+	// RefuseControlChars makes a topic name or filter, client identifier,
+	// user name or will topic containing a control character U+0001..U+001F
+	// or U+007F..U+009F a MalformedPacket error (see [ControlChar]), as
+	// mosquitto does; a broker sets it, a client reading what a broker
+	// forwards does not.
+	RefuseControlChars bool
 
 	dec   decoder
 	small [4]byte // body of short acknowledgements, which keep no references
@@ -165,7 +171,7 @@ func (r *Reader) ReadPacket() (Packet, error) {
 	}
 	// The decoder lives in the Reader: passed to an interface method, a
 	// local one would escape to the heap on every packet.
-	r.dec = decoder{b: body, base: base, typ: t, v: r.Version, wildcardDelete: r.WildcardDelete}
+	r.dec = decoder{b: body, base: base, typ: t, v: r.Version, wildcardDelete: r.WildcardDelete, refuseControl: r.RefuseControlChars}
 	err = p.decode(&r.dec, flags)
 	r.dec.b = nil
 	if err != nil {
