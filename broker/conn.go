@@ -291,24 +291,8 @@ func (c *conn) handle(p packet.Packet) error {
 	switch p := p.(type) {
 	case *packet.Publish:
 		return c.handlePublish(p)
-	case *packet.Puback:
-		c.sess.Puback(p.PacketID)
-	case *packet.Pubrec:
-		if c.sess.Pubrec(p.PacketID, p.ReasonCode.IsError()) {
-			if !p.ReasonCode.IsError() {
-				c.send(&packet.Pubrel{Ack: packet.Ack{PacketID: p.PacketID}})
-			}
-		} else if !p.ReasonCode.IsError() {
-			c.send(&packet.Pubrel{Ack: packet.Ack{PacketID: p.PacketID, ReasonCode: packet.PacketIdentifierNotFound}})
-		}
-	case *packet.Pubrel:
-		code := packet.Success
-		if !c.sess.Release(p.PacketID) {
-			code = packet.PacketIdentifierNotFound // [MQTT-4.3.3-13]
-		}
-		c.send(&packet.Pubcomp{Ack: packet.Ack{PacketID: p.PacketID, ReasonCode: code}})
-	case *packet.Pubcomp:
-		c.sess.Pubcomp(p.PacketID)
+	case *packet.Puback, *packet.Pubrec, *packet.Pubrel, *packet.Pubcomp:
+		return c.handleAck(p) // ackflow.go
 	case *packet.Subscribe:
 		c.handleSubscribe(p)
 	case *packet.Unsubscribe:
