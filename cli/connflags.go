@@ -203,17 +203,23 @@ func (f *ConnFlags) brokerURL() (u *url.URL, topic string, err error) {
 		if !strings.Contains(raw, "://") {
 			raw = "mqtt://" + raw
 		}
-		pu, err := url.Parse(raw)
-		if err != nil {
-			return nil, "", usageError(fmt.Errorf("-L %q: %v", f.URL, err))
+		scheme, rest, _ := strings.Cut(raw, "://")
+		switch strings.ToLower(scheme) {
+		case "mqtt", "mqtts", "tcp", "ssl", "tls":
+			// As in mosquitto, everything after the host's '/' is the
+			// topic, byte for byte: '#' is a wildcard, not a URL
+			// fragment, '?' is not a query, and nothing is
+			// percent-decoded.
+			var hasTopic bool
+			rest, topic, hasTopic = strings.Cut(rest, "/")
+			if hasTopic && topic == "" {
+				return nil, "", usageError(fmt.Errorf("-L %q: the topic after the host is empty", f.URL))
+			}
+			raw = scheme + "://" + rest
 		}
-		if pu.Scheme == "mqtt" || pu.Scheme == "mqtts" || pu.Scheme == "tcp" || pu.Scheme == "ssl" {
-			topic = strings.TrimPrefix(pu.Path, "/")
-			pu.Path = ""
-		}
-		u, err = client.ParseURL(pu.String())
+		u, err = client.ParseURL(raw)
 		if err != nil {
-			return nil, "", usageError(err)
+			return nil, "", usageError(fmt.Errorf("-L: %w", err))
 		}
 		return u, topic, nil
 	}

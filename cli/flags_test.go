@@ -166,3 +166,45 @@ func TestPersistentV5AsksForAnEndlessSession(t *testing.T) {
 		t.Fatalf("--session-expiry ignored: %d", *co.SessionExpiry)
 	}
 }
+
+// TestURLTopic: the path of an mqtt:// or mqtts:// -L URL is the topic
+// exactly as written, wildcards included, as mosquitto reads it. Before
+// the fix "#" was cut off as a URL fragment ("a/b/").
+func TestURLTopic(t *testing.T) {
+	for _, tc := range []struct {
+		url, base, topic string
+	}{
+		{"mqtt://h:1884/a/b/#", "mqtt://h:1884", "a/b/#"},
+		{"mqtt://h/#", "mqtt://h:1883", "#"},
+		{"mqtt://h/a/+/c", "mqtt://h:1883", "a/+/c"},
+		{"mqtt://h/+/#", "mqtt://h:1883", "+/#"},
+		{"mqtts://tok:pw@h:8884/sensors/+/temp", "mqtts://h:8884", "sensors/+/temp"},
+		{"mqtt://h/a?b=c", "mqtt://h:1883", "a?b=c"},
+		{"mqtt://h/a%20b", "mqtt://h:1883", "a%20b"},
+		{"mqtt://h/$SYS/#", "mqtt://h:1883", "$SYS/#"},
+		{"h:1885/x/#", "mqtt://h:1885", "x/#"},
+		{"tcp://h/x", "mqtt://h:1883", "x"},
+		{"mqtt://h", "mqtt://h:1883", ""},
+		{"ws://h:9001/mqtt", "ws://h:9001/mqtt", ""},
+	} {
+		o, err := parseSub(t, "-L", tc.url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		u, topic, err := o.Conn.brokerURL()
+		if err != nil {
+			t.Errorf("%s: %v", tc.url, err)
+			continue
+		}
+		u.User = nil
+		if u.String() != tc.base || topic != tc.topic {
+			t.Errorf("%s: broker %s topic %q, want %s %q", tc.url, u, topic, tc.base, tc.topic)
+		}
+	}
+	for _, bad := range []string{"mqtt://h/", "mqtt:///a", "gopher://h/a"} {
+		o, _ := parseSub(t, "-L", bad)
+		if _, _, err := o.Conn.brokerURL(); exitCode(err) != ExitUsage {
+			t.Errorf("%s: want a usage error, got %v", bad, err)
+		}
+	}
+}
