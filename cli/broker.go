@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"strconv"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker"
@@ -49,6 +51,9 @@ README).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(o.TLSListen)+len(o.WSSListen) > 0 && (o.CertFile == "" || o.KeyFile == "") {
 				return usageError(errors.New("--tls-listen and --wss-listen need --cert and --key"))
+			}
+			if err := o.validateListeners(); err != nil {
+				return err
 			}
 			switch o.LogLevel {
 			case "debug", "info", "warn", "error":
@@ -154,4 +159,35 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		return nil
 	}
 	return err
+}
+
+// validateListeners checks every listener address and the TLS files
+// before anything binds, so a mistake on the command line is a usage error
+// (exit 2) naming the flag, not a failure to start.
+func (o *BrokerOptions) validateListeners() error {
+	for _, l := range []struct {
+		flag  string
+		addrs []string
+	}{{"--listen", o.Listen}, {"--tls-listen", o.TLSListen}, {"--ws-listen", o.WSListen}, {"--wss-listen", o.WSSListen}} {
+		for _, a := range l.addrs {
+			_, port, err := net.SplitHostPort(a)
+			if err != nil {
+				if _, perr := strconv.Atoi(a); perr == nil {
+					return usageError(fmt.Errorf("%s %s: give host:port, e.g. %s 127.0.0.1:%s (this machine) or %s :%s (every interface)", l.flag, a, l.flag, a, l.flag, a))
+				}
+				return usageError(fmt.Errorf("%s %s: give host:port, e.g. 127.0.0.1:1883", l.flag, a))
+			}
+			if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+				return usageError(fmt.Errorf("%s %s: the port is 0 (any free one) to 65535", l.flag, a))
+			}
+		}
+	}
+	if len(o.TLSListen)+len(o.WSSListen) > 0 {
+		for _, f := range [][2]string{{"--cert", o.CertFile}, {"--key", o.KeyFile}} {
+			if _, err := os.Stat(f[1]); err != nil {
+				return usageError(fmt.Errorf("%s %s: %w", f[0], f[1], errors.Unwrap(err)))
+			}
+		}
+	}
+	return nil
 }

@@ -232,6 +232,9 @@ func (f *ConnFlags) brokerURL() (u *url.URL, topic string, err error) {
 		}
 	}
 	port := f.Port
+	if f.changed("port") && (port < 1 || port > 65535) {
+		return nil, "", usageError(fmt.Errorf("-p/--port %d: a port is 1 to 65535", port))
+	}
 	if port == 0 {
 		port = map[string]int{"mqtt": 1883, "mqtts": 8883, "ws": 80, "wss": 443}[scheme]
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"os"
@@ -15,19 +16,40 @@ import (
 	"github.com/mqttboard/mqttboard/internal/wsconn"
 )
 
-// dial opens the network connection the MQTT session runs over.
-func dial(ctx context.Context, u *url.URL, o *TLSOptions) (net.Conn, error) {
+// handshakeError is a TLS handshake with the peer that failed: the TCP
+// connection was made, so something answered, but not TLS as we expect it.
+// Only such an error earns the "is a TLS listener there?" hint.
+type handshakeError struct{ err error }
+
+func (e *handshakeError) Error() string { return "TLS handshake: " + e.err.Error() }
+func (e *handshakeError) Unwrap() error { return e.err }
+
+// dialTLS connects over TCP, then shakes hands, so that a refused TCP
+// connection and a failed handshake are told apart.
+func dialTLS(ctx context.Context, addr string, cfg *tls.Config) (net.Conn, error) {
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	tc := tls.Client(raw, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, &handshakeError{err}
+	}
+	return tc, nil
+}
+
+// dial opens the network connection the MQTT session runs over; base is
+// the TLS configuration checked by Options.applyDefaults (nil for plain
+// transports).
+func dial(ctx context.Context, u *url.URL, o *TLSOptions, base *tls.Config) (net.Conn, error) {
 	switch u.Scheme {
 	case "mqtt":
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", u.Host)
 	case "mqtts":
-		cfg, err := tlsConfig(u, o)
-		if err != nil {
-			return nil, err
-		}
-		d := tls.Dialer{Config: cfg}
-		return d.DialContext(ctx, "tcp", u.Host)
+		return dialTLS(ctx, u.Host, forHost(base, u, o))
 	case "ws", "wss":
 		d := websocket.Dialer{
 			// Brokers speaking MQTT over WebSocket select it by this
@@ -37,11 +59,10 @@ func dial(ctx context.Context, u *url.URL, o *TLSOptions) (net.Conn, error) {
 			WriteBufferSize: 4096,
 		}
 		if u.Scheme == "wss" {
-			cfg, err := tlsConfig(u, o)
-			if err != nil {
-				return nil, err
+			cfg := forHost(base, u, o)
+			d.NetDialTLSContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
+				return dialTLS(ctx, addr, cfg)
 			}
-			d.TLSClientConfig = cfg
 		}
 		target := *u
 		target.User = nil // credentials go in CONNECT, never to the HTTP server
@@ -57,37 +78,66 @@ func dial(ctx context.Context, u *url.URL, o *TLSOptions) (net.Conn, error) {
 	return nil, fmt.Errorf("unknown scheme %q", u.Scheme)
 }
 
-// tlsConfig builds the client TLS configuration from o.
-func tlsConfig(u *url.URL, o *TLSOptions) (*tls.Config, error) {
+// forHost is base for the connection to u: the server name to verify is
+// the URL's host unless TLSOptions.ServerName says otherwise.
+func forHost(base *tls.Config, u *url.URL, o *TLSOptions) *tls.Config {
+	cfg := base.Clone()
+	cfg.ServerName = u.Hostname()
+	if o.ServerName != "" {
+		cfg.ServerName = o.ServerName
+	}
+	return cfg
+}
+
+// loadTLS reads the CA, certificate and key files named in o and builds
+// the client TLS configuration. It runs before anything is dialled, so a
+// file that is missing, unreadable, not PEM or a key that does not match
+// its certificate is reported as the local mistake it is, naming the flag
+// and the file, not as a broker that could not be reached.
+func loadTLS(o *TLSOptions) (*tls.Config, error) {
 	cfg := &tls.Config{
-		ServerName:         u.Hostname(),
 		InsecureSkipVerify: o.Insecure,
 		NextProtos:         o.ALPN,
 		MinVersion:         tls.VersionTLS12,
 	}
-	if o.ServerName != "" {
-		cfg.ServerName = o.ServerName
-	}
 	if o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {
-			return nil, fmt.Errorf("read CA file: %w (--cafile)", err)
+			return nil, fmt.Errorf("--cafile %s: %w", o.CAFile, unwrapPath(err))
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA file %s holds no PEM certificate (--cafile)", o.CAFile)
+			return nil, fmt.Errorf("--cafile %s holds no PEM certificate", o.CAFile)
 		}
 		cfg.RootCAs = pool
 	}
 	if o.CertFile != "" || o.KeyFile != "" {
-		if o.CertFile == "" || o.KeyFile == "" {
-			return nil, errors.New("a client certificate needs both --cert and --key")
+		switch {
+		case o.KeyFile == "":
+			return nil, fmt.Errorf("--cert %s needs --key: the private key of that certificate", o.CertFile)
+		case o.CertFile == "":
+			return nil, fmt.Errorf("--key %s needs --cert: the certificate of that key", o.KeyFile)
+		}
+		for _, f := range [][2]string{{"--cert", o.CertFile}, {"--key", o.KeyFile}} {
+			if _, err := os.ReadFile(f[1]); err != nil {
+				return nil, fmt.Errorf("%s %s: %w", f[0], f[1], unwrapPath(err))
+			}
 		}
 		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
 		if err != nil {
-			return nil, fmt.Errorf("load client certificate %s / key %s: %w", o.CertFile, o.KeyFile, err)
+			return nil, fmt.Errorf("--cert %s and --key %s: %w", o.CertFile, o.KeyFile, err)
 		}
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
+}
+
+// unwrapPath drops the *fs.PathError wrapper, whose path the message
+// already names.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }

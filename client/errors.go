@@ -20,17 +20,25 @@ type DialError struct {
 // Error says what failed and what to check.
 func (e *DialError) Error() string {
 	hint := "is a broker running there? (use -h/-p or -L)"
-	var dns *net.DNSError
-	var cert *tls.CertificateVerificationError
+	var (
+		dns  *net.DNSError
+		cert *tls.CertificateVerificationError
+		hs   *handshakeError
+	)
 	switch {
 	case errors.As(e.Err, &dns):
 		hint = "check the host name (-h or -L)"
 	case errors.As(e.Err, &cert):
 		hint = "give the broker's CA with --cafile, or --insecure to skip verification"
+	case strings.Contains(e.Err.Error(), "tls: certificate required"):
+		// TLS 1.3 sends this alert after the handshake, on the first read.
+		hint = "the broker wants a client certificate: give --cert and --key"
+	case errors.As(e.Err, &hs):
+		// Only a handshake that a peer actually failed says anything
+		// about TLS; a refused TCP connection does not.
+		hint = "is a TLS listener there? (8883 by default; a plain MQTT port does not speak TLS)"
 	case strings.HasPrefix(e.URL, "ws"):
 		hint = "is a WebSocket listener there? (check the port and path)"
-	case strings.HasPrefix(e.URL, "mqtts"):
-		hint = "is a TLS listener there? (8883 by default)"
 	}
 	return fmt.Sprintf("connect to %s: %v — %s", e.URL, e.Err, hint)
 }

@@ -1,9 +1,11 @@
 package client
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,6 +74,8 @@ type Options struct {
 	// Trace, when set, is called with every packet sent and received,
 	// decoded with package packet, from the goroutine doing the I/O.
 	Trace func(TracePacket)
+
+	tlsConfig *tls.Config // built from TLS by applyDefaults
 }
 
 // TLSOptions configure mqtts:// and wss:// connections.
@@ -109,8 +113,14 @@ func (o *Options) applyDefaults() error {
 	if o.EventBuffer <= 0 {
 		o.EventBuffer = 1024
 	}
-	if _, err := ParseURL(o.URL); err != nil {
+	u, err := ParseURL(o.URL)
+	if err != nil {
 		return err
+	}
+	if u.Scheme == "mqtts" || u.Scheme == "wss" {
+		if o.tlsConfig, err = loadTLS(&o.TLS); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -154,6 +164,8 @@ func ParseURL(raw string) (*url.URL, error) {
 	}
 	if u.Port() == "" {
 		u.Host = net.JoinHostPort(u.Hostname(), port)
+	} else if n, err := strconv.Atoi(u.Port()); err != nil || n < 1 || n > 65535 {
+		return nil, fmt.Errorf("broker URL %q: port %s is not 1 to 65535", raw, u.Port())
 	}
 	if (u.Scheme == "ws" || u.Scheme == "wss") && (u.Path == "" || u.Path == "/") {
 		u.Path = "/mqtt"

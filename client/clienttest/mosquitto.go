@@ -28,6 +28,9 @@ import (
 type Config struct {
 	WebSocket bool // a ws:// listener
 	TLS       bool // an mqtts:// listener with a CA and certificates made for the test
+	// RequireCert makes the TLS listener refuse clients without a
+	// certificate signed by the test CA.
+	RequireCert bool
 	// Users, when set, turns authentication on for every listener: each
 	// user name maps to its password (hashed with mosquitto_passwd).
 	Users map[string]string
@@ -151,8 +154,8 @@ func Start(t testing.TB, cfg Config) *Mosquitto {
 		m.TLSAddr = freeAddr(t)
 		addrs = append(addrs, m.TLSAddr)
 		ca, cert, key := writeCerts(t, dir, m)
-		fmt.Fprintf(&conf, "listener %s 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate false\n",
-			port(m.TLSAddr), ca, cert, key)
+		fmt.Fprintf(&conf, "listener %s 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate %t\n",
+			port(m.TLSAddr), ca, cert, key, cfg.RequireCert)
 	}
 	confFile := filepath.Join(dir, "mosquitto.conf")
 	if err := os.WriteFile(confFile, []byte(conf.String()), 0o600); err != nil {
