@@ -38,6 +38,10 @@ func buildBinary(t *testing.T) *binary {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "../cmd/mqttboard")
+	// A GOFLAGS=-buildvcs=false set with `go env -w` (as on this project's
+	// machines) wins over a -buildvcs flag; the variable wins over the
+	// file. The binary then knows its commit as a user's build would.
+	cmd.Env = append(os.Environ(), "GOFLAGS=-buildvcs=auto")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
@@ -365,5 +369,25 @@ func TestBinaryAgainstBundledBroker(t *testing.T) {
 				t.Fatalf("wildcard topic: exit %d %s", code, e)
 			}
 		})
+	}
+}
+
+// TestBinaryVersion: a binary built from a checkout names its commit.
+func TestBinaryVersion(t *testing.T) {
+	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		t.Skipf("not in a git checkout (%v): nothing to compare the commit with", err)
+	}
+	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	if err != nil {
+		t.Skip(err)
+	}
+	if fi, err := os.Stat(filepath.Join(strings.TrimSpace(string(top)), ".git")); err != nil || !fi.IsDir() {
+		t.Skip("a git worktree (.git is a file): the go command stamps VCS information only where .git is a directory")
+	}
+	bin := buildBinary(t)
+	code, out, e := bin.run(t, "", "version")
+	if code != 0 || !strings.Contains(out, "commit "+strings.TrimSpace(string(head))) {
+		t.Fatalf("exit %d, version %q (want commit %s); stderr %s", code, out, head, e)
 	}
 }

@@ -20,19 +20,43 @@ var (
 // toolchain recorded (module version for `go install ...@v1.2.3`, VCS
 // revision for a checkout build) when ldflags did not set them.
 func buildInfo() (v, c string) {
-	v, c = version, commit
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		bi = nil
+	}
+	return versionOf(version, commit, bi)
+}
+
+// versionOf picks the version and commit to print: the link-time values
+// (releases), else the module version Go recorded (`go install
+// ...@v1.2.3`, or the pseudo-version Go 1.24+ derives from a checkout),
+// else "dev"; the commit is the VCS revision Go recorded, with
+// "-modified" when the tree had uncommitted changes. When Go recorded
+// nothing (a build with -buildvcs=false, or outside a repository) it says
+// so instead of a bare "unknown".
+func versionOf(ldVersion, ldCommit string, bi *debug.BuildInfo) (v, c string) {
+	v, c = ldVersion, ldCommit
+	modified := false
+	if bi != nil {
 		if v == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 			v = bi.Main.Version
 		}
 		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && c == "" {
-				c = s.Value
+			switch s.Key {
+			case "vcs.revision":
+				if c == "" {
+					c = s.Value
+				}
+			case "vcs.modified":
+				modified = s.Value == "true"
 			}
+		}
+		if modified && c != "" && ldCommit == "" {
+			c += "-modified"
 		}
 	}
 	if c == "" {
-		c = "unknown"
+		c = "unknown: built without VCS stamping (-buildvcs=false, or outside a git checkout)"
 	}
 	return v, c
 }
