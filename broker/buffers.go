@@ -2,10 +2,13 @@ package broker
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/mqttboard/mqttboard/packet"
 )
@@ -34,7 +37,22 @@ type input struct {
 	n     *atomic.Int64
 	first [1]byte
 	has   bool
+
+	// partial bounds a pause inside a packet (see [Options.PacketTimeout]);
+	// 0 while CONNECT is read, whose deadline is fixed.
+	partial  time.Duration
+	deadline time.Time // the read deadline last set
+
+	// Until CONNECT is read, every byte received counts against the
+	// server-wide budget of unauthenticated connections.
+	connecting *atomic.Int64
+	budget     int64
+	held       int64
 }
+
+// errConnectBudget ends a connection whose CONNECT would take the bytes
+// held by all unauthenticated connections past MaxConnectingBytes.
+var errConnectBudget = errors.New("too many bytes held by connections still in CONNECT")
 
 func (in *input) Read(p []byte) (int, error) {
 	if in.has {
@@ -45,25 +63,80 @@ func (in *input) Read(p []byte) (int, error) {
 		in.has = false
 		return 1, nil
 	}
+	if in.partial > 0 {
+		// Inside a packet: the client must make progress. The deadline
+		// moves only when half of it is used, so a busy connection sets
+		// it rarely; a stall ends the connection after between half and
+		// all of partial.
+		if now := time.Now(); in.deadline.Sub(now) < in.partial/2 {
+			in.deadline = now.Add(in.partial)
+			in.nc.SetReadDeadline(in.deadline)
+		}
+	}
 	n, err := in.nc.Read(p)
 	in.n.Add(int64(n))
+	if in.connecting != nil && err == nil && !in.hold(n) {
+		err = errConnectBudget
+	}
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		err = errPartialTimeout
+	}
 	return n, err
 }
 
+// hold counts n more unauthenticated bytes; false past the budget.
+func (in *input) hold(n int) bool {
+	in.held += int64(n)
+	return in.connecting.Add(int64(n)) <= in.budget
+}
+
+// connected ends the CONNECT phase: its bytes no longer count against the
+// budget. Idempotent.
+func (in *input) connected() {
+	if in.connecting != nil {
+		in.connecting.Add(-in.held)
+		in.connecting, in.held = nil, 0
+	}
+}
+
 // waitIdle blocks until the client sends something, holding no buffers.
-func (in *input) waitIdle() error {
+// idle is the deadline for it (zero: none).
+func (in *input) waitIdle(idle time.Time) error {
+	if idle != in.deadline {
+		in.nc.SetReadDeadline(idle)
+		in.deadline = idle
+	}
 	for {
 		n, err := in.nc.Read(in.first[:])
 		if n == 1 {
 			in.n.Add(1)
 			in.has = true
+			if in.connecting != nil && !in.hold(1) {
+				return errConnectBudget
+			}
+			if in.partial > 0 {
+				in.deadline = time.Time{} // the packet's own deadline is set by the next Read
+			}
 			return nil
 		}
 		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return errIdleTimeout
+			}
 			return err
 		}
 	}
 }
+
+// Read deadlines, told apart because they end a connection differently.
+var (
+	// errIdleTimeout: no packet started within 1.5 × keep alive (or, before
+	// CONNECT, within ConnectTimeout).
+	errIdleTimeout = errors.New("no packet within the keep alive")
+	// errPartialTimeout: a packet was started and not continued within
+	// PacketTimeout.
+	errPartialTimeout = errors.New("packet not completed in time")
+)
 
 // borrow gives the read loop a buffer and a packet reader.
 func (c *conn) borrow() {
@@ -73,6 +146,9 @@ func (c *conn) borrow() {
 	c.r.Reset(c.br)
 	c.r.Version = c.v
 	c.r.MaxPacketSize = c.s.opts.MaxPacketSize
+	if c.v == 0 {
+		c.r.MaxPacketSize = c.s.opts.MaxConnectSize // before authentication, a smaller limit
+	}
 	c.r.WildcardDelete = true // flespi: an empty PUBLISH to a wildcard topic deletes retained messages
 	c.r.RefuseControlChars = !c.s.opts.AllowControlChars
 }
@@ -93,10 +169,31 @@ func (c *conn) giveBack() (idle bool) {
 	return true
 }
 
-// readPacket reads the next packet, waiting idle without buffers.
+// giveBackAll returns the buffers whatever they hold: the connection ends.
+func (c *conn) giveBackAll() {
+	if c.br == nil {
+		return
+	}
+	c.br.Reset(nil)
+	readBufPool.Put(c.br)
+	c.r.Reset(nil)
+	readerPool.Put(c.r)
+	c.br, c.r = nil, nil
+}
+
+// readPacket reads the next packet, waiting idle without buffers. Waiting
+// for a packet to start is bounded by the keep alive, 1.5 times the
+// interval [MQTT-3.1.2-24]; during CONNECT, the deadline serve set stays.
 func (c *conn) readPacket() (packet.Packet, error) {
 	if c.br == nil {
-		if err := c.in.waitIdle(); err != nil {
+		idle := c.in.deadline
+		if c.v != 0 {
+			idle = time.Time{}
+			if c.keepAlive > 0 {
+				idle = time.Now().Add(c.keepAlive * 3 / 2)
+			}
+		}
+		if err := c.in.waitIdle(idle); err != nil {
 			return nil, err
 		}
 		c.borrow()

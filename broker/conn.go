@@ -6,7 +6,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"runtime/debug"
 	"sync"
 	"time"
@@ -16,12 +15,23 @@ import (
 	"github.com/mqttboard/mqttboard/packet"
 )
 
-// connectTimeout is how long a new connection may take to send CONNECT.
-const connectTimeout = 10 * time.Second
-
-// conn is one network connection: CONNECT is handled in serve, the read
-// loop in reads (a goroutine per burst of traffic), the write loop in its
-// own goroutine while there is something to send.
+// conn is one network connection. Its lifetime has one owner, the read
+// side: serve handles CONNECT, then the read loop runs in [conn.reads] (a
+// goroutine per burst of traffic, handed from one to the next), and the
+// goroutine that sees the read loop end runs [conn.end], the one cleanup
+// every path goes through. The write loop runs in its own goroutine while
+// there is something to send; it never ends the connection itself, it
+// stops (Kick) and closes the socket, which ends the read loop.
+//
+// Who closes what (each exactly once):
+//
+//	channel     closed by                                means
+//	stop        Kick (under mu, first call only)         the connection is ending
+//	readerDone  end                                      nothing reads the socket any more
+//	writerDone  the write loop's last exit (writerExit),  no write loop runs, none will start
+//	            or end when writing never started
+//	done        end, last                                everything is released
+//	wakeCh      never (a one-slot signal to the write loop)
 type conn struct {
 	s  *Server
 	nc net.Conn
@@ -44,7 +54,6 @@ type conn struct {
 	inAliases map[uint16]string
 	acks      *acks // allocated on the first QoS 1/2 PUBLISH: idle connections stay small
 	route     router
-	will      *message.Message
 	willDelay uint32
 	expiry    uint32
 	acl       *clientACL // the ACL as it applies to this client (acl.go)
@@ -52,30 +61,33 @@ type conn struct {
 	// Write loop only.
 	w        *writer // borrowed while writing, nil when idle (see buffers.go)
 	aliases  map[string]uint16
-	streamed bool // nc writes net.Buffers with writev (TCP, Unix)
+	streamed bool      // nc writes net.Buffers with writev (TCP, Unix)
+	wdl      time.Time // the write deadline last set
 
-	mu       sync.Mutex // guards ctrl, stopping, code, reason and the write loop's state
-	ctrl     []byte
+	mu       sync.Mutex       // guards the fields below
+	will     *message.Message // set by CONNECT; taken by DISCONNECT, the ending or Shutdown
+	ctrl     []byte           // encoded control packets (acks, CONNACK) to send
+	final    []byte           // the DISCONNECT to send last, after Kick
 	stopping bool
+	graceful bool // Kick at shutdown: send what is queued before the DISCONNECT
 	code     packet.ReasonCode
 	reason   string
 	ready    bool // CONNACK is queued and the session attached: writing may start
-	writing  bool // a write loop goroutine runs (see Wake)
+	writing  bool // a write loop goroutine runs, or ran its final exit (see Wake)
 	pending  bool // Wake was called while it ran: look again before exiting
 	wakeCh   chan struct{}
 
-	stop       chan struct{} // closed by Kick
-	doneOnce   sync.Once
+	stop       chan struct{}
 	readerDone chan struct{}
 	writerDone chan struct{}
-	done       chan struct{} // closed after the session was detached
+	done       chan struct{}
 }
 
 func newConn(s *Server, nc net.Conn) *conn {
 	_, tcp := nc.(*net.TCPConn)
 	_, unix := nc.(*net.UnixConn)
-	return &conn{
-		s: s, nc: nc, in: input{nc: nc, n: &s.ctr.bytesIn},
+	c := &conn{
+		s: s, nc: nc,
 		streamed:   tcp || unix,
 		wakeCh:     make(chan struct{}, 1),
 		stop:       make(chan struct{}),
@@ -83,28 +95,52 @@ func newConn(s *Server, nc net.Conn) *conn {
 		writerDone: make(chan struct{}),
 		done:       make(chan struct{}),
 	}
+	c.in = input{nc: nc, n: &s.ctr.bytesIn, connecting: &s.connecting, budget: int64(s.opts.MaxConnectingBytes)}
+	return c
 }
 
 // Kick implements [session.Conn]: it ends the connection with code, sending
 // DISCONNECT first to an MQTT 5 client. The first reason wins; Kick never
-// blocks.
-func (c *conn) Kick(code packet.ReasonCode, reason string) {
+// blocks. A write in progress gets ShutdownLinger more to finish, so a
+// client that stopped reading is cut off at once instead of holding the
+// connection (and its queue) until some write timeout.
+func (c *conn) Kick(code packet.ReasonCode, reason string) { c.kick(code, reason, false) }
+
+// kick is Kick; graceful (server shutdown) lets the write loop send what
+// the session has queued before the DISCONNECT, within the normal write
+// timeout, so that wills published at shutdown reach their subscribers.
+func (c *conn) kick(code packet.ReasonCode, reason string, graceful bool) {
 	c.mu.Lock()
 	if c.stopping {
 		c.mu.Unlock()
 		return
 	}
 	c.stopping = true
+	c.graceful = graceful
 	c.code, c.reason = code, reason
-	if c.v == packet.V5 && c.sess != nil && code != 0 {
+	// c.v and c.sess are read only once ready: before that, serve may
+	// still be writing them.
+	if c.ready && c.v == packet.V5 && code != 0 {
 		d := packet.Disconnect{ReasonCode: code}
 		if reason != "" {
 			d.Props.ReasonString = reason
 		}
-		c.ctrl, _ = d.AppendTo(c.ctrl, c.v)
+		c.final, _ = d.AppendTo(nil, c.v)
 	}
+	if !graceful && c.writing {
+		// Set under mu, which the write loop holds when it sets its own
+		// deadline, so this one is never overwritten by a longer one.
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
+	}
+	ready := c.ready
 	c.mu.Unlock()
 	close(c.stop)
+	if !ready {
+		// No write loop will run before CONNACK: closing is what ends the
+		// read side of a connection still in CONNECT.
+		c.nc.Close()
+		return
+	}
 	c.Wake() // the write loop sends the DISCONNECT and closes
 }
 
@@ -132,31 +168,44 @@ func (c *conn) send(p packet.Packet) {
 	c.Wake()
 }
 
-// serve runs the connection: CONNECT, then the read loop (see [conn.reads]),
-// then the ending.
+// serve runs the connection: CONNECT here, then the read loop (see
+// [conn.reads]) and, on every path, [conn.end].
 func (c *conn) serve(ctx context.Context) {
 	handedOff := false
 	defer c.guard(&handedOff)
-	c.nc.SetReadDeadline(time.Now().Add(connectTimeout))
+	c.in.deadline = time.Now().Add(c.s.opts.ConnectTimeout)
+	c.nc.SetReadDeadline(c.in.deadline)
 	p, err := c.readPacket()
+	c.in.connected() // the CONNECT's bytes no longer count as unauthenticated
 	if err != nil {
 		c.refuseConnect(err)
+		c.end()
 		return
 	}
 	cp, ok := p.(*packet.Connect)
 	if !ok {
 		// The first packet must be CONNECT [MQTT-3.1.0-1]; the reader
 		// refuses any other type before a version is known.
-		c.nc.Close()
+		c.end()
 		return
 	}
 	if !c.connect(ctx, cp) {
+		c.end()
 		return
 	}
 	c.giveBack()
+	c.in.partial = c.s.opts.PacketTimeout
+	if c.keepAlive > 0 {
+		// A packet must be complete within the keep alive as well.
+		c.in.partial = min(c.in.partial, c.keepAlive*3/2)
+	}
 	c.mu.Lock()
 	c.ready = true
+	stopping := c.stopping
 	c.mu.Unlock()
+	if stopping {
+		c.nc.Close() // kicked (server closing) while in CONNECT
+	}
 	c.Wake() // CONNACK, then what the session has queued
 	handedOff = true
 	go c.reads()
@@ -168,6 +217,7 @@ func (c *conn) serve(ctx context.Context) {
 // An idle connection's memory is mostly the stack of the goroutine waiting
 // for it, and a fresh goroutine waits on a small stack, where the one that
 // handled the burst (CONNECT, routing, ...) would wait on the stack it grew.
+// The goroutine that sees the read loop end owns the ending.
 func (c *conn) reads() {
 	handedOff := false
 	defer c.guard(&handedOff)
@@ -179,51 +229,55 @@ func (c *conn) reads() {
 	}
 	c.endWith(err)
 	c.drain()
-	close(c.readerDone)
-	c.finish()
+	c.end()
 }
 
-// guard ends a read goroutine: one bad connection never takes the server
-// down (a panic ends that connection only), and the connection is done
-// unless the goroutine handed the read loop to a successor.
+// guard recovers a read goroutine's panic: one bad connection never takes
+// the server down, it ends that connection only.
 func (c *conn) guard(handedOff *bool) {
-	if r := recover(); r != nil {
-		c.s.opts.Logger.Error("connection panic", "client", c.clientID, "panic", r, "stack", string(debug.Stack()))
-		c.Kick(packet.ImplementationSpecificError, "internal error")
-		c.finish()
-		*handedOff = false
+	r := recover()
+	if r == nil {
+		return
 	}
-	if !*handedOff {
-		close(c.done)
+	c.s.opts.Logger.Error("connection panic", "client", c.clientID, "panic", r, "stack", string(debug.Stack()))
+	if *handedOff {
+		return // the successor owns the connection; the panic came after
+	}
+	c.Kick(packet.ImplementationSpecificError, "internal error")
+	select {
+	case <-c.done:
+	default:
+		c.end()
 	}
 }
 
-// finish waits for the write loop and detaches the session.
-func (c *conn) finish() {
-	select {
-	case <-c.readerDone:
-	default:
-		close(c.readerDone)
-	}
+// end is the one cleanup of a connection, run once by the read side when
+// it stopped reading: it waits for the write loop (whose writes all have
+// deadlines), closes the socket, gives back the read buffers, detaches the
+// session (publishing or scheduling the will) and forgets the connection.
+func (c *conn) end() {
+	close(c.readerDone)
+	c.giveBackAll()
+	c.in.connected()
 	c.mu.Lock()
 	ready := c.ready
 	c.mu.Unlock()
-	if c.sess == nil || !ready {
-		c.nc.Close()
-		if c.sess != nil {
-			c.s.disconnected(c)
-		}
-		return
+	if ready {
+		<-c.writerDone
+	} else {
+		close(c.writerDone) // no write loop starts before ready
 	}
-	<-c.writerDone
 	c.nc.Close()
-	c.s.disconnected(c)
+	if c.sess != nil {
+		c.s.disconnected(c)
+	}
+	c.s.forget(c)
+	close(c.done)
 }
 
 // endWith turns the read loop's error into the reason the connection ends.
 func (c *conn) endWith(err error) {
 	var pe *packet.Error
-	var ne net.Error
 	switch {
 	case err == nil: // DISCONNECT from the client
 		c.Kick(0, "")
@@ -231,8 +285,12 @@ func (c *conn) endWith(err error) {
 		c.Kick(pe.Code, pe.Error())
 	case errors.Is(err, errDisconnect):
 		c.Kick(0, "")
-	case errors.As(err, &ne) && ne.Timeout() && c.keepAlive > 0:
+	case errors.Is(err, errIdleTimeout):
 		c.Kick(packet.KeepAliveTimeout, "no packet within 1.5 × keep alive")
+	case errors.Is(err, errPartialTimeout):
+		// The spec names no code for a packet left unfinished; the keep
+		// alive code is the closest ("no control packet in time").
+		c.Kick(packet.KeepAliveTimeout, "packet not completed in time")
 	default:
 		var rc packet.ReasonCode
 		if errors.As(err, &rc) {
@@ -256,18 +314,15 @@ func (c *conn) drain() {
 	c.drainInput()
 }
 
+// readLoop reads and handles packets until the connection ends or goes
+// idle. Deadlines: waiting idle for a packet, the keep alive (see
+// [conn.readPacket]); inside a packet, PacketTimeout without progress (see
+// [input.Read]).
 func (c *conn) readLoop() error {
 	for {
-		if c.keepAlive > 0 {
-			// Keep alive is enforced at one and a half times the interval
-			// [MQTT-3.1.2-24].
-			c.nc.SetReadDeadline(time.Now().Add(c.keepAlive * 3 / 2))
-		} else {
-			c.nc.SetReadDeadline(time.Time{})
-		}
 		p, err := c.readPacket()
 		if err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) && c.keepAlive == 0 {
+			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 				return io.EOF
 			}
 			return err
@@ -323,9 +378,22 @@ func (c *conn) handleDisconnect(p *packet.Disconnect) error {
 		c.expiry = min(p.Props.SessionExpiry, c.s.opts.MaxSessionExpiry)
 	}
 	if p.ReasonCode != packet.DisconnectWithWill {
-		c.will = nil // a normal DISCONNECT discards the will [MQTT-3.14.4-3]
+		c.takeWill() // a normal DISCONNECT discards the will [MQTT-3.14.4-3]
 	}
 	return errDisconnect
+}
+
+// takeWill returns the will and forgets it, so that exactly one of
+// DISCONNECT (discarding it), the ending and Shutdown has it.
+func (c *conn) takeWill() *message.Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.ready {
+		return nil
+	}
+	w := c.will
+	c.will = nil
+	return w
 }
 
 // acks are the reusable acknowledgement values of one read loop.

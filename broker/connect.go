@@ -14,16 +14,17 @@ import (
 // refuseConnect answers a CONNECT that could not be decoded. An unknown
 // protocol level gets the 3.1.1 CONNACK 0x01 [MQTT-3.1.2-2]; anything else
 // is closed without CONNACK, as the version to encode it in is unknown.
+// [conn.end] closes and releases.
 func (c *conn) refuseConnect(err error) {
 	if packet.CodeOf(err) == packet.UnsupportedProtocolVersion {
 		b, _ := (&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion}).AppendTo(nil, packet.V311)
 		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
 		c.nc.Write(b)
 	}
-	c.nc.Close()
 }
 
-// refuse writes a CONNACK with a failure code and closes [MQTT-3.2.2-7].
+// refuse writes a CONNACK with a failure code and closes [MQTT-3.2.2-7];
+// [conn.end] releases the rest.
 func (c *conn) refuse(code packet.ReasonCode, reason string) {
 	ack := packet.Connack{ReasonCode: code}
 	if c.v == packet.V5 && c.problemInfo {
@@ -100,6 +101,8 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	}
 
 	if p.WillFlag {
+		// c.will is guarded by c.mu for Shutdown, which reads it only
+		// once the connection is ready: no lock is needed before.
 		w := p.Will
 		c.will = &message.Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Origin: c.clientID}
 		if c.v == packet.V5 {

@@ -53,6 +53,9 @@ type Event struct {
 
 // Stats are the broker's counters since it started.
 type Stats struct {
+	// Connections is the number of network connections the broker holds,
+	// connected or not yet (CONNECT pending), until each is fully released.
+	Connections      int
 	ClientsConnected int64
 	ClientsTotal     int64
 	MessagesReceived int64
@@ -79,8 +82,10 @@ func (s *Server) emit(e Event) {
 func (s *Server) Stats() Stats {
 	s.mu.Lock()
 	n := len(s.sessions)
+	nc := len(s.conns)
 	s.mu.Unlock()
 	return Stats{
+		Connections:      nc,
 		ClientsConnected: s.ctr.connected.Load(),
 		ClientsTotal:     s.ctr.total.Load(),
 		MessagesReceived: s.ctr.received.Load(),

@@ -49,8 +49,31 @@ type Options struct {
 	// requests it; the client id is appended.
 	ResponseInfo string
 	// ShutdownLinger is how long a closing connection waits for the client
-	// to read the final DISCONNECT.
+	// to read the final DISCONNECT, and how long a write in progress may
+	// still take once its connection is kicked.
 	ShutdownLinger time.Duration
+
+	// ConnectTimeout is how long a new connection may take to send its
+	// whole CONNECT; a connection that sends nothing is closed after it.
+	ConnectTimeout time.Duration
+	// PacketTimeout bounds how long a client may pause inside a packet
+	// (after its first byte): a half-sent packet otherwise holds its
+	// buffers for ever. A stall ends the connection after between half and
+	// all of it (DISCONNECT 0x8D in 5.0). Within keep alive, 1.5 × keep
+	// alive applies when it is shorter.
+	PacketTimeout time.Duration
+	// WriteTimeout is how long a write to a client may make no progress
+	// (over TLS and WebSocket: how long one batch may take) before the
+	// client is cut off as not reading (DISCONNECT 0x97 if it can still be
+	// written). It bounds what a stalled client holds.
+	WriteTimeout time.Duration
+	// MaxConnectSize is the largest CONNECT accepted: before a client has
+	// authenticated it may not make the broker buffer MaxPacketSize.
+	MaxConnectSize uint32
+	// MaxConnectingBytes bounds the bytes held together by all
+	// connections whose CONNECT is not read yet; a connection that would
+	// go past it is closed.
+	MaxConnectingBytes int
 
 	// SysInterval is how often $SYS/broker/... counters are published;
 	// negative disables them.
@@ -132,6 +155,24 @@ func (o *Options) applyDefaults() {
 	}
 	if o.ShutdownLinger == 0 {
 		o.ShutdownLinger = 200 * time.Millisecond // enough for a LAN/loopback peer to read a DISCONNECT
+	}
+	if o.ConnectTimeout == 0 {
+		o.ConnectTimeout = 10 * time.Second // a CONNECT is one small packet: 10 s is ample even on a poor link
+	}
+	if o.PacketTimeout == 0 {
+		o.PacketTimeout = 30 * time.Second // a live client never pauses this long inside one packet
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = 10 * time.Second // nats' write_deadline: a reader stalled this long is not coming back soon
+	}
+	if o.MaxConnectSize == 0 {
+		// Every CONNECT field at its 65,535-byte maximum (client id,
+		// will topic and payload, username, password) is 320 KB; the rest
+		// leaves room for properties.
+		o.MaxConnectSize = 512 << 10
+	}
+	if o.MaxConnectingBytes == 0 {
+		o.MaxConnectingBytes = 64 << 20 // 128 CONNECTs at the maximum size at once; ordinary ones take a few hundred bytes
 	}
 	if o.SysInterval == 0 {
 		o.SysInterval = 10 * time.Second // mosquitto's default sys_interval: fresh enough for a dashboard, cheap

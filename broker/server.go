@@ -11,6 +11,7 @@ import (
 	"github.com/mqttboard/mqttboard/broker/retained"
 	"github.com/mqttboard/mqttboard/broker/session"
 	"github.com/mqttboard/mqttboard/broker/topics"
+	"github.com/mqttboard/mqttboard/packet"
 )
 
 // ErrServerClosed is returned by [Server.Serve] after [Server.Shutdown] or
@@ -25,6 +26,9 @@ type Server struct {
 	ctr      counters
 	started  time.Time
 	seq      atomic.Uint64
+	// connecting is the bytes held by connections whose CONNECT is not
+	// read yet (see Options.MaxConnectingBytes).
+	connecting atomic.Int64
 
 	mu        sync.Mutex // guards everything below; see LOCKS.md
 	sessions  map[string]*session.Session
@@ -168,7 +172,11 @@ func (s *Server) acceptLoop(ctx context.Context, l net.Listener) {
 			continue
 		}
 		delay = 0
-		go s.ServeConn(ctx, nc)
+		go func() {
+			if c := s.track(nc); c != nil {
+				c.serve(ctx) // returns once the read loop is handed off (see conn.reads)
+			}
+		}()
 	}
 }
 
@@ -187,31 +195,57 @@ func (s *Server) sweepLoop() {
 	}
 }
 
-// ServeConn serves one MQTT connection on c until it ends; it returns when
-// both its goroutines are done. Tests and the TUI use it with net.Pipe.
+// ServeConn serves one MQTT connection on nc and returns when it has
+// ended: its read and write loops are done, the socket is closed, and its
+// session detached (the will published or scheduled). Tests and the TUI
+// use it with net.Pipe.
 func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		nc.Close()
+	c := s.track(nc)
+	if c == nil {
 		return
+	}
+	c.serve(ctx)
+	<-c.done
+}
+
+// track registers a new connection, or closes nc when the server is
+// closing. Every tracked connection is forgotten by its [conn.end].
+func (s *Server) track(nc net.Conn) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		nc.Close()
+		return nil
 	}
 	c := newConn(s, nc)
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
-	s.mu.Unlock()
-	defer s.connWG.Done()
-	c.serve(ctx)
+	return c
 }
 
-// Shutdown stops accepting, sends DISCONNECT 0x8B (Server shutting down) to
-// every MQTT 5 client and closes every connection, publishing wills as the
-// specification says, and waits for the connections to end until ctx is
-// done, when it closes what is left.
+// forget is the last step of [conn.end].
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.connWG.Done()
+}
+
+// Shutdown stops accepting and ends every connection: the wills of
+// connected clients are published first (their sessions end with the
+// server [MQTT-3.1.2-8]) together with the pending delayed wills, then
+// every client is sent what its session has queued (those wills included)
+// and DISCONNECT 0x8B (Server shutting down, MQTT 5 only) and is closed.
+// It returns when every connection has ended, or when ctx is done: then
+// it closes what is left, waits for those to end, and returns ctx.Err().
 func (s *Server) Shutdown(ctx context.Context) error {
 	conns := s.stop()
 	for _, c := range conns {
-		c.Kick(0x8B, "server shutting down")
+		s.publishWill(c.takeWill())
+	}
+	s.endSessions()
+	for _, c := range conns {
+		c.kick(packet.ServerShuttingDown, "server shutting down", true)
 	}
 	waited := make(chan struct{})
 	go func() { s.connWG.Wait(); close(waited) }()
@@ -230,9 +264,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // Close closes every listener and connection at once, without the
-// DISCONNECT courtesy of [Server.Shutdown].
+// DISCONNECT courtesy of [Server.Shutdown], and returns when every
+// connection has ended.
 func (s *Server) Close() error {
 	for _, c := range s.stop() {
+		c.Kick(0, "")
 		c.nc.Close()
 	}
 	s.connWG.Wait()

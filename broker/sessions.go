@@ -84,13 +84,12 @@ func (s *Server) disconnected(c *conn) {
 	s.ctr.connected.Add(-1)
 	s.emit(Event{Kind: EventDisconnected, ClientID: c.clientID, Reason: code, Detail: reason})
 
-	will := c.will
+	will := c.takeWill()
 	// Detaching under s.mu makes attach either see this connection (and
 	// wait for it to finish) or run after all of this: a reconnect cannot
 	// slip between detaching and scheduling the will.
 	s.mu.Lock()
 	sess.Detach(c)
-	delete(s.conns, c)
 	if s.sessions[c.clientID] != sess {
 		s.mu.Unlock()
 		s.publishWill(will)

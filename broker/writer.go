@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"errors"
 	"net"
+	"os"
 	"runtime/debug"
 	"time"
 
@@ -62,30 +64,31 @@ const writerLinger = 100 * time.Millisecond
 // per delivery (packet id, topic alias, subscription ids and the remaining
 // expiry differ per session) but never copies a payload: the shared bytes
 // go into net.Buffers as they are. It returns when there is nothing left
-// to write for writerLinger, and after the final DISCONNECT once the
-// connection is stopping.
+// to write for writerLinger, and for good (writerExit) after the final
+// DISCONNECT once the connection is stopping, or after a failed write.
 func (c *conn) writeLoop() {
 	defer func() {
 		if r := recover(); r != nil {
 			c.s.opts.Logger.Error("write loop panic", "client", c.clientID, "panic", r, "stack", string(debug.Stack()))
-			c.nc.Close()
+			c.releaseWriter()
 			c.Kick(packet.ImplementationSpecificError, "internal error")
-			c.writerFinished()
+			c.nc.Close()
+			c.writerExit()
 		}
 	}()
 	var idle *time.Timer
 	for {
 		c.mu.Lock()
 		c.pending = false
-		stopping := c.stopping
+		stopping, graceful := c.stopping, c.graceful
 		c.mu.Unlock()
 		select {
 		case <-c.wakeCh: // consumed: pending covers it
 		default:
 		}
 		if stopping {
-			c.flushFinal()
-			c.writerFinished()
+			c.flushFinal(graceful)
+			c.writerExit()
 			return
 		}
 		c.w = writerPool.Get().(*writer)
@@ -93,10 +96,7 @@ func (c *conn) writeLoop() {
 			var err error
 			more, err = c.writeBatch()
 			if err != nil {
-				c.releaseWriter()
-				c.Kick(0, "")
-				c.nc.Close()
-				c.writerFinished()
+				c.writeFailed(err)
 				return
 			}
 			select {
@@ -134,11 +134,23 @@ func (c *conn) writeLoop() {
 	}
 }
 
-// writerFinished marks the end of writing for good: the connection is
-// closing and no write loop starts again.
-func (c *conn) writerFinished() {
-	c.doneOnce.Do(func() { close(c.writerDone) })
+// writeFailed ends writing after a failed or timed-out write: the stream
+// may stop inside a packet, so nothing more can be written; closing the
+// socket ends the read side too.
+func (c *conn) writeFailed(err error) {
+	c.releaseWriter()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		c.Kick(packet.QuotaExceeded, "client does not read what it is sent")
+	} else {
+		c.Kick(0, "")
+	}
+	c.nc.Close()
+	c.writerExit()
 }
+
+// writerExit marks the end of writing for good: the connection is closing
+// and no write loop starts again (writing stays true).
+func (c *conn) writerExit() { close(c.writerDone) }
 
 // releaseWriter gives the write scratch back to the pool once the queue is
 // drained, keeping nothing that points at messages.
@@ -158,23 +170,45 @@ func (c *conn) releaseWriter() {
 	writerPool.Put(w)
 }
 
-// flushFinal writes what control packets remain (the DISCONNECT) and
-// closes, waiting briefly for the client to read them.
-func (c *conn) flushFinal() {
+// flushFinal writes what control packets remain and the DISCONNECT, and
+// closes, waiting briefly for the client to read them. At shutdown
+// (graceful) it first sends what the session has queued, so that wills
+// published at shutdown reach the subscribers still connected.
+func (c *conn) flushFinal(graceful bool) {
+	if graceful && c.sess != nil {
+		c.w = writerPool.Get().(*writer)
+		for more := true; more; {
+			var err error
+			if more, err = c.writeBatch(); err != nil {
+				c.releaseWriter()
+				c.nc.Close()
+				return
+			}
+		}
+		c.releaseWriter()
+	}
 	c.mu.Lock()
-	b := c.ctrl
-	c.ctrl = nil
+	b := append(c.ctrl, c.final...)
+	c.ctrl, c.final = nil, nil
+	if !graceful {
+		// Kick already shortened the deadline of a write in progress;
+		// this one bounds the DISCONNECT itself.
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
+	} else {
+		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
+	}
 	c.mu.Unlock()
 	if len(b) > 0 {
-		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
 		if _, err := c.nc.Write(b); err == nil {
 			if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
 				cw.CloseWrite()
 			}
+			t := time.NewTimer(c.s.opts.ShutdownLinger)
 			select {
 			case <-c.readerDone:
-			case <-time.After(c.s.opts.ShutdownLinger):
+			case <-t.C:
 			}
+			t.Stop()
 		}
 	}
 	c.nc.Close()
@@ -182,10 +216,21 @@ func (c *conn) flushFinal() {
 
 func (c *conn) writeBatch() (more bool, err error) {
 	w := c.w
+	now := time.Now()
 	c.mu.Lock()
 	w.ctrl, c.ctrl = c.ctrl, w.ctrl[:0]
+	// Every write has a deadline: a client that stops reading is cut off
+	// after WriteTimeout, never holding the write loop (and its session's
+	// queue) for ever. The deadline moves only when half of it is used,
+	// so a busy connection seldom sets it. Under mu, so that a Kick's
+	// shorter deadline is never overwritten.
+	if !c.stopping || c.graceful {
+		if c.wdl.Sub(now) < c.s.opts.WriteTimeout/2 {
+			c.wdl = now.Add(c.s.opts.WriteTimeout)
+			c.nc.SetWriteDeadline(c.wdl)
+		}
+	}
 	c.mu.Unlock()
-	now := time.Now()
 	w.batch, more = c.sess.Take(w.batch[:0], batchSize, c.recvMax, now)
 	w.hdr = w.hdr[:0]
 	w.spans = w.spans[:0]
@@ -207,8 +252,17 @@ func (c *conn) writeBatch() (more bool, err error) {
 	}
 	var n int64
 	if c.streamed {
-		bufs := w.bufs // WriteTo consumes its receiver
-		n, err = bufs.WriteTo(c.nc)
+		bufs := w.bufs // WriteTo consumes its receiver: after an error, the rest
+		for {
+			var m int64
+			m, err = bufs.WriteTo(c.nc)
+			n += m
+			// Progress before the deadline: the client reads, slowly
+			// (a large payload over a slow link). Keep going.
+			if err == nil || m == 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !c.extendWrite() {
+				break
+			}
+		}
 	} else {
 		// TLS and WebSocket turn every Write into a record or a message,
 		// so for them the batch is copied into one buffer first: the
@@ -231,6 +285,19 @@ func (c *conn) writeBatch() (more bool, err error) {
 		w.ctrl = nil // give a burst's buffer back
 	}
 	return more, err
+}
+
+// extendWrite gives a write that made progress another WriteTimeout, unless
+// the connection was kicked meanwhile.
+func (c *conn) extendWrite() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopping && !c.graceful {
+		return false
+	}
+	c.wdl = time.Now().Add(c.s.opts.WriteTimeout)
+	c.nc.SetWriteDeadline(c.wdl)
+	return true
 }
 
 // encode appends the header of one outgoing packet to the batch.
