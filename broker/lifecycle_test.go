@@ -66,8 +66,17 @@ func TestLifecycleChild(t *testing.T) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			fmt.Printf("measure %s\n", figures(srv))
-		case "peek":
-			fmt.Printf("measure %s\n", figures(srv))
+		}
+		// Wait (bounded) until the broker accepted every connection the
+		// test opened, so that none is still in the kernel's accept queue
+		// when the test closes them.
+		if n, ok := strings.CutPrefix(sc.Text(), "accepted "); ok {
+			want, _ := strconv.Atoi(n)
+			deadline := time.Now().Add(20 * time.Second)
+			for srv.Stats().Connections < want && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			fmt.Printf("accepted %d\n", srv.Stats().Connections)
 		}
 	}
 	cancel()
@@ -159,6 +168,21 @@ func startChild(t *testing.T, env ...string) *child {
 	}
 	t.Fatal("broker process did not start")
 	return nil
+}
+
+// accepted waits until the broker holds n connections.
+func (c *child) accepted(n int) {
+	c.t.Helper()
+	fmt.Fprintf(c.in, "accepted %d\n", n)
+	for c.out.Scan() {
+		if v, ok := strings.CutPrefix(c.out.Text(), "accepted "); ok {
+			if got, _ := strconv.Atoi(v); got < n {
+				c.t.Fatalf("broker accepted %d of %d connections", got, n)
+			}
+			return
+		}
+	}
+	c.t.Fatal("broker process ended")
 }
 
 func (c *child) measure(cmd string) measure {
@@ -314,6 +338,7 @@ func TestLifecycleResources(t *testing.T) {
 			}
 			conns = append(conns, nc)
 		}
+		c.accepted(batch)
 		for _, nc := range conns {
 			nc.Close()
 		}
