@@ -10,6 +10,9 @@ type Message struct {
 	Retain  bool
 	// Dup is set on a received message the broker is redelivering.
 	Dup bool
+	// PacketID is a received QoS 1/2 PUBLISH's packet identifier (0 for
+	// QoS 0 and on sent messages), for views that show the PUBLISH whole.
+	PacketID uint16
 	// Props are the MQTT 5 publish properties (ignored for 3.1/3.1.1).
 	// On a received message SubscriptionIDs lists the subscriptions it
 	// matched.

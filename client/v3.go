@@ -55,7 +55,7 @@ func connectV3(ctx context.Context, o *Options, conn net.Conn, s sink) (*v3Sessi
 	// Messages reach the Events channel in the order the broker sent them.
 	mo.SetOrderMatters(true)
 	mo.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) {
-		s.onMessage(Message{Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retain: m.Retained(), Dup: m.Duplicate()})
+		s.onMessage(Message{Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Retain: m.Retained(), Dup: m.Duplicate(), PacketID: m.MessageID()})
 	})
 	mo.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 		vs.mu.Lock()

@@ -57,6 +57,7 @@ func connectV5(ctx context.Context, o *Options, conn net.Conn, s sink) (*v5Sessi
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
 				m := messageFromV5(pr.Packet)
+				m.PacketID = pr.Packet.PacketID
 				if ids := m.Props.SubscriptionIDs; len(ids) == 1 {
 					if all, ok := vs.tap.ids(&m, pr.Packet.PacketID, ids[0]); ok {
 						m.Props.SubscriptionIDs = all

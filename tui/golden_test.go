@@ -23,6 +23,7 @@ var t0 = time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
 func fixture(t testing.TB, w, h int) *Model {
 	c := common.Default()
 	c.Now = func() time.Time { return t0 }
+	c.Copy = func(string) error { return nil } // never OSC 52 onto the test's output
 	m := New(Options{Common: c, Offline: true, NoFrameTick: true})
 	m.Update(tea.WindowSizeMsg{Width: w, Height: h})
 	cn := m.Set().List[0]
@@ -131,6 +132,13 @@ func TestGoldenMoreViews(t *testing.T) {
 				m.Update(tea.KeyMsg{Type: tea.KeyDown})
 				m.Update(tea.KeyMsg{Type: tea.KeyDown})
 				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("h")})
+				golden.RequireEqual(t, strip(m.View()))
+			})
+			t.Run("message-details", func(t *testing.T) {
+				m := fixture(t, w, h)
+				pushFull(m)
+				m.focusPane(Messages)
+				m.Update(tea.KeyMsg{Type: tea.KeyEnter})
 				golden.RequireEqual(t, strip(m.View()))
 			})
 			t.Run("publish-user-properties", func(t *testing.T) {

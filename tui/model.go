@@ -318,14 +318,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.packetLogChanged()
 		return m, cmd
 	case tea.MouseMsg:
-		if msg.Action == tea.MouseActionPress && msg.Button == tea.MouseButtonLeft && m.modal() == nil {
-			for _, id := range m.order() {
-				if m.rects[id].contains(msg.X, msg.Y) {
-					m.focusPane(id)
-				}
-			}
-		}
-		return m, nil
+		return m, m.mouse(msg)
 	case tea.KeyMsg:
 		if key.Matches(msg, g.Quit) {
 			return m, tea.Quit
@@ -376,6 +369,34 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	}
 	// Everything else (cursor blinks, pane results) goes to every pane.
 	return m, m.broadcast(msg)
+}
+
+// mouse routes a mouse event: a full-screen view takes them all; otherwise
+// a click focuses the pane under the pointer, and a click or the wheel goes
+// to that pane with X and Y made relative to its content (inside the
+// border), so it can select the row clicked and scroll.
+func (m *Model) mouse(msg tea.MouseMsg) tea.Cmd {
+	if m.full {
+		return nil
+	}
+	if m.modal() != nil {
+		return m.panes[m.focus].Update(msg)
+	}
+	for _, id := range m.order() {
+		r := m.rects[id]
+		if !r.contains(msg.X, msg.Y) {
+			continue
+		}
+		click := msg.Action == tea.MouseActionPress && msg.Button == tea.MouseButtonLeft
+		if click {
+			m.focusPane(id)
+		}
+		if click || tea.MouseEvent(msg).IsWheel() {
+			msg.X, msg.Y = msg.X-r.x-1, msg.Y-r.y-1
+			return m.panes[id].Update(msg)
+		}
+	}
+	return nil
 }
 
 func (m *Model) connMsg(msg common.ConnMsg) tea.Cmd {
@@ -498,7 +519,7 @@ func (m *Model) fullHelp() string {
 	}{
 		{"global", globalHelp(m.c.Keys.Global)},
 		{"connections", m.panes[Connections]}, {"subscriptions", m.panes[Subscriptions]},
-		{"messages", m.panes[Messages]}, {"topic tree", m.panes[Topics]},
+		{"messages", m.panes[Messages]}, {"message details (enter on a message)", detailHelp(m.c.Keys.Detail)}, {"topic tree", m.panes[Topics]},
 		{"publish", m.panes[Publish]}, {"packet log", m.panes[Packets]},
 	}
 	width := max(m.w-2, 20) // inside the box's borders
@@ -524,6 +545,14 @@ func (m *Model) fullHelp() string {
 		}
 	}
 	return b.String()
+}
+
+type detailHelp common.DetailKeys
+
+func (d detailHelp) ShortHelp() []key.Binding { return nil }
+
+func (d detailHelp) FullHelp() [][]key.Binding {
+	return [][]key.Binding{{d.Up, d.Down, d.PageUp, d.PageDown, d.Top, d.Bottom}, {d.View, d.Fold, d.FoldAll, d.Copy, d.CopyMessage, d.Close}}
 }
 
 type globalHelp common.GlobalKeys

@@ -106,9 +106,19 @@ func renderAll(t *testing.T, w, h int, s string) {
 	}
 	check("board")
 	m.focusPane(Messages)
-	for _, k := range []string{"k", "v", "v", "a"} { // older message, json, hex, merged
+	for _, k := range []string{"k", "v", "v", "v", "a"} { // older message, json, hex, text, merged
 		m.Update(press(k))
 		check("messages " + k)
+	}
+	// The full details of the newest (JSON) and an older message, in
+	// every mode, folded and scrolled.
+	for _, k := range []string{"G", "enter", "v", "v", "z", "G", "esc", "k", "enter", "v", "v", "esc"} {
+		if k == "enter" || k == "esc" {
+			m.Update(tea.KeyMsg{Type: map[string]tea.KeyType{"enter": tea.KeyEnter, "esc": tea.KeyEsc}[k]})
+		} else {
+			m.Update(press(k))
+		}
+		check("details " + k)
 	}
 	m.Update(press("L"))
 	m.Update(press("T"))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/charmbracelet/bubbles/help"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/muesli/termenv"
 )
 
 // Pane is the contract every pane of the board follows (soft-serve's
@@ -44,11 +45,21 @@ type Common struct {
 	// ExportDir is where exported JSON Lines files go ("" is the current
 	// directory).
 	ExportDir string
+	// Copy puts text on the clipboard; the default writes OSC 52 to the
+	// terminal. Tests record what was copied.
+	Copy func(text string) error
 }
 
 // Default returns the Common of a real run.
 func Default() *Common {
-	return &Common{Keys: DefaultKeyMap(), Styles: DefaultStyles(), Now: time.Now}
+	return &Common{Keys: DefaultKeyMap(), Styles: DefaultStyles(), Now: time.Now, Copy: osc52}
+}
+
+// osc52 copies with the terminal's OSC 52 (tmux passes it on when its
+// set-clipboard option allows).
+func osc52(text string) error {
+	termenv.DefaultOutput().Copy(text)
+	return nil
 }
 
 // ConnID identifies a connection of the board for its lifetime; IDs are not

@@ -40,9 +40,20 @@ type MessageKeys struct {
 	Top, Follow                key.Binding
 	TopicFilter, Search        key.Binding
 	Pause, Clear               key.Binding
-	View, Details              key.Binding
-	Copy, Export               key.Binding
+	View, Details, Preview     key.Binding
+	Copy, CopyMessage, Export  key.Binding
 	All                        key.Binding // all connections / focused connection
+}
+
+// DetailKeys are the keys of the full-screen view of one message.
+type DetailKeys struct {
+	Up, Down, PageUp, PageDown key.Binding
+	Top, Bottom                key.Binding
+	View                       key.Binding // text / JSON / hex
+	Fold                       key.Binding // fold or unfold the JSON object or array at the cursor
+	FoldAll                    key.Binding
+	Copy, CopyMessage          key.Binding
+	Close                      key.Binding
 }
 
 // PublishKeys are the publish form's keys.
@@ -93,6 +104,7 @@ type KeyMap struct {
 	Packets      PacketKeys
 	Topics       TopicKeys
 	Form         FormKeys
+	Detail       DetailKeys
 }
 
 func k(help string, desc string, keys ...string) key.Binding {
@@ -141,8 +153,10 @@ func DefaultKeyMap() KeyMap {
 			Pause:       k("p", "pause", "p", " "),
 			Clear:       k("c", "clear", "c"),
 			View:        k("v", "text/json/hex", "v"),
-			Details:     k("enter", "details", "enter"),
+			Details:     k("enter", "full details", "enter"),
+			Preview:     k("d", "preview on/off", "d"),
 			Copy:        k("y", "copy payload", "y"),
+			CopyMessage: k("Y", "copy message json", "Y"),
 			Export:      k("e", "export jsonl", "e"),
 			All:         k("a", "all conns/focused", "a"),
 		},
@@ -167,6 +181,19 @@ func DefaultKeyMap() KeyMap {
 			Delete:  k("D", "delete retained", "D"),
 			Confirm: k("y", "confirm", "y"),
 			Cancel:  k("n", "cancel", "n", "esc"),
+		},
+		Detail: DetailKeys{
+			Up: up, Down: down,
+			PageUp:      k("pgup", "page up", "pgup", "b"),
+			PageDown:    k("pgdn/space", "page down", "pgdown", " "),
+			Top:         k("g", "top", "g", "home"),
+			Bottom:      k("G", "bottom", "G", "end"),
+			View:        k("v", "text/json/hex", "v"),
+			Fold:        k("enter", "fold/unfold json", "enter"),
+			FoldAll:     k("z", "fold all/none", "z"),
+			Copy:        k("y", "copy payload", "y"),
+			CopyMessage: k("Y", "copy message json", "Y"),
+			Close:       k("esc/q", "close", "esc", "q"),
 		},
 		Form: FormKeys{
 			Up:        k("↑", "field up", "up"),

@@ -33,7 +33,7 @@ func TestNoDuplicateKeys(t *testing.T) {
 	}
 	for name, scope := range map[string]any{
 		"connections": km.Connections, "subscriptions": km.Subscription, "messages": km.Messages,
-		"publish": km.Publish, "packets": km.Packets, "topics": km.Topics, "form": km.Form,
+		"publish": km.Publish, "packets": km.Packets, "topics": km.Topics, "form": km.Form, "detail": km.Detail,
 	} {
 		seen := map[string]string{}
 		for _, b := range bindings(scope) {

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mqttboard/mqttboard/client"
+	"github.com/mqttboard/mqttboard/packet"
 )
 
 // Record is one exported message: the `mqttboard sub --output json` fields.
@@ -19,6 +20,8 @@ type Record struct {
 	Topic         string         `json:"topic"`
 	QoS           byte           `json:"qos"`
 	Retain        bool           `json:"retain"`
+	Dup           bool           `json:"dup,omitempty"`
+	PacketID      uint16         `json:"packet_id,omitempty"`
 	Payload       *string        `json:"payload,omitempty"`
 	PayloadBase64 string         `json:"payload_base64,omitempty"`
 	Properties    map[string]any `json:"properties,omitempty"`
@@ -27,7 +30,7 @@ type Record struct {
 
 // NewRecord converts a received message.
 func NewRecord(e *client.MessageEvent) Record {
-	r := Record{Time: e.Time, Topic: e.Topic, QoS: e.QoS, Retain: e.Retain}
+	r := Record{Time: e.Time, Topic: e.Topic, QoS: e.QoS, Retain: e.Retain, Dup: e.Dup, PacketID: e.PacketID}
 	if utf8.Valid(e.Payload) {
 		s := string(e.Payload)
 		r.Payload = &s
@@ -50,6 +53,9 @@ func NewRecord(e *client.MessageEvent) Record {
 	}
 	if p.PayloadFormat != 0 {
 		props["payload_format"] = p.PayloadFormat
+	}
+	if p.Has(packet.PropTopicAlias) {
+		props["topic_alias"] = p.TopicAlias
 	}
 	if len(p.SubscriptionIDs) > 0 {
 		props["subscription_ids"] = p.SubscriptionIDs

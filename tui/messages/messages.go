@@ -14,7 +14,6 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
-	"github.com/muesli/termenv"
 
 	"github.com/mqttboard/mqttboard/client"
 	"github.com/mqttboard/mqttboard/packet"
@@ -31,7 +30,9 @@ type Pane struct {
 	focused bool
 
 	mode    Mode
-	details bool // show the selected message's payload and properties
+	details bool // show the selected message's preview under the list
+	// full is the full-screen details view of one message, nil when closed.
+	full *detail
 
 	// all lists every connection's messages (merged) instead of the
 	// focused connection's.
@@ -79,6 +80,9 @@ func (p *Pane) All() bool { return p.all }
 
 // Title implements common.Pane.
 func (p *Pane) Title() string {
+	if p.full != nil {
+		return "Message · " + p.full.msg.Topic
+	}
 	t := "Messages"
 	cur := p.set.Current()
 	switch {
@@ -121,20 +125,31 @@ func (p *Pane) Focus() { p.focused = true }
 // Blur implements common.Pane.
 func (p *Pane) Blur() { p.focused = false }
 
-// Capturing implements common.Pane.
-func (p *Pane) Capturing() bool { return p.inputFor != "" }
+// Capturing implements common.Pane: a filter being typed and the details
+// view take the keys.
+func (p *Pane) Capturing() bool { return p.inputFor != "" || p.full != nil }
+
+// ModalOpen reports that the full-screen details view is open.
+func (p *Pane) ModalOpen() bool { return p.full != nil }
+
+// ModalView renders the details view full size.
+func (p *Pane) ModalView(w, h int) string { return p.full.view(w, h) }
 
 // ShortHelp implements help.KeyMap.
 func (p *Pane) ShortHelp() []key.Binding {
+	if p.full != nil {
+		d := p.c.Keys.Detail
+		return []key.Binding{d.Close, d.Up, d.Down, d.PageDown, d.View, d.Fold, d.FoldAll, d.Copy, d.CopyMessage}
+	}
 	k := p.c.Keys.Messages
-	return []key.Binding{k.All, k.TopicFilter, k.Search, k.Pause, k.Clear, k.View, k.Details, k.Copy, k.Export}
+	return []key.Binding{k.Details, k.All, k.TopicFilter, k.Search, k.Pause, k.Clear, k.View, k.Preview, k.Copy, k.CopyMessage, k.Export}
 }
 
 // FullHelp implements help.KeyMap.
 func (p *Pane) FullHelp() [][]key.Binding {
 	k := p.c.Keys.Messages
 	return [][]key.Binding{{k.Up, k.Down, k.PageUp, k.PageDown, k.Top, k.Follow},
-		{k.All, k.TopicFilter, k.Search, k.Pause, k.Clear}, {k.View, k.Details, k.Copy, k.Export}}
+		{k.All, k.TopicFilter, k.Search, k.Pause, k.Clear}, {k.View, k.Preview, k.Details, k.Copy, k.CopyMessage, k.Export}}
 }
 
 func (p *Pane) reset() {
@@ -170,10 +185,37 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 		}
 		p.scan(p.src(cur))
 	case tea.KeyMsg:
+		if p.full != nil {
+			closed, cmd := p.full.update(msg)
+			if closed {
+				p.full = nil
+			}
+			return cmd
+		}
 		if p.inputFor != "" {
 			return p.updateInput(msg, cur)
 		}
 		return p.key(msg, cur)
+	case tea.MouseMsg:
+		if p.full != nil {
+			_, cmd := p.full.update(msg)
+			return cmd
+		}
+		src := p.src(cur)
+		switch msg.Button {
+		case tea.MouseButtonLeft:
+			row := msg.Y
+			if p.inputFor != "" {
+				row--
+			}
+			if msg.Action == tea.MouseActionPress && row >= 0 && row < p.listHeight() && p.top+row < p.count(src) {
+				p.selectIndex(src, p.top+row)
+			}
+		case tea.MouseButtonWheelUp:
+			p.selectIndex(src, p.index(src)-3)
+		case tea.MouseButtonWheelDown:
+			p.selectIndex(src, p.index(src)+3)
+		}
 	}
 	return nil
 }
@@ -255,15 +297,19 @@ func (p *Pane) key(msg tea.KeyMsg, cur *conn.Conn) tea.Cmd {
 		p.reset()
 	case key.Matches(msg, k.View):
 		p.mode = (p.mode + 1) % 3
-	case key.Matches(msg, k.Details):
+	case key.Matches(msg, k.Preview):
 		p.details = !p.details
+	case key.Matches(msg, k.Details):
+		if c, m := p.selected(src); m != nil {
+			p.full = newDetail(p.c, c, m, p.mode)
+		}
 	case key.Matches(msg, k.Copy):
 		if _, m := p.selected(src); m != nil {
-			payload := string(m.Payload)
-			return func() tea.Msg {
-				termenv.DefaultOutput().Copy(payload)
-				return common.StatusMsg{Text: fmt.Sprintf("copied %d bytes (OSC 52)", len(payload))}
-			}
+			return copyCmd(p.c, string(m.Payload), "the payload")
+		}
+	case key.Matches(msg, k.CopyMessage):
+		if _, m := p.selected(src); m != nil {
+			return copyCmd(p.c, MessageJSON(m), "the message as JSON")
 		}
 	case key.Matches(msg, k.Export):
 		msgs := make([]*client.MessageEvent, 0, n)
