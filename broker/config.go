@@ -23,6 +23,19 @@ type Config struct {
 	// ids, user names and will topics (see [Options.AllowControlChars]).
 	// Default false: they are refused.
 	AllowControlCharacters bool `json:"allow_control_characters" yaml:"allow_control_characters"`
+	// HTTP serves the REST API, /metrics and /healthz (`mqttboard broker
+	// --http`); absent: no HTTP server.
+	HTTP *HTTPConfig `json:"http" yaml:"http"`
+}
+
+// HTTPConfig is the broker's HTTP API listener.
+type HTTPConfig struct {
+	// Listen is the address, host:port; a bare port binds to loopback,
+	// since the API is open without token authentication (":port" is every
+	// interface, as for the MQTT listeners).
+	Listen string `json:"listen" yaml:"listen"`
+	// TLS serves HTTPS with the listeners' certificate (--cert, --key).
+	TLS bool `json:"tls" yaml:"tls"`
 }
 
 // Limits are the configurable limits; zero keeps the default of [Options].

@@ -57,12 +57,17 @@ type conn struct {
 	willDelay uint32
 	expiry    uint32
 	acl       *clientACL // the ACL as it applies to this client (acl.go)
+	// Counted for the disconnect log (logs.go): PUBLISHes from the client
+	// and those refused with an error code. Plain fields: only the read
+	// loop writes them, the log reads them after it ended.
+	published, rejected uint64
 
 	// Write loop only.
-	w        *writer // borrowed while writing, nil when idle (see buffers.go)
-	aliases  map[string]uint16
-	streamed bool      // nc writes net.Buffers with writev (TCP, Unix)
-	wdl      time.Time // the write deadline last set
+	w         *writer // borrowed while writing, nil when idle (see buffers.go)
+	delivered uint64  // PUBLISHes written, for the disconnect log (logs.go)
+	aliases   map[string]uint16
+	streamed  bool      // nc writes net.Buffers with writev (TCP, Unix)
+	wdl       time.Time // the write deadline last set
 
 	mu       sync.Mutex       // guards the fields below
 	will     *message.Message // set by CONNECT; taken by DISCONNECT, the ending or Shutdown

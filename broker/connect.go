@@ -35,6 +35,7 @@ func (c *conn) refuse(code packet.ReasonCode, reason string) {
 	c.nc.Write(b)
 	c.nc.Close()
 	c.s.emit(Event{Kind: EventDisconnected, ClientID: c.clientID, Reason: code, Detail: reason})
+	c.s.onRefused(c, code, reason) // log (logs.go)
 }
 
 // connect handles CONNECT: it validates it, takes over or creates the
@@ -145,6 +146,7 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	c.s.ctr.connected.Add(1)
 	c.s.ctr.total.Add(1)
 	c.s.emit(Event{Kind: EventConnected, ClientID: c.clientID, Detail: c.nc.RemoteAddr().String()})
+	c.s.onConnect(c, present, p.CleanStart) // inspection and log (logs.go)
 	return true
 }
 

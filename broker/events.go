@@ -73,6 +73,10 @@ type counters struct {
 }
 
 func (s *Server) emit(e Event) {
+	switch e.Kind {
+	case EventSubscribed, EventUnsubscribed, EventExpired:
+		s.logFromEvent(&e) // never the per-message EventDropped
+	}
 	if s.opts.OnEvent != nil {
 		s.opts.OnEvent(e)
 	}

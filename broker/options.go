@@ -103,6 +103,14 @@ type Options struct {
 	// publish to (flespi's "flespi/"); "-" disables it.
 	ReservedPrefix string
 
+	// LogRecords is how many records the log ring keeps for
+	// [Server.Logs] (the REST API's /mqtt/logs); negative disables the
+	// log and its MQTT topics.
+	LogRecords int
+	// NoLogTopics switches off publishing log records to
+	// flespi/log/mqtt/... (the ring is still kept).
+	NoLogTopics bool
+
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 	// OnEvent, when set, is called for every [Event]. It runs on the
@@ -182,6 +190,9 @@ func (o *Options) applyDefaults() {
 	}
 	if o.ReservedPrefix == "" {
 		o.ReservedPrefix = "flespi/" // flespi reserves these topics for its own API and logs
+	}
+	if o.LogRecords == 0 {
+		o.LogRecords = 4096 // minutes of connect/subscribe history on a busy sandbox for ~1 MB
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

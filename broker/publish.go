@@ -17,6 +17,7 @@ import (
 func (c *conn) handlePublish(p *packet.Publish) error {
 	o := &c.s.opts
 	c.s.ctr.received.Add(1)
+	c.published++
 	topic := p.Topic
 	if c.v == packet.V5 && p.Props.Has(packet.PropTopicAlias) {
 		a := p.Props.TopicAlias
@@ -57,6 +58,12 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		code, reason = packet.NotAuthorized, "" // no reason string: do not reveal the ACL
 	case p.Retain && len(p.Payload) > o.MaxRetainedSize:
 		code, reason = packet.QuotaExceeded, "retained payload exceeds "+itoa(o.MaxRetainedSize)+" bytes"
+	}
+	if code.IsError() {
+		c.rejected++
+		if code == packet.NotAuthorized {
+			c.s.onDenied(c, "publish", topic) // log (logs.go)
+		}
 	}
 	if p.QoS == 2 {
 		dup, held := c.sess.ReceiveQoS2(p.PacketID)

@@ -29,6 +29,7 @@ type Server struct {
 	// connecting is the bytes held by connections whose CONNECT is not
 	// read yet (see Options.MaxConnectingBytes).
 	connecting atomic.Int64
+	insp       inspector // inspection and logs (inspect.go, logs.go)
 
 	mu        sync.Mutex // guards everything below; see LOCKS.md
 	sessions  map[string]*session.Session

@@ -83,6 +83,7 @@ func (s *Server) disconnected(c *conn) {
 	c.mu.Unlock()
 	s.ctr.connected.Add(-1)
 	s.emit(Event{Kind: EventDisconnected, ClientID: c.clientID, Reason: code, Detail: reason})
+	s.onDisconnect(c, code, reason) // inspection and log (logs.go)
 
 	will := c.takeWill()
 	// Detaching under s.mu makes attach either see this connection (and

@@ -58,6 +58,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 		}
 		ack.ReasonCodes[i] = code
 		if code.IsError() {
+			if code == packet.NotAuthorized || (o.ACL != nil && code == o.ACL.denyCode()) {
+				c.s.onDenied(c, "subscribe", rs.Filter) // log (logs.go)
+			}
 			continue
 		}
 		sub := &topics.Subscription{

@@ -348,6 +348,7 @@ func (c *conn) encode(o *session.Outgoing, now time.Time) {
 	}
 	w.spans = append(w.spans, span{start: start, end: len(w.hdr), payload: m.Payload})
 	c.s.ctr.sent.Add(1)
+	c.delivered++
 }
 
 // alias replaces a topic the client already knows by its alias, and assigns

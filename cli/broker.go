@@ -2,16 +2,20 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/broker/listeners"
+	"github.com/mqttboard/mqttboard/broker/restapi"
 	"github.com/spf13/cobra"
 )
 
@@ -27,7 +31,9 @@ type BrokerOptions struct {
 	KeyFile   string
 	Config    string
 	LogLevel  string
-	NoStamp   bool // a strictly standard broker: no flespi stamping
+	NoStamp   bool   // a strictly standard broker: no flespi stamping
+	HTTP      string // REST API, /metrics and /healthz address ("" none)
+	HTTPTLS   bool   // serve HTTPS with --cert/--key
 }
 
 // NewCmdBroker builds `mqttboard broker`; runF replaces the run function in
@@ -55,6 +61,9 @@ README).`,
 			if err := o.validateListeners(); err != nil {
 				return err
 			}
+			if o.HTTPTLS && (o.CertFile == "" || o.KeyFile == "") {
+				return usageError(errors.New("--http-tls needs --cert and --key"))
+			}
 			switch o.LogLevel {
 			case "debug", "info", "warn", "error":
 			default:
@@ -76,6 +85,8 @@ README).`,
 	f.StringVar(&o.KeyFile, "key", "", "PEM private key for TLS and WSS")
 	f.StringVar(&o.Config, "config", "", "YAML configuration file: limits, ACL, stamp (JSON is read too)")
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	f.StringVar(&o.HTTP, "http", "", "serve the REST API, /metrics and /healthz on host:port (a bare port binds to 127.0.0.1; the API has no authentication)")
+	f.BoolVar(&o.HTTPTLS, "http-tls", false, "serve the HTTP API over TLS with --cert and --key")
 	f.BoolVar(&o.NoStamp, "no-stamp", false, "strictly standard MQTT: no flespi timestamp/cid user properties on messages, no CONNACK user properties (config: stamp: false)")
 	return cmd
 }
@@ -84,15 +95,20 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(o.LogLevel))
 	opts := broker.Options{Logger: slog.New(slog.NewTextHandler(o.IO.ErrOut, &slog.HandlerOptions{Level: lvl}))}
+	var cfgHTTP *broker.HTTPConfig
 	if o.Config != "" {
 		cfg, err := broker.LoadConfig(o.Config)
 		if err != nil {
 			return usageError(err)
 		}
 		cfg.Apply(&opts)
+		cfgHTTP = cfg.HTTP
 	}
 	if o.NoStamp {
 		opts.NoStamp = true
+	}
+	if cfgHTTP != nil && o.HTTP == "" {
+		o.HTTP, o.HTTPTLS = cfgHTTP.Listen, o.HTTPTLS || cfgHTTP.TLS
 	}
 	if len(o.Listen)+len(o.TLSListen)+len(o.WSListen)+len(o.WSSListen) == 0 {
 		o.Listen = []string{"127.0.0.1:1883"}
@@ -153,7 +169,19 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		}
 		fmt.Fprintf(o.IO.Out, "listening on %s://%s%s\n", b.kind, b.l.Addr(), path)
 	}
+	var api *http.Server
+	if o.HTTP != "" {
+		var err error
+		if api, err = startAPI(s, o); err != nil {
+			return fail(err)
+		}
+	}
 	err := s.Serve(ctx) // returns after a graceful shutdown once ctx is cancelled
+	if api != nil {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		api.Shutdown(sctx)
+		cancel()
+	}
 	if errors.Is(err, broker.ErrServerClosed) {
 		fmt.Fprintf(o.IO.ErrOut, "broker stopped at %s\n", time.Now().Format(time.RFC3339))
 		return nil
@@ -190,4 +218,43 @@ func (o *BrokerOptions) validateListeners() error {
 		}
 	}
 	return nil
+}
+
+// apiAddr turns a bare port ("8080") into a loopback address: the API has
+// no authentication yet, so exposing it takes a host (":8080" is every
+// interface, as for --listen, and draws a warning).
+func apiAddr(a string) string {
+	if !strings.Contains(a, ":") {
+		return "127.0.0.1:" + a
+	}
+	return a
+}
+
+// startAPI serves the REST API, /metrics and /healthz of s on --http.
+func startAPI(s *broker.Server, o *BrokerOptions) (*http.Server, error) {
+	addr := apiAddr(o.HTTP)
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--http %s: %w", o.HTTP, err)
+	}
+	scheme := "http"
+	if o.HTTPTLS {
+		tc, err := listeners.LoadCert(o.CertFile, o.KeyFile)
+		if err != nil {
+			l.Close()
+			return nil, err
+		}
+		l = tls.NewListener(l, tc)
+		scheme = "https"
+	}
+	hs := &http.Server{
+		Handler:           restapi.New(s, restapi.Options{}),
+		ReadHeaderTimeout: 10 * time.Second, // a client that never finishes its headers is dropped
+	}
+	go hs.Serve(l)
+	if host, _, _ := net.SplitHostPort(l.Addr().String()); !net.ParseIP(host).IsLoopback() {
+		fmt.Fprintf(o.IO.ErrOut, "warning: the HTTP API on %s is reachable from the network and has no authentication\n", l.Addr())
+	}
+	fmt.Fprintf(o.IO.Out, "listening on %s://%s (REST API, /metrics, /healthz)\n", scheme, l.Addr())
+	return hs, nil
 }

@@ -380,13 +380,13 @@ func (s *Session) Subs() []*topics.Subscription {
 
 // Stats is a snapshot of a session's queues.
 type Stats struct {
-	Queued, Inflight, QueueBytes int
-	Dropped                      uint64
+	Queued, Inflight, QueueBytes, InflightBytes int
+	Dropped                                     uint64
 }
 
 // Stats returns the session's queue figures.
 func (s *Session) Stats() Stats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return Stats{Queued: len(s.queue) - s.head, Inflight: len(s.inflight), QueueBytes: s.queueBytes, Dropped: s.dropped}
+	return Stats{Queued: len(s.queue) - s.head, Inflight: len(s.inflight), QueueBytes: s.queueBytes, InflightBytes: s.inflightBytes, Dropped: s.dropped}
 }

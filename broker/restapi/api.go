@@ -1,0 +1,301 @@
+// Package restapi is the bundled broker's HTTP API in flespi's shapes:
+// /mqtt/messages (publish, read and delete retained messages),
+// /mqtt/sessions (sessions online and offline, their subscriptions),
+// /mqtt/logs, plus /metrics (Prometheus), /healthz and /openapi.json.
+//
+// Every response is JSON: {"result":[...]} on success, {"errors":[{"code":N,
+// "reason":"..."}]} with a 4xx/5xx status otherwise (code is the HTTP
+// status). The handlers only call the broker's public inspection and
+// management methods ([broker.Server.Sessions], [broker.Server.Publish],
+// ...), the same model the board's broker pane reads.
+//
+// Authorization: every request except /healthz passes [Options.Authorize]
+// with the [Access] it needs before its handler runs. nil (the broker's
+// "--auth none") leaves the API open, which is why `mqttboard broker
+// --http` binds to loopback unless told otherwise. Token authentication
+// (Authorization: FlespiToken <key>) slots in there.
+package restapi
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/mqttboard/mqttboard/broker"
+)
+
+// Access is what a request wants to do, for [Options.Authorize].
+type Access struct {
+	// Resource is "messages", "sessions", "logs", "metrics" or "openapi".
+	Resource string
+	// Write is true for POST, PUT and DELETE.
+	Write bool
+}
+
+// ErrUnauthorized is returned by an Authorize function for a request
+// without valid credentials (401); any other error means forbidden (403).
+var ErrUnauthorized = errors.New("unauthorized")
+
+// Options configure the API handler. The zero value serves an open API.
+type Options struct {
+	// Authorize, when set, decides every request but /healthz before its
+	// handler runs; its error's text is the reason returned to the client.
+	Authorize func(r *http.Request, a Access) error
+	// MaxBodyBytes bounds a POST /mqtt/messages body; default: room for the
+	// broker's largest payload in base64 plus 1 MiB. Other bodies are
+	// bounded by 1 MiB.
+	MaxBodyBytes int64
+}
+
+// smallBody bounds every body but a publish's: sessions and subscriptions
+// are small.
+const smallBody = 1 << 20
+
+// API is the HTTP handler; create it with [New].
+type API struct {
+	srv  *broker.Server
+	opts Options
+	mux  *http.ServeMux
+}
+
+// route is one operation: the method and the ServeMux pattern, which is
+// also how it appears in openapi.json ("{name...}" becomes "{name}").
+type route struct {
+	method, pattern string
+	access          Access
+	h               http.HandlerFunc
+}
+
+// New returns the API of srv.
+func New(srv *broker.Server, opts Options) *API {
+	if opts.MaxBodyBytes == 0 {
+		opts.MaxBodyBytes = int64(srv.Limits().MaxPayload)*4/3 + smallBody
+	}
+	a := &API{srv: srv, opts: opts, mux: http.NewServeMux()}
+	for _, rt := range a.routes() {
+		a.mux.HandleFunc(rt.method+" "+rt.pattern, a.guard(rt))
+	}
+	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no API method "+r.Method+" "+r.URL.Path+"; see /openapi.json")
+	})
+	return a
+}
+
+func (a *API) routes() []route {
+	msgs := Access{Resource: "messages"}
+	msgsW := Access{Resource: "messages", Write: true}
+	sess := Access{Resource: "sessions"}
+	sessW := Access{Resource: "sessions", Write: true}
+	return []route{
+		{"POST", "/mqtt/messages", msgsW, a.postMessages},
+		{"GET", "/mqtt/messages/{topic...}", msgs, a.getMessages},
+		{"DELETE", "/mqtt/messages/{topic...}", msgsW, a.deleteMessages},
+		{"POST", "/mqtt/sessions", sessW, a.postSessions},
+		{"GET", "/mqtt/sessions/{selector}", sess, a.getSessions},
+		{"DELETE", "/mqtt/sessions/{selector}", sessW, a.deleteSessions},
+		{"GET", "/mqtt/sessions/{selector}/subscriptions", sess, a.getSubscriptions},
+		{"POST", "/mqtt/sessions/{selector}/subscriptions", sessW, a.postSubscriptions},
+		{"GET", "/mqtt/sessions/{selector}/subscriptions/{filter...}", sess, a.getSubscriptions},
+		{"PUT", "/mqtt/sessions/{selector}/subscriptions/{filter...}", sessW, a.putSubscription},
+		{"DELETE", "/mqtt/sessions/{selector}/subscriptions/{filter...}", sessW, a.deleteSubscriptions},
+		{"GET", "/mqtt/logs", Access{Resource: "logs"}, a.getLogs},
+		{"GET", "/metrics", Access{Resource: "metrics"}, a.metricsHandler()},
+		{"GET", "/healthz", Access{}, a.healthz},
+		{"GET", "/openapi.json", Access{Resource: "openapi"}, serveOpenAPI},
+	}
+}
+
+// Routes lists the API's operations as method and OpenAPI path
+// ("/mqtt/messages/{topic}"), in the order they are registered; a test
+// checks that openapi.json describes exactly these.
+func (a *API) Routes() [][2]string {
+	var out [][2]string
+	for _, rt := range a.routes() {
+		out = append(out, [2]string{rt.method, strings.ReplaceAll(rt.pattern, "...}", "}")})
+	}
+	return out
+}
+
+// ServeHTTP implements http.Handler.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// guard runs the authorization check of rt, then its handler, and turns a
+// panic into a 500 rather than a dropped connection.
+func (a *API) guard(rt route) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if a.opts.Authorize != nil && rt.access.Resource != "" {
+			if err := a.opts.Authorize(r, rt.access); err != nil {
+				code := http.StatusForbidden
+				if errors.Is(err, ErrUnauthorized) {
+					code = http.StatusUnauthorized
+				}
+				writeError(w, code, err.Error())
+				return
+			}
+		}
+		rt.h(w, r)
+	}
+}
+
+// apiError is one entry of {"errors":[...]}.
+type apiError struct {
+	Code   int    `json:"code"`
+	Reason string `json:"reason"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(map[string]any{"errors": []apiError{{status, "encoding the response: " + err.Error()}}})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+// writeResult answers {"result": result}; result must be a slice (nil
+// becomes []).
+func writeResult[T any](w http.ResponseWriter, result []T) {
+	if result == nil {
+		result = []T{}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"result": result})
+}
+
+func writeError(w http.ResponseWriter, status int, reason string) {
+	writeJSON(w, status, map[string]any{"errors": []apiError{{status, reason}}})
+}
+
+// writeBrokerError maps the broker's errors to statuses.
+func writeBrokerError(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, broker.ErrInvalid):
+		writeError(w, http.StatusBadRequest, strings.TrimPrefix(err.Error(), broker.ErrInvalid.Error()+": "))
+	case errors.Is(err, broker.ErrNoSession):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, broker.ErrSessionExists):
+		writeError(w, http.StatusConflict, err.Error())
+	case errors.Is(err, broker.ErrServerClosed):
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+	default:
+		writeError(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+// decodeBody reads a JSON body of at most limit bytes into v, refusing
+// unknown fields and trailing data. A body holding one object where v is a
+// slice is read as a one-element array. It writes the 4xx itself and
+// reports false on any problem.
+func decodeBody[T any](w http.ResponseWriter, r *http.Request, limit int64, v *[]T) bool {
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than the limit of %d bytes", mbe.Limit))
+			return false
+		}
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return false
+	}
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		writeError(w, http.StatusBadRequest, "body: empty; send a JSON array of objects")
+		return false
+	}
+	if b[0] == '{' {
+		b = append(append([]byte{'['}, b...), ']')
+	}
+	if err := strictJSON(b, v); err != nil {
+		writeError(w, http.StatusBadRequest, "body: "+err.Error())
+		return false
+	}
+	if len(*v) == 0 {
+		writeError(w, http.StatusBadRequest, "body: an empty array: nothing to do")
+		return false
+	}
+	return true
+}
+
+// strictJSON decodes b into v, refusing unknown fields and trailing data,
+// with errors that say where.
+func strictJSON(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		var se *json.SyntaxError
+		var te *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &se):
+			return fmt.Errorf("malformed JSON at byte %d: %v", se.Offset, err)
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return errors.New("malformed JSON: it ends before the value is complete")
+		case errors.As(err, &te):
+			return fmt.Errorf("field %q: a JSON %s cannot be %s", te.Field, te.Value, te.Type)
+		}
+		return errors.New(strings.TrimPrefix(err.Error(), "json: "))
+	}
+	if d.More() {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// fieldSet parses the fields= query parameter against the known names.
+func fieldSet(r *http.Request, known []string) (map[string]bool, error) {
+	v := r.URL.Query().Get("fields")
+	if v == "" {
+		return nil, nil
+	}
+	set := map[string]bool{}
+	for f := range strings.SplitSeq(v, ",") {
+		f = strings.TrimSpace(f)
+		ok := false
+		for _, k := range known {
+			ok = ok || k == f
+		}
+		if !ok {
+			return nil, fmt.Errorf("fields: unknown field %q; known: %s", f, strings.Join(known, ","))
+		}
+		set[f] = true
+	}
+	return set, nil
+}
+
+// pick keeps the fields of m that set names (all when set is nil).
+func pick(m map[string]any, set map[string]bool) map[string]any {
+	if set == nil {
+		return m
+	}
+	for k := range m {
+		if !set[k] {
+			delete(m, k)
+		}
+	}
+	return m
+}
+
+func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
+	if err := a.srv.Healthy(); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	m := a.srv.Stats()
+	writeResult(w, []map[string]any{{"status": "ok", "clients_connected": m.ClientsConnected, "sessions": m.Sessions}})
+}
+
+//go:embed openapi.json
+var openAPI []byte
+
+// OpenAPI returns the API's OpenAPI 3 document.
+func OpenAPI() []byte { return openAPI }
+
+func serveOpenAPI(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openAPI)
+}

@@ -1,0 +1,101 @@
+package restapi
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/mqttboard/mqttboard/broker"
+)
+
+// collector reads the broker's figures when Prometheus scrapes: the
+// message path keeps its counters as before and pays nothing for metrics.
+type collector struct {
+	srv   *broker.Server
+	descs map[string]*prometheus.Desc
+}
+
+// metricDefs are the metrics: name (after "mqttboard_"), help, labels.
+var metricDefs = []struct {
+	name, help string
+	labels     []string
+}{
+	{"connections", "Live MQTT connections by protocol version.", []string{"protocol"}},
+	{"connections_total", "MQTT connections accepted since the broker started.", nil},
+	{"sessions", "Sessions by state (online, offline).", []string{"state"}},
+	{"messages_received_total", "PUBLISH messages received from clients and the API.", nil},
+	{"messages_sent_total", "PUBLISH messages sent to clients.", nil},
+	{"messages_dropped_total", "Messages dropped by cause: queue_full (a session's outgoing queue was full) and too_large (larger than the client's Maximum Packet Size) are counted together as all.", []string{"cause"}},
+	{"bytes_received_total", "Bytes read from MQTT connections.", nil},
+	{"bytes_sent_total", "Bytes written to MQTT connections.", nil},
+	{"queued_messages", "Messages waiting in sessions' outgoing queues.", nil},
+	{"queued_bytes", "Memory taken by messages in outgoing queues.", nil},
+	{"inflight_messages", "QoS 1/2 messages sent and not yet acknowledged.", nil},
+	{"inflight_bytes", "Memory taken by unacknowledged messages.", nil},
+	{"retained_messages", "Retained messages held.", nil},
+	{"retained_bytes", "Memory taken by retained messages.", nil},
+	{"subscriptions", "Subscriptions in the topic index.", nil},
+	{"shared_groups", "Shared subscription groups (share name and filter).", nil},
+	{"log_records", "Records in the log ring.", nil},
+	{"log_published_total", "Log records published to flespi/log/mqtt/...", nil},
+	{"uptime_seconds", "Seconds since the broker started.", nil},
+}
+
+func newCollector(srv *broker.Server) *collector {
+	c := &collector{srv: srv, descs: map[string]*prometheus.Desc{}}
+	for _, d := range metricDefs {
+		c.descs[d.name] = prometheus.NewDesc("mqttboard_"+d.name, d.help, d.labels, nil)
+	}
+	return c
+}
+
+// Describe implements prometheus.Collector.
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	m := c.srv.Metrics()
+	gauge := func(name string, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(name string, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(c.descs[name], prometheus.CounterValue, v, labels...)
+	}
+	for _, p := range []string{"3.1", "3.1.1", "5.0"} {
+		gauge("connections", float64(m.ConnectionsByProtocol[p]), p)
+	}
+	counter("connections_total", float64(m.ClientsTotal))
+	gauge("sessions", float64(m.SessionsOnline), "online")
+	gauge("sessions", float64(m.SessionsOffline), "offline")
+	counter("messages_received_total", float64(m.MessagesReceived))
+	counter("messages_sent_total", float64(m.MessagesSent))
+	counter("messages_dropped_total", float64(m.MessagesDropped), "all")
+	counter("bytes_received_total", float64(m.BytesReceived))
+	counter("bytes_sent_total", float64(m.BytesSent))
+	gauge("queued_messages", float64(m.Queued))
+	gauge("queued_bytes", float64(m.QueuedBytes))
+	gauge("inflight_messages", float64(m.Inflight))
+	gauge("inflight_bytes", float64(m.InflightBytes))
+	gauge("retained_messages", float64(m.Retained))
+	gauge("retained_bytes", float64(m.RetainedBytes))
+	gauge("subscriptions", float64(m.Subscriptions))
+	gauge("shared_groups", float64(m.SharedGroups))
+	gauge("log_records", float64(m.LogRecords))
+	counter("log_published_total", float64(m.LogPublished))
+	gauge("uptime_seconds", m.Uptime.Seconds())
+}
+
+// metricsHandler serves the broker's metrics and the Go runtime's and
+// process's, from a registry of its own (nothing global).
+func (a *API) metricsHandler() http.HandlerFunc {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(newCollector(a.srv), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return h.ServeHTTP
+}
