@@ -1,0 +1,239 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// api is an HTTP client of the broker's --http address.
+type api struct {
+	t    *testing.T
+	base string
+}
+
+// call sends method path with body and decodes {"result":[...]}; it fails
+// the test unless the status is want.
+func (a api) call(method, path, body string, want int) []map[string]any {
+	a.t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, method, a.base+path, rd)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		a.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != want {
+		a.t.Fatalf("%s %s: %d %s; want %d", method, path, res.StatusCode, b, want)
+	}
+	var out struct {
+		Result []map[string]any `json:"result"`
+	}
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
+		if err := json.Unmarshal(b, &out); err != nil {
+			a.t.Fatalf("%s %s: %v: %s", method, path, err, b)
+		}
+	}
+	return out.Result
+}
+
+func (a api) text(path string) string {
+	a.t.Helper()
+	res, err := http.Get(a.base + path)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return string(b)
+}
+
+// startBrokerHTTP runs `mqttboard broker` with args and returns its MQTT
+// port and HTTP base URL, read from what it prints.
+func startBrokerHTTP(t *testing.T, args ...string) (port, base string, stop func() int) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	ios, _, _, errOut := TestIOStreams()
+	ios.Out = pw
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() {
+		done <- Run(ctx, ios, append([]string{"broker"}, args...))
+		pw.Close()
+	}()
+	lines := bufio.NewScanner(pr)
+	for (port == "" || base == "") && lines.Scan() {
+		l := lines.Text()
+		if a, ok := strings.CutPrefix(l, "listening on mqtt://"); ok {
+			_, port, _ = strings.Cut(a, ":")
+		}
+		if a, ok := strings.CutPrefix(l, "listening on http://"); ok {
+			base = "http://" + strings.Fields(a)[0]
+		}
+	}
+	go io.Copy(io.Discard, pr)
+	if port == "" || base == "" {
+		cancel()
+		t.Fatalf("broker did not report its addresses; stderr %q", errOut.String())
+	}
+	stopped := false
+	stop = func() int {
+		if stopped {
+			return 0
+		}
+		stopped = true
+		cancel()
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(10 * time.Second):
+			t.Fatal("broker did not stop")
+			return -1
+		}
+	}
+	t.Cleanup(func() { stop() })
+	return port, base, stop
+}
+
+// TestBrokerHTTPEndToEnd starts `mqttboard broker --http` and drives it
+// with HTTP requests and real MQTT clients (mqttboard sub/pub, and
+// mosquitto_sub when installed): publish, retained get and delete, sessions
+// list and kick, subscriptions added to and removed from an offline
+// session, logs over REST and MQTT, metrics and health.
+func TestBrokerHTTPEndToEnd(t *testing.T) {
+	port, base, stop := startBrokerHTTP(t, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
+	a := api{t, base}
+	if r := a.call("GET", "/healthz", "", 200); r[0]["status"] != "ok" {
+		t.Fatalf("healthz %v", r)
+	}
+
+	// Logs over MQTT, seen by a real peer.
+	var logs *exec.Cmd
+	var logOut *syncBuffer
+	if ms, err := exec.LookPath("mosquitto_sub"); err == nil {
+		logOut = newSyncBuffer()
+		logs = exec.Command(ms, "-p", port, "-V", "mqttv5", "-t", "flespi/log/mqtt/sessions/kicked/+", "-v")
+		logs.Stdout = logOut
+		if err := logs.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { logs.Process.Kill(); logs.Wait() })
+	} else {
+		t.Log("mosquitto_sub not installed: logs over MQTT checked through mqttboard sub only")
+	}
+	logSub := subscribed(t, "-p", port, "-t", "flespi/log/mqtt/sessions/kicked/disconnected", "-C", "1")
+
+	// Publish through the API to a subscriber.
+	s := subscribed(t, "-p", port, "-i", "kicked", "-t", "e2e/#", "-q", "1", "-v")
+	a.call("POST", "/mqtt/messages", `[{"topic":"e2e/r","data":"kept","retained":true,"qos":1}]`, 200)
+	s.out.waitFor(t, "e2e/r kept")
+
+	// Retained: get, delete, gone.
+	if r := a.call("GET", "/mqtt/messages/"+url.PathEscape("e2e/#"), "", 200); len(r) != 1 || r[0]["data"] != "kept" {
+		t.Fatalf("retained %v", r)
+	}
+	if r := a.call("DELETE", "/mqtt/messages/"+url.PathEscape("e2e/#"), "", 200); r[0]["deleted"] != 1.0 {
+		t.Fatalf("delete %v", r)
+	}
+	if r := a.call("GET", "/mqtt/messages/"+url.PathEscape("e2e/#"), "", 200); len(r) != 0 {
+		t.Fatalf("after delete %v", r)
+	}
+
+	// An offline session: create, add a subscription, a message is queued,
+	// remove the subscription.
+	a.call("POST", "/mqtt/sessions", `{"client_id":"offline1","session_expiry":600}`, 200)
+	a.call("POST", "/mqtt/sessions/offline1/subscriptions", `{"filter":"e2e/off","qos":1}`, 200)
+	a.call("POST", "/mqtt/messages", `{"topic":"e2e/off","data":"queued","qos":1}`, 200)
+	off := a.call("GET", "/mqtt/sessions/offline1", "", 200)
+	if off[0]["connected"] != false || off[0]["queued"] != 1.0 || off[0]["subscriptions_count"] != 1.0 {
+		t.Fatalf("offline1 %v", off)
+	}
+	if r := a.call("DELETE", "/mqtt/sessions/offline1/subscriptions/"+url.PathEscape("e2e/off"), "", 200); len(r) != 1 {
+		t.Fatalf("unsubscribe %v", r)
+	}
+	if r := a.call("GET", "/mqtt/sessions/offline1/subscriptions", "", 200); len(r) != 0 {
+		t.Fatalf("subscriptions after delete %v", r)
+	}
+	// The session's own client resumes it and gets what was queued.
+	code, out, e := mqttboard(t, "", "sub", "-p", port, "-i", "offline1", "-c", "--session-expiry", "600", "-t", "e2e/none", "-C", "1", "-v")
+	if code != 0 || out != "e2e/off queued\n" {
+		t.Fatalf("offline1 resumed: exit %d out %q err %q", code, out, e)
+	}
+
+	// Sessions list, then kick the live subscriber.
+	all := a.call("GET", "/mqtt/sessions/all?fields=client_id,connected", "", 200)
+	var ids []string
+	for _, s := range all {
+		ids = append(ids, s["client_id"].(string))
+	}
+	if !strings.Contains(strings.Join(ids, ","), "kicked") || !strings.Contains(strings.Join(ids, ","), "offline1") {
+		t.Fatalf("sessions %v", all)
+	}
+	a.call("DELETE", "/mqtt/sessions/kicked", "", 200)
+	s.exit(t)
+	if !strings.Contains(s.errOut.String(), "0x98") && !strings.Contains(strings.ToLower(s.errOut.String()), "administrative") {
+		t.Errorf("the kicked subscriber should say why: %q", s.errOut.String())
+	}
+	if code := logSub.exit(t); code != 0 {
+		t.Fatalf("log subscriber exit %d: %s", code, logSub.errOut.String())
+	}
+	if !strings.Contains(logSub.out.String(), `"event_code":301`) {
+		t.Fatalf("disconnect log over MQTT: %q", logSub.out.String())
+	}
+	if logOut != nil {
+		logOut.waitFor(t, "flespi/log/mqtt/sessions/kicked/deleted")
+	}
+
+	// Logs over REST.
+	recs := a.call("GET", "/mqtt/logs?data="+url.QueryEscape(`{"filter":"client_id==\"kicked\""}`), "", 200)
+	var types []string
+	for _, r := range recs {
+		types = append(types, r["event_type"].(string))
+	}
+	if got := strings.Join(types, ","); got != "created,connected,subscribed,disconnected,deleted" {
+		t.Fatalf("kicked's records: %s", got)
+	}
+	if d := recs[3]; /* e2e/r and e2e/off */ d["reason_code"] != float64(0x98) || d["received"] != 2.0 {
+		t.Fatalf("disconnect record %v", d)
+	}
+
+	// Metrics.
+	if m := a.text("/metrics"); !strings.Contains(m, "mqttboard_connections_total") || !strings.Contains(m, `mqttboard_sessions{state="offline"}`) {
+		t.Fatalf("metrics:\n%s", m)
+	}
+	if code := stop(); code != ExitOK {
+		t.Fatalf("broker exit %d", code)
+	}
+}
+
+// TestBrokerHTTPConfig: the http: key of the configuration file starts
+// the API, and a bare port binds to loopback.
+func TestBrokerHTTPConfig(t *testing.T) {
+	if got := apiAddr("8080"); got != "127.0.0.1:8080" {
+		t.Fatalf("apiAddr(8080) = %s", got)
+	}
+	cfg := filepath.Join(t.TempDir(), "b.yaml")
+	os.WriteFile(cfg, []byte("http:\n  listen: 127.0.0.1:0\n"), 0o600)
+	_, base, _ := startBrokerHTTP(t, "--listen", "127.0.0.1:0", "--config", cfg)
+	if r := (api{t, base}).call("GET", "/healthz", "", 200); r[0]["status"] != "ok" {
+		t.Fatalf("healthz %v", r)
+	}
+	if code, _, e := mqttboard(t, "", "broker", "--http", "127.0.0.1:0", "--http-tls"); code != ExitUsage || !strings.Contains(e, "--http-tls needs --cert") {
+		t.Fatalf("--http-tls without cert: exit %d %q", code, e)
+	}
+}
