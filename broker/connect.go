@@ -28,7 +28,7 @@ func (c *conn) refuseConnect(err error) {
 func (c *conn) refuse(code packet.ReasonCode, reason string) {
 	ack := packet.Connack{ReasonCode: code}
 	if c.v == packet.V5 && c.problemInfo {
-		ack.Props.ReasonString = reason
+		ack.Props.ReasonString = shortReason(reason)
 	}
 	b, _ := ack.AppendTo(nil, c.v)
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.ShutdownLinger))

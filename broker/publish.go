@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -19,6 +20,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	c.s.ctr.received.Add(1)
 	c.published++
 	topic := p.Topic
+	if len(p.Props.SubscriptionIDs) > 0 {
+		return &packet.Error{Code: packet.ProtocolError, Packet: packet.PUBLISH, Field: "subscription identifier", Offset: -1,
+			Msg: "a client's PUBLISH must not carry one", Rule: "MQTT-3.3.4-6"}
+	}
 	if c.v == packet.V5 && p.Props.Has(packet.PropTopicAlias) {
 		a := p.Props.TopicAlias
 		if a > o.TopicAliasMaximum {
@@ -47,6 +52,10 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	switch {
 	case c.s.reserved(topic):
 		code, reason = packet.TopicNameInvalid, "topics under "+o.ReservedPrefix+" are reserved"
+	case strings.HasPrefix(topic, packet.SharePrefix):
+		// "$share/" names shared subscriptions, never a topic: a PUBLISH to
+		// it reaches nobody [MQTT-4.8.2].
+		code, reason = packet.TopicNameInvalid, "$share/ starts shared subscription filters, not topics"
 	case wildcard && o.ACL != nil && !c.aclRights().wildcardDelete(topic):
 		code, reason = packet.NotAuthorized, ""
 	case wildcard:
@@ -109,7 +118,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 	ack := packet.Ack{PacketID: p.PacketID, ReasonCode: code}
 	if reason != "" && c.problemInfo {
-		ack.Props.ReasonString = reason
+		ack.Props.ReasonString = shortReason(reason)
 	}
 	// flespi: a QoS 1 publish with count_subscribers=1 learns how many
 	// subscriptions received it.

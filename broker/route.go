@@ -75,7 +75,7 @@ func (s *Server) deliver(m *message.Message, subs []match, r *router) bool {
 		if sub.RetainAsPublished {
 			d.Retain = m.Retain // [MQTT-3.3.1-13]
 		}
-		if sub.ID != 0 {
+		if sub.ID != 0 && !hasSubID(&d, ids, sub.ID) {
 			ids++
 			if ids == 1 {
 				d.SubID = sub.ID
@@ -105,4 +105,17 @@ func (s *Server) enqueue(sess *session.Session, d session.Delivery) {
 			c.Kick(packet.QuotaExceeded, "outgoing queue exceeds its limit: the client reads too slowly")
 		}
 	}
+}
+
+// hasSubID reports whether d already carries subscription identifier id
+// (ids of them so far): several subscriptions made with one identifier
+// give it once [MQTT-3.3.4-3].
+func hasSubID(d *session.Delivery, ids int, id uint32) bool {
+	switch {
+	case ids == 0:
+		return false
+	case ids == 1:
+		return d.SubID == id
+	}
+	return slices.Contains(d.SubIDs, id)
 }

@@ -22,7 +22,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 	if len(p.Props.SubscriptionIDs) > 0 {
 		subID = p.Props.SubscriptionIDs[0]
 	}
-	var reasons []string
+	var reasons reasonList
 	var so subscribeOptions
 	var soErr string
 	if c.v == packet.V5 {
@@ -34,25 +34,26 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 	var wantRetained []retainedFor
 	for i, rs := range p.Subscriptions {
 		code := packet.ReasonCode(rs.QoS)
-		group, _ := topics.ParseShared(rs.Filter)
-		rest := rs.Filter
-		if group != "" {
-			rest = strings.TrimPrefix(rest, "$share/"+group+"/")
-		}
+		group, rest, _ := packet.CutShare(rs.Filter)
 		topic, cond, ferr := parseFlespiFilter(rest, so)
 		switch {
 		case len(p.Subscriptions) > o.MaxFiltersPerSubscribe:
 			code = packet.QuotaExceeded
-			reasons = append(reasons, "more than "+itoa(o.MaxFiltersPerSubscribe)+" filters in one SUBSCRIBE")
+			reasons.add("more than " + itoa(o.MaxFiltersPerSubscribe) + " filters in one SUBSCRIBE")
 		case soErr != "":
 			code = packet.ImplementationSpecificError
-			reasons = append(reasons, soErr)
+			reasons.add(soErr)
 		case ferr != nil:
 			code = packet.TopicFilterInvalid // flespi: a bad $filter, with what is wrong and where
-			reasons = append(reasons, rs.Filter+": "+ferr.Error())
+			reasons.add(rs.Filter + ": " + ferr.Error())
+		case strings.HasPrefix(topic, packet.SharePrefix):
+			// "$filter/…/$share/g/t" or "$share/g/$share/…": the prefix
+			// would be taken as a literal topic no PUBLISH may carry.
+			code = packet.TopicFilterInvalid
+			reasons.add("$share must come first: $share/{group}/$filter/{params}/{filter}")
 		case topics.CountLevels(topic) > o.MaxTopicLevels:
 			code = packet.TopicFilterInvalid
-			reasons = append(reasons, rs.Filter+": more than "+itoa(o.MaxTopicLevels)+" levels")
+			reasons.add(rs.Filter + ": more than " + itoa(o.MaxTopicLevels) + " levels")
 		case o.ACL != nil && !c.aclRights().subscribe(topic):
 			code = o.ACL.denyCode()
 		}
@@ -95,7 +96,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 		}
 	}
 	if len(reasons) > 0 && c.problemInfo {
-		ack.Props.ReasonString = strings.Join(reasons, "; ")
+		ack.Props.ReasonString = shortReason(strings.Join(reasons, "; "))
 	}
 	c.send(ack)
 	now := time.Now()

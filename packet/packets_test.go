@@ -266,8 +266,11 @@ var rawPackets = []rawPacket{
 	{name: "publish topic length past end", v: V311, wantErr: MalformedPacket, raw: []byte{
 		0x30, 3, 0, 9, 't',
 	}},
-	{name: "publish payload format 2", v: V5, wantErr: ProtocolError, raw: []byte{
-		0x30, 6, 0, 1, 't', 2, 0x01, 2,
+	{name: "publish payload format 2 is forwarded", v: V5, pkt: &Publish{Topic: "t", Props: Properties{PayloadFormat: 2}}, raw: []byte{
+		0x30, 6, 0, 1, 't', 2, 0x01, 2, // payload format indicator = 2: no meaning, no reason code
+	}},
+	{name: "publish response topic with wildcard", v: V5, wantErr: ProtocolError, rule: "MQTT-3.3.2-14", raw: []byte{
+		0x30, 9, 0, 1, 't', 5, 0x08, 0, 2, 'a', '#', // response topic "a#"
 	}},
 	{name: "publish user property in 3.1.1 is payload", v: V311, pkt: &Publish{Topic: "t", Payload: []byte{0, 0x26}}, raw: []byte{
 		0x30, 5, 0, 1, 't', 0, 0x26, // no properties before 5.0: these are payload bytes

@@ -74,7 +74,10 @@ func in(ts ...Type) uint32 {
 // propTable is the specification's table 2-4: each property, its wire type
 // and the packets that may carry it.
 var propTable = [maxPropID + 1]propInfo{
-	PropPayloadFormat:        {"payload format indicator", wByte, in(PUBLISH, willProps), true},
+	// Payload format indicator values other than 0 and 1 are forwarded, not
+	// refused: the spec gives them no meaning and no reason code, and EMQX
+	// forwards them.
+	PropPayloadFormat:        {"payload format indicator", wByte, in(PUBLISH, willProps), false},
 	PropMessageExpiry:        {"message expiry interval", wU32, in(PUBLISH, willProps), false},
 	PropContentType:          {"content type", wString, in(PUBLISH, willProps), false},
 	PropResponseTopic:        {"response topic", wString, in(PUBLISH, willProps), false},
@@ -435,6 +438,9 @@ func (p *Properties) decode(d *decoder, t Type) error {
 			s, err := d.str(field)
 			if err != nil {
 				return err
+			}
+			if id == PropResponseTopic && HasWildcard(s) {
+				return d.failAt(at, ProtocolError, field, "contains a wildcard (+ or #): a response topic is a topic name", "MQTT-3.3.2-14")
 			}
 			*p.stringField(id) = s
 		case wBinary:

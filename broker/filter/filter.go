@@ -60,7 +60,8 @@ func (e *ParamError) Unwrap() error { return e.Err }
 //
 //	$filter/cid={id}&modified_since={time}&payload={expr}&message={expr}/{topic filter}
 //
-// with any subset of the parameters in any order. The parameters level ends
+// with any subset of the parameters in any order; modified_since>{time}
+// is accepted as well (flespi documents both). The parameters level ends
 // at the first '/', so an expression writes '/' as %2F and '&' as %26; each
 // value is then percent-decoded as by [url.PathUnescape] ('+' stays a plus).
 // An error is a [*ParamError] saying which parameter is wrong and why, e.g.
@@ -84,7 +85,7 @@ func Parse(filter string) (*Filter, error) {
 	f := &Filter{Topic: topic}
 	seen := map[string]bool{}
 	for _, kv := range strings.Split(params, "&") {
-		key, raw, ok := strings.Cut(kv, "=")
+		key, raw, ok := cutParam(kv)
 		if !ok {
 			return nil, &ParamError{Err: errors.New("parameter " + strconv.Quote(kv) + " has no '=value'")}
 		}
@@ -130,6 +131,20 @@ func Parse(filter string) (*Filter, error) {
 		}
 	}
 	return f, nil
+}
+
+// cutParam splits one parameter into its key and still percent-encoded
+// value at the first '='. flespi also documents modified_since with '>'
+// ("modified_since>1700000000", the '>' possibly written %3E): the same
+// test, timestamp strictly above the value, so it is read as
+// modified_since=1700000000.
+func cutParam(kv string) (key, raw string, ok bool) {
+	for _, gt := range []string{"modified_since>", "modified_since%3E", "modified_since%3e"} {
+		if rest, found := strings.CutPrefix(kv, gt); found && !strings.HasPrefix(rest, "=") {
+			return "modified_since", rest, true
+		}
+	}
+	return strings.Cut(kv, "=")
 }
 
 // Message is what a filter sees of one publish. Build one per publish and

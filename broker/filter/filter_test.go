@@ -31,6 +31,9 @@ func TestParse(t *testing.T) {
 	}{
 		{"$filter/cid=1/a/b", "a/b", 1, 0, false, "", ""},
 		{"$filter/modified_since=1490347944.5/#", "#", -1, 1490347944.5, true, "", ""},
+		// flespi documents modified_since with '>' too, the same test.
+		{"$filter/modified_since>1490347944.5/#", "#", -1, 1490347944.5, true, "", ""},
+		{"$filter/modified_since%3E10&cid=2/a", "a", 2, 10, true, "", ""},
 		{"$filter/payload=speed>10/t/+/x", "t/+/x", -1, 0, false, "speed>10", ""},
 		{"$filter/message=topic==%22a*%22/a,b/c", "a,b/c", -1, 0, false, "", `topic=="a*"`},
 		// All four, in any order; topic keeps wildcards and selectors.

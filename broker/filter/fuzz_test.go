@@ -34,6 +34,7 @@ func FuzzCompile(f *testing.F) {
 // testdata/fuzz/FuzzParse.
 func FuzzParse(f *testing.F) {
 	f.Add("$filter/cid=7&modified_since=1&message=source==%22gps%22&payload=speed>=10/#")
+	f.Add("$filter/modified_since>1.5&cid=2/a/+")
 	f.Fuzz(func(t *testing.T, s string) {
 		flt, err := Parse(s)
 		if err != nil {
