@@ -3,12 +3,14 @@ package broker
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/filter"
 	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/topics"
 	"github.com/mqttboard/mqttboard/packet"
 )
 
@@ -162,7 +164,16 @@ func retainedWanted(m *message.Message, so subscribeOptions, cond *condition) bo
 
 // connackProps builds flespi's CONNACK user properties: the session's ACL
 // and its current subscriptions, as JSON, so a client sees at once what it
-// may do and what it already receives.
+// may do and what it already receives. Each subscription is flespi's
+// {"topic","qos","no_local","rap","retain_handling","subscription_id"}
+// (flespi's MQTT Board reads subscription.topic).
+//
+// They are information, and must never stop a CONNACK: a user property
+// value holds at most 65,535 bytes and the CONNACK must fit the client's
+// Maximum Packet Size [MQTT-3.1.2-24]. So the subscriptions list is cut to
+// what fits (sorted by topic, so the cut is stable), and a
+// "subscriptions_truncated" property says {"shown":N,"total":M}; if not
+// even that fits, the properties are left out, largest first.
 func (c *conn) connackProps() []packet.UserProperty {
 	type rule struct {
 		Action string   `json:"action"`
@@ -184,22 +195,70 @@ func (c *conn) connackProps() []packet.UserProperty {
 	} else {
 		acl = append(acl, rule{Action: "all", Allow: true, Topics: []string{"#"}})
 	}
-	type sub struct {
-		Filter string `json:"filter"`
-		QoS    byte   `json:"qos"`
-	}
-	subs := []sub{}
-	for _, s := range c.sess.Subs() {
-		subs = append(subs, sub{Filter: s.Filter, QoS: byte(s.QoS)})
-	}
 	aj, _ := json.Marshal(acl)
-	sj, _ := json.Marshal(subs)
-	return []packet.UserProperty{
-		{Key: "acl", Value: string(aj)},
-		{Key: "subscriptions", Value: string(sj)},
-		{Key: "cid", Value: strconv.FormatUint(c.s.opts.AccountID, 10)},
+	cid := strconv.FormatUint(c.s.opts.AccountID, 10)
+
+	// budget is what the user properties may take in the CONNACK: its
+	// other properties take well under connackReserve bytes.
+	budget := maxUserPropertyValue * 3
+	if c.maxOut > 0 {
+		budget = min(budget, int(c.maxOut)-connackReserve)
 	}
+	pairSize := func(k, v string) int { return 5 + len(k) + len(v) }
+	var out []packet.UserProperty
+	if len(aj) <= maxUserPropertyValue && pairSize("acl", string(aj)) <= budget {
+		out = append(out, packet.UserProperty{Key: "acl", Value: string(aj)})
+		budget -= pairSize("acl", string(aj))
+	}
+	if pairSize("cid", cid) <= budget {
+		out = append(out, packet.UserProperty{Key: "cid", Value: cid})
+		budget -= pairSize("cid", cid)
+	}
+	// Keep room to say the list was cut.
+	const truncKey = "subscriptions_truncated"
+	subsBudget := min(maxUserPropertyValue, budget-pairSize("subscriptions", "")-pairSize(truncKey, `{"shown":4294967295,"total":4294967295}`))
+	if subsBudget < 2 {
+		return out
+	}
+	subs := c.sess.Subs()
+	slices.SortFunc(subs, func(a, b *topics.Subscription) int { return strings.Compare(a.Filter, b.Filter) })
+	type sub struct {
+		Topic          string `json:"topic"`
+		QoS            byte   `json:"qos"`
+		NoLocal        bool   `json:"no_local"`
+		RAP            bool   `json:"rap"`
+		RetainHandling byte   `json:"retain_handling"`
+		SubscriptionID uint32 `json:"subscription_id"`
+	}
+	list := []byte{'['}
+	shown := 0
+	for _, s := range subs {
+		e, err := json.Marshal(sub{s.Filter, byte(s.QoS), s.NoLocal, s.RetainAsPublished, s.RetainHandling, s.ID})
+		if err != nil || len(list)+len(e)+2 > subsBudget {
+			break
+		}
+		if shown > 0 {
+			list = append(list, ',')
+		}
+		list = append(list, e...)
+		shown++
+	}
+	list = append(list, ']')
+	out = append(out, packet.UserProperty{Key: "subscriptions", Value: string(list)})
+	if shown < len(subs) {
+		out = append(out, packet.UserProperty{Key: truncKey, Value: `{"shown":` + strconv.Itoa(shown) + `,"total":` + strconv.Itoa(len(subs)) + `}`})
+	}
+	return out
 }
+
+const (
+	// maxUserPropertyValue is the longest string MQTT can carry.
+	maxUserPropertyValue = 65535
+	// connackReserve is room for a CONNACK's fixed header and its other
+	// properties (receive maximum, packet size, aliases, availability
+	// flags, assigned client id, keep alive, response information).
+	connackReserve = 512
+)
 
 // reserved reports whether topic is under the reserved prefix.
 func (s *Server) reserved(topic string) bool {

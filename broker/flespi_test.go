@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"strconv"
 	"testing"
@@ -308,12 +309,14 @@ func TestFlespiConnackUserProperties(t *testing.T) {
 	for _, u := range ca.Properties.User {
 		props[u.Key] = u.Value
 	}
-	var subs []struct {
-		Filter string `json:"filter"`
-		QoS    int    `json:"qos"`
-	}
-	if err := json.Unmarshal([]byte(props["subscriptions"]), &subs); err != nil || len(subs) != 1 || subs[0].Filter != "a/#" || subs[0].QoS != 1 {
+	// flespi's shape: {"topic","qos","no_local","rap","retain_handling","subscription_id"}.
+	var subs []map[string]any
+	if err := json.Unmarshal([]byte(props["subscriptions"]), &subs); err != nil || len(subs) != 1 {
 		t.Fatalf("subscriptions user property %q (%v)", props["subscriptions"], err)
+	}
+	want := map[string]any{"topic": "a/#", "qos": 1.0, "no_local": false, "rap": false, "retain_handling": 0.0, "subscription_id": 0.0}
+	if !maps.Equal(subs[0], want) {
+		t.Fatalf("subscription %v, want %v", subs[0], want)
 	}
 	var acl []map[string]any
 	if err := json.Unmarshal([]byte(props["acl"]), &acl); err != nil || len(acl) == 0 {
