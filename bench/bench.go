@@ -57,6 +57,24 @@ type Config struct {
 	Prefix string
 }
 
+// Validate fills in the defaults and checks c, without connecting
+// anywhere: a caller running several measurements checks them all before
+// the first one spends minutes measuring.
+func (c *Config) Validate() error { return c.applyDefaults() }
+
+// DialError is a broker that could not be reached or that refused the
+// connection, as opposed to a measurement that went wrong.
+type DialError struct {
+	Addr    string
+	Refused bool // the broker answered CONNECT with a failure
+	Err     error
+}
+
+func (e *DialError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *DialError) Unwrap() error { return e.Err }
+
 func (c *Config) applyDefaults() error {
 	if c.Version == 0 {
 		c.Version = packet.V5
@@ -277,7 +295,7 @@ func dial(ctx context.Context, c *Config, id string) (net.Conn, *packet.Reader, 
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", c.Addr)
 	if err != nil {
-		return nil, nil, fmt.Errorf("connect to %s: %w", c.Addr, err)
+		return nil, nil, &DialError{Addr: c.Addr, Err: fmt.Errorf("connect to %s: %w", c.Addr, err)}
 	}
 	connect := &packet.Connect{ProtocolVersion: c.Version, CleanStart: true, KeepAlive: 0, ClientID: id}
 	if c.Version == packet.V5 {
@@ -295,11 +313,11 @@ func dial(ctx context.Context, c *Config, id string) (net.Conn, *packet.Reader, 
 	nc.SetReadDeadline(time.Time{})
 	if err != nil {
 		nc.Close()
-		return nil, nil, fmt.Errorf("%s: reading CONNACK: %w", id, err)
+		return nil, nil, &DialError{Addr: c.Addr, Err: fmt.Errorf("%s: reading CONNACK from %s: %w", id, c.Addr, err)}
 	}
 	if ack, ok := p.(*packet.Connack); !ok || ack.ReasonCode.IsError() {
 		nc.Close()
-		return nil, nil, fmt.Errorf("%s: broker refused the connection: %v", id, p)
+		return nil, nil, &DialError{Addr: c.Addr, Refused: true, Err: fmt.Errorf("%s: broker at %s refused the connection: %v", id, c.Addr, p)}
 	}
 	return nc, r, nil
 }

@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -62,7 +64,7 @@ Scenarios:
   mqttboard bench -p 1883 --scenario pairs --publishers 10 --subscribers 10 --rate 1000
 
   # RSS per idle connection (Linux): 10,000 idle clients, broker pid 1234
-  mqttboard bench -p 1883 --idle 10000 --pid mqttboard=1234`,
+  mqttboard bench -p 1883 --idle 10000 --pid 1234`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(o.Targets) == 0 {
@@ -111,18 +113,49 @@ func parseTargets(o *BenchOptions) ([]benchTarget, error) {
 		pids[name] = pid
 	}
 	var ts []benchTarget
+	names := map[string]bool{}
 	for _, t := range o.Targets {
 		name, addr, ok := strings.Cut(t, "=")
 		if !ok {
 			name, addr = t, t
 		}
-		pid := pids[name]
-		if pid == "" && len(o.Targets) == 1 {
-			pid = pids[""]
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			return nil, usageError(fmt.Errorf("--target %q: want name=host:port or host:port", t))
 		}
+		pid := pids[name]
+		if pid == "" && len(o.Targets) == 1 && len(pids) == 1 {
+			// One broker, one --pid: whatever the pid was named, it is
+			// that broker's.
+			for _, p := range pids {
+				pid = p
+			}
+		}
+		names[name] = true
 		ts = append(ts, benchTarget{name, addr, pid})
 	}
+	if len(o.Targets) > 1 {
+		for name := range pids {
+			if !names[name] {
+				return nil, usageError(fmt.Errorf("--pid %s=...: no --target is named %q", name, name))
+			}
+		}
+	}
 	return ts, nil
+}
+
+// benchExit tags a bench error with its exit code: a broker that could not
+// be reached is exit 3, one that refused the connection exit 4.
+func benchExit(name string, err error) error {
+	var de *bench.DialError
+	switch {
+	case errors.As(err, &de) && de.Refused:
+		return withExit(ExitRefused, fmt.Errorf("%s: %w", name, err))
+	case errors.As(err, &de):
+		return withExit(ExitConnect, fmt.Errorf("%s: %w — is a broker running there?", name, err))
+	case errors.Is(err, context.Canceled):
+		return err
+	}
+	return fmt.Errorf("%s: %w", name, err)
 }
 
 func benchRun(ctx context.Context, o *BenchOptions) error {
@@ -137,7 +170,26 @@ func benchRun(ctx context.Context, o *BenchOptions) error {
 	if o.Idle > 0 {
 		return benchIdle(ctx, o, targets, v)
 	}
+	// Every measurement is checked before the first one starts: a bad
+	// combination found after minutes of measuring threw the results away.
+	if o.Rate < 0 || o.Duration < 0 {
+		return usageError(errors.New("--rate and --duration must not be negative"))
+	}
+	for _, sc := range o.Scenarios {
+		for _, q := range o.QoS {
+			if q < 0 || q > 1 {
+				return usageError(fmt.Errorf("--qos %d: bench measures QoS 0 and 1", q))
+			}
+			cfg := bench.Config{Addr: targets[0].addr, Version: v, Scenario: bench.Scenario(sc), Publishers: o.Publishers,
+				Subscribers: o.Subscribers, QoS: packet.QoS(q), Size: o.Size, Duration: o.Duration, Inflight: o.Inflight}
+			if err := cfg.Validate(); err != nil {
+				return usageError(fmt.Errorf("--scenario %s, --qos %d: %w", sc, q, err))
+			}
+		}
+	}
 	tw := tabwriter.NewWriter(o.IO.Out, 0, 4, 2, ' ', tabwriter.AlignRight)
+	// Whatever happens later, what was measured is printed.
+	defer tw.Flush()
 	if o.Output == "text" {
 		fmt.Fprintln(tw, "broker\tscenario\tqos\tpub\tsub\tsent\tdelivered msg/s\tlost\tdup\tp50\tp99\tmax\tRSS MiB\t")
 	}
@@ -153,7 +205,7 @@ func benchRun(ctx context.Context, o *BenchOptions) error {
 				}
 				res, err := bench.Run(ctx, cfg)
 				if err != nil {
-					return fmt.Errorf("%s: %w", t.name, err)
+					return benchExit(t.name, err)
 				}
 				rss := rssMiB(t.pid)
 				if o.Output == "json" {
@@ -185,10 +237,12 @@ func benchIdle(ctx context.Context, o *BenchOptions, targets []benchTarget, v pa
 		if t.pid == "" {
 			return usageError(fmt.Errorf("--idle needs --pid %s=PID to read the broker's memory", t.name))
 		}
+	}
+	for _, t := range targets {
 		before := rssMiB(t.pid)
 		conns, err := bench.Idle(ctx, t.addr, v, o.Idle)
 		if err != nil {
-			return fmt.Errorf("%s: %w", t.name, err)
+			return benchExit(t.name, err)
 		}
 		after := rssMiB(t.pid)
 		for _, c := range conns {

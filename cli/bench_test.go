@@ -56,3 +56,47 @@ func TestBenchIdle(t *testing.T) {
 		t.Fatalf("--idle without --pid: exit %d, %s", code, errOut)
 	}
 }
+
+// TestBenchFailsEarlyAndKeepsResults: every flag combination is checked
+// before anything is measured (a bad one used to be found after the
+// earlier measurements, which were thrown away), usage errors exit 2, an
+// unreachable broker exits 3, and what was measured before a later
+// failure is printed. The --help examples parse.
+func TestBenchFailsEarlyAndKeepsResults(t *testing.T) {
+	addr := brokertest.Start(t)
+	for _, args := range [][]string{
+		{"--scenario", "fanout,pairs", "--publishers", "2", "--subscribers", "3"},
+		{"--scenario", "fanout,bogus"},
+		{"--qos", "0,2"},
+		{"--size", "8"},
+		{"--target", "nonsense"},
+		{"--idle", "5"},
+		{"--target", "a=" + addr, "--target", "b=" + addr, "--pid", "c=1", "--idle", "5"},
+	} {
+		code, out, e := run(t, append([]string{"bench", "--target", "ours=" + addr, "--duration", "1h"}, args...)...)
+		if args[0] == "--target" || args[0] == "--idle" {
+			code, out, e = run(t, append([]string{"bench", "--duration", "1h"}, args...)...)
+		}
+		if code != ExitUsage || out != "" {
+			t.Errorf("%v: exit %d (want %d), stdout %q, stderr %q", args, code, ExitUsage, out, e)
+		}
+	}
+	// The first target measured, the second unreachable: exit 3, and the
+	// first row is printed.
+	code, out, e := run(t, "bench", "--target", "ours="+addr, "--target", "gone=127.0.0.1:"+freePort(t),
+		"--duration", "100ms", "--rate", "500")
+	if code != ExitConnect || !strings.Contains(out, "ours") || !strings.Contains(e, "gone") {
+		t.Fatalf("exit %d (want %d), stdout %q, stderr %q", code, ExitConnect, out, e)
+	}
+	// The examples of --help, with a short duration and our broker's port.
+	_, port, _ := strings.Cut(addr, ":")
+	for _, ex := range []string{
+		"bench --target mqttboard=" + addr + " --scenario fanout --subscribers 3 --qos 0,1 --duration 100ms",
+		"bench -p " + port + " --scenario pairs --publishers 2 --subscribers 2 --rate 1000 --duration 100ms",
+		"bench -p " + port + " --idle 5 --pid " + strconv.Itoa(os.Getpid()),
+	} {
+		if code, _, e := run(t, strings.Fields(ex)...); code != ExitOK {
+			t.Errorf("%s: exit %d: %s", ex, code, e)
+		}
+	}
+}
