@@ -194,7 +194,7 @@ func (c *Client) watch(sess session) {
 // replays the subscriptions.
 func (c *Client) reconnect() session {
 	backoff := c.opts.ReconnectMin
-	for {
+	for attempt := 1; ; attempt++ {
 		t := time.NewTimer(backoff)
 		select {
 		case <-c.closed:
@@ -242,6 +242,7 @@ func (c *Client) reconnect() session {
 		if backoff > c.opts.ReconnectMax {
 			backoff = c.opts.ReconnectMax
 		}
+		c.emit(&ReconnectFailedEvent{Attempt: attempt, Err: err, Next: backoff, Time: time.Now()})
 	}
 }
 

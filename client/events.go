@@ -8,7 +8,7 @@ import (
 
 // Event is something that happened on a connection, delivered on
 // [Client.Events]: *MessageEvent, *AckEvent, *DisconnectEvent,
-// *ConnectionLostEvent or *ConnectedEvent.
+// *ConnectionLostEvent, *ReconnectFailedEvent or *ConnectedEvent.
 type Event interface{ event() }
 
 // MessageEvent is an application message received from the broker.

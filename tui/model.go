@@ -16,6 +16,7 @@ import (
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/profiles"
@@ -75,17 +76,23 @@ type Options struct {
 
 // Model is the board.
 type Model struct {
-	c      *common.Common
-	opts   Options
-	set    *conn.Set
-	panes  map[PaneID]common.Pane
-	rects  map[PaneID]rect
-	focus  PaneID
-	w, h   int
-	help   help.Model
-	full   bool // all keys shown
-	status string
-	isErr  bool
+	c       *common.Common
+	opts    Options
+	set     *conn.Set
+	panes   map[PaneID]common.Pane
+	rects   map[PaneID]rect
+	focus   PaneID
+	w, h    int
+	help    help.Model
+	full    bool // all keys shown
+	helpTop int  // first row of the all-keys view shown
+	status  string
+	isErr   bool
+	// errConn is the connection the error in the status line is about (0:
+	// none); a later success on it clears the error, so the line never
+	// shows a stale failure next to a working connection.
+	errConn common.ConnID
+	errDown bool // the error came while errConn was not connected
 
 	topicTree bool
 
@@ -225,6 +232,10 @@ func (m *Model) Init() tea.Cmd {
 func (m *Model) Frame(now time.Time) tea.Cmd {
 	for _, c := range m.set.List {
 		c.Drain()
+		if m.isErr && m.errDown && m.errConn == c.ID && c.Status == conn.Connected {
+			// Reconnected on its own since the error was shown.
+			m.status, m.isErr, m.errConn = c.Name()+": connected again", false, 0
+		}
 	}
 	return m.broadcast(common.FrameMsg{Time: now})
 }
@@ -309,7 +320,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case frameMsg:
 		return m, tea.Batch(m.Frame(time.Time(msg)), m.tick())
 	case common.StatusMsg:
-		m.status, m.isErr = msg.Text, msg.Error
+		m.status, m.isErr, m.errConn = msg.Text, msg.Error, 0
 		return m, nil
 	case common.ConnMsg:
 		return m, m.connMsg(msg)
@@ -327,7 +338,19 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			return m, m.updateNaming(msg)
 		}
 		if m.full {
-			m.full = false
+			// The all-keys view scrolls; any other key closes it.
+			switch msg.String() {
+			case "up", "k":
+				m.helpTop = max(m.helpTop-1, 0)
+			case "down", "j":
+				m.helpTop++
+			case "pgup", "b":
+				m.helpTop = max(m.helpTop-(m.h-4), 0)
+			case "pgdown", " ":
+				m.helpTop += m.h - 4
+			default:
+				m.full = false
+			}
 			return m, nil
 		}
 		p := m.panes[m.focus]
@@ -343,7 +366,7 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		case key.Matches(msg, g.Prev):
 			m.cycle(-1)
 		case key.Matches(msg, g.Help):
-			m.full = true
+			m.full, m.helpTop = true, 0
 		case key.Matches(msg, g.PacketLog):
 			if c := m.set.Current(); c != nil {
 				c.SetTracing(!c.Tracing())
@@ -404,11 +427,18 @@ func (m *Model) connMsg(msg common.ConnMsg) tea.Cmd {
 	if c == nil {
 		return nil
 	}
-	text, isErr := c.Apply(msg.Msg)
-	if text != "" {
-		m.status, m.isErr = text, isErr
+	text, isErr, cmd := c.Apply(msg.Msg)
+	switch {
+	case text != "":
+		m.status, m.isErr, m.errConn = text, isErr, 0
+		if isErr {
+			m.errConn, m.errDown = c.ID, c.Status != conn.Connected
+		}
+	case m.isErr && m.errConn == c.ID && c.Status == conn.Connected:
+		// This connection's request succeeded: its old error is stale.
+		m.status, m.isErr, m.errConn = "", false, 0
 	}
-	var cmds []tea.Cmd
+	cmds := []tea.Cmd{cmd}
 	if r, ok := msg.Msg.(conn.ConnectResult); ok && r.Err == nil && r.Generation == c.Generation {
 		cmds = append(cmds, connections.ConnectedCmds(c))
 	}
@@ -475,7 +505,13 @@ func (m *Model) View() string {
 	var body string
 	switch md := m.modal(); {
 	case m.full:
-		body = box(st, "All keys (any key closes)", m.fullHelp(), m.w, mainH, true)
+		lines := strings.Split(strings.TrimRight(m.fullHelp(), "\n"), "\n")
+		m.helpTop = min(m.helpTop, max(len(lines)-(mainH-2), 0))
+		title := "All keys (↑↓ pgup pgdn scroll, any other key closes)"
+		if len(lines) > mainH-2 {
+			title += fmt.Sprintf(" %d-%d/%d", m.helpTop+1, min(m.helpTop+mainH-2, len(lines)), len(lines))
+		}
+		body = box(st, title, strings.Join(lines[m.helpTop:], "\n"), m.w, mainH, true)
 	case md != nil:
 		body = box(st, m.panes[m.focus].Title(), md.ModalView(m.w-2, mainH-2), m.w, mainH, true)
 	default:
@@ -521,6 +557,7 @@ func (m *Model) fullHelp() string {
 		{"connections", m.panes[Connections]}, {"subscriptions", m.panes[Subscriptions]},
 		{"messages", m.panes[Messages]}, {"message details (enter on a message)", detailHelp(m.c.Keys.Detail)}, {"topic tree", m.panes[Topics]},
 		{"publish", m.panes[Publish]}, {"packet log", m.panes[Packets]},
+		{"forms (connection, subscribe, publish)", formHelp(m.c.Keys.Form)},
 	}
 	width := max(m.w-2, 20) // inside the box's borders
 	for _, g := range groups {
@@ -544,7 +581,23 @@ func (m *Model) fullHelp() string {
 			b.WriteString(line + "\n")
 		}
 	}
+	b.WriteString(m.c.Styles.Title.Render("mouse") + "\n")
+	for _, l := range []string{
+		"click a pane to focus it; click a connection, subscription, message or topic to select it",
+		"wheel: scroll the list under the pointer, the message details and the packet decode",
+		"in a form, typing on a text field edits it; enter commits it and moves on",
+	} {
+		b.WriteString("  " + strings.ReplaceAll(ansi.WrapWc(l, width-2, " "), "\n", "\n  ") + "\n")
+	}
 	return b.String()
+}
+
+type formHelp common.FormKeys
+
+func (f formHelp) ShortHelp() []key.Binding { return nil }
+
+func (f formHelp) FullHelp() [][]key.Binding {
+	return [][]key.Binding{{f.Up, f.Down, f.Edit, f.Done, f.Submit, f.Cancel, f.RemoveRow}}
 }
 
 type detailHelp common.DetailKeys

@@ -42,8 +42,8 @@ type Common struct {
 	// Now is the clock used for times shown and recorded; tests fix it so
 	// golden views do not change.
 	Now func() time.Time
-	// ExportDir is where exported JSON Lines files go ("" is the current
-	// directory).
+	// ExportDir is where exported JSON Lines files go ("": the user's data
+	// directory, messages.DefaultExportDir).
 	ExportDir string
 	// Copy puts text on the clipboard; the default writes OSC 52 to the
 	// terminal. Tests record what was copied.

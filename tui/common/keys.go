@@ -70,6 +70,7 @@ type PublishKeys struct {
 type PacketKeys struct {
 	Up, Down, Follow key.Binding
 	Clear            key.Binding
+	Open             key.Binding // the selected line's full decode
 }
 
 // TopicKeys are the topic tree's keys.
@@ -172,6 +173,7 @@ func DefaultKeyMap() KeyMap {
 			Up: up, Down: down,
 			Follow: k("G", "follow", "G", "end"),
 			Clear:  k("c", "clear", "c"),
+			Open:   k("enter", "full decode", "enter"),
 		},
 		Topics: TopicKeys{
 			Up: up, Down: down,

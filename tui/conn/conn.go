@@ -83,14 +83,22 @@ type Conn struct {
 	Status  Status
 	Err     string
 	Connack *client.Connack
+	// Attempt counts the failed connection attempts since the last
+	// success (the board's own retries of a first connect, and the client's
+	// reconnects after a loss); NextTry is when the next one starts.
+	Attempt int
+	NextTry time.Time
 	// Generation counts clients made; results from an older client are
 	// ignored.
 	Generation int
 
-	Subs      []*Subscription
-	Messages  *History[Message]
-	Topics    *Topic
-	Packets   *History[client.TracePacket]
+	Subs     []*Subscription
+	Messages *History[Message]
+	Topics   *Topic
+	// Packets is the packet log: every packet in and out, and the
+	// connection's events (loss, each retry and its error), recorded
+	// always so L shows what happened before it was opened.
+	Packets   *History[LogEntry]
 	Sent      []Sent // newest last, at most PublishHistory
 	LastSent  *Sent
 	Received  uint64 // messages received in total
@@ -114,18 +122,30 @@ func New(id common.ConnID, index int, color lipgloss.Color, p profiles.Profile) 
 		ID: id, Index: index, Color: color, Profile: p,
 		Messages: NewHistory[Message](HistorySize),
 		Topics:   NewTopic("", ""),
-		Packets:  NewHistory[client.TracePacket](PacketLogSize),
+		Packets:  NewHistory[LogEntry](PacketLogSize),
 		events:   NewRing[any](EventRingSize),
 		packets:  NewRing[client.TracePacket](PacketRingSize),
 	}
 }
 
-// SetTracing turns the packet log on or off; off, packets are not recorded
-// at all, which matters at 10,000 messages/s.
+// SetTracing shows or hides the connection's packet log. Packets are
+// recorded either way (into a bounded ring), so the log shows what
+// happened before it was opened.
 func (c *Conn) SetTracing(on bool) { c.tracing.Store(on) }
 
-// Tracing reports whether packets are recorded.
+// Tracing reports whether the packet log is shown.
 func (c *Conn) Tracing() bool { return c.tracing.Load() }
+
+// LogEntry is one line of the packet log: a packet, or (Note set) an event
+// of the connection such as its loss or a failed retry.
+type LogEntry struct {
+	client.TracePacket
+	Note string
+}
+
+func (c *Conn) note(t time.Time, format string, args ...any) {
+	c.Packets.Add(LogEntry{TracePacket: client.TracePacket{Time: t}, Note: fmt.Sprintf(format, args...)})
+}
 
 // Client is the current client, nil when never connected.
 func (c *Conn) Client() *client.Client { return c.cl }
@@ -145,6 +165,24 @@ type ConnectResult struct {
 	Generation int
 	Connack    *client.Connack
 	Err        error
+}
+
+// retryMsg is the timer of the board's retry of a failed first connect.
+type retryMsg struct{ generation int }
+
+// Backoff of the board's own retries of a connect that failed: 1 s,
+// doubling to 30 s, as the client's reconnect loop does after a loss.
+const (
+	retryMin = time.Second
+	retryMax = 30 * time.Second
+)
+
+func retryDelay(attempt int) time.Duration {
+	d := retryMin
+	for i := 1; i < attempt && d < retryMax; i++ {
+		d *= 2
+	}
+	return min(d, retryMax)
 }
 
 // SubscribeResult is the answer to Subscribe.
@@ -254,17 +292,13 @@ func (c *Conn) Connect() tea.Cmd {
 	c.closeClient()
 	opts, err := Options(c.Profile)
 	if err == nil {
-		opts.Trace = func(tp client.TracePacket) {
-			if c.tracing.Load() {
-				c.packets.Push(tp)
-			}
-		}
+		opts.Trace = c.packets.Push
 		c.cl, err = client.New(opts)
 	}
 	c.Generation++
 	gen := c.Generation
 	if err != nil {
-		c.Status, c.Err, c.cl = Failed, err.Error(), nil
+		c.Status, c.Err, c.cl = Failed, Explain(err), nil
 		return nil
 	}
 	c.Status, c.Err, c.Connack = Connecting, "", nil
@@ -304,7 +338,8 @@ func (c *Conn) pump(cl *client.Client, gen int) {
 // Disconnect sends DISCONNECT and stops the client.
 func (c *Conn) Disconnect() {
 	c.closeClient()
-	c.Status, c.Err = Disconnected, ""
+	c.Generation++ // a pending retry no longer counts
+	c.Status, c.Err, c.Attempt = Disconnected, "", 0
 }
 
 func (c *Conn) closeClient() {
@@ -408,21 +443,35 @@ func (c *Conn) DeleteRetained(topics []string) tea.Cmd {
 }
 
 // Apply records the result of a request. It returns a status line for the
-// user, or "".
-func (c *Conn) Apply(m tea.Msg) (status string, isErr bool) {
+// user, or "", and a command to run (the timer of a retry, a new connect).
+func (c *Conn) Apply(m tea.Msg) (status string, isErr bool, cmd tea.Cmd) {
 	switch m := m.(type) {
 	case ConnectResult:
 		if m.Generation != c.Generation {
-			return "", false
+			return "", false, nil
 		}
+		now := time.Now()
+		c.drainPackets() // the CONNECT and CONNACK before the note on them
 		if m.Err != nil {
-			c.Status, c.Err = Failed, m.Err.Error()
+			// Retry with backoff from the first failure: a broker that is
+			// not up yet, or a network that comes back, needs no keypress.
+			c.Attempt++
+			delay := retryDelay(c.Attempt)
+			c.Status, c.Err, c.NextTry = Reconnecting, Explain(m.Err), now.Add(delay)
 			c.cl = nil
-			return c.Name() + ": " + m.Err.Error(), true
+			c.note(now, "connect attempt %d failed: %s; next try in %v", c.Attempt, c.Err, delay)
+			gen := c.Generation
+			return c.Name() + ": " + c.Err, true, tea.Tick(delay, func(time.Time) tea.Msg { return c.msg(retryMsg{gen}) })
 		}
-		c.Status, c.Connack = Connected, m.Connack
+		c.Status, c.Connack, c.Attempt, c.Err = Connected, m.Connack, 0, ""
+		c.note(now, "connected: CONNACK %v", m.Connack.Code)
 		// Restore the board's subscriptions on a fresh connection.
-		return "", false
+		return "", false, nil
+	case retryMsg:
+		if m.generation != c.Generation || c.Status != Reconnecting || c.cl != nil {
+			return "", false, nil // disconnected, reconnected or edited since
+		}
+		return "", false, c.Connect()
 	case SubscribeResult:
 		m.Sub.Pending = false
 		if m.Ack != nil && len(m.Ack.Codes) > 0 {
@@ -430,12 +479,12 @@ func (c *Conn) Apply(m tea.Msg) (status string, isErr bool) {
 		}
 		if m.Err != nil {
 			m.Sub.Err = m.Err.Error()
-			return "subscribe " + m.Sub.Filter + ": " + m.Err.Error(), true
+			return "subscribe " + m.Sub.Filter + ": " + m.Err.Error(), true, nil
 		}
-		return "", false
+		return "", false, nil
 	case UnsubscribeResult:
 		if m.Err != nil {
-			return "unsubscribe " + m.Filter + ": " + m.Err.Error(), true
+			return "unsubscribe " + m.Filter + ": " + m.Err.Error(), true, nil
 		}
 	case PublishResult:
 		s := m.Sent
@@ -445,19 +494,19 @@ func (c *Conn) Apply(m tea.Msg) (status string, isErr bool) {
 		}
 		c.LastSent = &c.Sent[len(c.Sent)-1]
 		if s.Err != "" {
-			return "publish " + s.Message.Topic + ": " + s.Err, true
+			return "publish " + s.Message.Topic + ": " + s.Err, true, nil
 		}
 	case RetainedFound:
 		if m.Err != nil {
-			return fmt.Sprintf("retained messages under %s: %v", m.Path, m.Err), true
+			return fmt.Sprintf("retained messages under %s: %v", m.Path, m.Err), true, nil
 		}
 	case DeleteResult:
 		if m.Err != nil {
-			return fmt.Sprintf("deleted %d retained, then: %v", m.Count, m.Err), true
+			return fmt.Sprintf("deleted %d retained, then: %v", m.Count, m.Err), true, nil
 		}
-		return fmt.Sprintf("deleted %d retained messages", m.Count), false
+		return fmt.Sprintf("deleted %d retained messages", m.Count), false, nil
 	}
-	return "", false
+	return "", false, nil
 }
 
 // ResubscribeCmds subscribes again to every subscription (after connect).
@@ -474,21 +523,28 @@ func (c *Conn) ResubscribeCmds() []tea.Cmd {
 // Drain moves what arrived since the last frame into the connection's
 // state. It returns whether anything changed.
 func (c *Conn) Drain() bool {
+	// Packets first: the events (a loss, a reconnect) come after the
+	// packets that led to them, and the log reads in that order.
+	changed := c.drainPackets()
 	var drops uint64
 	c.scratch, drops = c.events.Drain(c.scratch[:0])
 	c.RingDrops += drops
-	changed := len(c.scratch) > 0
+	changed = changed || len(c.scratch) > 0
 	for i, e := range c.scratch {
 		c.apply(e)
 		c.scratch[i] = nil
 	}
+	return changed
+}
+
+// drainPackets moves the traced packets into the log.
+func (c *Conn) drainPackets() bool {
 	c.pscr, _ = c.packets.Drain(c.pscr[:0])
 	for i := range c.pscr {
-		c.Packets.Add(c.pscr[i])
+		c.Packets.Add(LogEntry{TracePacket: c.pscr[i]})
 		c.pscr[i] = client.TracePacket{}
-		changed = true
 	}
-	return changed
+	return len(c.pscr) > 0
 }
 
 func (c *Conn) apply(e any) {
@@ -508,25 +564,33 @@ func (c *Conn) apply(e any) {
 		}
 	case *client.ConnectedEvent:
 		if c.cl != nil {
-			c.Status, c.Err = Connected, ""
+			c.Status, c.Err, c.Attempt = Connected, "", 0
 			ack := e.Connack
 			c.Connack = &ack
+			c.note(e.Time, "reconnected: CONNACK %v", ack.Code)
 		}
 	case *client.ConnectionLostEvent:
 		if c.cl != nil {
-			c.Status, c.Err = Reconnecting, e.Err.Error()
+			c.Status, c.Err = Reconnecting, Explain(e.Err)
+			c.note(e.Time, "connection lost: %s", c.Err)
+		}
+	case *client.ReconnectFailedEvent:
+		if c.cl != nil {
+			c.Attempt, c.Err, c.NextTry = e.Attempt, Explain(e.Err), e.Time.Add(e.Next)
+			c.note(e.Time, "reconnect attempt %d failed: %s; next try in %v", e.Attempt, c.Err, e.Next)
 		}
 	case *client.DisconnectEvent:
 		c.Err = "broker sent DISCONNECT: " + e.Code.String()
 		if e.Props.ReasonString != "" {
 			c.Err += " (" + e.Props.ReasonString + ")"
 		}
+		c.note(e.Time, "%s", c.Err)
 	case stopped:
 		if e.generation == c.Generation && c.cl != nil {
 			c.cl = nil
 			c.Status = Disconnected
 			if e.err != nil {
-				c.Status, c.Err = Failed, e.err.Error()
+				c.Status, c.Err = Failed, Explain(e.err)
 			}
 		}
 	}
@@ -577,5 +641,5 @@ func IsNotConnected(err error) bool { return errors.Is(err, client.ErrNotConnect
 // benchmarks feed the frame path with it).
 func (c *Conn) Push(e client.Event) { c.events.Push(e) }
 
-// PushPacket records a traced packet as the client's trace hook would.
+// PushPacket records a traced packet as the client's trace hook does.
 func (c *Conn) PushPacket(tp client.TracePacket) { c.packets.Push(tp) }

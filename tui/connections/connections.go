@@ -5,8 +5,10 @@ package connections
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
@@ -33,6 +35,11 @@ type Pane struct {
 	editing *conn.Conn       // nil: the form adds a connection
 	base    profiles.Profile // the profile the form opened with: what it has no field for is kept
 	info    bool             // the server properties view is open
+	// cloneOf is the connection the form clones: its subscriptions go to
+	// the new connection.
+	cloneOf *conn.Conn
+	// removing is the connection x asked to remove, waiting for y/n.
+	removing *conn.Conn
 }
 
 // New returns the pane over set; saved are the profiles the form offers.
@@ -52,14 +59,18 @@ func (p *Pane) Focus() { p.focused = true }
 // Blur implements common.Pane.
 func (p *Pane) Blur() { p.focused = false }
 
-// Capturing implements common.Pane: the form and the info view take every key.
-func (p *Pane) Capturing() bool { return p.form != nil || p.info }
+// Capturing implements common.Pane: the form, the info view and a removal
+// waiting for y/n take every key.
+func (p *Pane) Capturing() bool { return p.form != nil || p.info || p.removing != nil }
 
 // ModalOpen reports that the pane shows a full-screen form or view.
 func (p *Pane) ModalOpen() bool { return p.form != nil || p.info }
 
 // ShortHelp implements help.KeyMap.
 func (p *Pane) ShortHelp() []key.Binding {
+	if p.removing != nil {
+		return []key.Binding{p.c.Keys.Topics.Confirm, p.c.Keys.Topics.Cancel}
+	}
 	if p.form != nil {
 		f := p.c.Keys.Form
 		if p.form.OnPairs() {
@@ -93,14 +104,32 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 		res, cmd := p.form.Update(msg)
 		switch res {
 		case form.Cancel:
-			p.form = nil
+			p.form, p.cloneOf = nil, nil
 		case form.Submit:
 			return p.submit()
 		}
 		return cmd
 	}
+	if mm, ok := msg.(tea.MouseMsg); ok {
+		return p.mouse(mm)
+	}
 	km, ok := msg.(tea.KeyMsg)
 	if !ok {
+		return nil
+	}
+	if p.removing != nil {
+		// Removing drops the connection's history: ask first.
+		switch {
+		case key.Matches(km, p.c.Keys.Topics.Confirm):
+			i := slices.Index(p.set.List, p.removing)
+			p.removing = nil
+			if i >= 0 {
+				p.set.Remove(i)
+				return focusChanged
+			}
+		case key.Matches(km, p.c.Keys.Topics.Cancel):
+			p.removing = nil
+		}
 		return nil
 	}
 	k := p.c.Keys.Connections
@@ -129,9 +158,9 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 			pr.ClientID += "-copy"
 		}
 		p.openForm(nil, pr)
+		p.cloneOf = cur
 	case key.Matches(km, k.Remove) && cur != nil:
-		p.set.Remove(p.set.Focused)
-		return focusChanged
+		p.removing = cur
 	case key.Matches(km, k.Toggle) && cur != nil:
 		if cur.Status == conn.Connected || cur.Status == conn.Connecting || cur.Status == conn.Reconnecting {
 			cur.Disconnect()
@@ -253,7 +282,33 @@ func (p *Pane) submit() tea.Cmd {
 		c.Profile = pr
 		return p.connect(c)
 	}
-	return p.AddAndConnect(pr)
+	c := p.set.Add(pr)
+	if from := p.cloneOf; from != nil {
+		// A clone subscribes as its original does.
+		for _, s := range from.Subs {
+			c.Subs = append(c.Subs, &conn.Subscription{Subscription: s.Subscription, Pending: true})
+		}
+		p.cloneOf = nil
+	}
+	return tea.Batch(p.connect(c), focusChanged)
+}
+
+// mouse selects the connection clicked; the wheel moves the focus.
+func (p *Pane) mouse(m tea.MouseMsg) tea.Cmd {
+	switch {
+	case m.Button == tea.MouseButtonLeft && m.Action == tea.MouseActionPress:
+		if m.Y >= 0 && m.Y < len(p.set.List) && m.Y != p.set.Focused {
+			p.set.Focused = m.Y
+			return focusChanged
+		}
+	case m.Button == tea.MouseButtonWheelUp && p.set.Focused > 0:
+		p.set.Focused--
+		return focusChanged
+	case m.Button == tea.MouseButtonWheelDown && p.set.Focused < len(p.set.List)-1:
+		p.set.Focused++
+		return focusChanged
+	}
+	return nil
 }
 
 func (p *Pane) profileFromForm() (profiles.Profile, error) {
@@ -347,6 +402,10 @@ func (p *Pane) statusLines(c *conn.Conn, w int) []string {
 	default:
 		lines = append(lines, st.Warn.Render(c.Status.String()))
 	}
+	if c.Status == conn.Reconnecting && c.Attempt > 0 {
+		in := max(c.NextTry.Sub(p.c.Now()).Round(time.Second), 0)
+		lines = append(lines, st.Warn.Render(fmt.Sprintf("attempt %d failed; next try %s (in %v)", c.Attempt, c.NextTry.Format("15:04:05"), in)))
+	}
 	if c.Err != "" {
 		for _, l := range wrap(common.Safe(c.Err), w) {
 			lines = append(lines, st.Error.Render(l))
@@ -411,6 +470,11 @@ func (p *Pane) View() string {
 	}
 	if len(p.set.List) == 0 {
 		lines = append(lines, st.Dim.Render("no connections: a add, l local"))
+	}
+	if r := p.removing; r != nil {
+		for _, l := range wrap(fmt.Sprintf("Remove %s and its %d messages? y/n", common.Safe(r.Name()), r.Messages.Len()), p.w) {
+			lines = append(lines, st.Warn.Render(l))
+		}
 	}
 	if c := p.set.Current(); c != nil {
 		lines = append(lines, st.Dim.Render(strings.Repeat("─", p.w)))

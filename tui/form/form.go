@@ -301,6 +301,18 @@ func (m *Model) Update(msg tea.Msg) (Result, tea.Cmd) {
 		return Cancel, nil
 	}
 	f := m.fields[m.cursor]
+	if m.editing && f.Kind != Multiline && (key.Matches(km, keys.Up) || key.Matches(km, keys.Down)) {
+		// On a one-line field (or a key/value row) the arrows end the edit
+		// and move on, as they do when not editing: down from a row lands
+		// on the next row or "+ add", never nowhere.
+		m.stopEditing()
+		if key.Matches(km, keys.Up) {
+			m.move(-1)
+		} else {
+			m.move(1)
+		}
+		return None, nil
+	}
 	if m.editing && f.Kind == Pairs {
 		return None, m.updatePair(km)
 	}

@@ -65,3 +65,24 @@ func TestPairs(t *testing.T) {
 		t.Fatal("SetPairs(nil) kept rows")
 	}
 }
+
+// TestDownFromPairRow: down from a key/value row goes to the next row, then
+// to "+ add", then to the next field; also while the row is being edited.
+func TestDownFromPairRow(t *testing.T) {
+	m := New(common.Default(),
+		NewField(Text, "topic", "Topic", ""),
+		NewField(Pairs, "user", "User props", ""),
+		NewField(Text, "after", "After", ""),
+	)
+	m.SetSize(60, 20)
+	press(m, tea.KeyDown, tea.KeyEnter, "a", tea.KeyEnter, "1", tea.KeyEnter) // a=1, cursor on "+ add"
+	press(m, tea.KeyUp, tea.KeyDown, tea.KeyEnter, "b", tea.KeyEnter, "2", tea.KeyEsc)
+	if got := m.Value("user"); got != "a=1\nb=2" {
+		t.Fatalf("down from row a did not reach + add: %q", got)
+	}
+	// Editing row b's value, down ends the edit and moves on to + add.
+	press(m, tea.KeyEnter, tea.KeyEnter, "x", tea.KeyDown, tea.KeyEnter, "c", tea.KeyEnter, "3", tea.KeyEsc)
+	if got := m.Value("user"); got != "a=1\nb=2x\nc=3" {
+		t.Fatalf("down while editing: %q", got)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -69,8 +70,45 @@ func NewRecord(e *client.MessageEvent) Record {
 	return r
 }
 
-// Export writes msgs as JSON Lines to a new file in dir and returns its path.
+// DefaultExportDir is where exports go when Common.ExportDir is empty: the
+// user's data directory ($XDG_DATA_HOME/mqttboard/exports, else
+// ~/.local/share/mqttboard/exports), never the directory the board happened
+// to be started in.
+func DefaultExportDir() (string, error) {
+	if d := os.Getenv("XDG_DATA_HOME"); d != "" && filepath.IsAbs(d) {
+		return filepath.Join(d, "mqttboard", "exports"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("export: no home directory to export to: %w", err)
+	}
+	return filepath.Join(home, ".local", "share", "mqttboard", "exports"), nil
+}
+
+// Export writes msgs as JSON Lines to a new file in dir (DefaultExportDir
+// when ""), creating dir, and returns the file's absolute path.
 func Export(dir, name string, now time.Time, msgs []*client.MessageEvent) (string, error) {
+	if dir == "" {
+		d, err := DefaultExportDir()
+		if err != nil {
+			return "", err
+		}
+		dir = d
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("export: %w", err)
+	}
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("export: %w", err)
+	}
+	// The name is the connection's: keep it to a safe file name.
+	name = strings.Map(func(r rune) rune {
+		if r == '/' || r == '\\' || r < 0x20 || r == 0x7f || r == ':' {
+			return '_'
+		}
+		return r
+	}, name)
 	path := filepath.Join(dir, fmt.Sprintf("mqttboard-%s-%s.jsonl", name, now.Format("20060102-150405")))
 	f, err := os.Create(path)
 	if err != nil {

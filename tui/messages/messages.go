@@ -91,9 +91,19 @@ func (p *Pane) Title() string {
 		for _, c := range p.set.List {
 			drops += c.Messages.Dropped + c.RingDrops
 		}
-		t += fmt.Sprintf(" · all connections %d", p.merged.refs.Len())
+		if p.matched != nil {
+			t += fmt.Sprintf(" · all connections %d of %d", len(p.matched), p.merged.refs.Len())
+		} else {
+			t += fmt.Sprintf(" · all connections %d", p.merged.refs.Len())
+		}
 		if drops > 0 {
 			t += fmt.Sprintf(" (dropped %d)", drops)
+		}
+	case cur != nil && p.matched != nil:
+		// A filter hides rows: the count is of what is listed.
+		t += fmt.Sprintf(" %d of %d", len(p.matched), cur.Messages.Len())
+		if d := cur.Messages.Dropped + cur.RingDrops; d > 0 {
+			t += fmt.Sprintf(" (dropped %d)", d)
 		}
 	case cur != nil:
 		t += fmt.Sprintf(" %d", cur.Messages.Len())
@@ -523,6 +533,10 @@ func boolInt(b bool) int {
 // nameW is the width of the connection name column of the merged list.
 const nameW = 10
 
+// narrowW is the list width under which a row drops milliseconds and the
+// size column, so that the payload keeps a column at 80×24.
+const narrowW = 70
+
 func (p *Pane) renderRow(c *conn.Conn, m *client.MessageEvent) string {
 	flags := fmt.Sprintf("q%d", m.QoS)
 	if m.Retain {
@@ -530,21 +544,30 @@ func (p *Pane) renderRow(c *conn.Conn, m *client.MessageEvent) string {
 	} else {
 		flags += "  "
 	}
-	size := humanSize(len(m.Payload))
 	colour := lipgloss.NewStyle().Foreground(c.Color)
 	bar := colour.Render("▌")
-	fixed := 1 + 12 + 1 + 2 + 6 + 6 + 1
+	narrow := p.w < narrowW
+	clock, size := m.Time.Format("15:04:05.000"), " "+fmt.Sprintf("%6s", humanSize(len(m.Payload)))
+	if narrow {
+		clock, size = m.Time.Format("15:04:05"), ""
+	}
+	fixed := 1 + len(clock) + 1 + 2 + len(flags) + 2 + len(size) + 1
 	if p.all {
 		// The connection's name in its colour after the bar, so the merged
 		// list reads without colour too (and in goldens).
-		bar += " " + colour.Render(common.Fit(common.Safe(c.Name()), nameW))
-		fixed += nameW + 1
+		name := nameW
+		if narrow {
+			name = nameW / 2
+		}
+		bar += " " + colour.Render(common.Fit(common.Safe(c.Name()), name))
+		fixed += name + 1
 	}
 	tw := max(p.w-fixed, 8)
-	topic := common.Fit(common.Safe(m.Topic), min(tw, max(tw/2, 24)))
-	rest := max(tw-common.Width(topic)-1, 0)
+	// The topic takes at most half, so the payload always has a column.
+	topic := common.Fit(common.Safe(m.Topic), max(min(tw/2, 40), 4))
+	rest := max(tw-common.Width(topic), 0)
 	prev := common.Fit(common.Safe(string(m.Payload)), rest)
-	row := " " + m.Time.Format("15:04:05.000") + " " + bar + " " + topic + " " + flags + " " + fmt.Sprintf("%6s", size) + " " + p.c.Styles.Dim.Render(prev)
+	row := " " + clock + " " + bar + " " + topic + " " + flags + size + " " + p.c.Styles.Dim.Render(prev)
 	return common.Fit(row, p.w)
 }
 

@@ -1,19 +1,22 @@
 // Package packetlog is the board's packet log: every packet the focused
 // connection sent and received, decoded, with its properties and reason
-// codes. Recording is switched on per connection, with the pane (a trace
-// costs at 10,000 messages/s).
+// codes, and the connection's events (loss, each retry and its error). The
+// connection records always, into a bounded ring; L only shows the pane.
 package packetlog
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
-	"github.com/mqttboard/mqttboard/client"
+	"github.com/mqttboard/mqttboard/packet"
 	"github.com/mqttboard/mqttboard/tui/common"
 	"github.com/mqttboard/mqttboard/tui/conn"
 	"github.com/mqttboard/mqttboard/tui/connections"
+	"github.com/mqttboard/mqttboard/tui/messages"
 )
 
 // Pane is the packet log.
@@ -26,6 +29,10 @@ type Pane struct {
 	sel     uint64 // Seq of the selected packet when not following
 	rows    map[uint64]string
 	rowsW   int
+	// open is the entry whose full decode is shown, nil when closed; top
+	// its first shown row.
+	open *conn.LogEntry
+	top  int
 }
 
 // New returns the pane.
@@ -50,13 +57,20 @@ func (p *Pane) Focus() { p.focused = true }
 // Blur implements common.Pane.
 func (p *Pane) Blur() { p.focused = false }
 
-// Capturing implements common.Pane.
-func (p *Pane) Capturing() bool { return false }
+// Capturing implements common.Pane: the full decode takes the keys.
+func (p *Pane) Capturing() bool { return p.open != nil }
+
+// ModalOpen reports that a line's full decode is shown.
+func (p *Pane) ModalOpen() bool { return p.open != nil }
 
 // ShortHelp implements help.KeyMap.
 func (p *Pane) ShortHelp() []key.Binding {
 	k := p.c.Keys.Packets
-	return []key.Binding{k.Up, k.Down, k.Follow, k.Clear}
+	if p.open != nil {
+		d := p.c.Keys.Detail
+		return []key.Binding{d.Close, d.Up, d.Down}
+	}
+	return []key.Binding{k.Up, k.Down, k.Open, k.Follow, k.Clear}
 }
 
 // FullHelp implements help.KeyMap.
@@ -72,8 +86,35 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 	case connections.FocusChangedMsg:
 		p.follow = true
 		clear(p.rows)
+	case tea.MouseMsg:
+		switch {
+		case p.open != nil && msg.Button == tea.MouseButtonWheelUp:
+			p.top = max(p.top-3, 0)
+		case p.open != nil && msg.Button == tea.MouseButtonWheelDown:
+			p.top += 3
+		case msg.Button == tea.MouseButtonWheelUp:
+			p.Update(tea.KeyMsg{Type: tea.KeyUp})
+		case msg.Button == tea.MouseButtonWheelDown:
+			p.Update(tea.KeyMsg{Type: tea.KeyDown})
+		}
 	case tea.KeyMsg:
 		k := p.c.Keys.Packets
+		if p.open != nil {
+			d := p.c.Keys.Detail
+			switch {
+			case key.Matches(msg, d.Close), key.Matches(msg, k.Open):
+				p.open = nil
+			case key.Matches(msg, d.Up):
+				p.top = max(p.top-1, 0)
+			case key.Matches(msg, d.Down):
+				p.top++
+			case key.Matches(msg, d.PageUp):
+				p.top = max(p.top-10, 0)
+			case key.Matches(msg, d.PageDown):
+				p.top += 10
+			}
+			return nil
+		}
 		h := cur.Packets
 		if h.Len() == 0 {
 			return nil
@@ -83,6 +124,10 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 			sel = h.End() - 1
 		}
 		switch {
+		case key.Matches(msg, k.Open):
+			if e, ok := h.Get(max(sel, h.First())); ok {
+				p.open, p.top = &e, 0
+			}
 		case key.Matches(msg, k.Up):
 			if sel > h.First() {
 				sel--
@@ -143,7 +188,44 @@ func (p *Pane) View() string {
 	return common.Lines(lines, p.w, p.h)
 }
 
-func (p *Pane) render(tp client.TracePacket) string {
+// ModalView is the full decode of the opened line: direction, time, size,
+// the decoded packet wrapped to the width (every property), and a PUBLISH's
+// payload as text and hex.
+func (p *Pane) ModalView(w, h int) string {
+	st := p.c.Styles
+	e := p.open
+	dir := "sent"
+	if !e.Out {
+		dir = "received"
+	}
+	var body []string
+	switch {
+	case e.Note != "":
+		body = []string{st.Title.Render("Connection event") + "  " + e.Time.Format("2006-01-02 15:04:05.000"), "", common.Safe(e.Note)}
+	default:
+		body = []string{st.Title.Render("Packet "+dir) + fmt.Sprintf("  %s  %d bytes on the wire", e.Time.Format("2006-01-02 15:04:05.000"), e.Size), ""}
+		switch {
+		case e.Err != nil:
+			body = append(body, st.Error.Render("undecodable: "+common.Safe(e.Err.Error())))
+		case e.Packet != nil:
+			body = append(body, common.Safe(e.Packet.String()))
+			if pub, ok := e.Packet.(*packet.Publish); ok {
+				body = append(body, "", st.Label.Render("payload (text)"))
+				body = append(body, messages.RenderPayload(pub.Payload, messages.Text)...)
+				body = append(body, "", st.Label.Render("payload (hex)"))
+				body = append(body, messages.RenderPayload(pub.Payload, messages.Hex)...)
+			}
+		}
+	}
+	var lines []string
+	for _, l := range body {
+		lines = append(lines, strings.Split(ansi.HardwrapWc(l, w, true), "\n")...)
+	}
+	p.top = min(p.top, max(len(lines)-h, 0))
+	return common.Lines(lines[p.top:], w, h)
+}
+
+func (p *Pane) render(tp conn.LogEntry) string {
 	st := p.c.Styles
 	dir := st.OK.Render("→")
 	if !tp.Out {
@@ -151,6 +233,9 @@ func (p *Pane) render(tp client.TracePacket) string {
 	}
 	var text string
 	switch {
+	case tp.Note != "":
+		dir = st.Warn.Render("•")
+		text = st.Warn.Render(common.Safe(tp.Note))
 	case tp.Err != nil:
 		text = st.Error.Render("undecodable: " + common.Safe(tp.Err.Error()))
 	case tp.Packet != nil:

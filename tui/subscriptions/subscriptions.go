@@ -87,6 +87,20 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 		return cmd
 	}
 	switch msg := msg.(type) {
+	case tea.MouseMsg:
+		if cur == nil {
+			return nil
+		}
+		switch {
+		case msg.Button == tea.MouseButtonLeft && msg.Action == tea.MouseActionPress:
+			if i := p.rowAt(cur, msg.Y); i >= 0 {
+				p.cursor = i
+			}
+		case msg.Button == tea.MouseButtonWheelUp:
+			p.cursor = max(p.cursor-1, 0)
+		case msg.Button == tea.MouseButtonWheelDown:
+			p.cursor = min(p.cursor+1, max(len(cur.Subs)-1, 0))
+		}
 	case connections.FocusChangedMsg:
 		p.cursor = 0
 	case tea.KeyMsg:
@@ -155,6 +169,22 @@ func (p *Pane) ModalView(w, h int) string {
 	}
 	p.form.SetSize(w, h-2)
 	return common.Lines([]string{p.c.Styles.Title.Render("Subscribe" + name), ""}, w, 2) + "\n" + p.form.View(true)
+}
+
+// rowAt is the subscription shown at content row y (the selected one's
+// error takes a row under it), or -1.
+func (p *Pane) rowAt(cur *conn.Conn, y int) int {
+	row := 0
+	for i, s := range cur.Subs {
+		if row == y {
+			return i
+		}
+		row++
+		if s.Err != "" && i == p.cursor {
+			row++
+		}
+	}
+	return -1
 }
 
 // View implements common.Pane.

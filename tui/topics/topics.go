@@ -157,6 +157,19 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 			p.confirmNote = " (the broker did not confirm the end of the list)"
 		}
 		return common.Status("", false)
+	case tea.MouseMsg:
+		p.flatten(cur)
+		switch {
+		case p.history != nil || p.confirm != nil:
+		case msg.Button == tea.MouseButtonLeft && msg.Action == tea.MouseActionPress:
+			if i := p.top + msg.Y; msg.Y >= 0 && i < len(p.rows) {
+				p.move(i - p.cursor)
+			}
+		case msg.Button == tea.MouseButtonWheelUp:
+			p.move(-3)
+		case msg.Button == tea.MouseButtonWheelDown:
+			p.move(3)
+		}
 	case tea.KeyMsg:
 		p.flatten(cur)
 		k := p.c.Keys.Topics
