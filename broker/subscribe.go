@@ -114,11 +114,15 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 }
 
 // handleUnsubscribe removes subscriptions; 5.0 reports per filter whether
-// one existed.
+// one existed. Past the limit of filters per packet, 5.0 refuses each with
+// 0x80 (UNSUBACK has no quota code) and removes nothing; 3.1.1 has no
+// per-filter codes, so a plain UNSUBACK there must mean done: it removes
+// them all, whatever their number.
 func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) {
 	ack := &packet.Unsuback{PacketID: p.PacketID, ReasonCodes: make([]packet.ReasonCode, len(p.Filters))}
+	tooMany := len(p.Filters) > c.s.opts.MaxFiltersPerSubscribe && c.v == packet.V5
 	for i, f := range p.Filters {
-		if len(p.Filters) > c.s.opts.MaxFiltersPerSubscribe {
+		if tooMany {
 			ack.ReasonCodes[i] = packet.UnspecifiedError
 			continue
 		}
