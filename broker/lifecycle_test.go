@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/broker/brokertest"
 	"github.com/mqttboard/mqttboard/packet"
 )
 
@@ -47,6 +48,13 @@ func TestLifecycleChild(t *testing.T) {
 		opts.MaxQueueBytes, _ = strconv.Atoi(v)
 		opts.MaxInflightBytes = opts.MaxQueueBytes
 	}
+	if os.Getenv("MQTTBOARD_LIFECYCLE_EVENTS") != "" {
+		opts.OnEvent = func(e broker.Event) {
+			if e.Kind != broker.EventDropped {
+				fmt.Fprintf(os.Stderr, "event %v %s %v %s\n", e.Kind, e.ClientID, e.Reason, e.Detail)
+			}
+		}
+	}
 	srv := broker.New(opts)
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
@@ -65,6 +73,8 @@ func TestLifecycleChild(t *testing.T) {
 			for srv.Stats().Connections > 0 && time.Now().Before(deadline) {
 				time.Sleep(10 * time.Millisecond)
 			}
+			fmt.Printf("measure %s\n", figures(srv))
+		case "peek": // the same, with connections open
 			fmt.Printf("measure %s\n", figures(srv))
 		}
 		// Wait (bounded) until the broker accepted every connection the
@@ -89,17 +99,18 @@ func figures(srv *broker.Server) string {
 	st := srv.Stats()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	return fmt.Sprintf("rss=%d goroutines=%d conns=%d heap=%d", rssKB(), runtime.NumGoroutine(), st.Connections, (ms.HeapInuse+ms.StackInuse)>>10)
+	return fmt.Sprintf("rss=%d goroutines=%d conns=%d heap=%d hwm=%d stats=%+v", procKB("VmRSS:"), runtime.NumGoroutine(), st.Connections, (ms.HeapInuse+ms.StackInuse)>>10, procKB("VmHWM:"), st)
 }
 
-// rssKB is this process's resident set in KiB (Linux), 0 elsewhere.
-func rssKB() int {
+// procKB is a figure of /proc/self/status in KiB (Linux), 0 elsewhere:
+// VmRSS the resident set, VmHWM its peak.
+func procKB(key string) int {
 	b, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for l := range strings.Lines(string(b)) {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(l, key); ok {
 			n, _ := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
 			return n
 		}
@@ -114,10 +125,14 @@ type child struct {
 	out  *bufio.Scanner
 }
 
-type measure struct{ rssKB, goroutines, conns, heapKB int }
+type measure struct {
+	rssKB, goroutines, conns, heapKB, hwmKB int
+	stats                                   string
+}
 
 func (m measure) String() string {
-	return fmt.Sprintf("RSS %.1f MiB, heap+stacks %.1f MiB, %d goroutines, %d connections", float64(m.rssKB)/1024, float64(m.heapKB)/1024, m.goroutines, m.conns)
+	return fmt.Sprintf("RSS %.1f MiB (peak %.1f), heap+stacks %.1f MiB, %d goroutines, %d connections",
+		float64(m.rssKB)/1024, float64(m.hwmKB)/1024, float64(m.heapKB)/1024, m.goroutines, m.conns)
 }
 
 // startChild runs the broker process with env and returns its address.
@@ -191,7 +206,8 @@ func (c *child) measure(cmd string) measure {
 	for c.out.Scan() {
 		if v, ok := strings.CutPrefix(c.out.Text(), "measure "); ok {
 			var m measure
-			fmt.Sscanf(v, "rss=%d goroutines=%d conns=%d heap=%d", &m.rssKB, &m.goroutines, &m.conns, &m.heapKB)
+			fmt.Sscanf(v, "rss=%d goroutines=%d conns=%d heap=%d hwm=%d", &m.rssKB, &m.goroutines, &m.conns, &m.heapKB, &m.hwmKB)
+			_, m.stats, _ = strings.Cut(v, "stats=")
 			return m
 		}
 	}
@@ -372,4 +388,126 @@ func TestLifecycleResources(t *testing.T) {
 	start = time.Now()
 	many(t, n, 100, normal)
 	check("normal", start)
+}
+
+// TestStalledSubscriber is the slow consumer: a QoS 1 subscriber
+// that stops reading its socket while two publishers send QoS 1 as fast as
+// they can, with max_queue_bytes and max_inflight_bytes of 1 MB. The broker
+// cuts the subscriber off (its socket closed, whatever it had unsent), its
+// memory stays bounded by the limits (it reached 850 MB in 10 s), and
+// every publisher's message is acknowledged.
+func TestStalledSubscriber(t *testing.T) {
+	d := 3 * time.Second
+	if heavy() {
+		d = 30 * time.Second
+	} else if testing.Short() {
+		d = time.Second
+	}
+	c := startChild(t, "MQTTBOARD_MAX_QUEUE=1048576")
+	base := c.measure("measure")
+	t.Logf("baseline: %v", base)
+
+	sub, err := net.Dial("tcp", c.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	b, _ := (&packet.Connect{ProtocolVersion: packet.V5, ClientID: "stalled", Props: packet.Properties{SessionExpiry: 300}}).AppendTo(nil, packet.V5)
+	b, _ = (&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "flood/#", QoS: 1}}}).AppendTo(b, packet.V5)
+	sub.Write(b)
+	sr := packet.NewReader(bufio.NewReaderSize(sub, 16))
+	sr.Version = packet.V5
+	sub.SetReadDeadline(time.Now().Add(wait))
+	for range 2 { // CONNACK, SUBACK; then the subscriber never reads again
+		if _, err := sr.ReadPacket(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	type publisher struct {
+		nc    net.Conn
+		sent  int
+		acked chan int // PUBACKs counted when PINGRESP came back
+	}
+	pubs := make([]*publisher, 2)
+	payload := make([]byte, 1024)
+	for i := range pubs {
+		nc, err := net.Dial("tcp", c.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nc.Close()
+		p := &publisher{nc: nc, acked: make(chan int, 1)}
+		pubs[i] = p
+		b, _ := (&packet.Connect{ProtocolVersion: packet.V5, ClientID: fmt.Sprint("flood", i), CleanStart: true}).AppendTo(nil, packet.V5)
+		nc.Write(b)
+		go func() {
+			r := packet.NewReader(bufio.NewReader(nc))
+			r.Version = packet.V5
+			nc.SetReadDeadline(time.Now().Add(d + 2*wait))
+			n := 0
+			for {
+				pk, err := r.ReadPacket()
+				if err != nil {
+					break
+				}
+				switch pk.(type) {
+				case *packet.Puback:
+					n++
+				case *packet.Pingresp:
+					p.acked <- n // the broker answers in order: every PUBACK came first
+				}
+			}
+			close(p.acked)
+		}()
+	}
+	var wg sync.WaitGroup
+	stop := time.Now().Add(d)
+	for i, p := range pubs {
+		wg.Go(func() {
+			var batch []byte
+			id := uint16(0)
+			for time.Now().Before(stop) {
+				batch = batch[:0]
+				for range 64 {
+					id++
+					if id == 0 {
+						id = 1
+					}
+					batch, _ = (&packet.Publish{Topic: fmt.Sprint("flood/", i), QoS: 1, PacketID: id, Payload: payload}).AppendTo(batch, packet.V5)
+				}
+				p.nc.SetWriteDeadline(time.Now().Add(wait))
+				if _, err := p.nc.Write(batch); err != nil {
+					t.Errorf("publisher %d blocked or refused: %v", i, err)
+					return
+				}
+				p.sent += 64
+			}
+		})
+	}
+	wg.Wait()
+	for i, p := range pubs {
+		b, _ := (&packet.Pingreq{}).AppendTo(nil, packet.V5)
+		p.nc.Write(b)
+		if n := brokertest.Recv(t, p.acked, 2*wait); n != p.sent {
+			t.Fatalf("publisher %d: %d of %d messages acknowledged", i, n, p.sent)
+		}
+		t.Logf("publisher %d: %d QoS 1 messages sent and acknowledged", i, p.sent)
+	}
+	m := c.measure("peek")
+	t.Logf("after %v of flooding a stalled subscriber: %v; broker %s", d, m, m.stats)
+	if !raceEnabled && m.hwmKB > 96<<10 {
+		t.Errorf("peak RSS %.1f MiB with 1 MB limits", float64(m.hwmKB)/1024)
+	}
+	if m.heapKB > base.heapKB+16<<10 {
+		t.Errorf("heap and stacks %.1f MiB, baseline %.1f MiB", float64(m.heapKB)/1024, float64(base.heapKB)/1024)
+	}
+	// The subscriber was cut off: what the kernel holds for it, then the
+	// end of the connection.
+	sub.SetReadDeadline(time.Now().Add(wait))
+	if n, err := io.Copy(io.Discard, sub); err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			t.Fatalf("the stalled subscriber's connection is still open (%d bytes read)", n)
+		}
+	}
 }

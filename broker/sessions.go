@@ -36,13 +36,10 @@ func (s *Server) attach(c *conn, cleanStart bool) (present, ok bool) {
 		}
 		var will *message.Message
 		if old != nil {
-			stopTimer(&old.ExpiryTimer)
 			// Reconnecting before the will delay ends cancels the will
 			// [MQTT-3.1.3-9]; a clean start ends the old session, which
 			// sends it.
-			stopTimer(&old.WillTimer)
-			will = old.Will
-			old.Will = nil
+			will = old.Resume()
 		}
 		if old != nil && !cleanStart {
 			c.sess = old
@@ -64,13 +61,6 @@ func (s *Server) attach(c *conn, cleanStart bool) (present, ok bool) {
 			s.publishWill(will)
 		}
 		return present, true
-	}
-}
-
-func stopTimer(t **time.Timer) {
-	if *t != nil {
-		(*t).Stop()
-		*t = nil
 	}
 }
 
@@ -104,27 +94,17 @@ func (s *Server) disconnected(c *conn) {
 		return
 	}
 	sess.Expiry = c.expiry
-	if will != nil && c.willDelay > 0 {
-		sess.Will = will
-		d := time.Duration(min(c.willDelay, c.expiry)) * time.Second
-		sess.WillTimer = time.AfterFunc(d, func() { s.delayedWill(sess) })
-		will = nil
+	var delayed *message.Message
+	if c.willDelay > 0 {
+		delayed, will = will, nil
 	}
+	var expiry time.Duration
 	if c.expiry != 0xFFFFFFFF {
-		sess.ExpiryTimer = time.AfterFunc(time.Duration(c.expiry)*time.Second, func() { s.expire(sess) })
+		expiry = time.Duration(c.expiry) * time.Second
 	}
+	sess.Park(delayed, time.Duration(min(c.willDelay, c.expiry))*time.Second, s.publishWill, expiry, func() { s.expire(sess) })
 	s.mu.Unlock()
 	s.publishWill(will)
-}
-
-// delayedWill publishes a session's will when its delay ran out.
-func (s *Server) delayedWill(sess *session.Session) {
-	s.mu.Lock()
-	w := sess.Will
-	sess.Will = nil
-	sess.WillTimer = nil
-	s.mu.Unlock()
-	s.publishWill(w)
 }
 
 // expire ends a session whose expiry interval ran out while it was offline,
@@ -136,10 +116,7 @@ func (s *Server) expire(sess *session.Session) {
 		return
 	}
 	delete(s.sessions, sess.ClientID)
-	w := sess.Will
-	sess.Will = nil
-	stopTimer(&sess.WillTimer)
-	sess.ExpiryTimer = nil
+	w := sess.TakeWill()
 	s.mu.Unlock()
 	s.dropSubscriptions(sess)
 	s.publishWill(w)
@@ -151,14 +128,10 @@ func (s *Server) expire(sess *session.Session) {
 func (s *Server) endSessions() {
 	s.mu.Lock()
 	var wills []*message.Message
-	for id, sess := range s.sessions {
-		stopTimer(&sess.ExpiryTimer)
-		stopTimer(&sess.WillTimer)
-		if sess.Will != nil {
-			wills = append(wills, sess.Will)
-			sess.Will = nil
+	for _, sess := range s.sessions {
+		if w := sess.TakeWill(); w != nil {
+			wills = append(wills, w)
 		}
-		_ = id
 	}
 	s.mu.Unlock()
 	for _, w := range wills {

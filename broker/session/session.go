@@ -70,7 +70,10 @@ const (
 	// DroppedFull: the queue is full; QoS 0 online, or any QoS offline.
 	DroppedFull
 	// Overflow: a QoS 1/2 message was queued past the limit of an online
-	// session; the caller disconnects that slow consumer with 0x97.
+	// session; the caller disconnects that slow consumer with 0x97. Until
+	// it has gone (and while it is offline), further messages past the
+	// limit are dropped (DroppedFull): the queue never holds more than its
+	// limit and one message, whatever the client's socket does.
 	Overflow
 )
 
@@ -98,17 +101,18 @@ type Session struct {
 	incoming      map[uint16]struct{}
 	subs          map[string]*topics.Subscription
 	dropped       uint64
+	overflowed    bool // an Overflow was reported for the current connection
 
 	// Expiry is the session expiry interval in seconds; 0xFFFFFFFF never.
 	// Written by the connection that owns the session.
 	Expiry uint32
-	// Timers owned by the broker under its lock: session expiry and the
-	// delayed will.
-	ExpiryTimer *time.Timer
-	WillTimer   *time.Timer
-	// Will is the pending will of the last connection, published when its
-	// delay runs out or the session ends.
-	Will *message.Message
+
+	// While offline (see Park), guarded by mu like the rest: the pending
+	// will of the last connection and the timers that publish it and end
+	// the session.
+	will        *message.Message
+	willTimer   *time.Timer
+	expiryTimer *time.Timer
 }
 
 // New returns an offline session.
@@ -143,6 +147,7 @@ func wake(c Conn) {
 func (s *Session) Attach(c Conn) {
 	s.mu.Lock()
 	s.conn = c
+	s.overflowed = false
 	s.resend = s.resend[:0]
 	for id := range s.inflight {
 		s.resend = append(s.resend, id)
@@ -183,14 +188,17 @@ func (s *Session) Enqueue(d Delivery) Result {
 	}
 	r := Queued
 	if s.queueBytes+size > s.limits.MaxQueueBytes {
-		if d.QoS == 0 || !online {
+		if d.QoS == 0 || !online || s.overflowed {
 			s.dropped++
 			s.mu.Unlock()
 			return DroppedFull
 		}
-		// An acknowledged QoS 1/2 message is never dropped: it is kept
-		// past the limit and the consumer is disconnected instead.
+		// The first QoS 1/2 message past the limit is kept and the
+		// consumer is disconnected; the messages after it are dropped
+		// until it has gone, as for an offline session: a client that
+		// stops reading cannot make the broker hold more than its limit.
 		r = Overflow
+		s.overflowed = true
 	}
 	s.queue = append(s.queue, d)
 	s.queueBytes += size
@@ -376,6 +384,59 @@ func (s *Session) Subs() []*topics.Subscription {
 		out = append(out, v)
 	}
 	return out
+}
+
+// Park keeps the session after its connection ended: will (if any) is
+// handed to publish after willDelay, unless the session resumes first
+// [MQTT-3.1.3-9]; expire runs after expiry unless it resumes first
+// (expiry 0 or 0xFFFFFFFF: no timer). Both callbacks run on timer
+// goroutines with no lock held.
+func (s *Session) Park(will *message.Message, willDelay time.Duration, publish func(*message.Message), expiry time.Duration, expire func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopTimers()
+	if will != nil {
+		s.will = will
+		s.willTimer = time.AfterFunc(willDelay, func() { publish(s.willDue()) })
+	}
+	if expiry > 0 {
+		s.expiryTimer = time.AfterFunc(expiry, expire)
+	}
+}
+
+// Resume stops the offline timers and returns the pending will: a
+// reconnect cancels it, a clean start (which ends the session) sends it.
+func (s *Session) Resume() *message.Message { return s.TakeWill() }
+
+// TakeWill stops the offline timers and returns the pending will, nil if
+// there is none or it was taken already: exactly one caller gets it.
+func (s *Session) TakeWill() *message.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopTimers()
+	w := s.will
+	s.will = nil
+	return w
+}
+
+// willDue takes the will when its delay ran out; the expiry timer runs on.
+func (s *Session) willDue() *message.Message {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	w := s.will
+	s.will, s.willTimer = nil, nil
+	return w
+}
+
+func (s *Session) stopTimers() {
+	if s.willTimer != nil {
+		s.willTimer.Stop()
+		s.willTimer = nil
+	}
+	if s.expiryTimer != nil {
+		s.expiryTimer.Stop()
+		s.expiryTimer = nil
+	}
 }
 
 // Stats is a snapshot of a session's queues.

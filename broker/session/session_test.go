@@ -94,6 +94,16 @@ func TestEnqueueLimits(t *testing.T) {
 	if st := s.Stats(); st.Queued != 3 || st.Dropped != 1 {
 		t.Fatalf("stats %+v: the overflowing QoS 1 message must be kept", st)
 	}
+	// Until the kicked connection is gone, more past the limit is
+	// dropped: the queue stays bounded whatever the client's socket does.
+	for range 100 {
+		if r := s.Enqueue(Delivery{Msg: m, QoS: 1}); r != DroppedFull {
+			t.Fatalf("QoS 1 after the overflow: %v", r)
+		}
+	}
+	if st := s.Stats(); st.Queued != 3 || st.Dropped != 101 {
+		t.Fatalf("stats %+v after the overflow", st)
+	}
 }
 
 func TestExpiredDroppedOnTake(t *testing.T) {
