@@ -164,7 +164,7 @@ func (s *Server) sessionInfos(want func(string) bool) []SessionInfo {
 	list := make([]entry, 0, len(s.sessions))
 	for id, sess := range s.sessions {
 		if want == nil || want(id) {
-			list = append(list, entry{sess, sess.Expiry, sess.Will != nil})
+			list = append(list, entry{sess, sess.Expiry, sess.HasWill()})
 		}
 	}
 	s.mu.Unlock()
@@ -257,7 +257,7 @@ func (s *Server) CreateSession(clientID string, expiry uint32) error {
 	})
 	sess.Expiry = expiry
 	if expiry != 0xFFFFFFFF {
-		sess.ExpiryTimer = time.AfterFunc(time.Duration(expiry)*time.Second, func() { s.expire(sess) })
+		sess.Park(nil, 0, nil, time.Duration(expiry)*time.Second, func() { s.expire(sess) })
 	}
 	s.sessions[clientID] = sess
 	s.mu.Unlock()
@@ -330,10 +330,7 @@ func (s *Server) RemoveSession(clientID string) error {
 			continue
 		}
 		delete(s.sessions, clientID)
-		stopTimer(&sess.ExpiryTimer)
-		stopTimer(&sess.WillTimer)
-		will := sess.Will
-		sess.Will = nil
+		will := sess.TakeWill()
 		s.mu.Unlock()
 		s.dropSubscriptions(sess)
 		s.publishWill(will)

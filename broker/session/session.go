@@ -419,6 +419,13 @@ func (s *Session) TakeWill() *message.Message {
 	return w
 }
 
+// HasWill reports whether a will is pending.
+func (s *Session) HasWill() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.will != nil
+}
+
 // willDue takes the will when its delay ran out; the expiry timer runs on.
 func (s *Session) willDue() *message.Message {
 	s.mu.Lock()
