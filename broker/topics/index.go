@@ -78,11 +78,11 @@ func (x *Index) Add(sub *Subscription) (replaced *Subscription) {
 		if s.Subscriber == sub.Subscriber {
 			m := append([]*Subscription(nil), g.members...)
 			m[i] = sub
-			g.members = m
+			g.setMembers(m)
 			return s
 		}
 	}
-	g.members = append(append([]*Subscription(nil), g.members...), sub)
+	g.setMembers(append(append([]*Subscription(nil), g.members...), sub))
 	x.count++
 	return nil
 }
@@ -162,8 +162,7 @@ func remove(n *node, lv []string, who Subscriber, filter, group string) bool {
 			if s.Subscriber == who {
 				m := make([]*Subscription, 0, len(g.members)-1)
 				m = append(append(m, g.members[:i]...), g.members[i+1:]...)
-				g.members = m
-				g.forget(who)
+				g.setMembers(m)
 				if len(m) == 0 {
 					delete(n.groups, group)
 				}

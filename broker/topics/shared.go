@@ -3,7 +3,6 @@ package topics
 import (
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 )
 
@@ -14,23 +13,29 @@ import (
 // (flespi's "$share/name:from:count/filter", or "name:count" for from = 0)
 // takes count words of the topic starting at word from as the message's
 // fingerprint and sends every message with the same fingerprint to the same
-// member while that member stays online; fingerprints are spread over the
-// members by rendezvous hashing, and a member that leaves (unsubscribes or
-// goes offline) loses its fingerprints to the others.
+// member: the online member that wins the fingerprint by rendezvous
+// (highest random weight) hashing. That makes moves minimal and
+// predictable:
 //
-// When no member is online a message goes to a member anyway, so a
-// persistent session stores it until it comes back (flespi's "shared group
-// sessions storage"): nothing is lost for lack of a live member.
+//   - while the group's online members stay the same, no fingerprint moves;
+//   - a member that joins (or comes back online) takes exactly the
+//     fingerprints it now wins, from whoever had them (flespi: a new worker
+//     "can pull some publishers from old workers"), about 1/n of them;
+//   - a member that leaves (unsubscribes, or goes offline) hands each of its
+//     fingerprints to that fingerprint's next winner; nobody else's move.
+//
+// When no member is online a message goes to a member anyway (the
+// rendezvous winner among all of them), so a persistent session stores it
+// until it comes back (flespi's "shared group sessions storage"): nothing
+// is lost for lack of a live member.
 type SharedGroup struct {
 	Name    string
 	members []*Subscription // copy-on-write under the index lock
+	weights []uint64        // hash of each member's client id, same order
 	next    atomic.Uint32
 
 	sticky      bool
 	from, count int
-
-	mu     sync.Mutex
-	assign map[uint64]Subscriber // fingerprint → member (sticky groups)
 }
 
 // newSharedGroup parses the group name: "name", "name:count" or
@@ -52,11 +57,8 @@ func newSharedGroup(name string) *SharedGroup {
 	case 2:
 		g.sticky, g.from, g.count = true, nums[0], nums[1]
 	}
-	if g.sticky {
-		if g.count == 0 {
-			g.count = MaxLevels // ":0": the whole topic from `from`
-		}
-		g.assign = make(map[uint64]Subscriber)
+	if g.sticky && g.count == 0 {
+		g.count = MaxLevels // ":0": the whole topic from `from`
 	}
 	return g
 }
@@ -86,51 +88,32 @@ func (g *SharedGroup) pick(lv []string) *Subscription {
 	return g.members[start]
 }
 
-// pickSticky returns the member a fingerprint is pinned to, pinning it
-// first when it is new or its member left.
+// pickSticky returns the member a fingerprint goes to: the online member
+// with the highest mix(fingerprint ^ hash(client id)), or the highest of
+// all members when none is online. It takes no lock and allocates nothing.
 func (g *SharedGroup) pickSticky(fp uint64) *Subscription {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if who, ok := g.assign[fp]; ok {
-		for _, s := range g.members {
-			if s.Subscriber == who && s.Subscriber.Online() {
-				return s
-			}
-		}
-	}
-	// Rendezvous hashing: the online member with the highest
-	// hash(fingerprint, member) wins, which spreads fingerprints evenly and
-	// is stable for a given set of members.
-	var best *Subscription
+	best := -1
 	var bestScore uint64
-	for pass := 0; pass < 2 && best == nil; pass++ {
-		for _, s := range g.members {
+	for pass := 0; pass < 2 && best < 0; pass++ {
+		for i, s := range g.members {
 			if pass == 0 && !s.Subscriber.Online() {
 				continue
 			}
-			if score := mix(fp ^ hashString(s.Subscriber.SubscriberID())); best == nil || score > bestScore {
-				best, bestScore = s, score
+			if score := mix(fp ^ g.weights[i]); best < 0 || score > bestScore {
+				best, bestScore = i, score
 			}
 		}
 	}
-	if best.Subscriber.Online() {
-		g.assign[fp] = best.Subscriber
-	}
-	return best
+	return g.members[best]
 }
 
-// forget drops the fingerprints pinned to a member that left the group.
-func (g *SharedGroup) forget(who Subscriber) {
-	if !g.sticky {
-		return
+// setMembers replaces the member list (under the index's write lock).
+func (g *SharedGroup) setMembers(m []*Subscription) {
+	w := make([]uint64, len(m))
+	for i, s := range m {
+		w[i] = hashString(s.Subscriber.SubscriberID())
 	}
-	g.mu.Lock()
-	for fp, w := range g.assign {
-		if w == who {
-			delete(g.assign, fp)
-		}
-	}
-	g.mu.Unlock()
+	g.members, g.weights = m, w
 }
 
 // fingerprint hashes count words of lv starting at from (FNV-1a, with the

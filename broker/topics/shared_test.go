@@ -76,14 +76,25 @@ func TestStickyGroup(t *testing.T) {
 			}
 		}
 	}
-	// A member joining does not take fingerprints already pinned.
+	// A member joining takes exactly the fingerprints it wins by
+	// rendezvous, about a quarter of them, and nothing else moves.
 	m4 := newMember("m4")
 	join(x, m4, filter)
-	for tp, who := range route(t, x, topics, rng) {
-		if first[tp] != who {
-			t.Fatalf("after m4 joined: %s moved from %s to %s", tp, first[tp], who)
+	joined := route(t, x, topics, rng)
+	moved := 0
+	for tp, who := range joined {
+		switch {
+		case who == first[tp]:
+		case who == "m4":
+			moved++
+		default:
+			t.Fatalf("after m4 joined: %s moved from %s to %s, not to the new member", tp, first[tp], who)
 		}
 	}
+	if moved < 40 || moved > 120 { // 75 on average
+		t.Fatalf("m4 took %d of 300 fingerprints, want about a quarter", moved)
+	}
+	first = joined
 	// A member leaving: only its fingerprints move, to the others.
 	if !x.Remove(m2, filter) {
 		t.Fatal("remove m2")
@@ -105,6 +116,13 @@ func TestStickyGroup(t *testing.T) {
 		}
 		if after[tp] != "m3" && who != after[tp] {
 			t.Fatalf("%s moved from %s to %s", tp, after[tp], who)
+		}
+	}
+	// Back online, m3 takes back exactly what it wins: the state before.
+	m3.online.Store(true)
+	for tp, who := range route(t, x, topics, rng) {
+		if who != after[tp] {
+			t.Fatalf("m3 back: %s went to %s, was %s before m3 left", tp, who, after[tp])
 		}
 	}
 	// Nobody online: messages still go to a member, whose persistent
