@@ -126,13 +126,18 @@ func TestBrokerHTTPEndToEnd(t *testing.T) {
 	var logs *exec.Cmd
 	var logOut *syncBuffer
 	if ms, err := exec.LookPath("mosquitto_sub"); err == nil {
+		// Its own "subscribed" log record says when its SUBSCRIBE is in.
+		ready := subscribed(t, "-p", port, "-t", "flespi/log/mqtt/sessions/logwatch/subscribed", "-C", "1")
 		logOut = newSyncBuffer()
-		logs = exec.Command(ms, "-p", port, "-V", "mqttv5", "-t", "flespi/log/mqtt/sessions/kicked/+", "-v")
+		logs = exec.Command(ms, "-p", port, "-V", "mqttv5", "-i", "logwatch", "-t", "flespi/log/mqtt/sessions/kicked/+", "-v")
 		logs.Stdout = logOut
 		if err := logs.Start(); err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { logs.Process.Kill(); logs.Wait() })
+		if code := ready.exit(t); code != 0 {
+			t.Fatalf("waiting for mosquitto_sub's subscription: exit %d", code)
+		}
 	} else {
 		t.Log("mosquitto_sub not installed: logs over MQTT checked through mqttboard sub only")
 	}
