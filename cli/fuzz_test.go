@@ -9,16 +9,25 @@ import (
 )
 
 // FuzzFormat feeds arbitrary -F format strings and messages to the
-// formatter: it must never panic, whatever the specifiers and escapes.
+// parser and the formatter: they must never panic, whatever the
+// specifiers, widths, escapes and payloads (%J parses the payload).
 func FuzzFormat(f *testing.F) {
-	for _, s := range []string{"%t %p", "%j", "%x%X%l%q%r%d", "%U%C%D%R%E%F%A%S", "%I %u", "%%", `\n\t\r\0\\`, "%", `\`, "%z"} {
+	for _, s := range []string{"%t %p", "%j", "%J", "%x%X%l%q%r%d", "%U%C%D%R%E%F%A%S", "%I %u", "%%", `\n\t\r\0\\`, "%", `\`, "%z",
+		"%-10.3t%05l%-p%7x", "@Y-@m-@d @H:@M:@S.@N @@", "@"} {
 		f.Add(s, "a/b", []byte("payload"))
 	}
 	f.Fuzz(func(t *testing.T, format, topic string, payload []byte) {
 		m := &client.MessageEvent{Message: client.Message{Topic: topic, Payload: payload, QoS: 1,
 			Props: packet.Properties{User: []packet.UserProperty{{Key: "k", Value: "v"}}, CorrelationData: payload, SubscriptionIDs: []uint32{1, 2}}},
 			Time: time.Unix(1700000000, 0)}
-		formatMessage(format, m)
+		tmpl, err := parseFormat(format)
+		if err != nil {
+			return
+		}
+		for _, pretty := range []bool{false, true} {
+			tmpl.pretty = pretty
+			tmpl.appendMessage(nil, m, func(string) {})
+		}
 	})
 }
 

@@ -57,9 +57,9 @@ func goldenMessages() []*client.Message {
 	return []*client.Message{text, bin, empty}
 }
 
-// everyFormat is -F with every specifier except the clock ones (%I, %u),
-// which TestGoldenFormatUnit covers with a fixed time.
-const everyFormat = `t=%t p=%p l=%l q=%q r=%r d=%d x=%x X=%X U=%U P=%P C=%C D=%D R=%R E=%E F=%F A=%A S=%S %% \\ \t| j=%j`
+// everyFormat is -F with every specifier except the clock ones (%I, %U,
+// %u, %j, %J, @), which TestGoldenFormatUnit covers with a fixed time.
+const everyFormat = `t=%t p=%p l=%l q=%q r=%r d=%d x=%x X=%X m=%m P=%P C=%C D=%D R=%R E=%E F=%F A=%A S=%S %% \\ \t| %10t|%-10t|%.3t|%5p|%-5p|%05l|%6x|%-6X|%8C|%-4E|%04S|`
 
 // TestGoldenSubOutputs runs `mqttboard sub` in each output format against
 // mosquitto while a peer publishes goldenMessages, and compares stdout with
@@ -149,8 +149,11 @@ func TestGoldenFormatUnit(t *testing.T) {
 	m.Props.Present = m.Props.Present.Add(packet.PropMessageExpiry).Add(packet.PropTopicAlias)
 	m.Props.SubscriptionIDs = []uint32{1, 268435455}
 	var out bytes.Buffer
-	f := OutputFlags{Format: "I=%I u=%u " + everyFormat}
-	for _, of := range []OutputFlags{f, {Output: "json"}, {Verbose: true, NoNewline: true}} {
+	for _, of := range []OutputFlags{{Template: "I=%I U=%U u=%u @c @F@T.@N @@ j=%j J=%J " + everyFormat}, {Template: "%j", Pretty: true},
+		{Output: "json"}, {Verbose: true, NoNewline: true}, {Format: "hex"}, {Format: "base64", Verbose: true}} {
+		if err := of.validate(&IOStreams{ErrOut: &out}); err != nil {
+			t.Fatal(err)
+		}
 		if err := of.writeMessage(&out, m); err != nil {
 			t.Fatal(err)
 		}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,31 +25,59 @@ import (
 // OutputFlags choose how received messages are printed (sub, rr,
 // retained list).
 type OutputFlags struct {
-	Verbose   bool
+	Verbose bool
+	// Template is mosquitto_sub's -F (see format.go).
+	Template string
+	// Format is MQTTX's --format: how the payload is shown.
 	Format    string
+	Pretty    bool
 	Output    string
 	NoNewline bool
 	FileWrite string
+
+	tmpl *formatTemplate
+	warn func(string) // %J's complaints, to stderr
 }
+
+// payloadFormats are MQTTX's --format values.
+var payloadFormats = []string{"text", "json", "hex", "base64", "binary"}
 
 func addOutputFlags(cmd *cobra.Command, f *OutputFlags) {
 	fs := cmd.Flags()
 	fs.BoolVarP(&f.Verbose, "verbose", "v", false, "print the topic, a space, then the payload")
-	fs.StringVarP(&f.Format, "format", "F", "", "print each message with this format (see README: %t topic, %p payload, %j JSON, ...)")
+	fs.StringVarP(&f.Template, "format-string", "F", "", "print each message with mosquitto_sub's -F template (%t topic, %p payload, %j JSON, @H date, ...; see README)")
+	fs.StringVar(&f.Format, "format", "text", "payload display, as MQTTX: text, json (indented), hex, base64 or binary")
+	fs.BoolVar(&f.Pretty, "pretty", false, "indent the JSON of -F %j and %J, as mosquitto_sub --pretty")
 	fs.StringVar(&f.Output, "output", "text", "output: text or json (one JSON object per line)")
 	fs.BoolVarP(&f.NoNewline, "no-newline", "N", false, "do not end each message with a newline")
 	fs.StringVar(&f.FileWrite, "file-write", "", "append the output to this file instead of stdout (MQTTX's flag)")
 	enumCompletion(cmd, "output", "text", "json")
+	enumCompletion(cmd, "format", payloadFormats...)
 }
 
-func (f *OutputFlags) validate() error {
+func (f *OutputFlags) validate(ios *IOStreams) error {
+	f.warn = func(s string) { fmt.Fprintln(ios.ErrOut, s) }
 	switch f.Output {
-	case "text", "json":
+	case "", "text", "json":
 	default:
 		return usageError(fmt.Errorf("--output %q: use text or json", f.Output))
 	}
-	if f.Output == "json" && f.Format != "" {
-		return usageError(errors.New("--output json and -F/--format both choose the output: give one"))
+	if f.Format == "" {
+		f.Format = "text"
+	}
+	if !slices.Contains(payloadFormats, f.Format) {
+		return usageError(fmt.Errorf("--format %q: use %s (-F is mosquitto's template)", f.Format, strings.Join(payloadFormats, ", ")))
+	}
+	if f.Output == "json" && f.Template != "" {
+		return usageError(errors.New("--output json and -F both choose the output: give one"))
+	}
+	if f.Template != "" {
+		t, err := parseFormat(f.Template)
+		if err != nil {
+			return err
+		}
+		t.pretty = f.Pretty
+		f.tmpl = t
 	}
 	return nil
 }
@@ -66,14 +95,31 @@ func (f *OutputFlags) open(ios *IOStreams) (io.Writer, func() error, error) {
 	return file, file.Close, nil
 }
 
-// writeMessage prints one message as f says.
+// writeMessage prints one message as f says. Without -F, --output json or
+// --format it prints as mosquitto_sub: the payload, or the topic and the
+// payload with -v; an empty payload prints nothing, or "TOPIC (null)" with
+// -v.
 func (f *OutputFlags) writeMessage(w io.Writer, m *client.MessageEvent) error {
 	var b []byte
 	switch {
-	case f.Format != "":
-		b = formatMessage(f.Format, m)
+	case f.tmpl != nil:
+		warn := f.warn
+		if warn == nil {
+			warn = func(string) {}
+		}
+		b = f.tmpl.appendMessage(nil, m, warn)
 	case f.Output == "json":
 		b = jsonLine(m)
+	case f.Format != "text" && f.Format != "":
+		b = mqttxPayload(m.Payload, f.Format)
+		if f.Verbose {
+			b = append([]byte(m.Topic+" "), b...)
+		}
+	case len(m.Payload) == 0:
+		if !f.Verbose || f.NoNewline {
+			return nil
+		}
+		b = []byte(m.Topic + " (null)")
 	case f.Verbose:
 		b = append([]byte(m.Topic+" "), m.Payload...)
 	default:
@@ -176,103 +222,29 @@ func jsonLine(m *client.MessageEvent) []byte {
 	return marshalLine(j)
 }
 
-// isoTime is %I: ISO 8601 with milliseconds and the local offset.
-const isoTime = "2006-01-02T15:04:05.000Z07:00"
-
-// formatMessage expands a -F format string. Specifiers follow
-// mosquitto_sub where it has one; the README documents the list.
-func formatMessage(format string, m *client.MessageEvent) []byte {
-	var b []byte
-	p := &m.Props
-	for i := 0; i < len(format); i++ {
-		ch := format[i]
-		if (ch != '%' && ch != '\\') || i+1 == len(format) {
-			b = append(b, ch)
-			continue
+// mqttxPayload shows a payload as MQTTX CLI's --format does: json
+// indented by two spaces (or the parse error), hex in groups of four
+// digits each followed by a space, base64, or the bytes as they are.
+func mqttxPayload(p []byte, format string) []byte {
+	switch format {
+	case "json":
+		var buf bytes.Buffer
+		if err := json.Indent(&buf, p, "", "  "); err != nil {
+			return []byte("SyntaxError: " + err.Error())
 		}
-		i++
-		spec := format[i]
-		if ch == '\\' {
-			switch spec {
-			case 'n':
-				b = append(b, '\n')
-			case 't':
-				b = append(b, '\t')
-			case 'r':
-				b = append(b, '\r')
-			case '0':
-				b = append(b, 0)
-			case '\\':
-				b = append(b, '\\')
-			default:
-				b = append(b, '\\', spec)
-			}
-			continue
+		return buf.Bytes()
+	case "hex":
+		h := hex.EncodeToString(p)
+		var b []byte
+		for len(h) >= 4 {
+			b = append(append(b, h[:4]...), ' ')
+			h = h[4:]
 		}
-		switch spec {
-		case '%':
-			b = append(b, '%')
-		case 't':
-			b = append(b, m.Topic...)
-		case 'p':
-			b = append(b, m.Payload...)
-		case 'l':
-			b = strconv.AppendInt(b, int64(len(m.Payload)), 10)
-		case 'q':
-			b = strconv.AppendInt(b, int64(m.QoS), 10)
-		case 'r':
-			b = appendBit(b, m.Retain)
-		case 'd':
-			b = appendBit(b, m.Dup)
-		case 'x':
-			b = hex.AppendEncode(b, m.Payload)
-		case 'X':
-			b = append(b, strings.ToUpper(hex.EncodeToString(m.Payload))...)
-		case 'j':
-			b = append(b, jsonLine(m)...)
-		case 'I':
-			b = m.Time.AppendFormat(b, isoTime)
-		case 'u':
-			b = strconv.AppendInt(b, m.Time.Unix(), 10)
-		case 'U', 'P':
-			for k, u := range p.User {
-				if k > 0 {
-					b = append(b, ' ')
-				}
-				b = append(b, u.Key...)
-				b = append(b, '=')
-				b = append(b, u.Value...)
-			}
-		case 'C':
-			b = append(b, p.ContentType...)
-		case 'D':
-			b = append(b, p.CorrelationData...)
-		case 'R':
-			b = append(b, p.ResponseTopic...)
-		case 'E':
-			if p.Has(packet.PropMessageExpiry) {
-				b = strconv.AppendUint(b, uint64(p.MessageExpiry), 10)
-			}
-		case 'F':
-			if p.Has(packet.PropPayloadFormat) {
-				b = strconv.AppendUint(b, uint64(p.PayloadFormat), 10)
-			}
-		case 'A':
-			if p.Has(packet.PropTopicAlias) {
-				b = strconv.AppendUint(b, uint64(p.TopicAlias), 10)
-			}
-		case 'S':
-			for k, id := range p.SubscriptionIDs {
-				if k > 0 {
-					b = append(b, ',')
-				}
-				b = strconv.AppendUint(b, uint64(id), 10)
-			}
-		default:
-			b = append(b, '%', spec)
-		}
+		return append(b, h...)
+	case "base64":
+		return []byte(base64.StdEncoding.EncodeToString(p))
 	}
-	return b
+	return p
 }
 
 func appendBit(b []byte, v bool) []byte {

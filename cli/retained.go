@@ -75,7 +75,7 @@ func retainedRun(ctx context.Context, o *RetainedOptions) error {
 	if err := packet.ValidateFilter(o.Filter); err != nil {
 		return usageError(fmt.Errorf("filter %q: %w", o.Filter, err))
 	}
-	if err := o.Out.validate(); err != nil {
+	if err := o.Out.validate(o.IO); err != nil {
 		return err
 	}
 	timeout, err := parseTimeout(o.Timeout)

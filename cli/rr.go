@@ -89,7 +89,7 @@ func rrRun(ctx context.Context, o *RROptions) error {
 	if o.QoS < 0 || o.QoS > 2 {
 		return usageError(fmt.Errorf("-q %d: QoS is 0, 1 or 2", o.QoS))
 	}
-	if err := o.Out.validate(); err != nil {
+	if err := o.Out.validate(o.IO); err != nil {
 		return err
 	}
 	timeout, err := parseTimeout(o.Timeout)

@@ -140,7 +140,7 @@ func subRun(ctx context.Context, o *SubOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := o.Out.validate(); err != nil {
+	if err := o.Out.validate(o.IO); err != nil {
 		return err
 	}
 	timeout, err := parseTimeout(o.Timeout)

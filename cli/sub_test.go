@@ -30,9 +30,9 @@ func TestSubOutputFormats(t *testing.T) {
 		{"no-newline", []string{"-v", "-N"}, "fmt/a héllo <&>"},
 		{"json", []string{"--output", "json"},
 			`{"topic":"fmt/a","qos":1,"retain":false,"dup":false,"properties":{"payload_format_indicator":1,"content_type":"text/plain","response_topic":"fmt/reply","correlation_data":"c1","subscription_identifiers":[9],"user_properties":[{"key":"k","value":"v"},{"key":"k","value":"w"}]},"payload":"héllo <&>"}` + "\n"},
-		{"format", []string{"-F", `%t|%p|%q|%r|%U|%C|%R|%D|%F|%S|%l|%x|%%|\t.`},
-			"fmt/a|héllo <&>|1|0|k=v k=w|text/plain|fmt/reply|c1|1|9|10|68c3a96c6c6f203c263e|%|\t.\n"},
-		{"format-time", []string{"-F", "%I %t"}, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}(Z|[+-]\d\d:\d\d) fmt/a\n$`},
+		{"format", []string{"-F", `%t|%p|%q|%r|%P|%C|%R|%D|%F|%S|%l|%x|%%|\t.`},
+			"fmt/a|héllo <&>|1|0|k:v k:w|text/plain|fmt/reply|c1|1|9|10|68c3a96c6c6f203c263e|%|\t.\n"},
+		{"format-time", []string{"-F", "%I %t"}, `^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} fmt/a\n$`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -310,8 +310,8 @@ func TestRR(t *testing.T) {
 			}
 		}
 	}()
-	code, out, errOut := mqttboard(t, "", "rr", "-p", port, "-t", "svc/echo", "-m", "ping", "-W", "5", "-F", "%t %p %U")
-	if code != 0 || !regexp.MustCompile(`^mqttboard/rr/[0-9a-f]{16} re: ping by=responder\n$`).MatchString(out) {
+	code, out, errOut := mqttboard(t, "", "rr", "-p", port, "-t", "svc/echo", "-m", "ping", "-W", "5", "-F", "%t %p %P")
+	if code != 0 || !regexp.MustCompile(`^mqttboard/rr/[0-9a-f]{16} re: ping by:responder\n$`).MatchString(out) {
 		t.Fatalf("exit %d out %q err %q", code, out, errOut)
 	}
 	code, out, _ = mqttboard(t, "", "rr", "-p", port, "-t", "svc/echo", "-m", "x", "--response-topic", "me/r", "--correlation-data", "42", "-F", "%t %D %p")
