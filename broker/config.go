@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/goccy/go-yaml"
 )
@@ -51,6 +52,12 @@ type Limits struct {
 	TopicAliasMaximum      uint16 `json:"topic_alias_maximum" yaml:"topic_alias_maximum"`
 	MaxKeepAlive           uint16 `json:"max_keep_alive" yaml:"max_keep_alive"`
 	MaxSessionExpiry       uint32 `json:"max_session_expiry" yaml:"max_session_expiry"`
+	// Lifecycle limits; the timeouts are in seconds (see [Options]).
+	ConnectTimeout     int    `json:"connect_timeout" yaml:"connect_timeout"`
+	PacketTimeout      int    `json:"packet_timeout" yaml:"packet_timeout"`
+	WriteTimeout       int    `json:"write_timeout" yaml:"write_timeout"`
+	MaxConnectSize     uint32 `json:"max_connect_size" yaml:"max_connect_size"`
+	MaxConnectingBytes int    `json:"max_connecting_bytes" yaml:"max_connecting_bytes"`
 }
 
 // Apply copies the configuration into o.
@@ -67,6 +74,11 @@ func (c *Config) Apply(o *Options) {
 	o.TopicAliasMaximum = l.TopicAliasMaximum
 	o.MaxKeepAlive = l.MaxKeepAlive
 	o.MaxSessionExpiry = l.MaxSessionExpiry
+	o.ConnectTimeout = time.Duration(l.ConnectTimeout) * time.Second
+	o.PacketTimeout = time.Duration(l.PacketTimeout) * time.Second
+	o.WriteTimeout = time.Duration(l.WriteTimeout) * time.Second
+	o.MaxConnectSize = l.MaxConnectSize
+	o.MaxConnectingBytes = l.MaxConnectingBytes
 	o.ACL = c.ACL
 	o.NoStamp = c.Stamp != nil && !*c.Stamp
 	o.AllowControlChars = c.AllowControlCharacters
@@ -99,6 +111,19 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 			return nil, fmt.Errorf("%s: %s", where, msg)
 		}
 		return nil, fmt.Errorf("%s: %v", name, err)
+	}
+	for _, f := range []struct {
+		key string
+		v   int
+	}{
+		{"connect_timeout", c.Limits.ConnectTimeout},
+		{"packet_timeout", c.Limits.PacketTimeout},
+		{"write_timeout", c.Limits.WriteTimeout},
+		{"max_connecting_bytes", c.Limits.MaxConnectingBytes},
+	} {
+		if f.v < 0 {
+			return nil, fmt.Errorf("%s: limits.%s is %d: it must be positive (0 or absent: the default)", name, f.key, f.v)
+		}
 	}
 	if c.ACL != nil {
 		if err := c.ACL.validate(); err != nil {

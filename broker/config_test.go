@@ -3,6 +3,7 @@ package broker_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mqttboard/mqttboard/broker"
 )
@@ -33,5 +34,29 @@ acl:
 	_, err = broker.ParseConfig("b.yaml", []byte("limits:\n  max_paylod: 10\n"))
 	if err == nil || !strings.Contains(err.Error(), "b.yaml:2:3") || !strings.Contains(err.Error(), "max_paylod") {
 		t.Fatalf("error %v, want file:line:col and the key", err)
+	}
+}
+
+// TestConfigLifecycleLimits: the lifecycle limits load (timeouts in
+// seconds), absent ones keep the defaults, negative ones are errors.
+func TestConfigLifecycleLimits(t *testing.T) {
+	cfg, err := broker.ParseConfig("b.yaml", []byte(`limits:
+  connect_timeout: 5
+  packet_timeout: 20
+  write_timeout: 15
+  max_connect_size: 65536
+  max_connecting_bytes: 1048576
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o broker.Options
+	cfg.Apply(&o)
+	if o.ConnectTimeout != 5*time.Second || o.PacketTimeout != 20*time.Second || o.WriteTimeout != 15*time.Second ||
+		o.MaxConnectSize != 65536 || o.MaxConnectingBytes != 1<<20 {
+		t.Fatalf("options %+v", o)
+	}
+	if _, err := broker.ParseConfig("b.yaml", []byte("limits: {write_timeout: -1}\n")); err == nil || !strings.Contains(err.Error(), "write_timeout") {
+		t.Fatalf("error %v, want one naming write_timeout", err)
 	}
 }

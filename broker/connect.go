@@ -80,10 +80,16 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 
 	// Keep alive: a client asking for more than the maximum (or for none)
 	// is told the value to use [MQTT-3.2.2-21].
+	// 3.1 and 3.1.1 cannot be told, but the broker still enforces its
+	// maximum on them: an idle client of any version is disconnected
+	// after 1.5 × MaxKeepAlive, so a silent or half-open peer never holds
+	// a connection for ever once a maximum is configured.
 	ka := p.KeepAlive
-	if c.v == packet.V5 && o.MaxKeepAlive < 65535 && (ka == 0 || ka > o.MaxKeepAlive) {
+	if o.MaxKeepAlive < 65535 && (ka == 0 || ka > o.MaxKeepAlive) {
 		ka = o.MaxKeepAlive
-		ack.Props.ServerKeepAlive = ka
+		if c.v == packet.V5 {
+			ack.Props.ServerKeepAlive = ka
+		}
 	}
 	c.keepAlive = time.Duration(ka) * time.Second
 

@@ -37,8 +37,11 @@ type Options struct {
 	// TopicAliasMaximum is the number of topic aliases a client may set,
 	// announced in CONNACK.
 	TopicAliasMaximum uint16
-	// MaxKeepAlive caps a client's keep alive in seconds; a client asking
-	// for more (or for 0, no keep alive) gets Server Keep Alive in CONNACK.
+	// MaxKeepAlive caps a client's keep alive in seconds; a 5.0 client
+	// asking for more (or for 0, no keep alive) gets Server Keep Alive in
+	// CONNACK. It is enforced on 3.1 and 3.1.1 clients too, which cannot
+	// be told: one idle for 1.5 × MaxKeepAlive is disconnected. 65535 (the
+	// default) caps nothing.
 	MaxKeepAlive uint16
 	// MaxSessionExpiry caps the session expiry interval in seconds.
 	MaxSessionExpiry uint32
