@@ -80,7 +80,10 @@ func TestManyClients(t *testing.T) {
 		select {
 		case <-r.all:
 		case <-ctx.Done():
-			t.Fatalf("client %d received %d of %d", i, r.n, want)
+			r.mu.Lock()
+			n := r.n
+			r.mu.Unlock()
+			t.Fatalf("client %d received %d of %d", i, n, want)
 		}
 	}
 	for i, r := range recs {
