@@ -88,6 +88,9 @@ README).`,
 	f.StringVar(&o.HTTP, "http", "", "serve the REST API, /metrics and /healthz on host:port (a bare port binds to 127.0.0.1; the API has no authentication)")
 	f.BoolVar(&o.HTTPTLS, "http-tls", false, "serve the HTTP API over TLS with --cert and --key")
 	f.BoolVar(&o.NoStamp, "no-stamp", false, "strictly standard MQTT: no flespi timestamp/cid user properties on messages, no CONNACK user properties (config: stamp: false)")
+	for _, kind := range []string{"sessions", "retained", "logs"} {
+		cmd.AddCommand(newCmdBrokerAPI(ios, kind, nil))
+	}
 	return cmd
 }
 

@@ -242,3 +242,49 @@ func TestBrokerHTTPConfig(t *testing.T) {
 		t.Fatalf("--http-tls without cert: exit %d %q", code, e)
 	}
 }
+
+// TestBrokerAPIClients: `mqttboard broker sessions|retained|logs --http`
+// print the API's results as JSON lines and map its errors to exit codes.
+func TestBrokerAPIClients(t *testing.T) {
+	port, base, _ := startBrokerHTTP(t, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
+	if code, _, e := mqttboard(t, "", "pub", "-p", port, "-i", "pub1", "-t", "cli/a", "-m", "hello\u0085", "-r", "-q", "1"); code != 0 {
+		t.Fatalf("pub: %d %s", code, e)
+	}
+	code, out, e := mqttboard(t, "", "broker", "retained", "cli/#", "--http", base, "--fields", "topic,data")
+	// The C1 control character in the payload is escaped, never raw.
+	if code != 0 || out != `{"data":"hello\u0085","topic":"cli/a"}`+"\n" {
+		t.Fatalf("retained: %d %q %q", code, out, e)
+	}
+	s := subscribed(t, "-p", port, "-i", "cli-sub", "-t", "x")
+	code, out, e = mqttboard(t, "", "broker", "sessions", "--http", base, "--fields", "client_id,connected")
+	if code != 0 || out != `{"client_id":"cli-sub","connected":true}`+"\n" {
+		t.Fatalf("sessions: %d %q %q", code, out, e)
+	}
+	if code, out, e = mqttboard(t, "", "broker", "sessions", "cli-sub", "--http", base, "--delete"); code != 0 || !strings.Contains(out, `"client_id":"cli-sub"`) {
+		t.Fatalf("sessions --delete: %d %q %q", code, out, e)
+	}
+	s.exit(t)
+	code, out, e = mqttboard(t, "", "broker", "logs", "--http", base, "--filter", `client_id=="cli-sub"`, "--count", "1", "--reverse")
+	if code != 0 || !strings.Contains(out, `"event_type":"deleted"`) || strings.Count(out, "\n") != 1 {
+		t.Fatalf("logs: %d %q %q", code, out, e)
+	}
+	if code, out, e = mqttboard(t, "", "broker", "retained", "cli/#", "--http", base, "--delete"); code != 0 || !strings.Contains(out, `"deleted":1`) {
+		t.Fatalf("retained --delete: %d %q %q", code, out, e)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+		err  string
+	}{
+		{[]string{"broker", "sessions", "colour=red", "--http", base}, ExitUsage, `unknown field "colour"`},
+		{[]string{"broker", "sessions", "nobody", "--http", base}, ExitError, "no session"},
+		{[]string{"broker", "sessions"}, ExitUsage, "--http"},
+		{[]string{"broker", "retained", "--http", base}, ExitUsage, "arg"},
+		{[]string{"broker", "logs", "--http", "127.0.0.1:1"}, ExitConnect, "127.0.0.1:1"},
+	} {
+		code, _, e := mqttboard(t, "", tc.args...)
+		if code != tc.code || !strings.Contains(e, tc.err) {
+			t.Errorf("%v: exit %d %q; want %d with %q", tc.args, code, e, tc.code, tc.err)
+		}
+	}
+}

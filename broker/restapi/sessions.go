@@ -438,20 +438,29 @@ func (a *API) deleteSubscriptions(w http.ResponseWriter, r *http.Request) {
 }
 
 // glob reports whether s matches pattern, where '*' matches any run of
-// characters (including none) and every other character itself.
+// characters (including none) and every other character itself. It is
+// linear in len(pattern)*len(s) at worst, never exponential: a selector
+// like *a*a*a*b cannot stall the API.
 func glob(pattern, s string) bool {
-	star := strings.IndexByte(pattern, '*')
-	if star < 0 {
-		return pattern == s
-	}
-	if !strings.HasPrefix(s, pattern[:star]) {
+	px, sx := 0, 0
+	nextPx, nextSx := 0, 0
+	for px < len(pattern) || sx < len(s) {
+		if px < len(pattern) {
+			if c := pattern[px]; c == '*' {
+				nextPx, nextSx = px, sx+1
+				px++
+				continue
+			} else if sx < len(s) && s[sx] == c {
+				px++
+				sx++
+				continue
+			}
+		}
+		if 0 < nextSx && nextSx <= len(s) {
+			px, sx = nextPx, nextSx
+			continue
+		}
 		return false
 	}
-	s, rest := s[star:], pattern[star+1:]
-	for i := 0; i <= len(s); i++ {
-		if glob(rest, s[i:]) {
-			return true
-		}
-	}
-	return false
+	return true
 }

@@ -1,0 +1,59 @@
+package broker
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+)
+
+// FuzzLogTopicID: a client id becomes exactly one topic level without
+// wildcards, and can be read back.
+func FuzzLogTopicID(f *testing.F) {
+	for _, s := range []string{"dev1", "a/b", "+", "#", "%", "%2F", "a+b#c/d%e", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, id string) {
+		lv := logTopicID(id)
+		if strings.ContainsAny(lv, "/+#") || lv == "" {
+			t.Fatalf("logTopicID(%q) = %q", id, lv)
+		}
+		if id == "" {
+			return
+		}
+		if back, err := url.PathUnescape(lv); err != nil || back != id {
+			t.Fatalf("logTopicID(%q) = %q reads back as %q (%v)", id, lv, back, err)
+		}
+	})
+}
+
+// TestLogRing: the ring keeps the newest records in order and pages by id.
+func TestLogRing(t *testing.T) {
+	s := New(Options{LogRecords: 3, NoLogTopics: true})
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		s.logEvent(LogRecord{EventCode: LogConnected, ClientID: id})
+	}
+	recs, err := s.Logs(LogQuery{})
+	if err != nil || len(recs) != 3 || recs[0].ClientID != "c" || recs[2].ClientID != "e" || recs[2].ID != 5 {
+		t.Fatalf("%v %v", recs, err)
+	}
+	recs, _ = s.Logs(LogQuery{Reverse: true, Count: 1})
+	if len(recs) != 1 || recs[0].ClientID != "e" {
+		t.Fatalf("reverse: %v", recs)
+	}
+	recs, _ = s.Logs(LogQuery{AfterID: 4})
+	if len(recs) != 1 || recs[0].ClientID != "e" {
+		t.Fatalf("after 4: %v", recs)
+	}
+	recs, _ = s.Logs(LogQuery{Filter: `client_id=="d" || event_type=="nothing"`})
+	if len(recs) != 1 || recs[0].ClientID != "d" {
+		t.Fatalf("filter: %v", recs)
+	}
+	if _, err := s.Logs(LogQuery{Filter: "=="}); err == nil {
+		t.Fatal("a bad filter is an error")
+	}
+	off := New(Options{LogRecords: -1})
+	off.logEvent(LogRecord{EventCode: LogConnected, ClientID: "x"})
+	if recs, _ := off.Logs(LogQuery{}); len(recs) != 0 {
+		t.Fatalf("disabled log kept %v", recs)
+	}
+}
