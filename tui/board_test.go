@@ -298,6 +298,7 @@ func TestMergedMessagesRemoveAndClear(t *testing.T) {
 		t.Fatalf("merged:\n%s", v)
 	}
 	m.Set().Remove(1)
+	m.Update(connections.FocusChangedMsg{}) // what the connections pane sends after x, y
 	m.Frame(t0)
 	if v := string(strip(m.View())); !contains(v, "all connections 12") || contains(v, "other/x") {
 		t.Fatalf("after removing second:\n%s", v)

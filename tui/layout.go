@@ -31,10 +31,7 @@ func (m *Model) layout() {
 	}
 	bottomH := max(h*2/5, 9)
 	topH := h - bottomH
-	center := Messages
-	if m.topicTree {
-		center = Topics
-	}
+	center := m.center()
 	m.rects[center] = rect{lw, 0, rw, topH}
 	if m.packetLog() {
 		pw := rw / 2
@@ -66,12 +63,17 @@ func box(st common.Styles, title, content string, w, h int, focused bool) string
 	var sb strings.Builder
 	sb.WriteString(edge.Render(b.TopLeft+b.Top) + t + edge.Render(strings.Repeat(b.Top, max(iw-1-tw, 0))+b.TopRight))
 	lines := strings.Split(content, "\n")
+	// The edges rendered once, not twice per row: lipgloss's Render is the
+	// costliest call of a frame.
+	left, right := "\n"+edge.Render(b.Left), edge.Render(b.Right)
 	for i := 0; i < h-2; i++ {
 		l := ""
 		if i < len(lines) {
 			l = lines[i]
 		}
-		sb.WriteString("\n" + edge.Render(b.Left) + common.Fit(l, iw) + edge.Render(b.Right))
+		sb.WriteString(left)
+		sb.WriteString(common.Fit(l, iw))
+		sb.WriteString(right)
 	}
 	sb.WriteString("\n" + edge.Render(b.BottomLeft+strings.Repeat(b.Bottom, iw)+b.BottomRight))
 	return sb.String()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/profiles"
+	"github.com/mqttboard/mqttboard/tui/brokerpane"
 	"github.com/mqttboard/mqttboard/tui/common"
 	"github.com/mqttboard/mqttboard/tui/conn"
 	"github.com/mqttboard/mqttboard/tui/connections"
@@ -34,6 +35,12 @@ import (
 // the CPU to the connections at 10,000 messages/s.
 const FrameInterval = time.Second / 30
 
+// IdleFrameInterval is the frame tick once nothing has arrived for a
+// second: an idle board wakes 10 times a second, not 30. Keys never wait
+// for a tick; the first message after a quiet spell shows within 100 ms,
+// and the tick is back to 30 Hz from then on.
+const IdleFrameInterval = time.Second / 10
+
 // PaneID names a pane.
 type PaneID int
 
@@ -45,11 +52,12 @@ const (
 	Topics
 	Publish
 	Packets
+	Broker
 )
 
 var paneNames = map[PaneID]string{
 	Connections: "connections", Subscriptions: "subscriptions", Messages: "messages",
-	Topics: "topics", Publish: "publish", Packets: "packets",
+	Topics: "topics", Publish: "publish", Packets: "packets", Broker: "broker",
 }
 
 // Options configure the board.
@@ -95,9 +103,27 @@ type Model struct {
 	errDown bool // the error came while errConn was not connected
 
 	topicTree bool
+	// brokerView shows the bundled broker's pane in place of the message
+	// list (or topic tree).
+	brokerView bool
 
 	boardName textinput.Model
 	naming    bool
+
+	// view is the last frame rendered; dirty says the state changed since.
+	// bubbletea calls View after every message, 30 times a second for the
+	// frame tick alone: an idle board returns the same string and the
+	// renderer writes nothing (idle CPU ~0 instead of ~3 %).
+	view      string
+	dirty     bool
+	lastFrame time.Time // when the panes last got a FrameMsg
+	// acted says a message other than the frame tick came since the last
+	// FrameMsg (a key, a result): the next frame goes to the panes even if
+	// nothing arrived, as a removed connection must leave the merged list.
+	acted bool
+	// lastChange is when a frame last found something new, or a message
+	// other than the tick came: the tick slows down a second after it.
+	lastChange time.Time
 
 	broker       *broker.Server
 	brokerCancel context.CancelFunc
@@ -122,6 +148,7 @@ func New(opts Options) *Model {
 		Topics:        topics.New(c, m.set),
 		Publish:       publish.New(c, m.set),
 		Packets:       packetlog.New(c, m.set),
+		Broker:        brokerpane.New(c, func() *broker.Server { return m.broker }),
 	}
 	m.boardName = textinput.New()
 	m.boardName.Prompt = "board name: "
@@ -217,7 +244,11 @@ func (m *Model) tick() tea.Cmd {
 	if m.opts.NoFrameTick {
 		return nil
 	}
-	return tea.Tick(FrameInterval, func(t time.Time) tea.Msg { return frameMsg(t) })
+	d := FrameInterval
+	if !m.lastChange.IsZero() && time.Since(m.lastChange) > time.Second {
+		d = IdleFrameInterval
+	}
+	return tea.Tick(d, func(t time.Time) tea.Msg { return frameMsg(t) })
 }
 
 // Init implements tea.Model.
@@ -230,19 +261,31 @@ func (m *Model) Init() tea.Cmd {
 // Frame drains every connection and passes the frame to the panes; the
 // frame tick calls it, benchmarks call it directly.
 func (m *Model) Frame(now time.Time) tea.Cmd {
+	changed := false
 	for _, c := range m.set.List {
-		c.Drain()
+		if c.Drain() {
+			changed = true
+		}
 		if m.isErr && m.errDown && m.errConn == c.ID && c.Status == conn.Connected {
 			// Reconnected on its own since the error was shown.
 			m.status, m.isErr, m.errConn = c.Name()+": connected again", false, 0
 		}
 	}
+	// Nothing arrived: the panes need the frame only for their clocks
+	// (a retry's countdown), once a second.
+	if changed {
+		m.lastChange = time.Now()
+	}
+	if !changed && !m.acted && !m.lastFrame.IsZero() && now.Sub(m.lastFrame) < time.Second && !now.Before(m.lastFrame) {
+		return nil
+	}
+	m.lastFrame, m.dirty, m.acted = now, true, false
 	return m.broadcast(common.FrameMsg{Time: now})
 }
 
 func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
 	var cmds []tea.Cmd
-	for _, id := range []PaneID{Connections, Subscriptions, Messages, Topics, Publish, Packets} {
+	for _, id := range []PaneID{Connections, Subscriptions, Messages, Topics, Publish, Packets, Broker} {
 		cmds = append(cmds, m.panes[id].Update(msg))
 	}
 	return tea.Batch(cmds...)
@@ -250,12 +293,7 @@ func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
 
 // order is the Tab order of the visible panes.
 func (m *Model) order() []PaneID {
-	ids := []PaneID{Connections, Subscriptions}
-	if m.topicTree {
-		ids = append(ids, Topics)
-	} else {
-		ids = append(ids, Messages)
-	}
+	ids := []PaneID{Connections, Subscriptions, m.center()}
 	ids = append(ids, Publish)
 	if m.packetLog() {
 		ids = append(ids, Packets)
@@ -278,6 +316,18 @@ func (m *Model) cycle(d int) {
 	ids := m.order()
 	i := slices.Index(ids, m.focus)
 	m.focusPane(ids[(i+d+len(ids))%len(ids)])
+}
+
+// center is the pane in the top right: the message list, the topic tree
+// or the broker.
+func (m *Model) center() PaneID {
+	switch {
+	case m.brokerView:
+		return Broker
+	case m.topicTree:
+		return Topics
+	}
+	return Messages
 }
 
 // packetLog reports whether the packet log is shown: it is per connection
@@ -312,6 +362,10 @@ func (m *Model) modal() modal {
 // Update implements tea.Model.
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	g := m.c.Keys.Global
+	if _, ok := msg.(frameMsg); !ok {
+		m.dirty, m.acted = true, true
+		m.lastChange = time.Now()
+	}
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.w, m.h = msg.Width, msg.Height
@@ -373,11 +427,26 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 			}
 			m.packetLogChanged()
 		case key.Matches(msg, g.TopicTree):
-			m.topicTree = !m.topicTree
-			if m.focus == Messages || m.focus == Topics {
-				m.focusPane(map[bool]PaneID{true: Topics, false: Messages}[m.topicTree])
+			m.topicTree, m.brokerView = !m.topicTree, false
+			m.panes[Broker].(*brokerpane.Pane).Stop()
+			if m.focus == Messages || m.focus == Topics || m.focus == Broker {
+				m.focusPane(m.center())
 			}
 			m.layout()
+		case key.Matches(msg, g.Broker):
+			bp := m.panes[Broker].(*brokerpane.Pane)
+			m.brokerView = !m.brokerView
+			var cmd tea.Cmd
+			if m.brokerView {
+				cmd = bp.Poll()
+			} else {
+				bp.Stop()
+			}
+			if m.focus == Messages || m.focus == Topics || m.focus == Broker {
+				m.focusPane(m.center())
+			}
+			m.layout()
+			return m, cmd
 		case key.Matches(msg, g.SaveBoard):
 			if m.opts.ProfilesPath == "" {
 				m.status, m.isErr = "boards cannot be saved: no profiles file", true
@@ -495,8 +564,17 @@ func (m *Model) SaveBoard(name string) error {
 	return profiles.Save(m.opts.ProfilesPath, f)
 }
 
-// View implements tea.Model.
+// View implements tea.Model. It renders only when the state changed since
+// the last call (see Model.dirty).
 func (m *Model) View() string {
+	if !m.dirty && m.view != "" {
+		return m.view
+	}
+	m.view, m.dirty = m.render(), false
+	return m.view
+}
+
+func (m *Model) render() string {
 	if m.w < 40 || m.h < 12 {
 		return "mqttboard needs at least 40×12; the terminal is " + fmt.Sprint(m.w, "×", m.h)
 	}
@@ -556,7 +634,7 @@ func (m *Model) fullHelp() string {
 		{"global", globalHelp(m.c.Keys.Global)},
 		{"connections", m.panes[Connections]}, {"subscriptions", m.panes[Subscriptions]},
 		{"messages", m.panes[Messages]}, {"message details (enter on a message)", detailHelp(m.c.Keys.Detail)}, {"topic tree", m.panes[Topics]},
-		{"publish", m.panes[Publish]}, {"packet log", m.panes[Packets]},
+		{"publish", m.panes[Publish]}, {"packet log", m.panes[Packets]}, {"broker (B)", m.panes[Broker]},
 		{"forms (connection, subscribe, publish)", formHelp(m.c.Keys.Form)},
 	}
 	width := max(m.w-2, 20) // inside the box's borders
@@ -611,7 +689,7 @@ func (d detailHelp) FullHelp() [][]key.Binding {
 type globalHelp common.GlobalKeys
 
 func (g globalHelp) ShortHelp() []key.Binding {
-	return []key.Binding{g.Next, g.Prev, g.Help, g.PacketLog, g.TopicTree, g.SaveBoard, g.Quit}
+	return []key.Binding{g.Next, g.Prev, g.Help, g.PacketLog, g.TopicTree, g.Broker, g.SaveBoard, g.Quit}
 }
 
 func (g globalHelp) FullHelp() [][]key.Binding { return [][]key.Binding{g.ShortHelp()} }

@@ -141,3 +141,31 @@ func TestTopicTreeSelectionFollowsTopic(t *testing.T) {
 		t.Fatalf("D is not on mqttboard/sensor/2:\n%s", v)
 	}
 }
+
+// TestBrokerPane: B shows the bundled broker's side: the board's own
+// session with its protocol, address and subscription, the counters, and
+// the broker's log.
+func TestBrokerPane(t *testing.T) {
+	m := New(Options{NoFrameTick: true})
+	t.Cleanup(m.Close)
+	m.Update(tea.WindowSizeMsg{Width: 120, Height: 40})
+	cn := m.Set().List[0]
+	connectNow(t, m, cn)
+	_, cmd := m.Update(press("B"))
+	if cmd == nil {
+		t.Fatal("B took no snapshot")
+	}
+	m.Update(cmd()) // one snapshot; the next would come a second later
+	m.focusPane(Broker)
+	v := view(m)
+	id := cn.Connack.Props.AssignedClientID
+	for _, want := range []string{"Broker 127.0.0.1:", "1 sessions (1 online, 0 offline) · 1 subscriptions", id, "5.0", "mqttboard/# q1", "── log", "connected " + id} {
+		if !strings.Contains(v, want) {
+			t.Errorf("no %q in:\n%s", want, v)
+		}
+	}
+	m.Update(press("B"))
+	if m.center() != Messages || m.focus != Messages {
+		t.Errorf("B again: center %v focus %v", paneNames[m.center()], paneNames[m.focus])
+	}
+}

@@ -258,3 +258,28 @@ func TestFirstConnectRetried(t *testing.T) {
 		t.Errorf("packet log %q", got)
 	}
 }
+
+// TestIdleFrameRendersNothing: a frame in which nothing arrived sends the
+// panes nothing and View returns the frame already rendered, so an idle
+// board costs its terminal nothing and its CPU next to nothing.
+func TestIdleFrameRendersNothing(t *testing.T) {
+	m := fixture(t, 120, 40)
+	first := m.View()
+	if cmd := m.Frame(t0.Add(10 * time.Millisecond)); cmd != nil {
+		t.Error("an idle frame went to the panes")
+	}
+	if m.dirty {
+		t.Error("an idle frame marked the view dirty")
+	}
+	if m.View() != first {
+		t.Error("the idle view changed")
+	}
+	// A message arriving marks it dirty and shows.
+	e := &client.MessageEvent{Time: t0}
+	e.Topic = "new/topic"
+	m.Set().Current().Push(e)
+	m.Frame(t0.Add(20 * time.Millisecond))
+	if !strings.Contains(view(m), "new/topic") {
+		t.Error("the new message is not shown")
+	}
+}

@@ -11,6 +11,7 @@ type GlobalKeys struct {
 	Help      key.Binding
 	PacketLog key.Binding
 	TopicTree key.Binding
+	Broker    key.Binding
 	SaveBoard key.Binding
 }
 
@@ -125,6 +126,7 @@ func DefaultKeyMap() KeyMap {
 			Help:      k("?", "all keys", "?"),
 			PacketLog: k("L", "packet log", "L"),
 			TopicTree: k("T", "topic tree", "T"),
+			Broker:    k("B", "bundled broker", "B"),
 			SaveBoard: k("ctrl+b", "save board", "ctrl+b"),
 		},
 		Connections: ConnectionKeys{

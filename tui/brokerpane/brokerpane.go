@@ -1,0 +1,275 @@
+// Package brokerpane is the board's view of the bundled broker when the
+// board runs it in-process: its sessions (client id, protocol, address,
+// subscriptions, queue depth, inflight), retained count, counters and its
+// log, live. It reads the broker's public inspection API (Metrics,
+// Sessions, Logs) in a command once a second, never in Update or View.
+// Neither MQTT Board nor MQTTX can show the broker's side of a
+// conversation.
+package brokerpane
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/tui/common"
+)
+
+// Interval is how often the pane takes a snapshot.
+const Interval = time.Second
+
+// logLines is how many log records a snapshot takes.
+const logLines = 200
+
+// Snapshot is what the pane shows: taken in a command, applied in Update.
+type Snapshot struct {
+	Addr     string
+	Metrics  broker.Metrics
+	Sessions []broker.SessionInfo
+	Logs     []broker.LogRecord // newest last
+	Err      error
+}
+
+// snapshotMsg carries a snapshot to the pane.
+type snapshotMsg struct{ Snapshot }
+
+// tickMsg asks for the next snapshot.
+type tickMsg struct{}
+
+// Take reads the broker's state (cheap: snapshots under its locks, nothing
+// on the message path).
+func Take(s *broker.Server) Snapshot {
+	sn := Snapshot{Metrics: s.Metrics(), Sessions: s.Sessions()}
+	if a := s.Addr(); a != nil {
+		sn.Addr = a.String()
+	}
+	logs, err := s.Logs(broker.LogQuery{Count: logLines, Reverse: true})
+	for i, j := 0, len(logs)-1; i < j; i, j = i+1, j-1 {
+		logs[i], logs[j] = logs[j], logs[i]
+	}
+	sn.Logs, sn.Err = logs, err
+	return sn
+}
+
+// Pane is the broker pane.
+type Pane struct {
+	c       *common.Common
+	broker  func() *broker.Server // nil result: the board runs no broker
+	w, h    int
+	focused bool
+	snap    *Snapshot
+	sel     int // selected session
+	top     int
+	polling bool
+}
+
+// New returns the pane; srv returns the bundled broker or nil.
+func New(c *common.Common, srv func() *broker.Server) *Pane {
+	return &Pane{c: c, broker: srv}
+}
+
+// Poll starts the snapshots (the root calls it when the pane is shown).
+func (p *Pane) Poll() tea.Cmd {
+	if p.polling {
+		return nil
+	}
+	p.polling = true
+	return p.take()
+}
+
+// Stop ends the snapshots once the current one is in.
+func (p *Pane) Stop() { p.polling = false }
+
+func (p *Pane) take() tea.Cmd {
+	s := p.broker()
+	if s == nil {
+		return nil
+	}
+	return func() tea.Msg { return snapshotMsg{Take(s)} }
+}
+
+// Title implements common.Pane.
+func (p *Pane) Title() string {
+	if p.snap == nil {
+		return "Broker"
+	}
+	return "Broker " + p.snap.Addr
+}
+
+// SetSize implements common.Pane.
+func (p *Pane) SetSize(w, h int) { p.w, p.h = w, h }
+
+// Focus implements common.Pane.
+func (p *Pane) Focus() { p.focused = true }
+
+// Blur implements common.Pane.
+func (p *Pane) Blur() { p.focused = false }
+
+// Capturing implements common.Pane.
+func (p *Pane) Capturing() bool { return false }
+
+// ShortHelp implements help.KeyMap.
+func (p *Pane) ShortHelp() []key.Binding {
+	k := p.c.Keys.Packets
+	return []key.Binding{k.Up, k.Down}
+}
+
+// FullHelp implements help.KeyMap.
+func (p *Pane) FullHelp() [][]key.Binding { return [][]key.Binding{p.ShortHelp()} }
+
+// Update implements common.Pane.
+func (p *Pane) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case snapshotMsg:
+		p.snap = &msg.Snapshot
+		p.sel = min(p.sel, max(len(p.snap.Sessions)-1, 0))
+		if !p.polling {
+			return nil
+		}
+		return tea.Tick(Interval, func(time.Time) tea.Msg { return tickMsg{} })
+	case tickMsg:
+		if !p.polling {
+			return nil
+		}
+		return p.take()
+	case tea.KeyMsg:
+		k := p.c.Keys.Packets
+		switch {
+		case key.Matches(msg, k.Up):
+			p.sel = max(p.sel-1, 0)
+		case key.Matches(msg, k.Down) && p.snap != nil:
+			p.sel = min(p.sel+1, max(len(p.snap.Sessions)-1, 0))
+		}
+	case tea.MouseMsg:
+		switch msg.Button {
+		case tea.MouseButtonWheelUp:
+			p.sel = max(p.sel-1, 0)
+		case tea.MouseButtonWheelDown:
+			if p.snap != nil {
+				p.sel = min(p.sel+1, max(len(p.snap.Sessions)-1, 0))
+			}
+		}
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n < 1024:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/1024)
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+}
+
+// View implements common.Pane: the counters, the sessions (the selected
+// one with its subscriptions), and the newest log records below.
+func (p *Pane) View() string {
+	st := p.c.Styles
+	if p.broker() == nil {
+		return common.Lines([]string{st.Dim.Render("the board runs no broker: a local connection (l in Connections) starts one")}, p.w, p.h)
+	}
+	if p.snap == nil {
+		return common.Lines([]string{st.Dim.Render("reading the broker…")}, p.w, p.h)
+	}
+	m := p.snap.Metrics
+	lines := []string{
+		fmt.Sprintf("up %v · %d sessions (%d online, %d offline) · %d subscriptions · %d retained (%s) · %d shared groups",
+			m.Uptime.Round(time.Second), m.Sessions, m.SessionsOnline, m.SessionsOffline, m.Subscriptions, m.Retained, humanBytes(m.RetainedBytes), m.SharedGroups),
+		fmt.Sprintf("messages in %d · out %d · dropped %d · bytes in %s · out %s · queued %d · inflight %d",
+			m.MessagesReceived, m.MessagesSent, m.MessagesDropped, humanBytes(m.BytesReceived), humanBytes(m.BytesSent), m.Queued, m.Inflight),
+	}
+	const idW, protoW, addrW = 24, 5, 21
+	lines = append(lines, st.Label.Render(common.Fit("client id", idW)+" "+common.Fit("proto", protoW)+" "+common.Fit("address", addrW)+"  subs queue infl dropped"))
+	logH := max((p.h-len(lines))/3, 3)
+	sessH := max(p.h-len(lines)-logH-1, 1)
+	var sess []string
+	selRow := 0
+	for i, s := range p.snap.Sessions {
+		state := "●"
+		if !s.Connected {
+			state = "○"
+		}
+		row := fmt.Sprintf("%s %s %s %s %4d %5d %4d %7d", state, common.Fit(common.Safe(s.ClientID), idW-2), common.Fit(s.Protocol, protoW),
+			common.Fit(common.Safe(s.Address), addrW), len(s.Subscriptions), s.Queued, s.Inflight, s.Dropped)
+		if i == p.sel {
+			selRow = len(sess)
+			if p.focused {
+				row = st.Selected.Render(common.Fit(row, p.w))
+			}
+			sess = append(sess, row)
+			for _, sub := range s.Subscriptions {
+				opts := fmt.Sprintf("q%d", sub.QoS)
+				if sub.NoLocal {
+					opts += " nl"
+				}
+				if sub.RetainAsPublished {
+					opts += " rap"
+				}
+				if sub.ID != 0 {
+					opts += fmt.Sprintf(" id %d", sub.ID)
+				}
+				sess = append(sess, "    "+common.Safe(sub.Filter)+" "+st.Dim.Render(opts))
+			}
+			continue
+		}
+		sess = append(sess, row)
+	}
+	if len(sess) == 0 {
+		sess = append(sess, st.Dim.Render("no sessions"))
+	}
+	if selRow < p.top {
+		p.top = selRow
+	}
+	if selRow >= p.top+sessH {
+		p.top = selRow - sessH + 1
+	}
+	p.top = min(p.top, max(len(sess)-sessH, 0))
+	for i := p.top; i < min(len(sess), p.top+sessH); i++ {
+		lines = append(lines, sess[i])
+	}
+	for len(lines) < p.h-logH {
+		lines = append(lines, "")
+	}
+	lines = append(lines, st.Dim.Render("── log "+strings.Repeat("─", max(p.w-7, 0))))
+	logs := p.snap.Logs
+	if len(logs) > logH-1 {
+		logs = logs[len(logs)-(logH-1):]
+	}
+	for _, r := range logs {
+		lines = append(lines, logLine(r))
+	}
+	if p.snap.Err != nil {
+		lines = append(lines, st.Error.Render(common.Safe(p.snap.Err.Error())))
+	}
+	return common.Lines(lines, p.w, p.h)
+}
+
+// logLine is one log record on a row: time, event, client, topic, reason.
+func logLine(r broker.LogRecord) string {
+	sec := int64(r.Timestamp)
+	t := time.Unix(sec, int64((r.Timestamp-float64(sec))*1e9))
+	var b strings.Builder
+	b.WriteString(t.Format("15:04:05.000") + " " + r.EventType)
+	if r.ClientID != "" {
+		b.WriteString(" " + r.ClientID)
+	}
+	if r.Topic != "" {
+		b.WriteString(" " + r.Topic)
+	}
+	if r.Address != "" {
+		b.WriteString(" from " + r.Address)
+	}
+	if r.Reason != "" {
+		b.WriteString(": " + r.Reason)
+	}
+	if r.Detail != "" {
+		b.WriteString(" (" + r.Detail + ")")
+	}
+	return common.Safe(b.String())
+}
