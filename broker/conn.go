@@ -74,7 +74,8 @@ type conn struct {
 	ctrl     []byte           // encoded control packets (acks, CONNACK) to send
 	final    []byte           // the DISCONNECT to send last, after Kick
 	stopping bool
-	graceful bool // Kick at shutdown: send what is queued before the DISCONNECT
+	graceful bool        // Kick at shutdown: send what is queued before the DISCONNECT
+	cut      *time.Timer // closes the socket under a write that outlives a Kick
 	code     packet.ReasonCode
 	reason   string
 	ready    bool // CONNACK is queued and the session attached: writing may start
@@ -108,7 +109,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 // DISCONNECT first to an MQTT 5 client. The first reason wins; Kick never
 // blocks. A write in progress gets ShutdownLinger more to finish, so a
 // client that stopped reading is cut off at once instead of holding the
-// connection (and its queue) until some write timeout.
+// connection (and its queue) until the write timeout.
 func (c *conn) Kick(code packet.ReasonCode, reason string) { c.kick(code, reason, false) }
 
 // kick is Kick; graceful (server shutdown) lets the write loop send what
@@ -133,9 +134,12 @@ func (c *conn) kick(code packet.ReasonCode, reason string, graceful bool) {
 		c.final, _ = d.AppendTo(nil, c.v)
 	}
 	if !graceful && c.writing {
-		// Set under mu, which the write loop holds when it sets its own
-		// deadline, so this one is never overwritten by a longer one.
-		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
+		// A write in progress gets ShutdownLinger more, then the socket
+		// is closed under it. Not SetWriteDeadline: on a WebSocket it
+		// waits for the write in progress, and Kick must not block (a
+		// publisher's read loop kicks slow consumers).
+		nc := c.nc
+		c.cut = time.AfterFunc(c.s.opts.ShutdownLinger, func() { nc.Close() })
 	}
 	ready := c.ready
 	c.mu.Unlock()
@@ -273,6 +277,11 @@ func (c *conn) end() {
 		close(c.writerDone) // no write loop starts before ready
 	}
 	c.nc.Close()
+	c.mu.Lock()
+	if c.cut != nil {
+		c.cut.Stop()
+	}
+	c.mu.Unlock()
 	if c.sess != nil {
 		c.s.disconnected(c)
 	}

@@ -106,3 +106,53 @@ func TestListeners(t *testing.T) {
 }
 
 func bufioReader(r io.Reader) *bufio.Reader { return bufio.NewReader(r) }
+
+// TestStalledWebSocketSubscriber: a WebSocket subscriber that stops
+// reading is cut off when its queue overflows, and the publisher whose
+// message overflowed it is not held: kicking must not wait for the
+// subscriber's write in progress (on a WebSocket, setting a write deadline
+// does).
+func TestStalledWebSocketSubscriber(t *testing.T) {
+	opts, events := brokertest.Events(10000)
+	// Large enough that the queue overflows only once the write loop is
+	// blocked in a write (the kernel's buffers are full).
+	opts.MaxQueueBytes = 4 << 20
+	opts.WriteTimeout = time.Minute // the cut-off must not wait for this
+	srv, addr := brokertest.StartServer(t, opts)
+	wl, err := listeners.WebSocket("127.0.0.1:0", "/mqtt", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddListener(wl); err != nil {
+		t.Fatal(err)
+	}
+	d := websocket.Dialer{Subprotocols: []string{"mqtt"}}
+	ws, _, err := d.Dial("ws://"+wl.Addr().String()+"/mqtt", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rawOver(t, listeners.NewWSConn(ws))
+	s.connect(&packet.Connect{ClientID: "stalled-ws", CleanStart: true})
+	s.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "big", QoS: 1})
+	// From here on the subscriber reads nothing.
+	p := rawClient(t, addr, "pub", packet.Properties{})
+	payload := make([]byte, 32<<10)
+	for i := range 2000 {
+		// Each PUBACK comes after routing: a publisher held by the
+		// kick would not get it within the wait.
+		p.publish(&packet.Publish{Topic: "big", QoS: 1, PacketID: uint16(i%60000 + 1), Payload: payload})
+		select {
+		case e := <-events:
+			if e.Kind == broker.EventDisconnected && e.ClientID == "stalled-ws" {
+				if e.Reason != packet.QuotaExceeded {
+					t.Fatalf("subscriber disconnected with %v, want 0x97", e.Reason)
+				}
+				return
+			}
+		default:
+		}
+	}
+	brokertest.WaitEvent(t, events, wait, func(e broker.Event) bool {
+		return e.Kind == broker.EventDisconnected && e.ClientID == "stalled-ws"
+	})
+}

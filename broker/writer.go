@@ -190,14 +190,14 @@ func (c *conn) flushFinal(graceful bool) {
 	c.mu.Lock()
 	b := append(c.ctrl, c.final...)
 	c.ctrl, c.final = nil, nil
+	c.mu.Unlock()
 	if !graceful {
-		// Kick already shortened the deadline of a write in progress;
-		// this one bounds the DISCONNECT itself.
+		// Kick already bounded a write in progress; this bounds the
+		// DISCONNECT itself.
 		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
 	} else {
 		c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.WriteTimeout))
 	}
-	c.mu.Unlock()
 	if len(b) > 0 {
 		if _, err := c.nc.Write(b); err == nil {
 			if cw, ok := c.nc.(interface{ CloseWrite() error }); ok {
@@ -222,8 +222,7 @@ func (c *conn) writeBatch() (more bool, err error) {
 	// Every write has a deadline: a client that stops reading is cut off
 	// after WriteTimeout, never holding the write loop (and its session's
 	// queue) for ever. The deadline moves only when half of it is used,
-	// so a busy connection seldom sets it. Under mu, so that a Kick's
-	// shorter deadline is never overwritten.
+	// so a busy connection seldom sets it; once kicked, it is not moved.
 	if !c.stopping || c.graceful {
 		if c.wdl.Sub(now) < c.s.opts.WriteTimeout/2 {
 			c.wdl = now.Add(c.s.opts.WriteTimeout)
