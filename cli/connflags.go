@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,12 +51,29 @@ type ConnFlags struct {
 	AuthMethod          string
 	AuthData            string
 
-	CAFile   string
-	Cert     string
-	Key      string
-	Insecure bool
-	SNI      string
-	ALPN     []string
+	CAFile      string
+	CAPath      string
+	OSCerts     bool
+	TLSVersion  string
+	Ciphers     string
+	PSK         string
+	PSKIdentity string
+	Cert        string
+	Key         string
+	Insecure    bool
+	SNI         string
+	ALPN        []string
+
+	IDPrefix    string
+	BindAddress string
+	Unix        string
+	Proxy       string
+	NoDelay     bool
+	MaxInflight int
+	Quiet       bool
+
+	DisconnectSessionExpiry uint32
+	DisconnectUser          []string
 
 	WillTopic         string
 	WillPayload       string
@@ -96,7 +115,16 @@ func addConnFlags(cmd *cobra.Command, f *ConnFlags) {
 	fs.StringVarP(&f.Version, "mqtt-version", "V", "5", "MQTT version: 5, 3.1.1 (311, mqttv311) or 3.1 (31, mqttv31)")
 	fs.IntVarP(&f.KeepAlive, "keepalive", "k", 60, "keep alive in seconds, 0 to disable")
 	fs.BoolVarP(&f.Persistent, "no-clean", "c", false, "persistent session: clean start (clean session) false")
-	fs.Uint32Var(&f.SessionExpiry, "session-expiry", 0, "session expiry interval in seconds (MQTT 5)")
+	fs.Uint32VarP(&f.SessionExpiry, "session-expiry", "x", 0, "session expiry interval in seconds (MQTT 5)")
+	fs.StringVarP(&f.IDPrefix, "id-prefix", "I", "", "client id: this prefix followed by the process id (mosquitto's -I)")
+	fs.StringVarP(&f.BindAddress, "bind-address", "A", "", "connect from this local address (mosquitto's -A)")
+	fs.StringVar(&f.Unix, "unix", "", "connect through this Unix domain socket instead of TCP")
+	fs.StringVar(&f.Proxy, "proxy", "", "SOCKS5 proxy: socks5://[user:pass@]host:port")
+	fs.BoolVar(&f.NoDelay, "nodelay", false, "accepted for mosquitto compatibility: Go always disables Nagle's algorithm")
+	fs.IntVarP(&f.MaxInflight, "max-inflight", "M", 20, "accepted for mosquitto compatibility: pub waits for each acknowledgement, so one QoS 1/2 message is in flight")
+	fs.BoolVar(&f.Quiet, "quiet", false, "print no error messages (the exit code still says what happened)")
+	fs.Uint32Var(&f.DisconnectSessionExpiry, "disconnect-session-expiry", 0, "session expiry interval on DISCONNECT (MQTT 5; -D disconnect session-expiry-interval)")
+	fs.StringArrayVar(&f.DisconnectUser, "disconnect-user-property", nil, "user property on DISCONNECT, k=v (repeatable; MQTT 5)")
 	fs.Uint16Var(&f.ReceiveMaximum, "receive-maximum", 0, "receive maximum (MQTT 5)")
 	fs.Uint32Var(&f.MaximumPacketSize, "maximum-packet-size", 0, "maximum packet size (MQTT 5)")
 	fs.Uint16Var(&f.TopicAliasMaximum, "topic-alias-maximum", 0, "topic alias maximum (MQTT 5)")
@@ -108,6 +136,12 @@ func addConnFlags(cmd *cobra.Command, f *ConnFlags) {
 
 	fs.StringVar(&f.CAFile, "cafile", "", "CA certificates (PEM) to verify the broker; implies TLS")
 	fs.StringVar(&f.CAFile, "ca", "", "alias of --cafile")
+	fs.StringVar(&f.CAPath, "capath", "", "directory of CA certificates (PEM) to verify the broker; implies TLS")
+	fs.BoolVar(&f.OSCerts, "tls-use-os-certs", false, "trust the system's CA certificates as well; implies TLS")
+	fs.StringVar(&f.TLSVersion, "tls-version", "", "only this TLS version: tlsv1.2 or tlsv1.3")
+	fs.StringVar(&f.Ciphers, "ciphers", "", "TLS 1.2 cipher suites, colon-separated, IANA (TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256) or OpenSSL (ECDHE-RSA-AES128-GCM-SHA256) names")
+	fs.StringVar(&f.PSK, "psk", "", "TLS-PSK key: not supported (Go's TLS has no pre-shared keys)")
+	fs.StringVar(&f.PSKIdentity, "psk-identity", "", "TLS-PSK identity: not supported (Go's TLS has no pre-shared keys)")
 	fs.StringVar(&f.Cert, "cert", "", "client certificate (PEM); implies TLS")
 	fs.StringVar(&f.Key, "key", "", "client private key (PEM)")
 	fs.BoolVar(&f.Insecure, "insecure", false, "do not verify the broker's certificate; implies TLS")
@@ -227,7 +261,7 @@ func (f *ConnFlags) brokerURL() (u *url.URL, topic string, err error) {
 	if scheme == "" {
 		scheme = "mqtt"
 		// mosquitto_pub turns TLS on when a CA or certificate is given.
-		if f.CAFile != "" || f.Cert != "" || f.Insecure {
+		if f.CAFile != "" || f.CAPath != "" || f.OSCerts || f.Cert != "" || f.Insecure {
 			scheme = "mqtts"
 		}
 	}
@@ -291,7 +325,21 @@ func (f *ConnFlags) options(ios *IOStreams) (o client.Options, topic string, err
 		}
 		o.Password, o.PasswordSet = []byte(strings.TrimRight(string(b), "\r\n")), true
 	}
+	if f.PSK != "" || f.PSKIdentity != "" {
+		return o, "", usageError(errors.New("--psk/--psk-identity: TLS-PSK is not possible here: Go's crypto/tls implements no pre-shared-key cipher suites; use certificates (--cafile, --cert, --key)"))
+	}
 	o.ClientID = f.ClientID
+	if f.IDPrefix != "" {
+		if f.ClientID != "" {
+			return o, "", usageError(errors.New("-i and -I both set the client id: give one"))
+		}
+		o.ClientID = f.IDPrefix + strconv.Itoa(os.Getpid())
+	}
+	if f.Persistent && f.ClientID == "" {
+		// As mosquitto: a session kept under an id the broker made up (or
+		// the pid) could never be resumed.
+		return o, "", usageError(errors.New("-c/--no-clean keeps the session under the client id: give one with -i"))
+	}
 	if o.Version == packet.V31 && o.ClientID == "" {
 		// 3.1 brokers reject an empty client id, so make one up (23
 		// characters at most, the 3.1 limit). Random, not the pid: two
@@ -337,7 +385,32 @@ func (f *ConnFlags) options(ios *IOStreams) (o client.Options, topic string, err
 	if f.AuthData != "" {
 		o.AuthData = []byte(f.AuthData)
 	}
-	o.TLS = client.TLSOptions{CAFile: f.CAFile, CertFile: f.Cert, KeyFile: f.Key, Insecure: f.Insecure, ServerName: f.SNI, ALPN: f.ALPN}
+	o.TLS = client.TLSOptions{CAFile: f.CAFile, CAPath: f.CAPath, OSCerts: f.OSCerts, CertFile: f.Cert, KeyFile: f.Key,
+		Insecure: f.Insecure, ServerName: f.SNI, ALPN: f.ALPN}
+	switch strings.ToLower(f.TLSVersion) {
+	case "":
+	case "tlsv1.2", "1.2":
+		o.TLS.Version = tls.VersionTLS12
+	case "tlsv1.3", "1.3":
+		o.TLS.Version = tls.VersionTLS13
+	case "tlsv1", "tlsv1.1":
+		return o, "", usageError(fmt.Errorf("--tls-version %s: mqttboard speaks TLS 1.2 and 1.3 only (older versions are broken)", f.TLSVersion))
+	default:
+		return o, "", usageError(fmt.Errorf("--tls-version %q: use tlsv1.2 or tlsv1.3", f.TLSVersion))
+	}
+	if f.Ciphers != "" {
+		if o.TLS.Ciphers, err = parseCiphers(f.Ciphers); err != nil {
+			return o, "", err
+		}
+	}
+	o.BindAddress, o.UnixSocket, o.Proxy = f.BindAddress, f.Unix, f.Proxy
+	if f.changed("disconnect-session-expiry") {
+		o.DisconnectProps.SessionExpiry = f.DisconnectSessionExpiry
+		o.DisconnectProps.Present = o.DisconnectProps.Present.Add(packet.PropSessionExpiry)
+	}
+	if o.DisconnectProps.User, err = parseUserProperties("disconnect-user-property", f.DisconnectUser); err != nil {
+		return o, "", err
+	}
 	if f.WillTopic != "" {
 		if f.WillQoS < 0 || f.WillQoS > 2 {
 			return o, "", usageError(fmt.Errorf("--will-qos %d: use 0, 1 or 2", f.WillQoS))
@@ -372,6 +445,40 @@ func (f *ConnFlags) options(ios *IOStreams) (o client.Options, topic string, err
 		o.Trace = traceWriter(ios.ErrOut)
 	}
 	return o, topic, nil
+}
+
+// parseCiphers reads --ciphers: Go's (IANA) cipher suite names, or
+// OpenSSL's names as mosquitto users write them.
+func parseCiphers(list string) ([]uint16, error) {
+	byName := map[string]uint16{}
+	for _, c := range tls.CipherSuites() {
+		byName[c.Name] = c.ID
+		byName[opensslName(c.Name)] = c.ID
+	}
+	var ids []uint16
+	for _, n := range strings.FieldsFunc(list, func(r rune) bool { return r == ':' || r == ',' }) {
+		id, ok := byName[n]
+		if !ok {
+			var names []string
+			for _, c := range tls.CipherSuites() {
+				if slices.Contains(c.SupportedVersions, tls.VersionTLS12) {
+					names = append(names, opensslName(c.Name))
+				}
+			}
+			return nil, usageError(fmt.Errorf("--ciphers: %q is not a TLS 1.2 cipher suite Go offers (TLS 1.3 suites are not configurable in Go); use: %s", n, strings.Join(names, ":")))
+		}
+		ids = append(ids, id)
+	}
+	return ids, nil
+}
+
+// opensslName turns TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 into
+// ECDHE-RSA-AES128-GCM-SHA256.
+func opensslName(iana string) string {
+	s := strings.TrimPrefix(iana, "TLS_")
+	s = strings.Replace(s, "_WITH_", "_", 1)
+	s = strings.NewReplacer("AES_128", "AES128", "AES_256", "AES256", "CHACHA20_POLY1305_SHA256", "CHACHA20_POLY1305").Replace(s)
+	return strings.ReplaceAll(s, "_", "-")
 }
 
 // applyProfile fills every flag the command line did not set from the
@@ -540,6 +647,10 @@ var dPropFlags = map[string]map[string]string{
 		"subscription-identifier": "subscription-id",
 		"user-property":           "user-property",
 	},
+	"disconnect": {
+		"session-expiry-interval": "disconnect-session-expiry",
+		"user-property":           "disconnect-user-property",
+	},
 	"will": {
 		"will-delay-interval":      "will-delay",
 		"payload-format-indicator": "will-payload-format",
@@ -564,7 +675,7 @@ func applyDFlags(cmd *cobra.Command, ds []string, args []string) error {
 	for _, command := range ds {
 		names, ok := dPropFlags[strings.ToLower(command)]
 		if !ok {
-			return usageError(fmt.Errorf("-D %s: COMMAND must be connect, publish, subscribe or will", command))
+			return usageError(fmt.Errorf("-D %s: COMMAND must be connect, publish, subscribe, disconnect or will", command))
 		}
 		if len(args) < 2 {
 			return usageError(fmt.Errorf("-D %s: give a property name and value, e.g. -D %s user-property key value", command, command))

@@ -153,7 +153,7 @@ func TestPubTopicValidation(t *testing.T) {
 }
 
 func TestPersistentV5AsksForAnEndlessSession(t *testing.T) {
-	o, err := parseSub(t, "-t", "a", "-c")
+	o, err := parseSub(t, "-t", "a", "-c", "-i", "me")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestPersistentV5AsksForAnEndlessSession(t *testing.T) {
 	if err != nil || !co.Persistent || co.SessionExpiry == nil || *co.SessionExpiry != 0xFFFFFFFF {
 		t.Fatalf("-c: persistent %v expiry %v %v", co.Persistent, co.SessionExpiry, err)
 	}
-	o, _ = parseSub(t, "-t", "a", "-c", "--session-expiry", "30")
+	o, _ = parseSub(t, "-t", "a", "-c", "-i", "me", "--session-expiry", "30")
 	if co, _, _ = o.Conn.options(&IOStreams{}); *co.SessionExpiry != 30 {
 		t.Fatalf("--session-expiry ignored: %d", *co.SessionExpiry)
 	}

@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Main runs mqttboard with the process's arguments and streams and returns
@@ -29,7 +30,7 @@ func Run(ctx context.Context, ios *IOStreams, args []string) int {
 	// before any command runs; started tells those apart from run failures.
 	started := false
 	root.PersistentPreRun = func(*cobra.Command, []string) { started = true }
-	root.SetArgs(args)
+	root.SetArgs(mqttxShorthands(args))
 	root.SetIn(ios.In)
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
@@ -41,7 +42,13 @@ func Run(ctx context.Context, ios *IOStreams, args []string) int {
 	if code == ExitError && !started {
 		code = ExitUsage
 	}
-	if code != ExitInterrupted {
+	quiet := false
+	if cmd != nil {
+		if f := cmd.Flags().Lookup("quiet"); f != nil {
+			quiet = f.Value.String() == "true"
+		}
+	}
+	if code != ExitInterrupted && !quiet {
 		fmt.Fprintf(ios.ErrOut, "mqttboard: %v\n", err)
 		if code == ExitUsage && cmd != nil {
 			fmt.Fprintf(ios.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
@@ -73,13 +80,59 @@ of mosquitto_pub and mosquitto_sub.`,
 	// habit), so help is --help only.
 	root.PersistentFlags().Bool("help", false, "show help for a command")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError(err) })
+	root.SetGlobalNormalizationFunc(mqttxAliases)
 	root.AddCommand(newCmdVersion(ios))
 	root.AddCommand(NewCmdBroker(ios, nil))
 	root.AddCommand(NewCmdPub(ios, nil))
 	root.AddCommand(NewCmdSub(ios, nil))
+	root.AddCommand(NewCmdConn(ios, nil))
 	root.AddCommand(NewCmdRR(ios, nil))
 	root.AddCommand(NewCmdRetained(ios, nil))
 	root.AddCommand(NewCmdBench(ios, nil))
 	root.AddCommand(NewCmdProfile(ios, nil))
 	return root
+}
+
+// mqttxLongAliases are MQTTX CLI's spellings of flags that mqttboard
+// names otherwise; pflag maps them when parsing, so both work.
+var mqttxLongAliases = map[string]string{
+	"hostname":                "host",
+	"client-id":               "id",
+	"path":                    "ws-path",
+	"session-expiry-interval": "session-expiry",
+	"will-message":            "will-payload",
+	"no_local":                "no-local",
+	"retain_handling":         "retain-handling",
+	"retain_as_published":     "retain-as-published",
+	"subscription-identifier": "subscription-id",
+}
+
+func mqttxAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
+	if to, ok := mqttxLongAliases[name]; ok {
+		return pflag.NormalizedName(to)
+	}
+	return pflag.NormalizedName(name)
+}
+
+// mqttxShorthands rewrites MQTTX's multi-letter short flags, which pflag
+// would read as bundled single letters (-nl as -n -l).
+func mqttxShorthands(args []string) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		switch a {
+		case "-nl":
+			a = "--no-local"
+		case "-rh":
+			a = "--retain-handling"
+		case "-rap":
+			a = "--retain-as-published"
+		case "-si":
+			a = "--subscription-id"
+		case "--":
+			copy(out[i:], args[i:])
+			return out
+		}
+		out[i] = a
+	}
+	return out
 }

@@ -145,18 +145,19 @@ func (f *PayloadFlags) payload(in io.Reader) (b []byte, err error) {
 
 // PubOptions are pub's flags and streams.
 type PubOptions struct {
-	IO       *IOStreams
-	Conn     ConnFlags
-	Payload  PayloadFlags
-	Props    PublishPropFlags
-	Topic    string
-	QoS      int
-	Retain   bool
-	Repeat   int
-	Interval time.Duration
-	Verbose  bool
-	Output   string
-	D        []string
+	IO          *IOStreams
+	Conn        ConnFlags
+	Payload     PayloadFlags
+	Props       PublishPropFlags
+	Topic       string
+	QoS         int
+	Retain      bool
+	Repeat      int
+	Interval    time.Duration
+	RepeatDelay float64
+	Verbose     bool
+	Output      string
+	D           []string
 }
 
 // NewCmdPub builds `mqttboard pub`. runF replaces pubRun in tests.
@@ -191,6 +192,7 @@ func NewCmdPub(ios *IOStreams, runF func(context.Context, *PubOptions) error) *c
 	fs.BoolVarP(&o.Retain, "retain", "r", false, "retain the message")
 	fs.IntVar(&o.Repeat, "repeat", 1, "publish the message this many times")
 	fs.DurationVar(&o.Interval, "interval", 0, "wait this long between repeats")
+	fs.Float64Var(&o.RepeatDelay, "repeat-delay", 0, "wait this many seconds between repeats (mosquitto's flag; --interval takes a duration)")
 	fs.BoolVarP(&o.Verbose, "verbose", "v", false, "print each acknowledgement with its reason code and properties")
 	fs.StringVar(&o.Output, "output", "text", "acknowledgement output with -v: text or json")
 	enumCompletion(cmd, "output", "text", "json")
@@ -212,6 +214,12 @@ func pubRun(ctx context.Context, o *PubOptions) error {
 	}
 	if o.QoS < 0 || o.QoS > 2 {
 		return usageError(fmt.Errorf("-q %d: QoS is 0, 1 or 2", o.QoS))
+	}
+	if o.RepeatDelay < 0 || o.RepeatDelay > 1e6 {
+		return usageError(fmt.Errorf("--repeat-delay %v: give seconds, 0 or more", o.RepeatDelay))
+	}
+	if o.RepeatDelay > 0 {
+		o.Interval = time.Duration(o.RepeatDelay * float64(time.Second))
 	}
 	if o.Repeat < 1 {
 		return usageError(fmt.Errorf("--repeat %d: give 1 or more", o.Repeat))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -33,7 +34,10 @@ type SubOptions struct {
 	RetainedOnly     bool
 	RemoveRetained   bool
 	FilterOut        []string
+	Unsubscribe      []string
+	RandomFilter     float64
 	D                []string
+	countSet         bool
 }
 
 // NewCmdSub builds `mqttboard sub`. runF replaces subRun in tests.
@@ -56,6 +60,7 @@ the SUBACK with -E (exit 0), or on Ctrl-C (clean DISCONNECT, exit 0).`,
 			if err := applyDFlags(cmd, o.D, args); err != nil {
 				return err
 			}
+			o.countSet = cmd.Flags().Changed("count")
 			if runF != nil {
 				return runF(cmd.Context(), o)
 			}
@@ -80,6 +85,8 @@ the SUBACK with -E (exit 0), or on Ctrl-C (clean DISCONNECT, exit 0).`,
 	fs.BoolVar(&o.RetainedOnly, "retained-only", false, "print only retained messages; exit at the first live one")
 	fs.BoolVar(&o.RemoveRetained, "remove-retained", false, "delete every retained message received (publishes an empty retained message to its topic)")
 	fs.StringArrayVarP(&o.FilterOut, "filter-out", "T", nil, "do not print topics matching this filter (repeatable)")
+	fs.StringArrayVarP(&o.Unsubscribe, "unsubscribe", "U", nil, "unsubscribe from this filter first, e.g. in a persistent session (repeatable)")
+	fs.Float64Var(&o.RandomFilter, "random-filter", 100, "print only this percentage of the messages, chosen at random")
 	enumCompletion(cmd, "retain-handling", "0", "1", "2")
 	enumCompletion(cmd, "qos", "0", "1", "2")
 	return cmd
@@ -147,8 +154,12 @@ func subRun(ctx context.Context, o *SubOptions) error {
 	if err != nil {
 		return err
 	}
-	if o.Count < 0 {
+	if o.Count < 0 || (o.Count == 0 && o.countSet) {
+		// As mosquitto_sub: -C 0 is a mistake, not "no limit".
 		return usageError(fmt.Errorf("-C %d: give 1 or more", o.Count))
+	}
+	if o.RandomFilter <= 0 || o.RandomFilter > 100 {
+		return usageError(fmt.Errorf("--random-filter %v: give a percentage above 0, up to 100", o.RandomFilter))
 	}
 	out, closeOut, err := o.Out.open(o.IO)
 	if err != nil {
@@ -160,6 +171,11 @@ func subRun(ctx context.Context, o *SubOptions) error {
 		return err
 	}
 	defer c.Close()
+	if len(o.Unsubscribe) > 0 {
+		if _, err := c.Unsubscribe(ctx, nil, o.Unsubscribe...); err != nil {
+			return clientExit(err)
+		}
+	}
 	if _, err := c.Subscribe(ctx, props, subs...); err != nil {
 		if ctx.Err() != nil {
 			return nil
@@ -209,6 +225,9 @@ func subRun(ctx context.Context, o *SubOptions) error {
 					return nil
 				}
 				if (o.SkipRetained && e.Retain) || filteredOut(o.FilterOut, e.Topic) {
+					continue
+				}
+				if o.RandomFilter < 100 && rand.Float64()*100 >= o.RandomFilter {
 					continue
 				}
 				if err := o.Out.writeMessage(out, e); err != nil {

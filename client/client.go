@@ -108,7 +108,7 @@ func (c *Client) Connect(ctx context.Context) (*Connack, error) {
 func (c *Client) connectOnce(ctx context.Context) (session, *Connack, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
 	defer cancel()
-	conn, err := dial(ctx, c.url, &c.opts.TLS, c.opts.tlsConfig)
+	conn, err := dial(ctx, c.url, &c.opts)
 	if err != nil {
 		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, nil, ctx.Err()

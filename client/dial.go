@@ -10,8 +10,10 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path/filepath"
 
 	"github.com/gorilla/websocket"
+	"golang.org/x/net/proxy"
 
 	"github.com/mqttboard/mqttboard/internal/wsconn"
 )
@@ -24,11 +26,53 @@ type handshakeError struct{ err error }
 func (e *handshakeError) Error() string { return "TLS handshake: " + e.err.Error() }
 func (e *handshakeError) Unwrap() error { return e.err }
 
-// dialTLS connects over TCP, then shakes hands, so that a refused TCP
-// connection and a failed handshake are told apart.
-func dialTLS(ctx context.Context, addr string, cfg *tls.Config) (net.Conn, error) {
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", addr)
+// dialer opens the byte stream under MQTT, TLS or WebSocket: TCP from
+// BindAddress, through a SOCKS5 Proxy, or a Unix socket.
+type dialer struct {
+	bind, unix, proxy string
+}
+
+func (d dialer) dial(ctx context.Context, addr string) (net.Conn, error) {
+	var nd net.Dialer
+	if d.unix != "" {
+		return nd.DialContext(ctx, "unix", d.unix)
+	}
+	if d.bind != "" {
+		host := d.bind
+		if h, _, err := net.SplitHostPort(d.bind); err == nil {
+			host = h
+		}
+		ip := net.ParseIP(host)
+		if ip == nil {
+			ips, err := net.DefaultResolver.LookupIP(ctx, "ip", host)
+			if err != nil || len(ips) == 0 {
+				return nil, fmt.Errorf("bind address %s (-A): %v", d.bind, err)
+			}
+			ip = ips[0]
+		}
+		nd.LocalAddr = &net.TCPAddr{IP: ip}
+	}
+	if d.proxy != "" {
+		pu, err := url.Parse(d.proxy)
+		if err != nil {
+			return nil, err
+		}
+		pd, err := proxy.FromURL(pu, &nd)
+		if err != nil {
+			return nil, fmt.Errorf("--proxy: %w", err)
+		}
+		if cd, ok := pd.(proxy.ContextDialer); ok {
+			return cd.DialContext(ctx, "tcp", addr)
+		}
+		return pd.Dial("tcp", addr)
+	}
+	return nd.DialContext(ctx, "tcp", addr)
+}
+
+// dialTLS connects, then shakes hands, so that a refused TCP connection
+// and a failed handshake are told apart.
+func dialTLS(ctx context.Context, d dialer, addr string, cfg *tls.Config) (net.Conn, error) {
+	raw, err := d.dial(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
@@ -43,30 +87,31 @@ func dialTLS(ctx context.Context, addr string, cfg *tls.Config) (net.Conn, error
 // dial opens the network connection the MQTT session runs over; base is
 // the TLS configuration checked by Options.applyDefaults (nil for plain
 // transports).
-func dial(ctx context.Context, u *url.URL, o *TLSOptions, base *tls.Config) (net.Conn, error) {
+func dial(ctx context.Context, u *url.URL, o *Options) (net.Conn, error) {
+	d := dialer{bind: o.BindAddress, unix: o.UnixSocket, proxy: o.Proxy}
 	switch u.Scheme {
 	case "mqtt":
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", u.Host)
+		return d.dial(ctx, u.Host)
 	case "mqtts":
-		return dialTLS(ctx, u.Host, forHost(base, u, o))
+		return dialTLS(ctx, d, u.Host, forHost(o.tlsConfig, u, &o.TLS))
 	case "ws", "wss":
-		d := websocket.Dialer{
+		wd := websocket.Dialer{
 			// Brokers speaking MQTT over WebSocket select it by this
 			// subprotocol [MQTT-6.0.0-3]; mosquitto refuses without it.
 			Subprotocols:    []string{"mqtt"},
 			ReadBufferSize:  4096,
 			WriteBufferSize: 4096,
 		}
+		wd.NetDialContext = func(ctx context.Context, _, addr string) (net.Conn, error) { return d.dial(ctx, addr) }
 		if u.Scheme == "wss" {
-			cfg := forHost(base, u, o)
-			d.NetDialTLSContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
-				return dialTLS(ctx, addr, cfg)
+			cfg := forHost(o.tlsConfig, u, &o.TLS)
+			wd.NetDialTLSContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
+				return dialTLS(ctx, d, addr, cfg)
 			}
 		}
 		target := *u
 		target.User = nil // credentials go in CONNECT, never to the HTTP server
-		ws, resp, err := d.DialContext(ctx, target.String(), nil)
+		ws, resp, err := wd.DialContext(ctx, target.String(), nil)
 		if err != nil {
 			if resp != nil {
 				return nil, fmt.Errorf("WebSocket upgrade of %s refused: %s (check the path)", target.String(), resp.Status)
@@ -99,15 +144,46 @@ func loadTLS(o *TLSOptions) (*tls.Config, error) {
 		InsecureSkipVerify: o.Insecure,
 		NextProtos:         o.ALPN,
 		MinVersion:         tls.VersionTLS12,
+		CipherSuites:       o.Ciphers,
 	}
-	if o.CAFile != "" {
-		pem, err := os.ReadFile(o.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("--cafile %s: %w", o.CAFile, unwrapPath(err))
-		}
+	if o.Version != 0 {
+		cfg.MinVersion, cfg.MaxVersion = o.Version, o.Version
+	}
+	if o.CAFile != "" || o.CAPath != "" {
 		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--cafile %s holds no PEM certificate", o.CAFile)
+		if o.OSCerts {
+			sys, err := x509.SystemCertPool()
+			if err != nil {
+				return nil, fmt.Errorf("--tls-use-os-certs: %w", err)
+			}
+			pool = sys
+		}
+		if o.CAFile != "" {
+			pem, err := os.ReadFile(o.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("--cafile %s: %w", o.CAFile, unwrapPath(err))
+			}
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("--cafile %s holds no PEM certificate", o.CAFile)
+			}
+		}
+		if o.CAPath != "" {
+			entries, err := os.ReadDir(o.CAPath)
+			if err != nil {
+				return nil, fmt.Errorf("--capath %s: %w", o.CAPath, unwrapPath(err))
+			}
+			found := false
+			for _, e := range entries {
+				if e.IsDir() {
+					continue
+				}
+				if pem, err := os.ReadFile(filepath.Join(o.CAPath, e.Name())); err == nil && pool.AppendCertsFromPEM(pem) {
+					found = true
+				}
+			}
+			if !found {
+				return nil, fmt.Errorf("--capath %s holds no PEM certificate", o.CAPath)
+			}
 		}
 		cfg.RootCAs = pool
 	}

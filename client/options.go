@@ -56,6 +56,19 @@ type Options struct {
 	Will *Message
 
 	TLS TLSOptions
+	// BindAddress is the local address to connect from (mosquitto's -A);
+	// empty: the system chooses.
+	BindAddress string
+	// UnixSocket, when set, connects to the broker through this Unix
+	// domain socket instead of TCP (mosquitto's --unix); the URL then only
+	// names the transport (mqtt://).
+	UnixSocket string
+	// Proxy is a SOCKS5 proxy URL, socks5://[user:pass@]host:port
+	// (mosquitto's --proxy), that TCP connections go through.
+	Proxy string
+	// DisconnectProps are the MQTT 5 properties of the DISCONNECT sent by
+	// Close: SessionExpiry (when PropSessionExpiry is present) and User.
+	DisconnectProps packet.Properties
 	// ConnectTimeout bounds dialling and the CONNECT/CONNACK exchange.
 	// Default 10 s: long enough for a TLS handshake over a slow link, short
 	// enough that a script does not hang on a black-holed address.
@@ -81,6 +94,10 @@ type Options struct {
 // TLSOptions configure mqtts:// and wss:// connections.
 type TLSOptions struct {
 	CAFile     string   // PEM CA bundle; empty: the system roots
+	CAPath     string   // a directory of PEM CA certificates (mosquitto's --capath)
+	OSCerts    bool     // trust the system roots as well as CAFile/CAPath
+	Version    uint16   // tls.VersionTLS12 or tls.VersionTLS13: only that version; 0: 1.2 or later
+	Ciphers    []uint16 // TLS 1.2 cipher suites offered; nil: Go's defaults
 	CertFile   string   // client certificate (PEM), with KeyFile
 	KeyFile    string   // client key (PEM)
 	Insecure   bool     // skip server certificate verification
@@ -116,6 +133,12 @@ func (o *Options) applyDefaults() error {
 	u, err := ParseURL(o.URL)
 	if err != nil {
 		return err
+	}
+	if o.Proxy != "" {
+		pu, err := url.Parse(o.Proxy)
+		if err != nil || (pu.Scheme != "socks5" && pu.Scheme != "socks5h") || pu.Host == "" {
+			return fmt.Errorf("--proxy %q: give socks5://[user:pass@]host:port", o.Proxy)
+		}
 	}
 	if u.Scheme == "mqtts" || u.Scheme == "wss" {
 		if o.tlsConfig, err = loadTLS(&o.TLS); err != nil {

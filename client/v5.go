@@ -36,6 +36,7 @@ type sink interface {
 
 type v5Session struct {
 	c       *paho.Client
+	bye     *paho.Disconnect // what disconnect sends
 	tap     *subIDTap
 	mu      sync.Mutex
 	lastErr error
@@ -84,6 +85,14 @@ func connectV5(ctx context.Context, o *Options, conn net.Conn, s sink) (*v5Sessi
 		PacketTimeout: o.ConnectTimeout,
 	}
 	vs.c = paho.NewClient(cfg)
+	vs.bye = &paho.Disconnect{ReasonCode: 0}
+	if dp := o.DisconnectProps; dp.Has(packet.PropSessionExpiry) || len(dp.User) > 0 {
+		vs.bye.Properties = &paho.DisconnectProperties{User: userToPaho(dp.User)}
+		if dp.Has(packet.PropSessionExpiry) {
+			v := dp.SessionExpiry
+			vs.bye.Properties.SessionExpiryInterval = &v
+		}
+	}
 
 	cp := &paho.Connect{
 		ClientID:   o.ClientID,
@@ -158,7 +167,7 @@ func (s *v5Session) err() error {
 func (s *v5Session) done() <-chan struct{} { return s.c.Done() }
 
 func (s *v5Session) disconnect() error {
-	return s.c.Disconnect(&paho.Disconnect{ReasonCode: 0})
+	return s.c.Disconnect(s.bye)
 }
 
 // whileConnected returns ctx cancelled also when the connection ends:

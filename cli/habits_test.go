@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/mqttboard/mqttboard/client/clienttest"
+)
+
+// TestMosquittoAndMQTTXHabits: the flags mosquitto and MQTTX users type by
+// habit do what they do there, as mosquitto's own log shows, and what
+// mosquitto refuses (or Go cannot do) is refused with a usage error.
+func TestMosquittoAndMQTTXHabits(t *testing.T) {
+	m := clienttest.Start(t, clienttest.Config{LogAll: true})
+	_, port, _ := strings.Cut(m.Addr, ":")
+	pid := strconv.Itoa(os.Getpid())
+
+	// -I prefix+pid, -x, -A, --nodelay, -M, --repeat-delay, -D disconnect.
+	code, _, e := mqttboard(t, "", "pub", "-p", port, "-t", "h/x", "-m", "y", "-I", "pre-", "-x", "10", "-A", "127.0.0.1",
+		"--nodelay", "-M", "5", "--repeat", "2", "--repeat-delay", "0.01", "-D", "disconnect", "session-expiry-interval", "0")
+	if code != 0 {
+		t.Fatalf("pub: exit %d: %s", code, e)
+	}
+	m.WaitLog(t, wait, "New client connected from 127.0.0.1")
+	m.WaitLog(t, wait, "as pre-"+pid+" (p5, c1, k60)")
+	m.WaitLog(t, wait, "Client pre-"+pid+" disconnected.")
+
+	// -U unsubscribes first; MQTTX's spellings parse (-nl, -rh, --client-id,
+	// --hostname, --session-expiry-interval).
+	code, _, e = mqttboard(t, "", "sub", "-p", port, "--hostname", "127.0.0.1", "--client-id", "mqttx-habit",
+		"--session-expiry-interval", "5", "-t", "h/y", "-nl", "-rh", "2", "-U", "h/old", "-E")
+	if code != 0 {
+		t.Fatalf("sub: exit %d: %s", code, e)
+	}
+	m.WaitLog(t, wait, "Received UNSUBSCRIBE from mqttx-habit")
+	m.WaitLog(t, wait, "Received SUBSCRIBE from mqttx-habit")
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"sub", "-t", "x", "-C", "0"}, "-C 0"},
+		{[]string{"sub", "-t", "x", "-c"}, "-c/--no-clean"},
+		{[]string{"sub", "-t", "x", "-c", "-I", "p"}, "-c/--no-clean"},
+		{[]string{"pub", "-t", "x", "-m", "y", "--psk", "00ff", "--psk-identity", "me"}, "TLS-PSK"},
+		{[]string{"pub", "-t", "x", "-m", "y", "--tls-version", "tlsv1"}, "--tls-version"},
+		{[]string{"pub", "-t", "x", "-m", "y", "--ciphers", "RC4-MD5"}, "--ciphers"},
+		{[]string{"pub", "-t", "x", "-m", "y", "--proxy", "http://x"}, "--proxy"},
+		{[]string{"sub", "-t", "x", "--random-filter", "0"}, "--random-filter"},
+		{[]string{"sub", "-t", "x", "--format", "yaml"}, "--format"},
+		{[]string{"sub", "-t", "x", "-F", "%z"}, "'z'"},
+	} {
+		code, _, e := mqttboard(t, "", append(tc.args, "-p", port)...)
+		if code != ExitUsage || !strings.Contains(e, tc.want) {
+			t.Errorf("%v: exit %d (want %d), stderr %q (want %q)", tc.args, code, ExitUsage, e, tc.want)
+		}
+	}
+	// --quiet: the exit code speaks, stderr does not.
+	if code, _, e := mqttboard(t, "", "pub", "-t", "x", "-m", "y", "-p", freePort(t), "--quiet"); code != ExitConnect || e != "" {
+		t.Errorf("--quiet: exit %d, stderr %q", code, e)
+	}
+	// conn prints the CONNACK and stays until -W.
+	if code, out, e := mqttboard(t, "", "conn", "-p", port, "-W", "0.1", "-x", "30"); code != 0 || !strings.Contains(out, "CONNACK success (0x00), session present false") {
+		t.Errorf("conn: exit %d, out %q, err %q", code, out, e)
+	}
+	// --format (MQTTX): hex and base64 of what arrives.
+	r := subscribed(t, "-p", port, "-t", "h/f", "-C", "1", "--format", "hex")
+	if code, _, e := mqttboard(t, "", "pub", "-p", port, "-t", "h/f", "-m", "hello"); code != 0 {
+		t.Fatalf("pub: %d %s", code, e)
+	}
+	if code := r.exit(t); code != 0 || r.out.String() != "6865 6c6c 6f\n" {
+		t.Errorf("--format hex: exit %d, out %q", code, r.out.String())
+	}
+}
