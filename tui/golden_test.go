@@ -134,6 +134,34 @@ func TestGoldenMoreViews(t *testing.T) {
 				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("h")})
 				golden.RequireEqual(t, strip(m.View()))
 			})
+			t.Run("topic-history-diff", func(t *testing.T) {
+				m := fixture(t, w, h)
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("T")})
+				m.focusPane(Topics)
+				m.Frame(t0)
+				m.Update(tea.KeyMsg{Type: tea.KeyDown})
+				m.Update(tea.KeyMsg{Type: tea.KeyDown})
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("h")})
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("d")})
+				golden.RequireEqual(t, strip(m.View()))
+			})
+			t.Run("packet-decode", func(t *testing.T) {
+				m := fixture(t, w, h)
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("L")})
+				m.focusPane(Packets)
+				m.Update(tea.KeyMsg{Type: tea.KeyUp}) // the last PUBLISH, before the PUBACK
+				m.Update(tea.KeyMsg{Type: tea.KeyEnter})
+				golden.RequireEqual(t, strip(m.View()))
+			})
+			t.Run("connection-retrying", func(t *testing.T) {
+				m := fixture(t, w, h)
+				cn := m.Set().Current()
+				cn.Status, cn.Attempt, cn.NextTry, cn.Connack = conn.Reconnecting, 3, t0.Add(4*time.Second), nil
+				cn.Err = "connect to mqtt://127.0.0.1:1883: dial tcp 127.0.0.1:1883: connect: connection refused — is a broker running there? check the URL (e edits the connection), r retries now"
+				m.focusPane(Connections)
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("i")})
+				golden.RequireEqual(t, strip(m.View()))
+			})
 			t.Run("message-details", func(t *testing.T) {
 				m := fixture(t, w, h)
 				pushFull(m)

@@ -127,7 +127,15 @@ func renderAll(t *testing.T, w, h int, s string) {
 	m.focusPane(Topics)
 	m.Update(press("h"))
 	check("topic history")
+	m.Update(press("d"))
+	check("topic history diff")
 	m.Update(press("esc"))
+	m.focusPane(Packets)
+	for _, k := range []string{"k", "enter"} {
+		m.Update(tea.KeyMsg{Type: map[string]tea.KeyType{"k": tea.KeyUp, "enter": tea.KeyEnter}[k]})
+		check("packet decode " + k)
+	}
+	m.Update(tea.KeyMsg{Type: tea.KeyEsc})
 	m.focusPane(Connections)
 	m.Update(press("i"))
 	check("server info")

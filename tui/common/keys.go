@@ -80,6 +80,7 @@ type TopicKeys struct {
 	Expand   key.Binding
 	Field    key.Binding // next numeric field for the sparkline
 	History  key.Binding // the selected topic's recent messages
+	Diff     key.Binding // in the history: the selected payload against the one before
 	Delete   key.Binding // delete retained messages under the node
 	Confirm  key.Binding
 	Cancel   key.Binding
@@ -182,6 +183,7 @@ func DefaultKeyMap() KeyMap {
 			Expand:  k("enter", "expand", "enter", "right", "left"),
 			Field:   k("f", "sparkline field", "f"),
 			History: k("h", "topic history", "h"),
+			Diff:    k("d", "diff with previous", "d"),
 			Delete:  k("D", "delete retained", "D"),
 			Confirm: k("y", "confirm", "y"),
 			Cancel:  k("n", "cancel", "n", "esc"),

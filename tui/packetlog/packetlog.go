@@ -203,7 +203,11 @@ func (p *Pane) ModalView(w, h int) string {
 	case e.Note != "":
 		body = []string{st.Title.Render("Connection event") + "  " + e.Time.Format("2006-01-02 15:04:05.000"), "", common.Safe(e.Note)}
 	default:
-		body = []string{st.Title.Render("Packet "+dir) + fmt.Sprintf("  %s  %d bytes on the wire", e.Time.Format("2006-01-02 15:04:05.000"), e.Size), ""}
+		size := ""
+		if e.Size > 0 {
+			size = fmt.Sprintf("  %d bytes on the wire", e.Size)
+		}
+		body = []string{st.Title.Render("Packet "+dir) + "  " + e.Time.Format("2006-01-02 15:04:05.000") + size, ""}
 		switch {
 		case e.Err != nil:
 			body = append(body, st.Error.Render("undecodable: "+common.Safe(e.Err.Error())))

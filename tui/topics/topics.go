@@ -39,6 +39,9 @@ type Pane struct {
 	rows                     []row
 	history                  *conn.Topic // the node whose history view is open
 	histSel                  int         // selected row of the history view, 0 newest
+	// diff shows, in the history view, the selected payload against the
+	// one before it on the topic (the newest: the last two payloads).
+	diff bool
 }
 
 type row struct {
@@ -75,7 +78,7 @@ func (p *Pane) ShortHelp() []key.Binding {
 		return []key.Binding{k.Confirm, k.Cancel}
 	}
 	if p.history != nil {
-		return []key.Binding{k.Up, k.Down, k.History, k.Cancel}
+		return []key.Binding{k.Up, k.Down, k.Diff, k.History, k.Cancel}
 	}
 	return []key.Binding{k.Up, k.Down, k.Expand, k.History, k.Field, k.Delete}
 }
@@ -83,7 +86,7 @@ func (p *Pane) ShortHelp() []key.Binding {
 // FullHelp implements help.KeyMap.
 func (p *Pane) FullHelp() [][]key.Binding {
 	k := p.c.Keys.Topics
-	return [][]key.Binding{{k.Up, k.Down, k.Expand, k.History, k.Field, k.Delete, k.Confirm, k.Cancel}}
+	return [][]key.Binding{{k.Up, k.Down, k.Expand, k.History, k.Diff, k.Field, k.Delete, k.Confirm, k.Cancel}}
 }
 
 func (p *Pane) flatten(cur *conn.Conn) {
@@ -183,6 +186,8 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 				p.histSel = max(p.histSel-1, 0)
 			case key.Matches(msg, k.Down):
 				p.histSel = min(p.histSel+1, max(n-1, 0))
+			case key.Matches(msg, k.Diff):
+				p.diff = !p.diff
 			case key.Matches(msg, k.History, k.Cancel), msg.String() == "q":
 				p.history = nil
 			}
@@ -368,6 +373,9 @@ func (p *Pane) ModalView(w, h int) string {
 	}
 	count := n.Recent.Len()
 	listH := max(h-len(lines)-4, 1)
+	if p.diff {
+		listH = max((h-len(lines))/2, 3) // the other half for the diff
+	}
 	top := max(p.histSel-listH+1, 0)
 	for i := top; i < min(count, top+listH); i++ {
 		m, _ := n.Recent.Get(n.Recent.End() - 1 - uint64(i))
@@ -384,7 +392,18 @@ func (p *Pane) ModalView(w, h int) string {
 		}
 		lines = append(lines, row)
 	}
-	sel, _ := n.Recent.Get(n.Recent.End() - 1 - uint64(min(p.histSel, count-1)))
-	lines = append(lines, "", st.Dim.Render(strings.Repeat("─", w)), common.Safe(string(sel.Payload)))
+	i := min(p.histSel, count-1)
+	sel, _ := n.Recent.Get(n.Recent.End() - 1 - uint64(i))
+	if !p.diff {
+		lines = append(lines, "", st.Dim.Render(strings.Repeat("─", w)+" d: diff with the previous"), common.Safe(string(sel.Payload)))
+		return common.Lines(lines, w, h)
+	}
+	if i+1 >= count {
+		lines = append(lines, "", st.Dim.Render("── diff: no earlier message kept on this topic"))
+		return common.Lines(lines, w, h)
+	}
+	prev, _ := n.Recent.Get(n.Recent.End() - 2 - uint64(i))
+	lines = append(lines, "", st.Dim.Render(fmt.Sprintf("── diff: %s → %s ", prev.Time.Format("15:04:05.000"), sel.Time.Format("15:04:05.000"))+strings.Repeat("─", max(w-40, 0))))
+	lines = append(lines, diffLines(st, prev.Payload, sel.Payload)...)
 	return common.Lines(lines, w, h)
 }
