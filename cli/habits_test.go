@@ -73,4 +73,19 @@ func TestMosquittoAndMQTTXHabits(t *testing.T) {
 	if code := r.exit(t); code != 0 || r.out.String() != "6865 6c6c 6f\n" {
 		t.Errorf("--format hex: exit %d, out %q", code, r.out.String())
 	}
+	// pub --format decodes what it is given.
+	for _, tc := range []struct{ format, in, want string }{
+		{"hex", "6869 21", "hi!"}, {"base64", "aGkh", "hi!"}, {"json", `{ "a" : [1, 2] }`, `{"a":[1,2]}`},
+	} {
+		r := subscribed(t, "-p", port, "-t", "h/pf", "-C", "1")
+		if code, _, e := mqttboard(t, "", "pub", "-p", port, "-t", "h/pf", "-m", tc.in, "--format", tc.format); code != 0 {
+			t.Fatalf("pub --format %s: %d %s", tc.format, code, e)
+		}
+		if code := r.exit(t); code != 0 || r.out.String() != tc.want+"\n" {
+			t.Errorf("pub --format %s: exit %d, got %q", tc.format, code, r.out.String())
+		}
+	}
+	if code, _, e := mqttboard(t, "", "pub", "-p", port, "-t", "h/pf", "-m", "zz", "--format", "hex"); code != ExitUsage {
+		t.Errorf("pub --format hex of non-hex: exit %d %s", code, e)
+	}
 }

@@ -2,11 +2,18 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -130,7 +137,8 @@ func (f *PayloadFlags) payload(in io.Reader) (b []byte, err error) {
 	case f.File != "":
 		b, err := os.ReadFile(f.File)
 		if err != nil {
-			return nil, withExit(ExitError, fmt.Errorf("read payload file: %w", err))
+			// A file that is not there is the caller's mistake (exit 2).
+			return nil, usageError(fmt.Errorf("-f/--file %s: %w", f.File, unwrapPathErr(err)))
 		}
 		return b, nil
 	case f.Stdin:
@@ -157,6 +165,7 @@ type PubOptions struct {
 	RepeatDelay float64
 	Verbose     bool
 	Output      string
+	Format      string
 	D           []string
 }
 
@@ -195,6 +204,8 @@ func NewCmdPub(ios *IOStreams, runF func(context.Context, *PubOptions) error) *c
 	fs.Float64Var(&o.RepeatDelay, "repeat-delay", 0, "wait this many seconds between repeats (mosquitto's flag; --interval takes a duration)")
 	fs.BoolVarP(&o.Verbose, "verbose", "v", false, "print each acknowledgement with its reason code and properties")
 	fs.StringVar(&o.Output, "output", "text", "acknowledgement output with -v: text or json")
+	fs.StringVar(&o.Format, "format", "text", "the payload as given is, as MQTTX: text, json (sent compact), hex, base64 or binary")
+	enumCompletion(cmd, "format", payloadFormats...)
 	enumCompletion(cmd, "output", "text", "json")
 	enumCompletion(cmd, "qos", "0", "1", "2")
 	return cmd
@@ -227,6 +238,9 @@ func pubRun(ctx context.Context, o *PubOptions) error {
 	if o.Output != "text" && o.Output != "json" {
 		return usageError(fmt.Errorf("--output %q: use text or json", o.Output))
 	}
+	if !slices.Contains(payloadFormats, o.Format) {
+		return usageError(fmt.Errorf("--format %q: use %s", o.Format, strings.Join(payloadFormats, ", ")))
+	}
 	if o.Payload.Lines && o.Repeat > 1 {
 		return usageError(errors.New("-l sends each stdin line once: drop --repeat"))
 	}
@@ -237,6 +251,11 @@ func pubRun(ctx context.Context, o *PubOptions) error {
 	payload, err := o.Payload.payload(o.IO.In)
 	if err != nil {
 		return err
+	}
+	if !o.Payload.Lines {
+		if payload, err = decodePayload(payload, o.Format); err != nil {
+			return err
+		}
 	}
 	if topic != "" {
 		if err := packet.ValidateTopicName(topic); err != nil {
@@ -254,6 +273,12 @@ func pubRun(ctx context.Context, o *PubOptions) error {
 	defer c.Close()
 
 	send := func(b []byte) error {
+		if o.Payload.Lines {
+			var err error
+			if b, err = decodePayload(b, o.Format); err != nil {
+				return err
+			}
+		}
 		m := &client.Message{Topic: topic, Payload: b, QoS: byte(o.QoS), Retain: o.Retain, Props: props}
 		a, err := c.Publish(ctx, m)
 		if err != nil {
@@ -311,4 +336,41 @@ func sendAll(ctx context.Context, o *PubOptions, send func([]byte) error, payloa
 		}
 	}
 	return nil
+}
+
+// decodePayload turns a payload given in MQTTX's --format into the bytes
+// to send: hex (spaces allowed) and base64 are decoded, json is checked
+// and sent compact, text and binary go as they are.
+func decodePayload(p []byte, format string) ([]byte, error) {
+	switch format {
+	case "hex":
+		b, err := hex.DecodeString(strings.Join(strings.Fields(string(p)), ""))
+		if err != nil {
+			return nil, usageError(fmt.Errorf("--format hex: the payload is not hex: %w", err))
+		}
+		return b, nil
+	case "base64":
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(p)))
+		if err != nil {
+			return nil, usageError(fmt.Errorf("--format base64: the payload is not base64: %w", err))
+		}
+		return b, nil
+	case "json":
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, p); err != nil {
+			return nil, usageError(fmt.Errorf("--format json: the payload is not JSON: %w", err))
+		}
+		return buf.Bytes(), nil
+	}
+	return p, nil
+}
+
+// unwrapPathErr drops the *fs.PathError wrapper whose path the message
+// already names.
+func unwrapPathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
