@@ -178,14 +178,39 @@ func (p *Pane) View() string {
 		return common.Lines([]string{st.Dim.Render("reading the broker…")}, p.w, p.h)
 	}
 	m := p.snap.Metrics
-	lines := []string{
-		fmt.Sprintf("up %v · %d sessions (%d online, %d offline) · %d subscriptions · %d retained (%s) · %d shared groups",
-			m.Uptime.Round(time.Second), m.Sessions, m.SessionsOnline, m.SessionsOffline, m.Subscriptions, m.Retained, humanBytes(m.RetainedBytes), m.SharedGroups),
-		fmt.Sprintf("messages in %d · out %d · dropped %d · bytes in %s · out %s · queued %d · inflight %d",
-			m.MessagesReceived, m.MessagesSent, m.MessagesDropped, humanBytes(m.BytesReceived), humanBytes(m.BytesSent), m.Queued, m.Inflight),
+	// The counters wrap between items at narrow widths rather than being
+	// cut.
+	var lines []string
+	for _, items := range [][]string{
+		{fmt.Sprintf("up %v", m.Uptime.Round(time.Second)), fmt.Sprintf("%d sessions (%d online, %d offline)", m.Sessions, m.SessionsOnline, m.SessionsOffline),
+			fmt.Sprintf("%d subscriptions", m.Subscriptions), fmt.Sprintf("%d retained (%s)", m.Retained, humanBytes(m.RetainedBytes)), fmt.Sprintf("%d shared groups", m.SharedGroups)},
+		{fmt.Sprintf("messages in %d", m.MessagesReceived), fmt.Sprintf("out %d", m.MessagesSent), fmt.Sprintf("dropped %d", m.MessagesDropped),
+			"bytes in " + humanBytes(m.BytesReceived), "out " + humanBytes(m.BytesSent), fmt.Sprintf("queued %d", m.Queued), fmt.Sprintf("inflight %d", m.Inflight)},
+	} {
+		line := ""
+		for _, it := range items {
+			switch {
+			case line == "":
+				line = it
+			case common.Width(line)+3+common.Width(it) > p.w:
+				lines = append(lines, line)
+				line = it
+			default:
+				line += " · " + it
+			}
+		}
+		lines = append(lines, line)
 	}
-	const idW, protoW, addrW = 24, 5, 21
-	lines = append(lines, st.Label.Render(common.Fit("client id", idW)+" "+common.Fit("proto", protoW)+" "+common.Fit("address", addrW)+"  subs queue infl dropped"))
+	// Columns: the address goes first when the pane is narrow.
+	idW, protoW, addrW := 24, 5, 21
+	if p.w < 82 {
+		idW, addrW = max(p.w-5-1-protoW-24, 10), 0
+	}
+	head := common.Fit("client id", idW) + " " + common.Fit("proto", protoW) + " "
+	if addrW > 0 {
+		head += common.Fit("address", addrW) + " "
+	}
+	lines = append(lines, st.Label.Render(head+" subs queue infl dropped"))
 	logH := max((p.h-len(lines))/3, 3)
 	sessH := max(p.h-len(lines)-logH-1, 1)
 	var sess []string
@@ -195,8 +220,12 @@ func (p *Pane) View() string {
 		if !s.Connected {
 			state = "○"
 		}
-		row := fmt.Sprintf("%s %s %s %s %4d %5d %4d %7d", state, common.Fit(common.Safe(s.ClientID), idW-2), common.Fit(s.Protocol, protoW),
-			common.Fit(common.Safe(s.Address), addrW), len(s.Subscriptions), s.Queued, s.Inflight, s.Dropped)
+		addr := ""
+		if addrW > 0 {
+			addr = common.Fit(common.Safe(s.Address), addrW) + " "
+		}
+		row := fmt.Sprintf("%s %s %s %s%4d %5d %4d %7d", state, common.Fit(common.Safe(s.ClientID), idW-2), common.Fit(s.Protocol, protoW),
+			addr, len(s.Subscriptions), s.Queued, s.Inflight, s.Dropped)
 		if i == p.sel {
 			selRow = len(sess)
 			if p.focused {
