@@ -3,8 +3,17 @@ package cli
 import (
 	"bufio"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -82,8 +91,10 @@ func startBrokerHTTP(t *testing.T, args ...string) (port, base string, stop func
 		if a, ok := strings.CutPrefix(l, "listening on mqtt://"); ok {
 			_, port, _ = strings.Cut(a, ":")
 		}
-		if a, ok := strings.CutPrefix(l, "listening on http://"); ok {
-			base = "http://" + strings.Fields(a)[0]
+		for _, scheme := range []string{"http", "https"} {
+			if a, ok := strings.CutPrefix(l, "listening on "+scheme+"://"); ok {
+				base = scheme + "://" + strings.Fields(a)[0]
+			}
 		}
 	}
 	go io.Copy(io.Discard, pr)
@@ -286,5 +297,42 @@ func TestBrokerAPIClients(t *testing.T) {
 		if code != tc.code || !strings.Contains(e, tc.err) {
 			t.Errorf("%v: exit %d %q; want %d with %q", tc.args, code, e, tc.code, tc.err)
 		}
+	}
+}
+
+// TestBrokerHTTPS: --http-tls serves the API over TLS with the listeners'
+// certificate.
+func TestBrokerHTTPS(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:   time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	_, base, _ := startBrokerHTTP(t, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--http-tls", "--cert", certFile, "--key", keyFile)
+	if !strings.HasPrefix(base, "https://") {
+		t.Fatalf("base %s", base)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	c := &http.Client{Timeout: wait, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	res, err := c.Get(base + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 200 || res.TLS == nil {
+		t.Fatalf("GET /healthz over TLS: %d", res.StatusCode)
 	}
 }

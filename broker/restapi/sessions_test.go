@@ -317,3 +317,52 @@ func TestHealthz(t *testing.T) {
 		t.Fatalf("healthz after Close: %d", r.status)
 	}
 }
+
+// TestLogsDeniedAndProtocolError: an ACL denial and a protocol error are
+// logged, with what was denied and why the client was disconnected.
+func TestLogsDeniedAndProtocolError(t *testing.T) {
+	cfg, err := broker.ParseConfig("acl.yaml", []byte("acl:\n  default: allow\n  rules:\n    - {action: publish, allow: false, topics: [\"secret/#\"]}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var opts broker.Options
+	cfg.Apply(&opts)
+	c := newClient(t, opts)
+	watcher := dial(t, c.addr, "watcher", true, 0)
+	watcher.sub(t, "flespi/log/mqtt/sessions/+/denied", 0)
+	watcher.sub(t, "flespi/log/mqtt/sessions/+/error", 0)
+
+	p := dial(t, c.addr, "sneaky", true, 0)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if pr, err := p.Publish(ctx, &paho.Publish{Topic: "secret/x", QoS: 1, Payload: []byte("x")}); err == nil && pr.ReasonCode != 0x87 {
+		t.Fatalf("PUBACK %#x", pr.ReasonCode)
+	}
+	m := watcher.recv(t)
+	var rec map[string]any
+	json.Unmarshal(m.Payload, &rec)
+	if m.Topic != "flespi/log/mqtt/sessions/sneaky/denied" || rec["action"] != "publish" || rec["topic"] != "secret/x" || rec["event_code"] != 307.0 {
+		t.Fatalf("%s %v", m.Topic, rec)
+	}
+
+	// A raw client sends a PUBLISH with QoS 3: malformed.
+	nc, err := net.Dial("tcp", c.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	// CONNECT 5.0, clean start, keep alive 30, no properties, client id "bad".
+	nc.Write([]byte{0x10, 16, 0, 4, 'M', 'Q', 'T', 'T', 5, 2, 0, 30, 0, 0, 3, 'b', 'a', 'd'})
+	ack := make([]byte, 64)
+	nc.SetReadDeadline(time.Now().Add(wait))
+	if n, err := nc.Read(ack); err != nil || n < 2 || ack[0] != 0x20 {
+		t.Fatalf("CONNACK %x %v", ack[:n], err)
+	}
+	nc.Write([]byte{0x36, 4, 0, 1, 'a', 0}) // PUBLISH QoS 3
+	m = watcher.recv(t)
+	rec = nil
+	json.Unmarshal(m.Payload, &rec)
+	if m.Topic != "flespi/log/mqtt/sessions/bad/error" || rec["reason_code"] != float64(0x81) || rec["event_code"] != 308.0 || rec["reason"] == "" {
+		t.Fatalf("%s %v", m.Topic, rec)
+	}
+}
