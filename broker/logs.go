@@ -207,7 +207,10 @@ func (s *Server) routeLog(m *message.Message) {
 
 // LogQuery selects records for [Server.Logs].
 type LogQuery struct {
-	// Count bounds the result; 0 means every selected record.
+	// Count bounds the result; 0 means every selected record. Without
+	// Reverse and AfterID, the result is the newest Count records, oldest
+	// first (as tail prints them); with AfterID, the first Count records
+	// after it (paging forward).
 	Count int
 	// Reverse returns the newest records first.
 	Reverse bool
@@ -235,9 +238,15 @@ func (s *Server) Logs(q LogQuery) ([]LogRecord, error) {
 		return nil, invalid("count %d is negative", q.Count)
 	}
 	out := []LogRecord{}
+	tail := !q.Reverse && q.Count > 0 && q.AfterID == 0
 	s.insp.mu.Lock()
 	defer s.insp.mu.Unlock()
-	s.insp.logs.ordered(q.Reverse, func(r *LogRecord) bool {
+	defer func() {
+		if tail {
+			slices.Reverse(out)
+		}
+	}()
+	s.insp.logs.ordered(q.Reverse || tail, func(r *LogRecord) bool {
 		switch {
 		case r.ID <= q.AfterID:
 		case q.From != 0 && r.Timestamp < q.From:

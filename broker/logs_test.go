@@ -40,6 +40,14 @@ func TestLogRing(t *testing.T) {
 	if len(recs) != 1 || recs[0].ClientID != "e" {
 		t.Fatalf("reverse: %v", recs)
 	}
+	recs, _ = s.Logs(LogQuery{Count: 2})
+	if len(recs) != 2 || recs[0].ClientID != "d" || recs[1].ClientID != "e" {
+		t.Fatalf("the newest 2, oldest first: %v", recs)
+	}
+	recs, _ = s.Logs(LogQuery{AfterID: 3, Count: 1})
+	if len(recs) != 1 || recs[0].ClientID != "d" {
+		t.Fatalf("paging after 3: %v", recs)
+	}
 	recs, _ = s.Logs(LogQuery{AfterID: 4})
 	if len(recs) != 1 || recs[0].ClientID != "e" {
 		t.Fatalf("after 4: %v", recs)

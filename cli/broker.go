@@ -252,7 +252,8 @@ func startAPI(s *broker.Server, o *BrokerOptions) (*http.Server, error) {
 	}
 	hs := &http.Server{
 		Handler:           restapi.New(s, restapi.Options{}),
-		ReadHeaderTimeout: 10 * time.Second, // a client that never finishes its headers is dropped
+		ReadHeaderTimeout: 10 * time.Second,  // a client that never finishes its headers is dropped
+		IdleTimeout:       120 * time.Second, // idle keep-alive connections do not pile up
 	}
 	go hs.Serve(l)
 	if host, _, _ := net.SplitHostPort(l.Addr().String()); !net.ParseIP(host).IsLoopback() {

@@ -138,6 +138,11 @@ func (a *API) guard(rt route) http.HandlerFunc {
 				return
 			}
 		}
+		defer func() {
+			if p := recover(); p != nil {
+				writeError(w, http.StatusInternalServerError, fmt.Sprintf("internal error: %v", p))
+			}
+		}()
 		rt.h(w, r)
 	}
 }
