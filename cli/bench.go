@@ -79,6 +79,9 @@ Scenarios:
 			return benchRun(cmd.Context(), o)
 		},
 	}
+	for _, mode := range []string{"conn", "pub", "sub"} {
+		cmd.AddCommand(newCmdBenchLoad(ios, mode, nil))
+	}
 	fs := cmd.Flags()
 	fs.StringArrayVar(&o.Targets, "target", nil, "broker to measure, `name=host:port` (repeatable; default -h/-p)")
 	fs.StringVarP(&o.Host, "host", "h", "127.0.0.1", "broker host when no --target is given")

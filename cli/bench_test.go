@@ -100,3 +100,34 @@ func TestBenchFailsEarlyAndKeepsResults(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchLoadModes: MQTTX's bench conn, pub and sub against our broker:
+// progress lines, a summary with percentiles, and the counts add up.
+func TestBenchLoadModes(t *testing.T) {
+	addr := brokertest.Start(t)
+	_, port, _ := strings.Cut(addr, ":")
+	code, out, e := run(t, "bench", "conn", "-p", port, "-c", "5", "-i", "1")
+	if code != 0 || !strings.Contains(out, "conn: 5 connected") || !strings.Contains(out, "connect time p50") {
+		t.Fatalf("conn: exit %d, out %q, err %q", code, out, e)
+	}
+	code, out, e = run(t, "bench", "pub", "-p", port, "-c", "2", "-i", "1", "-im", "1", "--limit", "5", "-q", "1", "-o", "json")
+	if code != 0 || !strings.Contains(out, `"summary":true`) || !strings.Contains(out, `"total":10`) {
+		t.Fatalf("pub: exit %d, out %q, err %q", code, out, e)
+	}
+	s := start(t, "", "bench", "sub", "-p", port, "-c", "2", "-i", "1", "-t", "load/#", "--duration", "1m")
+	s.out.waitFor(t, "connected 2/2")
+	if code, _, e := mqttboard(t, "", "pub", "-p", port, "-t", "load/x", "-m", "m", "--repeat", "3", "-q", "1"); code != 0 {
+		t.Fatalf("pub: %d %s", code, e)
+	}
+	s.out.waitFor(t, "received 6,")
+	s.cancel()
+	if code := s.exit(t); code != 0 && code != ExitInterrupted {
+		t.Fatalf("sub: exit %d: %s", code, s.errOut.String())
+	}
+	s.out.waitFor(t, "sub: 2 connected")
+	for _, bad := range [][]string{{"bench", "pub", "-q", "3"}, {"bench", "conn", "-c", "-1"}, {"bench", "sub", "-o", "yaml"}} {
+		if code, _, _ := run(t, bad...); code != ExitUsage {
+			t.Errorf("%v: exit %d, want %d", bad, code, ExitUsage)
+		}
+	}
+}

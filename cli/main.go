@@ -128,6 +128,8 @@ func mqttxShorthands(args []string) []string {
 			a = "--retain-as-published"
 		case "-si":
 			a = "--subscription-id"
+		case "-im":
+			a = "--message-interval"
 		case "--":
 			copy(out[i:], args[i:])
 			return out
