@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/mqttboard/mqttboard/broker"
@@ -60,7 +61,7 @@ const smallBody = 1 << 20
 type API struct {
 	srv  *broker.Server
 	opts Options
-	mux  *http.ServeMux
+	rts  []compiledRoute
 }
 
 // route is one operation: the method and the ServeMux pattern, which is
@@ -76,13 +77,10 @@ func New(srv *broker.Server, opts Options) *API {
 	if opts.MaxBodyBytes == 0 {
 		opts.MaxBodyBytes = int64(srv.Limits().MaxPayload)*4/3 + smallBody
 	}
-	a := &API{srv: srv, opts: opts, mux: http.NewServeMux()}
+	a := &API{srv: srv, opts: opts}
 	for _, rt := range a.routes() {
-		a.mux.HandleFunc(rt.method+" "+rt.pattern, a.guard(rt))
+		a.rts = append(a.rts, compiledRoute{method: rt.method, segs: strings.Split(strings.TrimPrefix(rt.pattern, "/"), "/"), h: a.guard(rt)})
 	}
-	a.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, "no API method "+r.Method+" "+r.URL.Path+"; see /openapi.json")
-	})
 	return a
 }
 
@@ -121,8 +119,74 @@ func (a *API) Routes() [][2]string {
 	return out
 }
 
-// ServeHTTP implements http.Handler.
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+// compiledRoute is a route split into path segments for matching.
+type compiledRoute struct {
+	method string
+	segs   []string // literal, "{name}" or a last "{name...}"
+	h      http.HandlerFunc
+}
+
+// match reports whether the escaped path segments ps fit the route, and
+// sets its path values on r. A "{name}" takes one segment, unescaped (so
+// %2F is a '/' inside it); "{name...}" takes the rest, unescaped.
+func (rt *compiledRoute) match(ps []string, r *http.Request) bool {
+	vals := map[string]string{}
+	for i, seg := range rt.segs {
+		if name, ok := strings.CutSuffix(strings.TrimPrefix(seg, "{"), "...}"); ok && seg[0] == '{' {
+			v, err := url.PathUnescape(strings.Join(ps[min(i, len(ps)):], "/"))
+			if err != nil || v == "" {
+				return false
+			}
+			vals[name] = v
+			break
+		}
+		if i >= len(ps) {
+			return false
+		}
+		if seg[0] == '{' {
+			v, err := url.PathUnescape(ps[i])
+			if err != nil || v == "" {
+				return false
+			}
+			vals[seg[1:len(seg)-1]] = v
+		} else if ps[i] != seg {
+			return false
+		}
+		if i == len(rt.segs)-1 && len(ps) != len(rt.segs) {
+			return false
+		}
+	}
+	for k, v := range vals {
+		r.SetPathValue(k, v)
+	}
+	return true
+}
+
+// ServeHTTP implements http.Handler. It routes on the escaped path itself
+// rather than through http.ServeMux, which "cleans" paths: topic filters
+// and client ids may hold ".", ".." and empty levels ("a//b") that must
+// reach the handler as sent, not be redirected.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ps := strings.Split(strings.TrimPrefix(r.URL.EscapedPath(), "/"), "/")
+	var allowed []string
+	for i := range a.rts {
+		rt := &a.rts[i]
+		if !rt.match(ps, r) {
+			continue
+		}
+		if rt.method == r.Method || (rt.method == "GET" && r.Method == "HEAD") {
+			rt.h(w, r)
+			return
+		}
+		allowed = append(allowed, rt.method)
+	}
+	if len(allowed) > 0 {
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		writeError(w, http.StatusMethodNotAllowed, r.Method+" is not an API method of "+r.URL.Path+"; use "+strings.Join(allowed, ", "))
+		return
+	}
+	writeError(w, http.StatusNotFound, "no API method "+r.Method+" "+r.URL.Path+"; see /openapi.json")
+}
 
 // guard runs the authorization check of rt, then its handler, and turns a
 // panic into a 500 rather than a dropped connection.

@@ -257,6 +257,30 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// TestPathsAsSent: topic filters with ".", ".." and empty levels reach the
+// handlers as sent (http.ServeMux would clean and redirect them; found by
+// FuzzAPIBody, input kept in testdata).
+func TestPathsAsSent(t *testing.T) {
+	c := newClient(t, broker.Options{})
+	c.ok("POST", "/mqtt/messages", nil, "", `[{"topic":"a//b","data":"1","retained":true},{"topic":"./..","data":"2","retained":true}]`)
+	for topic, data := range map[string]string{"a//b": "1", "./..": "2"} {
+		got := c.ok("GET", "/mqtt/messages/{topic}", map[string]string{"topic": topic}, "", "")
+		if len(got) != 1 || got[0]["data"] != data {
+			t.Errorf("%q: %v", topic, got)
+		}
+	}
+	rec := httptest.NewRecorder()
+	c.api.ServeHTTP(rec, httptest.NewRequest("GET", "/mqtt/messages/a//b", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"a//b"`) {
+		t.Errorf("unescaped a//b: %d %s", rec.Code, rec.Body)
+	}
+	rec = httptest.NewRecorder()
+	c.api.ServeHTTP(rec, httptest.NewRequest("PUT", "/mqtt/messages/x", nil))
+	if rec.Code != 405 || rec.Header().Get("Allow") != "GET, DELETE" {
+		t.Errorf("PUT /mqtt/messages/x: %d %q %s", rec.Code, rec.Header().Get("Allow"), rec.Body)
+	}
+}
+
 func TestUnknownPath(t *testing.T) {
 	c := newClient(t, broker.Options{})
 	rec := httptest.NewRecorder()
