@@ -105,6 +105,7 @@ var mqttxLongAliases = map[string]string{
 	"retain_handling":         "retain-handling",
 	"retain_as_published":     "retain-as-published",
 	"subscription-identifier": "subscription-id",
+	"user-properties":         "user-property",
 }
 
 func mqttxAliases(_ *pflag.FlagSet, name string) pflag.NormalizedName {
@@ -128,6 +129,8 @@ func mqttxShorthands(args []string) []string {
 			a = "--retain-as-published"
 		case "-si":
 			a = "--subscription-id"
+		case "-up":
+			a = "--user-property"
 		case "-im":
 			a = "--message-interval"
 		case "--":
