@@ -163,3 +163,83 @@ func TestACLRefusesOneFilterAllowsHash(t *testing.T) {
 		c.nothingPending() // one delivery for "#" and "+/x" together, and nothing else
 	}
 }
+
+// conformanceConfig is README's configuration for conformance suites.
+const conformanceConfig = `
+stamp: false
+limits:
+  max_keep_alive: 60
+  receive_maximum: 20
+  topic_alias_maximum: 10
+acl:
+  hide_denied: true
+  default: allow
+  rules:
+    - {action: subscribe, allow: false, topics: ["nosubscribe/#"]}
+`
+
+// oldConfig is a configuration written for the broker before issue 11
+// (README's example then): it must keep loading and meaning the same, the
+// ACL semantics of item 10 apart.
+const oldConfig = `
+stamp: true
+limits:
+  max_payload: 1048576
+  max_keep_alive: 300
+  receive_maximum: 100
+  max_packet_size: 2097152
+  max_queue_bytes: 67108864
+acl:
+  default: deny
+  hide_denied: false
+  rules:
+    - {username: reader, action: subscribe, allow: false, topics: ["secret/#"]}
+    - {username: reader, action: subscribe, allow: true, topics: ["#"]}
+    - {clientid: "sensor-*", action: publish, allow: true, topics: ["sensors/%c/#"]}
+`
+
+func TestConfigsKeepLoading(t *testing.T) {
+	old, err := broker.ParseConfig("old.yaml", []byte(oldConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o broker.Options
+	old.Apply(&o)
+	if o.NoStamp || o.MaxPayload != 1048576 || o.MaxKeepAlive != 300 || o.ReceiveMaximum != 100 || o.MaxPacketSize != 2097152 ||
+		o.MaxQueueBytes != 67108864 || o.ACL == nil || o.ACL.Default != "deny" || o.ACL.HideDenied || len(o.ACL.Rules) != 3 {
+		t.Fatalf("old config read as %+v", o)
+	}
+	_, addr := brokertest.StartServer(t, o)
+	r := dialRaw(t, addr, packet.V5)
+	r.connect(&packet.Connect{ClientID: "r", CleanStart: true, UsernameFlag: true, Username: "reader"})
+	ack := r.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "sensors/#"}, packet.Subscription{Filter: "secret/x"})
+	if !slices.Equal(ack.ReasonCodes, []packet.ReasonCode{0, packet.NotAuthorized}) {
+		t.Fatalf("reader SUBACK %v", ack.ReasonCodes)
+	}
+	w := dialRaw(t, addr, packet.V5)
+	w.connect(&packet.Connect{ClientID: "sensor-7", CleanStart: true})
+	w.publish(&packet.Publish{Topic: "sensors/sensor-7/t", QoS: 1, PacketID: 1, Payload: []byte("ok")})
+	w.send(&packet.Publish{Topic: "sensors/sensor-8/t", QoS: 1, PacketID: 2, Payload: []byte("no")})
+	if a, ok := w.recv().(*packet.Puback); !ok || a.ReasonCode != packet.NotAuthorized {
+		t.Fatalf("PUBACK %v", a)
+	}
+	if m := r.recvPublish(); m.Topic != "sensors/sensor-7/t" {
+		t.Fatalf("reader got %q", m.Topic)
+	}
+
+	c, err := broker.ParseConfig("conformance.yaml", []byte(conformanceConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var co broker.Options
+	c.Apply(&co)
+	_, addr = brokertest.StartServer(t, co)
+	s := dialRaw(t, addr, packet.V5)
+	if ca := s.connect(&packet.Connect{ClientID: "s", CleanStart: true}); ca.Props.ReceiveMaximum != 20 || len(ca.Props.User) != 0 {
+		t.Fatalf("CONNACK %+v", ca.Props)
+	}
+	ack = s.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "#"}, packet.Subscription{Filter: "nosubscribe/x"})
+	if !slices.Equal(ack.ReasonCodes, []packet.ReasonCode{0, packet.UnspecifiedError}) {
+		t.Fatalf("SUBACK %v, want [0 0x80]", ack.ReasonCodes)
+	}
+}

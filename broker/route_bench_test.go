@@ -60,3 +60,48 @@ func BenchmarkRoute(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkRouteACL is BenchmarkRoute with an ACL: "#" subscribers of a
+// client whose rules deny "secret/#" get each delivery's topic checked
+// against their read rights (checked), while "bench/+/temp" subscribers,
+// which the rules grant every topic of, are not checked per message
+// (granted).
+func BenchmarkRouteACL(b *testing.B) {
+	acl := &ACL{Default: "allow", Rules: []ACLRule{{Action: "subscribe", Allow: false, Topics: []string{"secret/#"}}}}
+	rights := acl.forClient("u", "c")
+	for _, filter := range []string{"bench/+/temp", "#"} {
+		name := map[string]string{"#": "checked", "bench/+/temp": "granted"}[filter]
+		b.Run(fmt.Sprintf("%s/subs=100", name), func(b *testing.B) {
+			s := New(Options{ACL: acl})
+			sessions := make([]*session.Session, 100)
+			for i := range sessions {
+				sess := session.New(fmt.Sprint("s", i), uint64(i+1), session.Limits{MaxQueueBytes: 1 << 30, MaxInflightBytes: 1 << 30})
+				sess.Attach(nopConn{})
+				sub := &topics.Subscription{Subscriber: sess, Filter: filter, Topic: filter, QoS: 1}
+				if rights.readChecked(filter) {
+					sub.Cond = &condition{read: rights}
+				}
+				s.index.Add(sub)
+				sessions[i] = sess
+			}
+			m := &message.Message{Topic: "bench/room/temp", Payload: make([]byte, 64)}
+			var r router
+			out := make([]session.Outgoing, 0, 64)
+			now := time.Now()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				s.route(m, &r)
+				if i%32 == 31 {
+					b.StopTimer()
+					for _, sess := range sessions {
+						for more := true; more; {
+							out, more = sess.Take(out[:0], 64, 65535, now)
+						}
+					}
+					b.StartTimer()
+				}
+			}
+		})
+	}
+}
