@@ -151,6 +151,7 @@ func (c *conn) borrow() {
 	}
 	c.r.WildcardDelete = true // flespi: an empty PUBLISH to a wildcard topic deletes retained messages
 	c.r.RefuseControlChars = !c.s.opts.AllowControlChars
+	c.r.Refused = clientRefusedTypes // reason.go
 }
 
 // giveBack returns them when nothing is buffered, i.e. at a packet

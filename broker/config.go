@@ -24,6 +24,9 @@ type Config struct {
 	// ids, user names and will topics (see [Options.AllowControlChars]).
 	// Default false: they are refused.
 	AllowControlCharacters bool `json:"allow_control_characters" yaml:"allow_control_characters"`
+	// ReasonStrings, when false, leaves reason strings out of every packet
+	// (see [Options.NoReasonStrings]). Default true.
+	ReasonStrings *bool `json:"reason_strings" yaml:"reason_strings"`
 	// HTTP serves the REST API, /metrics and /healthz (`mqttboard broker
 	// --http`); absent: no HTTP server.
 	HTTP *HTTPConfig `json:"http" yaml:"http"`
@@ -82,6 +85,7 @@ func (c *Config) Apply(o *Options) {
 	o.ACL = c.ACL
 	o.NoStamp = c.Stamp != nil && !*c.Stamp
 	o.AllowControlChars = c.AllowControlCharacters
+	o.NoReasonStrings = c.ReasonStrings != nil && !*c.ReasonStrings
 }
 
 // LoadConfig reads and validates a configuration file. Errors name the

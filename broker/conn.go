@@ -129,7 +129,7 @@ func (c *conn) kick(code packet.ReasonCode, reason string, graceful bool) {
 	if c.ready && c.v == packet.V5 && code != 0 {
 		d := packet.Disconnect{ReasonCode: code}
 		if reason != "" {
-			d.Props.ReasonString = shortReason(reason) // reason.go
+			d.Props.ReasonString = c.s.reasonString(reason) // reason.go
 		}
 		c.final, _ = d.AppendTo(nil, c.v)
 	}

@@ -28,7 +28,7 @@ func (c *conn) refuseConnect(err error) {
 func (c *conn) refuse(code packet.ReasonCode, reason string) {
 	ack := packet.Connack{ReasonCode: code}
 	if c.v == packet.V5 && c.problemInfo {
-		ack.Props.ReasonString = shortReason(reason)
+		ack.Props.ReasonString = c.s.reasonString(reason)
 	}
 	b, _ := ack.AppendTo(nil, c.v)
 	c.nc.SetWriteDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
@@ -132,13 +132,18 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	}
 	ack.SessionPresent = present
 	if c.v == packet.V5 {
-		ack.Props.ReceiveMaximum = o.ReceiveMaximum
-		ack.Props.MaximumPacketSize = o.MaxPacketSize
+		// Only what differs from the protocol's defaults is announced, as
+		// mosquitto does: absent, Receive Maximum is 65535, Maximum Packet
+		// Size the protocol's limit, and retain, wildcard, subscription
+		// identifiers and shared subscriptions are available
+		// [MQTT-3.2.2.3].
+		if o.ReceiveMaximum != 65535 {
+			ack.Props.ReceiveMaximum = o.ReceiveMaximum
+		}
+		if o.MaxPacketSize < packet.MaxRemainingLength+5 {
+			ack.Props.MaximumPacketSize = o.MaxPacketSize
+		}
 		ack.Props.TopicAliasMaximum = o.TopicAliasMaximum
-		ack.Props.RetainAvailable = 1
-		ack.Props.WildcardSubAvailable = 1
-		ack.Props.SubIDAvailable = 1
-		ack.Props.SharedSubAvailable = 1
 		if !o.NoStamp {
 			ack.Props.User = c.connackProps() // flespi: the session's ACL and subscriptions
 		}

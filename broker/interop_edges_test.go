@@ -28,9 +28,10 @@ func TestInteropEdges(t *testing.T) {
 		p.send(&packet.Publish{Topic: "a", Props: packet.Properties{ResponseTopic: "TopicA/+"}, Payload: []byte("x")})
 		p.expectDisconnect(packet.ProtocolError)
 	})
-	t.Run("subscription identifier in a client PUBLISH is 0x82", func(t *testing.T) {
+	t.Run("subscription identifiers in a client PUBLISH: one ignored, two 0x82", func(t *testing.T) {
 		p := rawClient(t, addr, "sid", packet.Properties{})
-		p.send(&packet.Publish{Topic: "a", Props: packet.Properties{SubscriptionIDs: []uint32{1}}, Payload: []byte("x")})
+		p.publish(&packet.Publish{Topic: "a", QoS: 1, PacketID: 1, Props: packet.Properties{SubscriptionIDs: []uint32{1}}, Payload: []byte("x")})
+		p.send(&packet.Publish{Topic: "a", Props: packet.Properties{SubscriptionIDs: []uint32{1, 1}}, Payload: []byte("x")})
 		p.expectDisconnect(packet.ProtocolError)
 	})
 	t.Run("one identifier on several matching subscriptions is sent once", func(t *testing.T) {

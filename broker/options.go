@@ -99,6 +99,13 @@ type Options struct {
 	// receiver close the connection [MQTT-1.5.4-1], and they are how a
 	// topic smuggles escape sequences into a terminal.
 	AllowControlChars bool
+	// NoReasonStrings leaves the Reason String out of every CONNACK,
+	// DISCONNECT, PUBACK, PUBREC and SUBACK, as mosquitto does: what a
+	// refusal was about then reaches the broker's events and log only. For
+	// byte-for-byte conformance suites; by default reason strings are sent
+	// (cut to 96 bytes), since they are what a developer debugging a
+	// refusal needs.
+	NoReasonStrings bool
 	// AccountID is the account (flespi "cid") of every client: the
 	// unauthenticated sandbox has one account. Default 1.
 	AccountID uint64

@@ -20,9 +20,12 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	c.s.ctr.received.Add(1)
 	c.published++
 	topic := p.Topic
-	if len(p.Props.SubscriptionIDs) > 0 {
+	// A client's PUBLISH must not carry a Subscription Identifier
+	// [MQTT-3.3.4-6]. Like mosquitto, the broker ignores one (it is never
+	// forwarded) and refuses several with 0x82.
+	if len(p.Props.SubscriptionIDs) > 1 {
 		return &packet.Error{Code: packet.ProtocolError, Packet: packet.PUBLISH, Field: "subscription identifier", Offset: -1,
-			Msg: "a client's PUBLISH must not carry one", Rule: "MQTT-3.3.4-6"}
+			Msg: "a client's PUBLISH must not carry them", Rule: "MQTT-3.3.4-6"}
 	}
 	if c.v == packet.V5 && p.Props.Has(packet.PropTopicAlias) {
 		a := p.Props.TopicAlias
@@ -118,7 +121,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 	ack := packet.Ack{PacketID: p.PacketID, ReasonCode: code}
 	if reason != "" && c.problemInfo {
-		ack.Props.ReasonString = shortReason(reason)
+		ack.Props.ReasonString = c.s.reasonString(reason)
 	}
 	// flespi: a QoS 1 publish with count_subscribers=1 learns how many
 	// subscriptions received it.

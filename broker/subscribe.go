@@ -96,7 +96,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 		}
 	}
 	if len(reasons) > 0 && c.problemInfo {
-		ack.Props.ReasonString = shortReason(strings.Join(reasons, "; "))
+		ack.Props.ReasonString = c.s.reasonString(strings.Join(reasons, "; "))
 	}
 	c.send(ack)
 	now := time.Now()

@@ -89,6 +89,12 @@ func appendReasonProps(dst []byte, t Type, v Version, rc ReasonCode, props *Prop
 	if ps == 0 && rc == Success {
 		return append(dst, byte(t)<<4, 0), nil
 	}
+	if ps == 0 {
+		// A reason code alone: the property length may be left out when
+		// the remaining length is under 2 [MQTT-3.14.2.2.1]
+		// [MQTT-3.15.2.2.1]; mosquitto writes "E0 01 81", and so do we.
+		return append(dst, byte(t)<<4, 1, byte(rc)), nil
+	}
 	dst, err := appendHeader(dst, t, 0, 1+varintSize(uint32(ps))+ps)
 	if err != nil {
 		return dst, err

@@ -20,8 +20,9 @@ func FuzzDecode(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, v byte, data []byte) {
 		ver := Version(v % 6) // 0 (CONNECT first), 3, 4, 5 and two invalid levels
-		whole, werr := readAll(bufio.NewReader(bytes.NewReader(data)), ver)
-		chunked, cerr := readAll(bufio.NewReaderSize(iotestOneByte(data), 16), ver)
+		strict := v&0x80 != 0 // the broker's reader: control characters and server-only types refused
+		whole, werr := readAll(bufio.NewReader(bytes.NewReader(data)), ver, strict)
+		chunked, cerr := readAll(bufio.NewReaderSize(iotestOneByte(data), 16), ver, strict)
 		if !sameErr(werr, cerr) || strings.Join(whole, "\n") != strings.Join(chunked, "\n") {
 			t.Fatalf("whole and chunked feeds differ:\n%q %v\n%q %v", whole, werr, chunked, cerr)
 		}
@@ -64,9 +65,13 @@ func FuzzDecode(f *testing.F) {
 	})
 }
 
-func readAll(br *bufio.Reader, v Version) ([]string, error) {
+func readAll(br *bufio.Reader, v Version, strict bool) ([]string, error) {
 	r := NewReader(br)
 	r.Version = v
+	if strict {
+		r.RefuseControlChars = true
+		r.Refused = 1<<0 | 1<<CONNACK | 1<<SUBACK | 1<<UNSUBACK | 1<<PINGRESP | 1<<AUTH
+	}
 	var out []string
 	for i := 0; i < 1000; i++ {
 		p, err := r.ReadPacket()

@@ -54,8 +54,8 @@ var rawPackets = []rawPacket{
 		0x16, 0, 1, 9, // authentication data 09
 		0x17, 0, // request problem information = 0 (explicit)
 		0x19, 1, // request response information = 1
+		0x22, 0, 8, // topic alias maximum = 8 (before receive maximum, as mosquitto writes them)
 		0x21, 0, 10, // receive maximum = 10
-		0x22, 0, 8, // topic alias maximum = 8
 		0x26, 0, 1, 'k', 0, 1, 'v', // user property k=v
 		0x26, 0, 1, 'k', 0, 1, 'w', // user property k=w (repeats keep order)
 		0x27, 0, 0, 4, 0, // maximum packet size = 1024
@@ -179,8 +179,8 @@ var rawPackets = []rawPacket{
 		0x1A, 0, 2, 'r', 'i', // response information
 		0x1C, 0, 2, 's', 'r', // server reference
 		0x1F, 0, 2, 'o', 'k', // reason string
+		0x22, 0, 10, // topic alias maximum (before receive maximum, as mosquitto writes them)
 		0x21, 0, 20, // receive maximum
-		0x22, 0, 10, // topic alias maximum
 		0x24, 1, // maximum QoS 1
 		0x25, 1, // retain available
 		0x26, 0, 3, 'a', 'c', 'l', 0, 2, '[', ']', // user property acl=[]
@@ -268,6 +268,12 @@ var rawPackets = []rawPacket{
 	}},
 	{name: "publish payload format 2 is forwarded", v: V5, pkt: &Publish{Topic: "t", Props: Properties{PayloadFormat: 2}}, raw: []byte{
 		0x30, 6, 0, 1, 't', 2, 0x01, 2, // payload format indicator = 2: no meaning, no reason code
+	}},
+	{name: "puback malformed property block with a disallowed property is malformed", v: V5, wantErr: MalformedPacket, raw: []byte{
+		0x40, 8, 0, 1, 0, 4, 0x23, 0, 1, 0x70, // topic alias (not allowed in PUBACK), then unknown property 0x70
+	}},
+	{name: "puback disallowed property is a protocol error", v: V5, wantErr: ProtocolError, raw: []byte{
+		0x40, 6, 0, 1, 0, 2, 0x01, 0, // payload format indicator (not allowed in PUBACK)
 	}},
 	{name: "publish response topic with wildcard", v: V5, wantErr: ProtocolError, rule: "MQTT-3.3.2-14", raw: []byte{
 		0x30, 9, 0, 1, 't', 5, 0x08, 0, 2, 'a', '#', // response topic "a#"
@@ -374,7 +380,7 @@ var rawPackets = []rawPacket{
 	{name: "pingreq with body", v: V311, wantErr: MalformedPacket, raw: []byte{0xC0, 1, 0}},
 	{name: "disconnect 3.1.1", v: V311, pkt: &Disconnect{}, raw: []byte{0xE0, 0}},
 	{name: "disconnect 5.0 normal short form", v: V5, pkt: &Disconnect{}, raw: []byte{0xE0, 0}},
-	{name: "disconnect 5.0 with will", v: V5, pkt: &Disconnect{ReasonCode: DisconnectWithWill}, raw: []byte{0xE0, 2, 0x04, 0}},
+	{name: "disconnect 5.0 with will", v: V5, pkt: &Disconnect{ReasonCode: DisconnectWithWill}, raw: []byte{0xE0, 1, 0x04}}, // no property length after a lone reason code
 	{name: "disconnect 5.0 all properties", v: V5, pkt: &Disconnect{ReasonCode: SessionTakenOver, Props: Properties{
 		SessionExpiry: 0, Present: PropSet(0).Add(PropSessionExpiry), ReasonString: "taken", ServerReference: "s2",
 		User: []UserProperty{{"a", "b"}}}}, raw: []byte{

@@ -1,6 +1,7 @@
 package packet
 
 import (
+	"cmp"
 	"fmt"
 	"math/bits"
 	"strconv"
@@ -372,6 +373,11 @@ func (p *Properties) decode(d *decoder, t Type) error {
 	outer := d.b
 	d.b = d.b[:end] // properties cannot read past their declared length
 	defer func() { d.b = outer }()
+	// A protocol error (a property not allowed here, repeated, or with a
+	// value the spec forbids) is reported only once the whole block has
+	// proved well formed: a block that is also malformed is a Malformed
+	// Packet (0x81), as mosquitto decides, whatever came first.
+	var perr *Error
 	for d.off < end {
 		at := d.off
 		id64, err := d.varint("property identifier")
@@ -388,12 +394,12 @@ func (p *Properties) decode(d *decoder, t Type) error {
 			if t == willProps {
 				where = "will properties"
 			}
-			return d.failAt(at, ProtocolError, "property", info.name+" is not allowed in "+where, "MQTT-2.2.2-2")
+			perr = cmp.Or(perr, d.failAt(at, ProtocolError, "property", info.name+" is not allowed in "+where, "MQTT-2.2.2-2"))
 		}
 		// Only User Property and, in PUBLISH, Subscription Identifier
 		// may repeat [MQTT-2.2.2-2] [MQTT-3.3.4-4].
 		if p.Present.Has(id) && id != PropUser && !(id == PropSubscriptionID && t == PUBLISH) {
-			return d.failAt(at, ProtocolError, "property", info.name+" appears more than once", "MQTT-2.2.2-2")
+			perr = cmp.Or(perr, d.failAt(at, ProtocolError, "property", info.name+" appears more than once", "MQTT-2.2.2-2"))
 		}
 		p.Present = p.Present.Add(id)
 		field := info.name
@@ -404,7 +410,7 @@ func (p *Properties) decode(d *decoder, t Type) error {
 				return err
 			}
 			if info.boolean && c > 1 {
-				return d.failAt(at, ProtocolError, field, "value "+itoa(int(c))+" is not 0 or 1", propRule(id))
+				perr = cmp.Or(perr, d.failAt(at, ProtocolError, field, "value "+itoa(int(c))+" is not 0 or 1", propRule(id)))
 			}
 			p.setScalar(id, uint32(c))
 		case wU16:
@@ -413,7 +419,7 @@ func (p *Properties) decode(d *decoder, t Type) error {
 				return err
 			}
 			if v == 0 && (id == PropReceiveMaximum || id == PropTopicAlias) {
-				return d.failAt(at, ProtocolError, field, "value 0 is not allowed", propRule(id))
+				perr = cmp.Or(perr, d.failAt(at, ProtocolError, field, "value 0 is not allowed", propRule(id)))
 			}
 			p.setScalar(id, uint32(v))
 		case wU32:
@@ -422,7 +428,7 @@ func (p *Properties) decode(d *decoder, t Type) error {
 				return err
 			}
 			if v == 0 && id == PropMaximumPacketSize {
-				return d.failAt(at, ProtocolError, field, "value 0 is not allowed", propRule(id))
+				perr = cmp.Or(perr, d.failAt(at, ProtocolError, field, "value 0 is not allowed", propRule(id)))
 			}
 			p.setScalar(id, v)
 		case wVarint:
@@ -431,7 +437,7 @@ func (p *Properties) decode(d *decoder, t Type) error {
 				return err
 			}
 			if v == 0 {
-				return d.failAt(at, ProtocolError, field, "value 0 is not allowed", "MQTT-3.8.2.1.2")
+				perr = cmp.Or(perr, d.failAt(at, ProtocolError, field, "value 0 is not allowed", "MQTT-3.8.2.1.2"))
 			}
 			p.SubscriptionIDs = append(p.SubscriptionIDs, v)
 		case wString:
@@ -440,7 +446,7 @@ func (p *Properties) decode(d *decoder, t Type) error {
 				return err
 			}
 			if id == PropResponseTopic && HasWildcard(s) {
-				return d.failAt(at, ProtocolError, field, "contains a wildcard (+ or #): a response topic is a topic name", "MQTT-3.3.2-14")
+				perr = cmp.Or(perr, d.failAt(at, ProtocolError, field, "contains a wildcard (+ or #): a response topic is a topic name", "MQTT-3.3.2-14"))
 			}
 			*p.stringField(id) = s
 		case wBinary:
@@ -460,6 +466,9 @@ func (p *Properties) decode(d *decoder, t Type) error {
 			}
 			p.User = append(p.User, UserProperty{k, v})
 		}
+	}
+	if perr != nil {
+		return perr
 	}
 	return nil
 }
@@ -521,8 +530,19 @@ func (p *Properties) appendTo(dst []byte, t Type, size int) []byte {
 	if size == 0 {
 		return dst
 	}
-	for set := p.set(t); set != 0; {
+	set := p.set(t)
+	// Topic Alias Maximum goes just before Receive Maximum, as mosquitto
+	// writes them: the spec leaves the order free, and byte-for-byte
+	// conformance sequences written against mosquitto expect this one.
+	tamFirst := set.Has(PropTopicAliasMaximum) && set.Has(PropReceiveMaximum)
+	if tamFirst {
+		set &^= PropSet(PropTopicAliasMaximum.bit())
+	}
+	for set != 0 {
 		id := set.next()
+		if id == PropReceiveMaximum && tamFirst {
+			dst = appendU16(append(dst, byte(PropTopicAliasMaximum)), uint16(p.scalar(PropTopicAliasMaximum)))
+		}
 		switch propTable[id].wire {
 		case wByte:
 			dst = append(dst, byte(id), byte(p.scalar(id)))

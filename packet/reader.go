@@ -37,6 +37,13 @@ type Reader struct {
 	// mosquitto does; a broker sets it, a client reading what a broker
 	// forwards does not.
 	RefuseControlChars bool
+	// Refused is a bit set (1<<Type) of packet types that are a
+	// ProtocolError on this stream whatever their flags and body, decided
+	// from the first byte. A broker refuses the types only servers send
+	// (CONNACK, SUBACK, UNSUBACK, PINGRESP), the reserved type 0 and, with
+	// no enhanced authentication, AUTH: mosquitto answers those with 0x82,
+	// where decoding a malformed body first would call it 0x81.
+	Refused uint32
 
 	dec   decoder
 	small [4]byte // body of short acknowledgements, which keep no references
@@ -141,6 +148,9 @@ func (r *Reader) ReadPacket() (Packet, error) {
 		}
 	}
 	base := 1 + n
+	if r.Refused&(1<<t) != 0 && r.Version != 0 {
+		return nil, &Error{Code: ProtocolError, Packet: t, Field: "packet type", Offset: 0, Msg: t.String() + " is not accepted on this connection", Rule: "MQTT-2.1.2"}
+	}
 	if t == 0 || (t == AUTH && r.Version != V5 && r.Version != 0) {
 		return nil, &Error{Code: MalformedPacket, Packet: 0, Field: "packet type", Offset: 0, Msg: fmt.Sprintf("type %d is reserved in MQTT %s", t, r.Version), Rule: "MQTT-2.1.2"}
 	}
