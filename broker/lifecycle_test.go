@@ -313,81 +313,90 @@ func TestLifecycleResources(t *testing.T) {
 		}
 	}
 
-	// Refused at CONNECT in each way: bad protocol name, bad protocol
-	// level (CONNACK 0x01), malformed, and closed in the middle.
-	badName := []byte{0x10, 12, 0, 4, 'M', 'Q', 'T', 'X', 4, 2, 0, 10, 0, 0}
-	badLevel := []byte{0x10, 12, 0, 4, 'M', 'Q', 'T', 'T', 9, 2, 0, 10, 0, 0}
-	malformed := []byte{0x10, 3, 0, 0xff, 0xff}
-	half := []byte{0x10, 40, 0, 4, 'M', 'Q', 'T', 'T'}
-	start := time.Now()
-	many(t, n, 100, func(i int) error {
-		nc, err := dial()
-		if err != nil {
-			return err
-		}
-		defer nc.Close()
-		switch i % 4 {
-		case 0:
-			nc.Write(badName)
-		case 1:
-			nc.Write(badLevel)
-		case 2:
-			nc.Write(malformed)
-		case 3:
-			nc.Write(half)
-			return nil // closed early by the client
-		}
-		return readToEnd(nc)
-	})
-	check("refused", start)
-
-	// Half-open: TCP connect and nothing, held open together, then
-	// closed by the clients.
-	start = time.Now()
-	batch := min(n, 5000)
-	for done := 0; done < n; done += batch {
-		conns := make([]net.Conn, 0, batch)
-		for range batch {
-			nc, err := dial()
-			if err != nil {
-				t.Fatal(err)
-			}
-			conns = append(conns, nc)
-		}
-		c.accepted(batch)
-		for _, nc := range conns {
-			nc.Close()
-		}
+	// Two rounds at full scale: what the runtime keeps after the first must
+	// not grow in the second.
+	rounds := 1
+	if heavy() {
+		rounds = 2
 	}
-	check("half-open", start)
-
-	// Stalled after CONNECT: CONNACK received, then nothing, held open
-	// together; then closed by the clients.
-	start = time.Now()
-	for done := 0; done < n; done += batch {
-		conns := make([]net.Conn, batch)
-		many(t, batch, 100, func(i int) error {
+	for round := range rounds {
+		t.Logf("round %d", round+1)
+		// Refused at CONNECT in each way: bad protocol name, bad protocol
+		// level (CONNACK 0x01), malformed, and closed in the middle.
+		badName := []byte{0x10, 12, 0, 4, 'M', 'Q', 'T', 'X', 4, 2, 0, 10, 0, 0}
+		badLevel := []byte{0x10, 12, 0, 4, 'M', 'Q', 'T', 'T', 9, 2, 0, 10, 0, 0}
+		malformed := []byte{0x10, 3, 0, 0xff, 0xff}
+		half := []byte{0x10, 40, 0, 4, 'M', 'Q', 'T', 'T'}
+		start := time.Now()
+		many(t, n, 100, func(i int) error {
 			nc, err := dial()
 			if err != nil {
 				return err
 			}
-			conns[i] = nc
-			b, _ := (&packet.Connect{ProtocolVersion: packet.V311, ClientID: fmt.Sprint("s", done+i), CleanStart: true, KeepAlive: 60}).AppendTo(nil, packet.V311)
-			nc.Write(b)
-			nc.SetReadDeadline(time.Now().Add(wait))
-			var ack [4]byte
-			_, err = io.ReadFull(nc, ack[:])
-			return err
+			defer nc.Close()
+			switch i % 4 {
+			case 0:
+				nc.Write(badName)
+			case 1:
+				nc.Write(badLevel)
+			case 2:
+				nc.Write(malformed)
+			case 3:
+				nc.Write(half)
+				return nil // closed early by the client
+			}
+			return readToEnd(nc)
 		})
-		for _, nc := range conns {
-			nc.Close()
-		}
-	}
-	check("stalled", start)
+		check("refused", start)
 
-	start = time.Now()
-	many(t, n, 100, normal)
-	check("normal", start)
+		// Half-open: TCP connect and nothing, held open together, then
+		// closed by the clients.
+		start = time.Now()
+		batch := min(n, 5000)
+		for done := 0; done < n; done += batch {
+			conns := make([]net.Conn, 0, batch)
+			for range batch {
+				nc, err := dial()
+				if err != nil {
+					t.Fatal(err)
+				}
+				conns = append(conns, nc)
+			}
+			c.accepted(batch)
+			for _, nc := range conns {
+				nc.Close()
+			}
+		}
+		check("half-open", start)
+
+		// Stalled after CONNECT: CONNACK received, then nothing, held open
+		// together; then closed by the clients.
+		start = time.Now()
+		for done := 0; done < n; done += batch {
+			conns := make([]net.Conn, batch)
+			many(t, batch, 100, func(i int) error {
+				nc, err := dial()
+				if err != nil {
+					return err
+				}
+				conns[i] = nc
+				b, _ := (&packet.Connect{ProtocolVersion: packet.V311, ClientID: fmt.Sprint("s", done+i), CleanStart: true, KeepAlive: 60}).AppendTo(nil, packet.V311)
+				nc.Write(b)
+				nc.SetReadDeadline(time.Now().Add(wait))
+				var ack [4]byte
+				_, err = io.ReadFull(nc, ack[:])
+				return err
+			})
+			for _, nc := range conns {
+				nc.Close()
+			}
+		}
+		check("stalled", start)
+
+		start = time.Now()
+		many(t, n, 100, normal)
+		check("normal", start)
+	}
 }
 
 // TestStalledSubscriber is the slow consumer: a QoS 1 subscriber
