@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/broker/brokertest"
 )
 
@@ -81,4 +82,64 @@ func TestMosquittoResume(t *testing.T) {
 	if err != nil || string(out) != "a\nb\n" {
 		t.Fatalf("resumed session got %q, %v", out, err)
 	}
+}
+
+// TestMosquittoShutdown: what mosquitto_sub sees when the broker shuts
+// down: the will of another connected mosquitto_sub, then DISCONNECT 0x8B.
+func TestMosquittoShutdown(t *testing.T) {
+	subBin := needTool(t, "mosquitto_sub")
+	opts, events := brokertest.Events(100)
+	opts.Listen = "127.0.0.1:0"
+	srv := broker.New(opts)
+	if err := srv.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(context.Background()) }()
+	host, port, _ := strings.Cut(srv.Addr().String(), ":")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// start runs mosquitto_sub -d and waits until it has subscribed; its
+	// output (stdout and stderr) is in the returned channel, line by line.
+	start := func(id string, args ...string) (<-chan string, *exec.Cmd) {
+		cmd := exec.CommandContext(ctx, subBin, append([]string{"-h", host, "-p", port, "-V", "mqttv5", "-d", "-v", "-i", id}, args...)...)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = cmd.Stdout
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		lines := make(chan string, 100)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		// Its output is buffered until it exits: the broker says when it
+		// has subscribed.
+		brokertest.WaitEvent(t, events, 10*time.Second, func(e broker.Event) bool {
+			return e.Kind == broker.EventSubscribed && e.ClientID == id
+		})
+		return lines, cmd
+	}
+	watcher, wcmd := start("watcher", "-t", "will/#")
+	_, ocmd := start("owner", "-t", "other", "--will-topic", "will/a", "--will-payload", "gone", "--will-qos", "1")
+	if err := srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	var will, disconnect bool
+	for l := range watcher {
+		will = will || l == "will/a gone"
+		disconnect = disconnect || strings.Contains(l, "DISCONNECT (139)")
+	}
+	wcmd.Wait()
+	ocmd.Wait()
+	if !will || !disconnect {
+		t.Fatalf("mosquitto_sub saw the will: %v, DISCONNECT 0x8B: %v", will, disconnect)
+	}
+	<-served
 }
