@@ -128,6 +128,12 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			continue
 		}
+		if !c.wdl.IsZero() {
+			// An idle connection keeps no deadline timer in the runtime's
+			// heap (memory per idle connection); the next write sets one.
+			c.wdl = time.Time{}
+			c.nc.SetWriteDeadline(c.wdl)
+		}
 		c.writing = false // from here on, Wake starts a new loop
 		c.mu.Unlock()
 		return
