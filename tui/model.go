@@ -540,7 +540,13 @@ func (m *Model) updateNaming(msg tea.KeyMsg) tea.Cmd {
 
 // Board describes the board as it is now, for saving.
 func (m *Model) Board(name string) profiles.Board {
-	b := profiles.Board{Name: name, Layout: profiles.Layout{TopicTree: m.topicTree, Focus: paneNames[m.focus]}}
+	focus := m.focus
+	if focus == Broker {
+		// The broker pane is not part of a saved board (the next run's
+		// broker is another): its place reopens as the list.
+		focus = Messages
+	}
+	b := profiles.Board{Name: name, Layout: profiles.Layout{TopicTree: m.topicTree, Focus: paneNames[focus]}}
 	for _, c := range m.set.List {
 		bc := profiles.BoardConnection{Profile: c.Profile, PacketLog: c.Tracing()}
 		if bc.Local {
