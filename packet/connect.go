@@ -138,7 +138,7 @@ func (c *Connect) reset() {
 	*c = Connect{Props: props, Will: Will{Props: wprops}}
 }
 
-func (c *Connect) decode(d *decoder, _ byte) error {
+func (c *Connect) decode(d *decoder, fixedFlags byte) error {
 	c.reset()
 	nameAt := d.off
 	name, err := d.str("protocol name")
@@ -162,12 +162,19 @@ func (c *Connect) decode(d *decoder, _ byte) error {
 			fmt.Sprintf("protocol %q level %d is not 3 (3.1), 4 (3.1.1) or 5 (5.0)", name, level), "MQTT-3.1.2-2")
 	}
 	d.v = c.ProtocolVersion
+	// MQTT 3.1 fixed neither the fixed header's flags nor connect flag bit
+	// 0; 3.1.1 and 5.0 do [MQTT-2.1.3-1] [MQTT-3.1.2-3]. mosquitto accepts
+	// both in a 3.1 CONNECT, and so do we (the reader leaves CONNECT's
+	// fixed header flags to this check, which knows the level).
+	if fixedFlags != 0 && c.ProtocolVersion != V31 {
+		return d.failAt(-d.base, MalformedPacket, "fixed header flags", fmt.Sprintf("flags are 0x%X, must be 0x0", fixedFlags), "MQTT-2.1.3-1")
+	}
 	flagsAt := d.off
 	flags, err := d.byte1("connect flags")
 	if err != nil {
 		return err
 	}
-	if flags&0x01 != 0 {
+	if flags&0x01 != 0 && c.ProtocolVersion != V31 {
 		return d.failAt(flagsAt, MalformedPacket, "connect flags", "reserved bit 0 is set", "MQTT-3.1.2-3")
 	}
 	c.CleanStart = flags&0x02 != 0

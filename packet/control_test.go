@@ -52,3 +52,35 @@ func TestReaderRefusesControlChars(t *testing.T) {
 		t.Fatalf("got %v, want MalformedPacket at offset 5", err)
 	}
 }
+
+// TestConnect31Leniency: MQTT 3.1 fixed neither the CONNECT fixed header
+// flags nor connect flag bit 0, so a 3.1 CONNECT with them set is accepted
+// (mosquitto does); 3.1.1 and 5.0 refuse both [MQTT-2.1.3-1]
+// [MQTT-3.1.2-3].
+func TestConnect31Leniency(t *testing.T) {
+	mqisdp := []byte{0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 3}
+	mqtt := []byte{0, 4, 'M', 'Q', 'T', 'T', 4}
+	build := func(b0 byte, name []byte, flags byte) []byte {
+		body := append(append([]byte(nil), name...), flags, 0, 10, 0, 1, 'p') // keep alive 10, client id "p"
+		return append([]byte{b0, byte(len(body))}, body...)
+	}
+	for _, tc := range []struct {
+		name string
+		raw  []byte
+		ok   bool
+	}{
+		{"3.1 reserved connect flag", build(0x10, mqisdp, 0x03), true},
+		{"3.1 fixed header flags", build(0x14, mqisdp, 0x02), true},
+		{"3.1.1 reserved connect flag", build(0x10, mqtt, 0x03), false},
+		{"3.1.1 fixed header flags", build(0x14, mqtt, 0x02), false},
+	} {
+		p, err := Decode(tc.raw, 0)
+		if tc.ok && err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+		var pe *Error
+		if !tc.ok && (!errors.As(err, &pe) || pe.Code != MalformedPacket) {
+			t.Errorf("%s: got %v, %v; want MalformedPacket", tc.name, p, err)
+		}
+	}
+}

@@ -154,7 +154,7 @@ func (r *Reader) ReadPacket() (Packet, error) {
 	if t == 0 || (t == AUTH && r.Version != V5 && r.Version != 0) {
 		return nil, &Error{Code: MalformedPacket, Packet: 0, Field: "packet type", Offset: 0, Msg: fmt.Sprintf("type %d is reserved in MQTT %s", t, r.Version), Rule: "MQTT-2.1.2"}
 	}
-	if t != PUBLISH && flags != fixedFlags(t) {
+	if t != PUBLISH && t != CONNECT && flags != fixedFlags(t) {
 		return nil, &Error{Code: MalformedPacket, Packet: t, Field: "fixed header flags", Offset: 0,
 			Msg: fmt.Sprintf("flags are 0x%X, must be 0x%X", flags, fixedFlags(t)), Rule: "MQTT-2.1.3-1"}
 	}
