@@ -9,8 +9,10 @@ import (
 	"github.com/charmbracelet/x/ansi"
 	"github.com/charmbracelet/x/exp/golden"
 
+	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/client"
 	"github.com/mqttboard/mqttboard/packet"
+	"github.com/mqttboard/mqttboard/tui/brokerpane"
 	"github.com/mqttboard/mqttboard/tui/common"
 	"github.com/mqttboard/mqttboard/tui/conn"
 )
@@ -55,6 +57,30 @@ func fixture(t testing.TB, w, h int) *Model {
 	cn.PushPacket(client.TracePacket{Time: t0, Out: true, Packet: &packet.Puback{Ack: packet.Ack{PacketID: 1}}})
 	m.Frame(t0)
 	return m
+}
+
+// brokerSnapshot is a fixed broker state: two sessions (one offline with a
+// queue), a shared subscription, log records.
+func brokerSnapshot() brokerpane.Snapshot {
+	var sn brokerpane.Snapshot
+	sn.Addr = "127.0.0.1:1883"
+	m := &sn.Metrics
+	m.Uptime, m.Sessions, m.SessionsOnline, m.SessionsOffline = 3*time.Minute, 2, 1, 1
+	m.Subscriptions, m.Retained, m.RetainedBytes, m.SharedGroups = 3, 4, 2048, 1
+	m.MessagesReceived, m.MessagesSent, m.BytesReceived, m.BytesSent, m.Queued = 120, 240, 9000, 18000, 5
+	sn.Sessions = []broker.SessionInfo{
+		{ClientID: "mqttboard-1", Connected: true, Protocol: "5.0", Address: "127.0.0.1:50000",
+			Subscriptions: []broker.SubscriptionInfo{{Filter: "mqttboard/#", QoS: 1}, {Filter: "$share/g/plant/+", QoS: 0, ID: 7}}},
+		{ClientID: "sensor-7", Protocol: "3.1.1", Address: "10.0.0.7:41000", Queued: 5, Dropped: 2,
+			Subscriptions: []broker.SubscriptionInfo{{Filter: "cmd/sensor-7", QoS: 1}}},
+	}
+	ts := float64(t0.Unix())
+	sn.Logs = []broker.LogRecord{
+		{Timestamp: ts, EventType: "client connected", ClientID: "mqttboard-1", Address: "127.0.0.1:50000"},
+		{Timestamp: ts + 1, EventType: "subscribed", ClientID: "mqttboard-1", Topic: "mqttboard/#"},
+		{Timestamp: ts + 2, EventType: "client disconnected", ClientID: "sensor-7", Reason: "keep alive timeout"},
+	}
+	return sn
 }
 
 func strip(s string) []byte { return []byte(ansi.Strip(s)) }
@@ -160,6 +186,13 @@ func TestGoldenMoreViews(t *testing.T) {
 				cn.Err = "connect to mqtt://127.0.0.1:1883: dial tcp 127.0.0.1:1883: connect: connection refused — is a broker running there? check the URL (e edits the connection), r retries now"
 				m.focusPane(Connections)
 				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("i")})
+				golden.RequireEqual(t, strip(m.View()))
+			})
+			t.Run("broker", func(t *testing.T) {
+				m := fixture(t, w, h)
+				m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("B")})
+				m.focusPane(Broker)
+				m.Update(brokerpane.SnapshotMsg{Snapshot: brokerSnapshot()})
 				golden.RequireEqual(t, strip(m.View()))
 			})
 			t.Run("message-details", func(t *testing.T) {

@@ -34,8 +34,8 @@ type Snapshot struct {
 	Err      error
 }
 
-// snapshotMsg carries a snapshot to the pane.
-type snapshotMsg struct{ Snapshot }
+// SnapshotMsg carries a snapshot to the pane (tests send their own).
+type SnapshotMsg struct{ Snapshot }
 
 // tickMsg asks for the next snapshot.
 type tickMsg struct{}
@@ -89,7 +89,7 @@ func (p *Pane) take() tea.Cmd {
 	if s == nil {
 		return nil
 	}
-	return func() tea.Msg { return snapshotMsg{Take(s)} }
+	return func() tea.Msg { return SnapshotMsg{Take(s)} }
 }
 
 // Title implements common.Pane.
@@ -124,7 +124,7 @@ func (p *Pane) FullHelp() [][]key.Binding { return [][]key.Binding{p.ShortHelp()
 // Update implements common.Pane.
 func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
-	case snapshotMsg:
+	case SnapshotMsg:
 		p.snap = &msg.Snapshot
 		p.sel = min(p.sel, max(len(p.snap.Sessions)-1, 0))
 		if !p.polling {
@@ -171,7 +171,7 @@ func humanBytes(n int64) string {
 // one with its subscriptions), and the newest log records below.
 func (p *Pane) View() string {
 	st := p.c.Styles
-	if p.broker() == nil {
+	if p.snap == nil && p.broker() == nil {
 		return common.Lines([]string{st.Dim.Render("the board runs no broker: a local connection (l in Connections) starts one")}, p.w, p.h)
 	}
 	if p.snap == nil {
@@ -271,7 +271,7 @@ func (p *Pane) View() string {
 		logs = logs[len(logs)-(logH-1):]
 	}
 	for _, r := range logs {
-		lines = append(lines, logLine(r))
+		lines = append(lines, logLine(r, p.c.Now().Location()))
 	}
 	if p.snap.Err != nil {
 		lines = append(lines, st.Error.Render(common.Safe(p.snap.Err.Error())))
@@ -279,10 +279,11 @@ func (p *Pane) View() string {
 	return common.Lines(lines, p.w, p.h)
 }
 
-// logLine is one log record on a row: time, event, client, topic, reason.
-func logLine(r broker.LogRecord) string {
+// logLine is one log record on a row: time (in loc, the board clock's
+// zone), event, client, topic, reason.
+func logLine(r broker.LogRecord, loc *time.Location) string {
 	sec := int64(r.Timestamp)
-	t := time.Unix(sec, int64((r.Timestamp-float64(sec))*1e9))
+	t := time.Unix(sec, int64((r.Timestamp-float64(sec))*1e9)).In(loc)
 	var b strings.Builder
 	b.WriteString(t.Format("15:04:05.000") + " " + r.EventType)
 	if r.ClientID != "" {
