@@ -89,3 +89,38 @@ func TestMosquittoAndMQTTXHabits(t *testing.T) {
 		t.Errorf("pub --format hex of non-hex: exit %d %s", code, e)
 	}
 }
+
+// TestTransportHabits: --unix, --capath, --tls-version and --ciphers reach
+// a mosquitto that only accepts what they say.
+func TestTransportHabits(t *testing.T) {
+	m := clienttest.Start(t, clienttest.Config{Unix: true, TLS: true})
+	_, port, _ := strings.Cut(m.TLSAddr, ":")
+	if code, _, e := mqttboard(t, "", "pub", "--unix", m.UnixPath, "-t", "u/x", "-m", "over a unix socket", "-i", "via-unix"); code != 0 {
+		t.Fatalf("--unix: exit %d: %s", code, e)
+	}
+	capath := t.TempDir()
+	ca, err := os.ReadFile(m.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(capath+"/ca.pem", ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{
+		{"--capath", capath},
+		{"--cafile", m.CAFile, "--tls-version", "tlsv1.3"},
+		{"--cafile", m.CAFile, "--tls-version", "tlsv1.2", "--ciphers", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+		{"--cafile", m.CAFile, "--tls-use-os-certs"},
+	} {
+		code, _, e := mqttboard(t, "", append([]string{"pub", "-h", "localhost", "-p", port, "-t", "u/x", "-m", "x"}, args...)...)
+		if code != 0 {
+			t.Errorf("%v: exit %d: %s", args, code, e)
+		}
+	}
+	// A cipher the listener's EC key cannot use fails the handshake.
+	code, _, e := mqttboard(t, "", "pub", "-h", "localhost", "-p", port, "-t", "u/x", "-m", "x", "--cafile", m.CAFile,
+		"--tls-version", "tlsv1.2", "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256")
+	if code != ExitConnect || !strings.Contains(e, "TLS handshake") {
+		t.Errorf("RSA-only cipher against an EC certificate: exit %d: %s", code, e)
+	}
+}

@@ -37,6 +37,8 @@ type Config struct {
 	// ACL, when set, is the content of mosquitto's acl_file (lines before
 	// any "user" line apply to anonymous clients).
 	ACL string
+	// Unix adds a listener on a Unix domain socket (UnixPath).
+	Unix bool
 	// LogAll logs every packet and every connection's start and end
 	// (log_type all, connection_messages true), so a test can read what
 	// the broker itself saw: "Client X disconnected." after a DISCONNECT,
@@ -49,6 +51,8 @@ type Mosquitto struct {
 	Addr    string // host:port of the plain TCP listener
 	WSAddr  string // host:port of the WebSocket listener
 	TLSAddr string // host:port of the TLS listener
+	// UnixPath is the Unix domain socket of the Unix listener.
+	UnixPath string
 	// CAFile signs ServerCert and ClientCert; ClientCert/ClientKey are a
 	// client certificate the TLS listener accepts.
 	CAFile, ClientCert, ClientKey string
@@ -150,6 +154,16 @@ func Start(t testing.TB, cfg Config) *Mosquitto {
 		addrs = append(addrs, m.WSAddr)
 		fmt.Fprintf(&conf, "listener %s 127.0.0.1\nprotocol websockets\n", port(m.WSAddr))
 	}
+	if cfg.Unix {
+		// Socket paths are short (108 bytes): not the test's temp dir.
+		sd, err := os.MkdirTemp("", "mq")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { os.RemoveAll(sd) })
+		m.UnixPath = filepath.Join(sd, "sock")
+		fmt.Fprintf(&conf, "listener 0 %s\n", m.UnixPath)
+	}
 	if cfg.TLS {
 		m.TLSAddr = freeAddr(t)
 		addrs = append(addrs, m.TLSAddr)
@@ -175,16 +189,24 @@ func Start(t testing.TB, cfg Config) *Mosquitto {
 	for _, a := range addrs {
 		waitListening(t, a, exited, m)
 	}
+	if m.UnixPath != "" {
+		waitListeningOn(t, "unix", m.UnixPath, exited, m)
+	}
 	return m
 }
 
 // waitListening polls until addr accepts a TCP connection, for at most 10 s.
 func waitListening(t testing.TB, addr string, exited <-chan struct{}, m *Mosquitto) {
 	t.Helper()
+	waitListeningOn(t, "tcp", addr, exited, m)
+}
+
+func waitListeningOn(t testing.TB, network, addr string, exited <-chan struct{}, m *Mosquitto) {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	backoff := 5 * time.Millisecond
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
+		c, err := net.DialTimeout(network, addr, time.Second)
 		if err == nil {
 			c.Close()
 			return
