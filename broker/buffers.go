@@ -41,13 +41,19 @@ type input struct {
 	// partial bounds a pause inside a packet (see [Options.PacketTimeout]);
 	// 0 while CONNECT is read, whose deadline is fixed.
 	partial  time.Duration
-	deadline time.Time // the read deadline last set
+	deadline int64 // the read deadline last set, Unix nanoseconds; 0: none
 
 	// Until CONNECT is read, every byte received counts against the
 	// server-wide budget of unauthenticated connections.
-	connecting *atomic.Int64
-	budget     int64
-	held       int64
+	budget *connectBudget
+	held   int64
+}
+
+// connectBudget is the bytes held by all connections whose CONNECT is not
+// read yet, and their limit (Options.MaxConnectingBytes).
+type connectBudget struct {
+	held atomic.Int64
+	max  int64
 }
 
 // errConnectBudget ends a connection whose CONNECT would take the bytes
@@ -68,14 +74,15 @@ func (in *input) Read(p []byte) (int, error) {
 		// moves only when half of it is used, so a busy connection sets
 		// it rarely; a stall ends the connection after between half and
 		// all of partial.
-		if now := time.Now(); in.deadline.Sub(now) < in.partial/2 {
-			in.deadline = now.Add(in.partial)
-			in.nc.SetReadDeadline(in.deadline)
+		if now := time.Now(); in.deadline-now.UnixNano() < int64(in.partial/2) {
+			d := now.Add(in.partial)
+			in.deadline = d.UnixNano()
+			in.nc.SetReadDeadline(d)
 		}
 	}
 	n, err := in.nc.Read(p)
 	in.n.Add(int64(n))
-	if in.connecting != nil && err == nil && !in.hold(n) {
+	if in.budget != nil && err == nil && !in.hold(n) {
 		err = errConnectBudget
 	}
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -87,35 +94,35 @@ func (in *input) Read(p []byte) (int, error) {
 // hold counts n more unauthenticated bytes; false past the budget.
 func (in *input) hold(n int) bool {
 	in.held += int64(n)
-	return in.connecting.Add(int64(n)) <= in.budget
+	return in.budget.held.Add(int64(n)) <= in.budget.max
 }
 
 // connected ends the CONNECT phase: its bytes no longer count against the
 // budget. Idempotent.
 func (in *input) connected() {
-	if in.connecting != nil {
-		in.connecting.Add(-in.held)
-		in.connecting, in.held = nil, 0
+	if in.budget != nil {
+		in.budget.held.Add(-in.held)
+		in.budget, in.held = nil, 0
 	}
 }
 
 // waitIdle blocks until the client sends something, holding no buffers.
 // idle is the deadline for it (zero: none).
 func (in *input) waitIdle(idle time.Time) error {
-	if idle != in.deadline {
+	if d := unixNano(idle); d != in.deadline {
 		in.nc.SetReadDeadline(idle)
-		in.deadline = idle
+		in.deadline = d
 	}
 	for {
 		n, err := in.nc.Read(in.first[:])
 		if n == 1 {
 			in.n.Add(1)
 			in.has = true
-			if in.connecting != nil && !in.hold(1) {
+			if in.budget != nil && !in.hold(1) {
 				return errConnectBudget
 			}
 			if in.partial > 0 {
-				in.deadline = time.Time{} // the packet's own deadline is set by the next Read
+				in.deadline = 0 // the packet's own deadline is set by the next Read
 			}
 			return nil
 		}
@@ -126,6 +133,23 @@ func (in *input) waitIdle(idle time.Time) error {
 			return err
 		}
 	}
+}
+
+// unixNano is t as Unix nanoseconds, 0 for the zero Time (no deadline):
+// deadlines are kept as int64, 16 bytes less per connection than a Time.
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// timeOfNano is the inverse of unixNano.
+func timeOfNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
 }
 
 // Read deadlines, told apart because they end a connection differently.
@@ -187,7 +211,7 @@ func (c *conn) giveBackAll() {
 // interval [MQTT-3.1.2-24]; during CONNECT, the deadline serve set stays.
 func (c *conn) readPacket() (packet.Packet, error) {
 	if c.br == nil {
-		idle := c.in.deadline
+		idle := timeOfNano(c.in.deadline)
 		if c.v != 0 {
 			idle = time.Time{}
 			if c.keepAlive > 0 {

@@ -66,15 +66,15 @@ type conn struct {
 	w         *writer // borrowed while writing, nil when idle (see buffers.go)
 	delivered uint64  // PUBLISHes written, for the disconnect log (logs.go)
 	aliases   map[string]uint16
-	streamed  bool      // nc writes net.Buffers with writev (TCP, Unix)
-	wdl       time.Time // the write deadline last set
+	streamed  bool  // nc writes net.Buffers with writev (TCP, Unix)
+	wdl       int64 // the write deadline last set, Unix nanoseconds; 0: none
 
 	mu       sync.Mutex       // guards the fields below
 	will     *message.Message // set by CONNECT; taken by DISCONNECT, the ending or Shutdown
 	ctrl     []byte           // encoded control packets (acks, CONNACK) to send
-	final    []byte           // the DISCONNECT to send last, after Kick
 	stopping bool
 	graceful bool        // Kick at shutdown: send what is queued before the DISCONNECT
+	final    bool        // a DISCONNECT with code and reason is owed, last
 	cut      *time.Timer // closes the socket under a write that outlives a Kick
 	code     packet.ReasonCode
 	reason   string
@@ -101,7 +101,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 		writerDone: make(chan struct{}),
 		done:       make(chan struct{}),
 	}
-	c.in = input{nc: nc, n: &s.ctr.bytesIn, connecting: &s.connecting, budget: int64(s.opts.MaxConnectingBytes)}
+	c.in = input{nc: nc, n: &s.ctr.bytesIn, budget: &s.connecting}
 	return c
 }
 
@@ -126,13 +126,7 @@ func (c *conn) kick(code packet.ReasonCode, reason string, graceful bool) {
 	c.code, c.reason = code, reason
 	// c.v and c.sess are read only once ready: before that, serve may
 	// still be writing them.
-	if c.ready && c.v == packet.V5 && code != 0 {
-		d := packet.Disconnect{ReasonCode: code}
-		if reason != "" {
-			d.Props.ReasonString = c.s.reasonString(reason) // reason.go
-		}
-		c.final, _ = d.AppendTo(nil, c.v)
-	}
+	c.final = c.ready && c.v == packet.V5 && code != 0
 	if !graceful && c.writing {
 		// A write in progress gets ShutdownLinger more, then the socket
 		// is closed under it. Not SetWriteDeadline: on a WebSocket it
@@ -182,8 +176,9 @@ func (c *conn) send(p packet.Packet) {
 func (c *conn) serve(ctx context.Context) {
 	handedOff := false
 	defer c.guard(&handedOff)
-	c.in.deadline = time.Now().Add(c.s.opts.ConnectTimeout)
-	c.nc.SetReadDeadline(c.in.deadline)
+	d := time.Now().Add(c.s.opts.ConnectTimeout)
+	c.in.deadline = d.UnixNano()
+	c.nc.SetReadDeadline(d)
 	p, err := c.readPacket()
 	c.in.connected() // the CONNECT's bytes no longer count as unauthenticated
 	if err != nil {

@@ -28,7 +28,7 @@ type Server struct {
 	seq      atomic.Uint64
 	// connecting is the bytes held by connections whose CONNECT is not
 	// read yet (see Options.MaxConnectingBytes).
-	connecting atomic.Int64
+	connecting connectBudget
 	insp       inspector // inspection and logs (inspect.go, logs.go)
 
 	mu        sync.Mutex // guards everything below; see LOCKS.md
@@ -46,7 +46,7 @@ type Server struct {
 // [Server.Listen] or [Server.Serve].
 func New(opts Options) *Server {
 	opts.applyDefaults()
-	return &Server{
+	s := &Server{
 		opts:     opts,
 		index:    topics.NewIndex(),
 		retained: retained.New(),
@@ -55,6 +55,8 @@ func New(opts Options) *Server {
 		conns:    make(map[*conn]struct{}),
 		done:     make(chan struct{}),
 	}
+	s.connecting.max = int64(opts.MaxConnectingBytes)
+	return s
 }
 
 // Listen binds Options.Listen (TCP) so that [Server.Addr] is known before

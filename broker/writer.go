@@ -128,11 +128,11 @@ func (c *conn) writeLoop() {
 			c.mu.Unlock()
 			continue
 		}
-		if !c.wdl.IsZero() {
+		if c.wdl != 0 {
 			// An idle connection keeps no deadline timer in the runtime's
 			// heap (memory per idle connection); the next write sets one.
-			c.wdl = time.Time{}
-			c.nc.SetWriteDeadline(c.wdl)
+			c.wdl = 0
+			c.nc.SetWriteDeadline(time.Time{})
 		}
 		c.writing = false // from here on, Wake starts a new loop
 		c.mu.Unlock()
@@ -194,8 +194,15 @@ func (c *conn) flushFinal(graceful bool) {
 		c.releaseWriter()
 	}
 	c.mu.Lock()
-	b := append(c.ctrl, c.final...)
-	c.ctrl, c.final = nil, nil
+	b := c.ctrl
+	if c.final {
+		d := packet.Disconnect{ReasonCode: c.code}
+		if c.reason != "" {
+			d.Props.ReasonString = c.s.reasonString(c.reason) // reason.go
+		}
+		b, _ = d.AppendTo(b, c.v)
+	}
+	c.ctrl, c.final = nil, false
 	c.mu.Unlock()
 	if !graceful {
 		// Kick already bounded a write in progress; this bounds the
@@ -230,9 +237,10 @@ func (c *conn) writeBatch() (more bool, err error) {
 	// queue) for ever. The deadline moves only when half of it is used,
 	// so a busy connection seldom sets it; once kicked, it is not moved.
 	if !c.stopping || c.graceful {
-		if c.wdl.Sub(now) < c.s.opts.WriteTimeout/2 {
-			c.wdl = now.Add(c.s.opts.WriteTimeout)
-			c.nc.SetWriteDeadline(c.wdl)
+		if c.wdl-now.UnixNano() < int64(c.s.opts.WriteTimeout/2) {
+			d := now.Add(c.s.opts.WriteTimeout)
+			c.wdl = d.UnixNano()
+			c.nc.SetWriteDeadline(d)
 		}
 	}
 	c.mu.Unlock()
@@ -300,8 +308,9 @@ func (c *conn) extendWrite() bool {
 	if c.stopping && !c.graceful {
 		return false
 	}
-	c.wdl = time.Now().Add(c.s.opts.WriteTimeout)
-	c.nc.SetWriteDeadline(c.wdl)
+	d := time.Now().Add(c.s.opts.WriteTimeout)
+	c.wdl = d.UnixNano()
+	c.nc.SetWriteDeadline(d)
 	return true
 }
 
