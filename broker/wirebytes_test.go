@@ -92,6 +92,10 @@ func TestConformanceConfigBytes(t *testing.T) {
 		{"a SUBACK from a client", "90 03 1234 00", "E0 01 82"},
 		{"PUBLISH QoS 0 with DUP", "38 0F 0005 746F706963 00 7061796C6F6164", "E0 01 81"},
 		{"response topic with a wildcard", "32 15 0005 746F706963 1234 04 08000123 7061796C6F6164", "E0 01 82"},
+		{"PUBACK with packet identifier 0", "40 02 0000", "E0 01 82"},
+		{"SUBSCRIBE with an empty filter", "82 06 1234 00 0000 00", "E0 01 81"},
+		{"SUBSCRIBE with a property not allowed there", "82 09 1234 02 0100 0001 70 00", "E0 01 81"},
+		{"SUBSCRIBE with two subscription identifiers", "82 0B 0001 04 0B010B01 0001 70 00", "E0 01 82"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := dialWire(t, addr)

@@ -112,7 +112,7 @@ func (a *Ack) decodeAck(d *decoder) error {
 	}
 	a.ReasonCode = ReasonCode(code)
 	if !a.ReasonCode.ValidFor(d.typ) {
-		return d.failAt(at+2, MalformedPacket, "reason code", fmt.Sprintf("0x%02X is not a %s reason code", code, d.typ), "MQTT-3.4.2.1")
+		return d.failAt(at+2, ProtocolError, "reason code", fmt.Sprintf("0x%02X is not a %s reason code", code, d.typ), "MQTT-3.4.2.1")
 	}
 	if d.remaining() == 0 {
 		return nil

@@ -277,12 +277,14 @@ func checkLen16(t Type, field string, n int) error {
 	return nil
 }
 
-// packetID reads a packet identifier, which is never 0 [MQTT-2.2.1-3].
+// packetID reads a packet identifier, which is never 0 [MQTT-2.2.1-3]: a
+// well-formed packet breaking that rule is a protocol error (0x82), as
+// mosquitto answers it.
 func (d *decoder) packetID() (uint16, error) {
 	at := d.off
 	id, err := d.u16("packet identifier")
 	if err == nil && id == 0 {
-		err = d.failAt(at, MalformedPacket, "packet identifier", "is 0", "MQTT-2.2.1-3")
+		err = d.failAt(at, ProtocolError, "packet identifier", "is 0", "MQTT-2.2.1-3")
 	}
 	return id, err
 }

@@ -302,9 +302,9 @@ var rawPackets = []rawPacket{
 	}},
 	{name: "pubrel reserved flags", v: V311, wantErr: MalformedPacket, rule: "MQTT-2.1.3-1", raw: []byte{0x60, 2, 0, 3}},
 	{name: "puback reserved flags", v: V311, wantErr: MalformedPacket, rule: "MQTT-2.1.3-1", raw: []byte{0x41, 2, 0, 3}},
-	{name: "puback packet id 0", v: V5, wantErr: MalformedPacket, rule: "MQTT-2.2.1-3", raw: []byte{0x40, 2, 0, 0}},
+	{name: "puback packet id 0", v: V5, wantErr: ProtocolError, rule: "MQTT-2.2.1-3", raw: []byte{0x40, 2, 0, 0}},
 	{name: "puback 3.1.1 too long", v: V311, wantErr: MalformedPacket, raw: []byte{0x40, 3, 0, 1, 0}},
-	{name: "pubcomp 5.0 reason not for pubcomp", v: V5, wantErr: MalformedPacket, raw: []byte{0x70, 3, 0, 1, 0x87}},
+	{name: "pubcomp 5.0 reason not for pubcomp", v: V5, wantErr: ProtocolError, raw: []byte{0x70, 3, 0, 1, 0x87}},
 
 	// ---------------- SUBSCRIBE / SUBACK ----------------
 	{name: "subscribe 3.1.1 two filters", v: V311, pkt: &Subscribe{PacketID: 10, Subscriptions: []Subscription{
@@ -330,25 +330,25 @@ var rawPackets = []rawPacket{
 		0, 16, '$', 's', 'h', 'a', 'r', 'e', '/', 'g', ':', '1', ':', '2', '/', 'x', '/', '+', 0x10, // retain handling 1
 		0, 25, '$', 'f', 'i', 'l', 't', 'e', 'r', '/', 'p', 'a', 'y', 'l', 'o', 'a', 'd', '=', 'x', '%', '3', 'E', '1', '/', 's', '/', '#', 0x02,
 	}},
-	{name: "subscribe no filters", v: V311, wantErr: ProtocolError, rule: "MQTT-3.8.3-2", raw: []byte{0x82, 2, 0, 1}},
+	{name: "subscribe no filters", v: V311, wantErr: MalformedPacket, rule: "MQTT-3.8.3-2", raw: []byte{0x82, 2, 0, 1}},
 	{name: "subscribe reserved flags", v: V311, wantErr: MalformedPacket, rule: "MQTT-2.1.3-1", raw: []byte{0x80, 6, 0, 1, 0, 1, 'a', 0}},
 	{name: "subscribe 3.1.1 reserved option bits", v: V311, wantErr: MalformedPacket, raw: []byte{0x82, 6, 0, 1, 0, 1, 'a', 0x04}},
 	{name: "subscribe 5.0 reserved option bits", v: V5, wantErr: MalformedPacket, rule: "MQTT-3.8.3-5", raw: []byte{0x82, 7, 0, 1, 0, 0, 1, 'a', 0x40}},
 	{name: "subscribe qos 3", v: V311, wantErr: MalformedPacket, raw: []byte{0x82, 6, 0, 1, 0, 1, 'a', 3}},
-	{name: "subscribe retain handling 3", v: V5, wantErr: ProtocolError, raw: []byte{0x82, 7, 0, 1, 0, 0, 1, 'a', 0x30}},
+	{name: "subscribe retain handling 3", v: V5, wantErr: MalformedPacket, raw: []byte{0x82, 7, 0, 1, 0, 0, 1, 'a', 0x30}},
 	{name: "subscribe no local on shared", v: V5, wantErr: ProtocolError, rule: "MQTT-3.8.3-4", raw: []byte{
 		0x82, 16, 0, 1, 0, 0, 10, '$', 's', 'h', 'a', 'r', 'e', '/', 'g', '/', 't', 0x04,
 	}},
 	{name: "subscribe # not last", v: V311, wantErr: TopicFilterInvalid, rule: "MQTT-4.7.1-1", raw: []byte{0x82, 8, 0, 1, 0, 3, '#', '/', 'a', 0}},
 	{name: "subscribe + inside level", v: V311, wantErr: TopicFilterInvalid, rule: "MQTT-4.7.1-2", raw: []byte{0x82, 7, 0, 1, 0, 2, 'a', '+', 0}},
-	{name: "subscribe empty filter", v: V311, wantErr: TopicFilterInvalid, rule: "MQTT-4.7.3-1", raw: []byte{0x82, 5, 0, 1, 0, 0, 0}},
+	{name: "subscribe empty filter", v: V311, wantErr: MalformedPacket, rule: "MQTT-4.7.3-1", raw: []byte{0x82, 5, 0, 1, 0, 0, 0}},
 	{name: "subscribe shared without filter", v: V5, wantErr: TopicFilterInvalid, rule: "MQTT-4.8.2-2", raw: []byte{
 		0x82, 14, 0, 1, 0, 0, 8, '$', 's', 'h', 'a', 'r', 'e', '/', 'g', 0,
 	}},
 	{name: "subscribe two subscription ids", v: V5, wantErr: ProtocolError, rule: "MQTT-2.2.2-2", raw: []byte{
 		0x82, 10, 0, 1, 4, 0x0B, 1, 0x0B, 2, 0, 1, 'a', 0,
 	}},
-	{name: "subscribe subscription id 0", v: V5, wantErr: ProtocolError, raw: []byte{0x82, 8, 0, 1, 2, 0x0B, 0, 0, 1, 'a', 0}},
+	{name: "subscribe subscription id 0", v: V5, wantErr: MalformedPacket, raw: []byte{0x82, 8, 0, 1, 2, 0x0B, 0, 0, 1, 'a', 0}},
 	{name: "suback 3.1.1", v: V311, pkt: &Suback{PacketID: 10, ReasonCodes: []ReasonCode{GrantedQoS1, UnspecifiedError}}, raw: []byte{
 		0x90, 4, 0, 10, 0x01, 0x80,
 	}},
@@ -367,7 +367,7 @@ var rawPackets = []rawPacket{
 	{name: "unsubscribe 5.0 with user property", v: V5, pkt: &Unsubscribe{PacketID: 6, Props: Properties{User: []UserProperty{{"k", "v"}}}, Filters: []string{"x"}}, raw: []byte{
 		0xA2, 13, 0, 6, 7, 0x26, 0, 1, 'k', 0, 1, 'v', 0, 1, 'x',
 	}},
-	{name: "unsubscribe no filters", v: V5, wantErr: ProtocolError, rule: "MQTT-3.10.3-2", raw: []byte{0xA2, 3, 0, 1, 0}},
+	{name: "unsubscribe no filters", v: V5, wantErr: MalformedPacket, rule: "MQTT-3.10.3-2", raw: []byte{0xA2, 3, 0, 1, 0}},
 	{name: "unsuback 3.1.1", v: V311, pkt: &Unsuback{PacketID: 5}, raw: []byte{0xB0, 2, 0, 5}},
 	{name: "unsuback 5.0", v: V5, pkt: &Unsuback{PacketID: 6, ReasonCodes: []ReasonCode{Success, NoSubscriptionExisted}}, raw: []byte{
 		0xB0, 5, 0, 6, 0, 0x00, 0x11,

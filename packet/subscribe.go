@@ -80,7 +80,31 @@ func (s *Subscribe) AppendTo(dst []byte, v Version) ([]byte, error) {
 	return dst, nil
 }
 
-func (s *Subscribe) decode(d *decoder, _ byte) error {
+// asMalformed gives an error found in a SUBSCRIBE or UNSUBSCRIBE body the
+// code mosquitto answers it with: Malformed Packet (0x81) for a protocol
+// error in it (no filter, a property not allowed, reserved option values,
+// a subscription identifier of 0) and for an empty filter, except a shared
+// subscription's own rules (a share name without a filter, No Local on a
+// shared subscription), a repeated property and a packet identifier of 0,
+// which stay protocol errors (0x82). A filter with a misplaced wildcard
+// stays 0x8F.
+func asMalformed(err error) error {
+	e, ok := err.(*Error)
+	if !ok || e.Code == MalformedPacket || e.Field == "packet identifier" ||
+		strings.Contains(e.Msg, "shared subscription") || strings.Contains(e.Msg, "more than once") {
+		return err
+	}
+	if e.Code == ProtocolError || e.Code == TopicFilterInvalid && e.Msg == "is empty" {
+		c := *e
+		c.Code = MalformedPacket
+		return &c
+	}
+	return err
+}
+
+func (s *Subscribe) decode(d *decoder, _ byte) error { return asMalformed(s.decodeBody(d)) }
+
+func (s *Subscribe) decodeBody(d *decoder) error {
 	s.Props.Reset()
 	s.Subscriptions = s.Subscriptions[:0]
 	var err error
@@ -218,7 +242,9 @@ func (u *Unsubscribe) AppendTo(dst []byte, v Version) ([]byte, error) {
 	return dst, nil
 }
 
-func (u *Unsubscribe) decode(d *decoder, _ byte) error {
+func (u *Unsubscribe) decode(d *decoder, _ byte) error { return asMalformed(u.decodeBody(d)) }
+
+func (u *Unsubscribe) decodeBody(d *decoder) error {
 	u.Props.Reset()
 	u.Filters = u.Filters[:0]
 	var err error
