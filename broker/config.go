@@ -30,6 +30,19 @@ type Config struct {
 	// HTTP serves the REST API, /metrics and /healthz (`mqttboard broker
 	// --http`); absent: no HTTP server.
 	HTTP *HTTPConfig `json:"http" yaml:"http"`
+	// Logs configures the broker's log (GET /mqtt/logs and the
+	// flespi/log/mqtt/... topics).
+	Logs LogsConfig `json:"logs" yaml:"logs"`
+}
+
+// LogsConfig is the log's part of the configuration.
+type LogsConfig struct {
+	// Records is how many records the ring keeps (0: the default, 4096;
+	// negative: no log at all).
+	Records int `json:"records" yaml:"records"`
+	// MQTT, when false, stops publishing records to flespi/log/mqtt/...
+	// (the ring is still kept). Default true.
+	MQTT *bool `json:"mqtt" yaml:"mqtt"`
 }
 
 // HTTPConfig is the broker's HTTP API listener.
@@ -86,6 +99,8 @@ func (c *Config) Apply(o *Options) {
 	o.NoStamp = c.Stamp != nil && !*c.Stamp
 	o.AllowControlChars = c.AllowControlCharacters
 	o.NoReasonStrings = c.ReasonStrings != nil && !*c.ReasonStrings
+	o.LogRecords = c.Logs.Records
+	o.NoLogTopics = c.Logs.MQTT != nil && !*c.Logs.MQTT
 }
 
 // LoadConfig reads and validates a configuration file. Errors name the

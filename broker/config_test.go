@@ -60,3 +60,19 @@ func TestConfigLifecycleLimits(t *testing.T) {
 		t.Fatalf("error %v, want one naming write_timeout", err)
 	}
 }
+
+// TestConfigHTTPAndLogs: the http and logs keys.
+func TestConfigHTTPAndLogs(t *testing.T) {
+	c, err := broker.ParseConfig("b.yaml", []byte("http:\n  listen: 127.0.0.1:9080\n  tls: true\nlogs:\n  records: 10\n  mqtt: false\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o broker.Options
+	c.Apply(&o)
+	if c.HTTP == nil || c.HTTP.Listen != "127.0.0.1:9080" || !c.HTTP.TLS || o.LogRecords != 10 || !o.NoLogTopics {
+		t.Fatalf("%+v %+v", c.HTTP, o)
+	}
+	if _, err := broker.ParseConfig("b.yaml", []byte("http:\n  listen: x\n  colour: red\n")); err == nil || !strings.Contains(err.Error(), "colour") {
+		t.Fatalf("unknown key under http: %v", err)
+	}
+}
