@@ -70,6 +70,10 @@ type Stats struct {
 
 type counters struct {
 	connected, total, received, sent, dropped, bytesIn, bytesOut atomic.Int64
+	// droppedTooLarge counts the drops (included in dropped) of messages
+	// larger than the client's Maximum Packet Size; the rest are queue-full
+	// drops. Counted on the drop path only.
+	droppedTooLarge atomic.Int64
 }
 
 func (s *Server) emit(e Event) {

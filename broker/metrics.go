@@ -23,6 +23,10 @@ type Metrics struct {
 	// unacknowledged messages, with the memory they take.
 	Queued, QueuedBytes, Inflight, InflightBytes int64
 	RetainedBytes                                int64
+	// DroppedQueueFull and DroppedTooLarge split Stats.MessagesDropped by
+	// cause: a session's queue was full, or the message was larger than
+	// the client's Maximum Packet Size.
+	DroppedQueueFull, DroppedTooLarge int64
 	// SharedGroups counts distinct shared subscription groups (share name
 	// and filter).
 	SharedGroups int
@@ -61,6 +65,8 @@ func (s *Server) Metrics() Metrics {
 		}
 	}
 	m.SharedGroups = len(groups)
+	m.DroppedTooLarge = s.ctr.droppedTooLarge.Load()
+	m.DroppedQueueFull = max(m.MessagesDropped-m.DroppedTooLarge, 0)
 	m.Retained, m.RetainedBytes = s.retained.Size()
 	ls := s.logStats()
 	m.LogRecords, m.LogPublished = ls.Records, ls.Published

@@ -347,6 +347,7 @@ func (c *conn) encode(o *session.Outgoing, now time.Time) {
 			c.sess.Drop(o.PacketID)
 		}
 		c.s.ctr.dropped.Add(1)
+		c.s.ctr.droppedTooLarge.Add(1) // for metrics by cause
 		c.s.emit(Event{Kind: EventDropped, ClientID: c.clientID, Reason: packet.PacketTooLarge, Topic: m.Topic, Detail: "larger than the client's Maximum Packet Size"})
 		return
 	}

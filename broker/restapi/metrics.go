@@ -27,7 +27,7 @@ var metricDefs = []struct {
 	{"sessions", "Sessions by state (online, offline).", []string{"state"}},
 	{"messages_received_total", "PUBLISH messages received from clients and the API.", nil},
 	{"messages_sent_total", "PUBLISH messages sent to clients.", nil},
-	{"messages_dropped_total", "Messages dropped by cause: queue_full (a session's outgoing queue was full) and too_large (larger than the client's Maximum Packet Size) are counted together as all.", []string{"cause"}},
+	{"messages_dropped_total", "Messages dropped, by cause: queue_full (a session's outgoing queue was full), too_large (larger than the client's Maximum Packet Size).", []string{"cause"}},
 	{"bytes_received_total", "Bytes read from MQTT connections.", nil},
 	{"bytes_sent_total", "Bytes written to MQTT connections.", nil},
 	{"queued_messages", "Messages waiting in sessions' outgoing queues.", nil},
@@ -75,7 +75,8 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge("sessions", float64(m.SessionsOffline), "offline")
 	counter("messages_received_total", float64(m.MessagesReceived))
 	counter("messages_sent_total", float64(m.MessagesSent))
-	counter("messages_dropped_total", float64(m.MessagesDropped), "all")
+	counter("messages_dropped_total", float64(m.DroppedQueueFull), "queue_full")
+	counter("messages_dropped_total", float64(m.DroppedTooLarge), "too_large")
 	counter("bytes_received_total", float64(m.BytesReceived))
 	counter("bytes_sent_total", float64(m.BytesSent))
 	gauge("queued_messages", float64(m.Queued))

@@ -56,6 +56,67 @@ func dial(t *testing.T, addr, id string, clean bool, expiry uint32) *peer {
 	return p
 }
 
+// dialMax connects with a Maximum Packet Size.
+func dialMax(t *testing.T, addr, id string, max uint32) *peer {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &peer{msgs: make(chan *paho.Publish, 100), disc: make(chan *paho.Disconnect, 1)}
+	p.Client = paho.NewClient(paho.ClientConfig{
+		Conn: nc,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			p.msgs <- pr.Packet
+			return true, nil
+		}},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := p.Connect(ctx, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30, Properties: &paho.ConnectProperties{MaximumPacketSize: &max}}); err != nil {
+		t.Fatalf("connect %s: %v", id, err)
+	}
+	t.Cleanup(func() { p.Disconnect(&paho.Disconnect{}); nc.Close() })
+	return p
+}
+
+// TestRemoveSessionSendsWill: removing an offline session whose will waits
+// for its delay publishes the will at once, as any session end does.
+func TestRemoveSessionSendsWill(t *testing.T) {
+	opts, events := brokertest.Events(100)
+	c := newClient(t, opts)
+	watcher := dial(t, c.addr, "watcher", true, 0)
+	watcher.sub(t, "wills/#", 1)
+	nc, err := net.Dial("tcp", c.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := paho.NewClient(paho.ClientConfig{Conn: nc})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	expiry, delay := uint32(600), uint32(300)
+	if _, err := w.Connect(ctx, &paho.Connect{ClientID: "dying", CleanStart: true, KeepAlive: 30,
+		Properties:     &paho.ConnectProperties{SessionExpiryInterval: &expiry},
+		WillMessage:    &paho.WillMessage{Topic: "wills/dying", Payload: []byte("gone"), QoS: 1},
+		WillProperties: &paho.WillProperties{WillDelayInterval: &delay},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	nc.Close() // no DISCONNECT: the will is due, after its delay
+	for e := range events {
+		if e.Kind == broker.EventDisconnected && e.ClientID == "dying" {
+			break
+		}
+	}
+	if s := one(t, c.ok("GET", "/mqtt/sessions/{selector}", map[string]string{"selector": "dying"}, "", "")); s["connected"] != false || s["will_pending"] != true {
+		t.Fatalf("dying: %v", s)
+	}
+	c.ok("DELETE", "/mqtt/sessions/{selector}", map[string]string{"selector": "dying"}, "", "")
+	if m := watcher.recv(t); m.Topic != "wills/dying" || string(m.Payload) != "gone" {
+		t.Fatalf("watcher got %s %q", m.Topic, m.Payload)
+	}
+}
+
 func (p *peer) sub(t *testing.T, filter string, qos byte) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
@@ -245,6 +306,14 @@ func TestMetrics(t *testing.T) {
 	p := dial(t, c.addr, "m1", true, 0)
 	p.sub(t, "$share/g/s/+", 0)
 	c.ok("POST", "/mqtt/messages", nil, "", `[{"topic":"r/1","data":"abc","retained":true},{"topic":"r/2","data":"abcd","retained":true}]`)
+	// A client whose Maximum Packet Size a message exceeds: dropped as too
+	// large; the next, small one arrives, so the drop has happened.
+	small := dialMax(t, c.addr, "small", 100) // room for the stamped user properties
+	small.sub(t, "big/#", 0)
+	c.ok("POST", "/mqtt/messages", nil, "", `[{"topic":"big/1","data":"`+strings.Repeat("x", 200)+`"},{"topic":"big/2","data":"y"}]`)
+	if m := small.recv(t); m.Topic != "big/2" {
+		t.Fatalf("small got %s", m.Topic)
+	}
 
 	rec := httptest.NewRecorder()
 	c.api.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
@@ -287,13 +356,15 @@ func TestMetrics(t *testing.T) {
 		labels []string
 		want   float64
 	}{
-		{"mqttboard_connections", []string{"protocol", "5.0"}, 1},
+		{"mqttboard_connections", []string{"protocol", "5.0"}, 2},
 		{"mqttboard_connections", []string{"protocol", "3.1.1"}, 0},
-		{"mqttboard_sessions", []string{"state", "online"}, 1},
+		{"mqttboard_sessions", []string{"state", "online"}, 2},
 		{"mqttboard_retained_messages", nil, 2},
-		{"mqttboard_subscriptions", nil, 1},
+		{"mqttboard_subscriptions", nil, 2},
 		{"mqttboard_shared_groups", nil, 1},
-		{"mqttboard_messages_received_total", nil, 2},
+		{"mqttboard_messages_received_total", nil, 4},
+		{"mqttboard_messages_dropped_total", []string{"cause", "too_large"}, 1},
+		{"mqttboard_messages_dropped_total", []string{"cause", "queue_full"}, 0},
 	} {
 		if got := val(tc.name, tc.labels...); got != tc.want {
 			t.Errorf("%s%v = %v; want %v", tc.name, tc.labels, got, tc.want)
