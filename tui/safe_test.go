@@ -13,6 +13,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/client"
 	"github.com/mqttboard/mqttboard/packet"
+	"github.com/mqttboard/mqttboard/tui/brokerpane"
 	"github.com/mqttboard/mqttboard/tui/common"
 	"github.com/mqttboard/mqttboard/tui/conn"
 )
@@ -139,6 +140,22 @@ func renderAll(t *testing.T, w, h int, s string) {
 	m.focusPane(Connections)
 	m.Update(press("i"))
 	check("server info")
+	m.Update(press("esc"))
+	// The broker pane with the fuzzer's bytes in client ids, addresses,
+	// filters and log records.
+	sn := brokerSnapshot()
+	for i := range sn.Sessions {
+		sn.Sessions[i].ClientID, sn.Sessions[i].Address = s, s
+		sn.Sessions[i].Subscriptions[0].Filter = s
+	}
+	for i := range sn.Logs {
+		sn.Logs[i].ClientID, sn.Logs[i].Topic, sn.Logs[i].Reason, sn.Logs[i].EventType = s, s, s, s
+	}
+	sn.Addr = s
+	m.Update(press("B"))
+	m.Update(brokerpane.SnapshotMsg{Snapshot: sn})
+	m.focusPane(Broker)
+	check("broker")
 }
 
 // FuzzPanesSafe renders every pane at 80×24 and 120×40 with the fuzzer's
