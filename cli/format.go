@@ -22,12 +22,9 @@ import (
 // take letters mosquitto does not use: %d (dup flag) and %u (Unix time in
 // whole seconds).
 //
-// One difference remains by design: mosquitto prints MQTT 5 properties in
-// %j/%J in the order they came on the wire; mqttboard prints them in the
-// order a mosquitto broker forwards a message from paho or mosquitto_pub
-// (subscription identifier, payload format, content type, response topic,
-// correlation data, user properties, message expiry), since the client
-// library it receives through does not keep the wire order.
+// %j/%J list MQTT 5 properties in the order they came on the wire, as
+// mosquitto does; the client keeps that order only when asked
+// (client.Options.KeepPropertyOrder, set when the template has %j or %J).
 
 // mosquittoSpecs are the % conversions mosquitto_sub accepts; ourSpecs
 // are mqttboard's additions.
@@ -345,7 +342,7 @@ func mosquittoJSON(m *client.MessageEvent, escaped, pretty bool) ([]byte, error)
 	if m.QoS > 0 {
 		root.add("mid", jNum(float64(m.PacketID)))
 	}
-	if props := mosquittoJSONProps(&m.Props); props != nil {
+	if props := mosquittoJSONProps(&m.Props, m.PropOrder); props != nil {
 		root.add("properties", props)
 	}
 	switch {
@@ -371,7 +368,13 @@ func b2i(v bool) int {
 	return 0
 }
 
-func mosquittoJSONProps(p *packet.Properties) *jsonNode {
+// mosquittoJSONProps is %j's "properties" object: in wire order when the
+// client kept it (order), else in the order a mosquitto broker forwards a
+// paho or mosquitto_pub message.
+func mosquittoJSONProps(p *packet.Properties, order []packet.PropID) *jsonNode {
+	if len(order) > 0 {
+		return orderedJSONProps(p, order)
+	}
 	n := &jsonNode{kind: 'o'}
 	if len(p.SubscriptionIDs) > 0 {
 		n.add("subscription-identifier", jNum(float64(p.SubscriptionIDs[0])))
@@ -400,6 +403,45 @@ func mosquittoJSONProps(p *packet.Properties) *jsonNode {
 	}
 	if p.Has(packet.PropMessageExpiry) {
 		n.add("message-expiry-interval", jNum(float64(p.MessageExpiry)))
+	}
+	if len(n.items) == 0 {
+		return nil
+	}
+	return n
+}
+
+func orderedJSONProps(p *packet.Properties, order []packet.PropID) *jsonNode {
+	n := &jsonNode{kind: 'o'}
+	sub := 0
+	var user *jsonNode
+	for _, id := range order {
+		switch id {
+		case packet.PropSubscriptionID:
+			if sub < len(p.SubscriptionIDs) {
+				n.add("subscription-identifier", jNum(float64(p.SubscriptionIDs[sub])))
+				sub++
+			}
+		case packet.PropPayloadFormat:
+			n.add("payload-format-indicator", jNum(float64(p.PayloadFormat)))
+		case packet.PropContentType:
+			n.add("content-type", jStr([]byte(p.ContentType)))
+		case packet.PropResponseTopic:
+			n.add("response-topic", jStr([]byte(p.ResponseTopic)))
+		case packet.PropCorrelationData:
+			n.add("correlation-data", jStr(cString(p.CorrelationData)))
+		case packet.PropTopicAlias:
+			n.add("topic-alias", jNum(float64(p.TopicAlias)))
+		case packet.PropMessageExpiry:
+			n.add("message-expiry-interval", jNum(float64(p.MessageExpiry)))
+		case packet.PropUser:
+			if user == nil {
+				user = &jsonNode{kind: 'o'}
+				for _, kv := range p.User {
+					user.add(kv.Key, jStr([]byte(kv.Value)))
+				}
+				n.add("user-properties", user)
+			}
+		}
 	}
 	if len(n.items) == 0 {
 		return nil

@@ -95,6 +95,13 @@ func TestFormatMatchesMosquittoSub(t *testing.T) {
 			"-D", "publish", "user-property", "a", "1",
 			"-D", "publish", "user-property", "a", "2",
 			"-D", "publish", "message-expiry-interval", "3600")
+		// Another order: %j must follow the wire, not a fixed order.
+		pub("-t", prefix+"/order", "-q", "1", "-m", "ordered",
+			"-D", "publish", "user-property", "z", "first",
+			"-D", "publish", "correlation-data", "cd",
+			"-D", "publish", "content-type", "ct",
+			"-D", "publish", "user-property", "y", "second",
+			"-D", "publish", "payload-format-indicator", "0")
 		pub("-t", prefix+"/json", "-m", `{"n": 1.50, "arr":[1,2e3,-0.5,true,null,1e300,123456789012], "s":"x\u00e9\n", "n":{}}`)
 		pub("-t", prefix+"/bin", "-q", "1", "-f", bin)
 		pub("-t", prefix+"/empty", "-n")

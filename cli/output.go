@@ -82,6 +82,20 @@ func (f *OutputFlags) validate(ios *IOStreams) error {
 	return nil
 }
 
+// needsPropertyOrder reports whether the output lists MQTT 5 properties
+// in wire order (-F with %j or %J), which the client then has to keep.
+func (f *OutputFlags) needsPropertyOrder() bool {
+	if f.tmpl == nil {
+		return false
+	}
+	for _, p := range f.tmpl.parts {
+		if p.spec == 'j' || p.spec == 'J' {
+			return true
+		}
+	}
+	return false
+}
+
 // open returns where messages go: stdout, or the --file-write file
 // (appended to, created 0600 since messages may be private).
 func (f *OutputFlags) open(ios *IOStreams) (io.Writer, func() error, error) {

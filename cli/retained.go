@@ -78,6 +78,7 @@ func retainedRun(ctx context.Context, o *RetainedOptions) error {
 	if err := o.Out.validate(o.IO); err != nil {
 		return err
 	}
+	co.KeepPropertyOrder = o.Out.needsPropertyOrder()
 	timeout, err := parseTimeout(o.Timeout)
 	if err != nil {
 		return err

@@ -92,6 +92,7 @@ func rrRun(ctx context.Context, o *RROptions) error {
 	if err := o.Out.validate(o.IO); err != nil {
 		return err
 	}
+	co.KeepPropertyOrder = o.Out.needsPropertyOrder()
 	timeout, err := parseTimeout(o.Timeout)
 	if err != nil {
 		return err

@@ -150,6 +150,7 @@ func subRun(ctx context.Context, o *SubOptions) error {
 	if err := o.Out.validate(o.IO); err != nil {
 		return err
 	}
+	co.KeepPropertyOrder = o.Out.needsPropertyOrder()
 	timeout, err := parseTimeout(o.Timeout)
 	if err != nil {
 		return err

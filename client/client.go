@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttboard/mqttboard/packet"
@@ -108,7 +109,8 @@ func (c *Client) Connect(ctx context.Context) (*Connack, error) {
 func (c *Client) connectOnce(ctx context.Context) (session, *Connack, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.ConnectTimeout)
 	defer cancel()
-	conn, err := dial(ctx, c.url, &c.opts)
+	var certAsked atomic.Bool
+	conn, err := dial(ctx, c.url, &c.opts, &certAsked)
 	if err != nil {
 		if ctx.Err() != nil && !errors.Is(ctx.Err(), context.DeadlineExceeded) {
 			return nil, nil, ctx.Err()
@@ -148,6 +150,9 @@ func (c *Client) connectOnce(ctx context.Context) (session, *Connack, error) {
 		}
 		if pe := context.Cause(ctx); pe != nil && !errors.Is(pe, context.DeadlineExceeded) {
 			return nil, nil, pe
+		}
+		if certAsked.Load() {
+			err = fmt.Errorf("%w (%w)", err, errCertRequired)
 		}
 		var ne net.Error
 		if errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 
 	"github.com/gorilla/websocket"
 	"golang.org/x/net/proxy"
@@ -87,13 +88,13 @@ func dialTLS(ctx context.Context, d dialer, addr string, cfg *tls.Config) (net.C
 // dial opens the network connection the MQTT session runs over; base is
 // the TLS configuration checked by Options.applyDefaults (nil for plain
 // transports).
-func dial(ctx context.Context, u *url.URL, o *Options) (net.Conn, error) {
+func dial(ctx context.Context, u *url.URL, o *Options, certAsked *atomic.Bool) (net.Conn, error) {
 	d := dialer{bind: o.BindAddress, unix: o.UnixSocket, proxy: o.Proxy}
 	switch u.Scheme {
 	case "mqtt":
 		return d.dial(ctx, u.Host)
 	case "mqtts":
-		return dialTLS(ctx, d, u.Host, forHost(o.tlsConfig, u, &o.TLS))
+		return dialTLS(ctx, d, u.Host, forHost(o.tlsConfig, u, &o.TLS, certAsked))
 	case "ws", "wss":
 		wd := websocket.Dialer{
 			// Brokers speaking MQTT over WebSocket select it by this
@@ -104,7 +105,7 @@ func dial(ctx context.Context, u *url.URL, o *Options) (net.Conn, error) {
 		}
 		wd.NetDialContext = func(ctx context.Context, _, addr string) (net.Conn, error) { return d.dial(ctx, addr) }
 		if u.Scheme == "wss" {
-			cfg := forHost(o.tlsConfig, u, &o.TLS)
+			cfg := forHost(o.tlsConfig, u, &o.TLS, certAsked)
 			wd.NetDialTLSContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
 				return dialTLS(ctx, d, addr, cfg)
 			}
@@ -125,11 +126,23 @@ func dial(ctx context.Context, u *url.URL, o *Options) (net.Conn, error) {
 
 // forHost is base for the connection to u: the server name to verify is
 // the URL's host unless TLSOptions.ServerName says otherwise.
-func forHost(base *tls.Config, u *url.URL, o *TLSOptions) *tls.Config {
+//
+// Without a client certificate it notes in certAsked whether the server
+// asked for one: with TLS 1.3 a server that requires one says so only
+// after the handshake, in an alert that a client busy writing CONNECT may
+// never read (it sees "connection reset"), so the note is what lets the
+// error say "give --cert and --key".
+func forHost(base *tls.Config, u *url.URL, o *TLSOptions, certAsked *atomic.Bool) *tls.Config {
 	cfg := base.Clone()
 	cfg.ServerName = u.Hostname()
 	if o.ServerName != "" {
 		cfg.ServerName = o.ServerName
+	}
+	if len(cfg.Certificates) == 0 {
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			certAsked.Store(true)
+			return &tls.Certificate{}, nil // none: the server decides
+		}
 	}
 	return cfg
 }

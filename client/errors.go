@@ -10,6 +10,10 @@ import (
 	"github.com/mqttboard/mqttboard/packet"
 )
 
+// errCertRequired marks a connection that failed after the server asked
+// for a client certificate that we did not have.
+var errCertRequired = errors.New("the broker asked for a client certificate")
+
 // DialError is a failure to reach the broker: DNS, TCP, TLS or the
 // WebSocket handshake, or the connection closing before CONNACK.
 type DialError struct {
@@ -30,7 +34,7 @@ func (e *DialError) Error() string {
 		hint = "check the host name (-h or -L)"
 	case errors.As(e.Err, &cert):
 		hint = "give the broker's CA with --cafile, or --insecure to skip verification"
-	case strings.Contains(e.Err.Error(), "tls: certificate required"):
+	case errors.Is(e.Err, errCertRequired), strings.Contains(e.Err.Error(), "tls: certificate required"):
 		// TLS 1.3 sends this alert after the handshake, on the first read.
 		hint = "the broker wants a client certificate: give --cert and --key"
 	case errors.As(e.Err, &hs):

@@ -17,6 +17,10 @@ type Message struct {
 	// On a received message SubscriptionIDs lists the subscriptions it
 	// matched.
 	Props packet.Properties
+	// PropOrder lists a received message's property identifiers in the
+	// order they came on the wire (PropUser once per pair). It is set only
+	// with Options.KeepPropertyOrder: paho keeps properties in a struct.
+	PropOrder []packet.PropID
 }
 
 // Subscription is one topic filter of a SUBSCRIBE with its options.

@@ -84,6 +84,11 @@ type Options struct {
 	// EventBuffer is the capacity of the Events channel. Default 1024.
 	EventBuffer int
 
+	// KeepPropertyOrder records each received MQTT 5 PUBLISH's property
+	// order in Message.PropOrder (one more decode per PUBLISH), for output
+	// that must list properties as they came (mosquitto_sub's %j).
+	KeepPropertyOrder bool
+
 	// Trace, when set, is called with every packet sent and received,
 	// decoded with package packet, from the goroutine doing the I/O.
 	Trace func(TracePacket)

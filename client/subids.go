@@ -25,6 +25,7 @@ import (
 type subIDTap struct {
 	net.Conn
 	active       atomic.Bool
+	keepOrder    bool // Options.KeepPropertyOrder: queue every PUBLISH's property order
 	onDisconnect func(*packet.Disconnect)
 
 	// Read side state; only the reading goroutine touches it.
@@ -49,6 +50,7 @@ type publishIDs struct {
 	topic      string
 	payloadLen int
 	ids        []uint32
+	order      []packet.PropID
 }
 
 func (t *subIDTap) Read(p []byte) (int, error) {
@@ -122,32 +124,102 @@ func (t *subIDTap) publish(frame []byte) {
 		return
 	}
 	pub, ok := p.(*packet.Publish)
-	if !ok || len(pub.Props.SubscriptionIDs) == 0 {
+	if !ok || (len(pub.Props.SubscriptionIDs) == 0 && !t.keepOrder) {
 		return
 	}
-	t.mu.Lock()
-	t.queue = append(t.queue, publishIDs{
+	e := publishIDs{
 		qos: byte(pub.QoS), packetID: pub.PacketID, topic: pub.Topic,
 		payloadLen: len(pub.Payload), ids: pub.Props.SubscriptionIDs,
-	})
+	}
+	if t.keepOrder {
+		e.order = propertyOrder(frame)
+	}
+	t.mu.Lock()
+	t.queue = append(t.queue, e)
 	t.mu.Unlock()
 }
 
-// ids returns the identifiers of the PUBLISH paho delivered as m (whose
-// last identifier is last). Entries before the match belong to packets paho
-// did not deliver (a QoS 2 duplicate) and are dropped.
-func (t *subIDTap) ids(m *Message, packetID uint16, last uint32) ([]uint32, bool) {
+// propertyOrder lists the property identifiers of a well-formed 5.0
+// PUBLISH frame (already decoded once) in wire order.
+func propertyOrder(frame []byte) []packet.PropID {
+	i := 1
+	for i < len(frame) && frame[i]&0x80 != 0 { // remaining length
+		i++
+	}
+	i++
+	if i+2 > len(frame) {
+		return nil
+	}
+	i += 2 + (int(frame[i])<<8 | int(frame[i+1]))
+	if (frame[0]>>1)&3 > 0 {
+		i += 2 // packet identifier
+	}
+	n, mul := 0, 1
+	for i < len(frame) {
+		c := frame[i]
+		i++
+		n += int(c&0x7f) * mul
+		mul <<= 7
+		if c&0x80 == 0 {
+			break
+		}
+	}
+	end := min(i+n, len(frame))
+	var order []packet.PropID
+	for i < end {
+		id := packet.PropID(frame[i])
+		i++
+		order = append(order, id)
+		switch id {
+		case packet.PropPayloadFormat:
+			i++
+		case packet.PropTopicAlias:
+			i += 2
+		case packet.PropMessageExpiry:
+			i += 4
+		case packet.PropSubscriptionID:
+			for i < end && frame[i]&0x80 != 0 {
+				i++
+			}
+			i++
+		case packet.PropUser:
+			for range 2 {
+				if i+2 > end {
+					return order
+				}
+				i += 2 + (int(frame[i])<<8 | int(frame[i+1]))
+			}
+		default: // strings and binary data: content type, response topic, correlation data
+			if i+2 > end {
+				return order
+			}
+			i += 2 + (int(frame[i])<<8 | int(frame[i+1]))
+		}
+	}
+	return order
+}
+
+// lookup returns what the tap saw of the PUBLISH paho delivered as m:
+// all its subscription identifiers and its property order. Entries before
+// the match belong to packets paho did not deliver (a QoS 2 duplicate) and
+// are dropped.
+func (t *subIDTap) lookup(m *Message, packetID uint16) (publishIDs, bool) {
+	var last uint32
+	if ids := m.Props.SubscriptionIDs; len(ids) > 0 {
+		last = ids[len(ids)-1]
+	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i, e := range t.queue {
+		lastOK := len(e.ids) == 0 && last == 0 || len(e.ids) > 0 && e.ids[len(e.ids)-1] == last
 		if e.qos == m.QoS && e.packetID == packetID && e.payloadLen == len(m.Payload) &&
-			(e.topic == "" || e.topic == m.Topic) && e.ids[len(e.ids)-1] == last {
+			(e.topic == "" || e.topic == m.Topic) && lastOK {
 			t.queue = t.queue[i+1:]
 			if len(t.queue) == 0 {
 				t.queue = nil
 			}
-			return e.ids, true
+			return e, true
 		}
 	}
-	return nil, false
+	return publishIDs{}, false
 }

@@ -46,7 +46,10 @@ type v5Session struct {
 }
 
 func connectV5(ctx context.Context, o *Options, conn net.Conn, s sink) (*v5Session, *Connack, error) {
-	vs := &v5Session{tap: &subIDTap{Conn: fixWill(conn, o.Will)}}
+	vs := &v5Session{tap: &subIDTap{Conn: fixWill(conn, o.Will), keepOrder: o.KeepPropertyOrder}}
+	if o.KeepPropertyOrder {
+		vs.tap.active.Store(true)
+	}
 	vs.tap.onDisconnect = func(d *packet.Disconnect) {
 		vs.byServer.CompareAndSwap(nil, &DisconnectedError{Code: d.ReasonCode,
 			ReasonString: d.Props.ReasonString, ServerReference: d.Props.ServerReference})
@@ -59,9 +62,12 @@ func connectV5(ctx context.Context, o *Options, conn net.Conn, s sink) (*v5Sessi
 			func(pr paho.PublishReceived) (bool, error) {
 				m := messageFromV5(pr.Packet)
 				m.PacketID = pr.Packet.PacketID
-				if ids := m.Props.SubscriptionIDs; len(ids) == 1 {
-					if all, ok := vs.tap.ids(&m, pr.Packet.PacketID, ids[0]); ok {
-						m.Props.SubscriptionIDs = all
+				if len(m.Props.SubscriptionIDs) == 1 || vs.tap.keepOrder {
+					if e, ok := vs.tap.lookup(&m, pr.Packet.PacketID); ok {
+						if len(e.ids) > 0 {
+							m.Props.SubscriptionIDs = e.ids
+						}
+						m.PropOrder = e.order
 					}
 				}
 				s.onMessage(m)
