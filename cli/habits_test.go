@@ -1,9 +1,13 @@
 package cli
 
 import (
+	"io"
+	"net"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/mqttboard/mqttboard/client/clienttest"
@@ -122,5 +126,87 @@ func TestTransportHabits(t *testing.T) {
 		"--tls-version", "tlsv1.2", "--ciphers", "ECDHE-RSA-AES128-GCM-SHA256")
 	if code != ExitConnect || !strings.Contains(e, "TLS handshake") {
 		t.Errorf("RSA-only cipher against an EC certificate: exit %d: %s", code, e)
+	}
+}
+
+// socks5Proxy is a minimal SOCKS5 server (no authentication, CONNECT
+// only) on loopback; it counts the connections it relayed.
+func socks5Proxy(t *testing.T) (addr string, relayed *atomic.Int32) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayed = new(atomic.Int32)
+	var wg sync.WaitGroup
+	t.Cleanup(func() { l.Close(); wg.Wait() })
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				buf := make([]byte, 262)
+				// Greeting: version, methods; answer "no authentication".
+				if _, err := io.ReadFull(c, buf[:2]); err != nil {
+					return
+				}
+				if _, err := io.ReadFull(c, buf[:buf[1]]); err != nil {
+					return
+				}
+				c.Write([]byte{5, 0})
+				// Request: version, CONNECT, reserved, address type.
+				if _, err := io.ReadFull(c, buf[:4]); err != nil {
+					return
+				}
+				var host string
+				switch buf[3] {
+				case 1:
+					io.ReadFull(c, buf[:4])
+					host = net.IP(buf[:4]).String()
+				case 3:
+					io.ReadFull(c, buf[:1])
+					n := int(buf[0])
+					io.ReadFull(c, buf[:n])
+					host = string(buf[:n])
+				default:
+					return
+				}
+				io.ReadFull(c, buf[:2])
+				port := int(buf[0])<<8 | int(buf[1])
+				up, err := net.Dial("tcp", net.JoinHostPort(host, strconv.Itoa(port)))
+				if err != nil {
+					c.Write([]byte{5, 5, 0, 1, 0, 0, 0, 0, 0, 0})
+					return
+				}
+				defer up.Close()
+				relayed.Add(1)
+				c.Write([]byte{5, 0, 0, 1, 0, 0, 0, 0, 0, 0})
+				done := make(chan struct{})
+				go func() { io.Copy(up, c); up.(*net.TCPConn).CloseWrite(); close(done) }()
+				io.Copy(c, up)
+				<-done
+			}()
+		}
+	}()
+	return l.Addr().String(), relayed
+}
+
+// TestProxyHabit: --proxy socks5:// reaches mosquitto through the proxy.
+func TestProxyHabit(t *testing.T) {
+	m := clienttest.Start(t, clienttest.Config{})
+	_, port, _ := strings.Cut(m.Addr, ":")
+	proxy, relayed := socks5Proxy(t)
+	if code, _, e := mqttboard(t, "", "pub", "-h", "127.0.0.1", "-p", port, "-t", "p/x", "-m", "via socks", "--proxy", "socks5://"+proxy); code != 0 {
+		t.Fatalf("--proxy: exit %d: %s", code, e)
+	}
+	if relayed.Load() != 1 {
+		t.Fatalf("the proxy relayed %d connections, want 1", relayed.Load())
 	}
 }
