@@ -404,7 +404,9 @@ func (p *Pane) statusLines(c *conn.Conn, w int) []string {
 	}
 	if c.Status == conn.Reconnecting && c.Attempt > 0 {
 		in := max(c.NextTry.Sub(p.c.Now()).Round(time.Second), 0)
-		lines = append(lines, st.Warn.Render(fmt.Sprintf("attempt %d failed; next try %s (in %v)", c.Attempt, c.NextTry.Format("15:04:05"), in)))
+		for _, l := range wrap(fmt.Sprintf("attempt %d failed; next try %s (in %v)", c.Attempt, c.NextTry.Format("15:04:05"), in), w) {
+			lines = append(lines, st.Warn.Render(l))
+		}
 	}
 	if c.Err != "" {
 		for _, l := range wrap(common.Safe(c.Err), w) {
