@@ -30,6 +30,10 @@ type Metrics struct {
 	// SharedGroups counts distinct shared subscription groups (share name
 	// and filter).
 	SharedGroups int
+	// RouteLatency is the time from a PUBLISH's arrival (after decoding)
+	// to its being queued for every subscriber, sampled on one message in
+	// 64 per connection.
+	RouteLatency LatencySnapshot
 	// LogRecords is the number of records in the log ring, LogPublished
 	// how many were published over MQTT.
 	LogRecords   int
@@ -65,6 +69,7 @@ func (s *Server) Metrics() Metrics {
 		}
 	}
 	m.SharedGroups = len(groups)
+	m.RouteLatency = s.routeLatency.snapshot()
 	m.DroppedTooLarge = s.ctr.droppedTooLarge.Load()
 	m.DroppedQueueFull = max(m.MessagesDropped-m.DroppedTooLarge, 0)
 	m.Retained, m.RetainedBytes = s.retained.Size()

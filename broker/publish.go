@@ -107,12 +107,16 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		} else {
 			m.Props.User = m.UserRoom(2)
 		}
-		c.s.stamp(m, time.Now())
+		now := time.Now()
+		c.s.stamp(m, now)
 		if c.v == packet.V5 && p.Props.MessageExpiry > 0 {
 			// flespi counts the expiry from the message's timestamp.
 			m.Expires = timeOf(m.Timestamp).Add(time.Duration(p.Props.MessageExpiry) * time.Second)
 		}
 		subscribers = c.s.route(m, &c.route)
+		if c.published%routeSample == 0 { // one message in routeSample: latency.go
+			c.s.routeLatency.observe(time.Since(now))
+		}
 		if subscribers == 0 && p.QoS > 0 && c.v == packet.V5 {
 			code = packet.NoMatchingSubscribers
 		}

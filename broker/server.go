@@ -30,6 +30,8 @@ type Server struct {
 	// read yet (see Options.MaxConnectingBytes).
 	connecting connectBudget
 	insp       inspector // inspection and logs (inspect.go, logs.go)
+	// routeLatency is sampled on the message path (latency.go).
+	routeLatency latencyHistogram
 
 	mu        sync.Mutex // guards everything below; see LOCKS.md
 	sessions  map[string]*session.Session

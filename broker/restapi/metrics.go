@@ -41,6 +41,7 @@ var metricDefs = []struct {
 	{"log_records", "Records in the log ring.", nil},
 	{"log_published_total", "Log records published to flespi/log/mqtt/...", nil},
 	{"uptime_seconds", "Seconds since the broker started.", nil},
+	{"route_latency_seconds", "Time from a PUBLISH's arrival to its being queued for every subscriber, sampled on one message in 64 per connection.", nil},
 }
 
 func newCollector(srv *broker.Server) *collector {
@@ -90,6 +91,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge("log_records", float64(m.LogRecords))
 	counter("log_published_total", float64(m.LogPublished))
 	gauge("uptime_seconds", m.Uptime.Seconds())
+	buckets := map[float64]uint64{}
+	var n uint64
+	for i, b := range broker.LatencyBuckets {
+		n += m.RouteLatency.Counts[i]
+		buckets[b.Seconds()] = n // Prometheus buckets are cumulative
+	}
+	n += m.RouteLatency.Counts[len(broker.LatencyBuckets)]
+	ch <- prometheus.MustNewConstHistogram(c.descs["route_latency_seconds"], n, m.RouteLatency.Sum.Seconds(), buckets)
 }
 
 // metricsHandler serves the broker's metrics and the Go runtime's and

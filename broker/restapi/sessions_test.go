@@ -315,6 +315,15 @@ func TestMetrics(t *testing.T) {
 		t.Fatalf("small got %s", m.Topic)
 	}
 
+	// 64 PUBLISHes from one connection: routing is timed once.
+	for i := range 64 {
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		_, err := p.Publish(ctx, &paho.Publish{Topic: "lat/x", QoS: 1, Payload: []byte{byte(i)}})
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 	rec := httptest.NewRecorder()
 	c.api.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
 	if rec.Code != 200 {
@@ -362,7 +371,7 @@ func TestMetrics(t *testing.T) {
 		{"mqttboard_retained_messages", nil, 2},
 		{"mqttboard_subscriptions", nil, 2},
 		{"mqttboard_shared_groups", nil, 1},
-		{"mqttboard_messages_received_total", nil, 4},
+		{"mqttboard_messages_received_total", nil, 68},
 		{"mqttboard_messages_dropped_total", []string{"cause", "too_large"}, 1},
 		{"mqttboard_messages_dropped_total", []string{"cause", "queue_full"}, 0},
 	} {
@@ -372,6 +381,9 @@ func TestMetrics(t *testing.T) {
 	}
 	if val("mqttboard_retained_bytes") < 7 || val("mqttboard_connections_total") < 1 {
 		t.Errorf("retained bytes %v, connections total %v", val("mqttboard_retained_bytes"), val("mqttboard_connections_total"))
+	}
+	if h := fams["mqttboard_route_latency_seconds"]; h == nil || h.Metric[0].Histogram.GetSampleCount() != 1 || len(h.Metric[0].Histogram.Bucket) != 17 {
+		t.Errorf("route latency histogram: %v", h)
 	}
 	if fams["go_goroutines"] == nil {
 		t.Error("Go runtime metrics missing")
