@@ -23,7 +23,10 @@ func connectBytes(v packet.Version) []byte {
 }
 
 // FuzzConnection feeds arbitrary bytes, after a valid CONNECT or alone, to
-// a connection of a running broker: it must neither panic nor hang.
+// a connection of a running broker: it must neither panic nor hang. Since
+// ServeConn returns only when the connection has ended (read and write
+// loops done, session detached), "no hang" covers everything after CONNECT
+// too.
 func FuzzConnection(f *testing.F) {
 	f.Add(false, []byte{})
 	f.Add(true, []byte{0x30, 6, 0, 3, 'a', '/', 'b', 0})
