@@ -51,6 +51,7 @@ type conn struct {
 	problemInfo bool   // Request Problem Information
 
 	// Read loop only.
+	ending    bool // end has started
 	inAliases map[uint16]string
 	acks      *acks // allocated on the first QoS 1/2 PUBLISH: idle connections stay small
 	route     router
@@ -248,11 +249,9 @@ func (c *conn) guard(handedOff *bool) {
 		return // the successor owns the connection; the panic came after
 	}
 	c.Kick(packet.ImplementationSpecificError, "internal error")
-	select {
-	case <-c.done:
-	default:
+	if !c.ending {
 		c.end()
-	}
+	} // else end itself panicked: its deferred part released the rest
 }
 
 // end is the one cleanup of a connection, run once by the read side when
@@ -260,6 +259,17 @@ func (c *conn) guard(handedOff *bool) {
 // deadlines), closes the socket, gives back the read buffers, detaches the
 // session (publishing or scheduling the will) and forgets the connection.
 func (c *conn) end() {
+	c.ending = true
+	// Even if what follows panics (routing the will, say), the
+	// connection is closed and forgotten, so nothing waits for it.
+	defer func() {
+		c.nc.Close()
+		if c.sess != nil {
+			c.sess.Detach(c) // done already, unless disconnected panicked
+		}
+		c.s.forget(c)
+		close(c.done)
+	}()
 	close(c.readerDone)
 	c.giveBackAll()
 	c.in.connected()
@@ -280,8 +290,6 @@ func (c *conn) end() {
 	if c.sess != nil {
 		c.s.disconnected(c)
 	}
-	c.s.forget(c)
-	close(c.done)
 }
 
 // endWith turns the read loop's error into the reason the connection ends.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -143,5 +144,39 @@ func TestShutdownDrains(t *testing.T) {
 	}
 	if err := brokertest.Recv(t, served, wait); err != broker.ErrServerClosed {
 		t.Fatalf("Serve: %v", err)
+	}
+}
+
+// TestPanicWhileEnding: a panic while a connection ends (here from an
+// OnEvent callback, called when the session is detached) ends that
+// connection only: it is released, ServeConn returns, the client id can
+// connect again and the server goes on.
+func TestPanicWhileEnding(t *testing.T) {
+	var once sync.Once
+	srv := broker.New(broker.Options{Listen: "127.0.0.1:0", ShutdownLinger: time.Millisecond, OnEvent: func(e broker.Event) {
+		if e.Kind == broker.EventDisconnected && e.ClientID == "boom" {
+			once.Do(func() { panic("callback bug") })
+		}
+	}})
+	t.Cleanup(func() { srv.Close() })
+	for i := range 2 {
+		client, server := net.Pipe()
+		returned := make(chan struct{})
+		go func() {
+			srv.ServeConn(context.Background(), server)
+			close(returned)
+		}()
+		c := &raw{t: t, nc: client, v: packet.V5}
+		c.r = packet.NewReader(bufioReader(client))
+		c.r.Version = packet.V5
+		if ack := c.connect(&packet.Connect{ClientID: "boom", CleanStart: i == 0, Props: packet.Properties{SessionExpiry: 60}}); ack.ReasonCode != 0 {
+			t.Fatalf("connection %d: CONNACK %v", i, ack.ReasonCode)
+		}
+		c.send(&packet.Disconnect{})
+		c.expectDisconnect(0)
+		brokertest.Recv(t, returned, wait)
+	}
+	if n := srv.Stats().Connections; n != 0 {
+		t.Fatalf("%d connections held", n)
 	}
 }
