@@ -4,7 +4,6 @@ import (
 	"strings"
 
 	"github.com/charmbracelet/lipgloss"
-	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mqttboard/mqttboard/tui/common"
 )
@@ -55,7 +54,7 @@ func box(st common.Styles, title, content string, w, h int, focused bool) string
 	edge := lipgloss.NewStyle().Foreground(color)
 	b := lipgloss.RoundedBorder()
 	iw := max(w-2, 0)
-	t := ansi.TruncateWc(" "+common.Safe(title)+" ", max(iw-1, 0), "…")
+	t := common.Cut(" "+common.Safe(title)+" ", max(iw-1, 0))
 	tw := common.Width(t)
 	if focused {
 		t = st.Title.Render(t)

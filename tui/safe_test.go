@@ -3,9 +3,11 @@ package tui
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -171,4 +173,36 @@ func FuzzPanesSafe(f *testing.F) {
 		renderAll(t, 80, 24, s)
 		renderAll(t, 120, 40, s)
 	})
+}
+
+// TestPanesSafeRandom is FuzzPanesSafe's property on strings drawn from the
+// characters that break terminals (controls, C1, invalid bytes, bidi
+// controls, variation selectors, joiners, regional indicators, wide and
+// combining characters), so every plain `go test` run checks it on fresh
+// mixes, not only on the seeds.
+func TestPanesSafeRandom(t *testing.T) {
+	parts := []string{"\x1b", "\x1b]2;", "\x07", "\r", "\t", "\n", "\x7f", "\x00", "\x9b", "\xc2\x9b", "\xff", "\xe2\x80",
+		"\u202e", "\u2066", "\u200b", "\u200d", "\ufe0f", "\U0001F3FD", "\U0001F1E9", "\U0001F1EA", "🌡", "👍", "温度", "e\u0301",
+		"\u0301", "ꯣ", "a", "/", "+", "#", " ", "{\"k\":", "}", "[1,", "]"}
+	r := rand.New(rand.NewPCG(10, uint64(time.Now().UnixNano())))
+	n := 24
+	if testing.Short() {
+		n = 4
+	}
+	for range n {
+		var b strings.Builder
+		for range 1 + r.IntN(40) {
+			b.WriteString(parts[r.IntN(len(parts))])
+		}
+		s := b.String()
+		t.Run("", func(t *testing.T) {
+			defer func() {
+				if t.Failed() {
+					t.Logf("input %q", s)
+				}
+			}()
+			renderAll(t, 80, 24, s)
+			renderAll(t, 120, 40, s)
+		})
+	}
 }
