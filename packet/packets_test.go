@@ -248,7 +248,7 @@ var rawPackets = []rawPacket{
 	{name: "publish dup on qos0", v: V311, wantErr: MalformedPacket, rule: "MQTT-3.3.1-2", raw: []byte{
 		0x38, 3, 0, 1, 't',
 	}},
-	{name: "publish packet id 0", v: V311, wantErr: MalformedPacket, rule: "MQTT-2.2.1-3", raw: []byte{
+	{name: "publish packet id 0", v: V311, wantErr: ProtocolError, rule: "MQTT-2.2.1-3", raw: []byte{
 		0x32, 5, 0, 1, 't', 0, 0,
 	}},
 	{name: "publish topic with wildcard", v: V311, wantErr: TopicNameInvalid, rule: "MQTT-3.3.2-2", raw: []byte{
@@ -342,7 +342,7 @@ var rawPackets = []rawPacket{
 	{name: "subscribe # not last", v: V311, wantErr: TopicFilterInvalid, rule: "MQTT-4.7.1-1", raw: []byte{0x82, 8, 0, 1, 0, 3, '#', '/', 'a', 0}},
 	{name: "subscribe + inside level", v: V311, wantErr: TopicFilterInvalid, rule: "MQTT-4.7.1-2", raw: []byte{0x82, 7, 0, 1, 0, 2, 'a', '+', 0}},
 	{name: "subscribe empty filter", v: V311, wantErr: MalformedPacket, rule: "MQTT-4.7.3-1", raw: []byte{0x82, 5, 0, 1, 0, 0, 0}},
-	{name: "subscribe shared without filter", v: V5, wantErr: TopicFilterInvalid, rule: "MQTT-4.8.2-2", raw: []byte{
+	{name: "subscribe shared without filter", v: V5, wantErr: ProtocolError, rule: "MQTT-4.8.2-2", raw: []byte{
 		0x82, 14, 0, 1, 0, 0, 8, '$', 's', 'h', 'a', 'r', 'e', '/', 'g', 0,
 	}},
 	{name: "subscribe two subscription ids", v: V5, wantErr: ProtocolError, rule: "MQTT-2.2.2-2", raw: []byte{

@@ -111,7 +111,7 @@ func (p *Publish) decode(d *decoder, flags byte) error {
 			return err
 		}
 		if p.PacketID == 0 {
-			return d.failAt(at, MalformedPacket, "packet identifier", "is 0 in a QoS "+itoa(int(p.QoS))+" message", "MQTT-2.2.1-3")
+			return d.failAt(at, ProtocolError, "packet identifier", "is 0 in a QoS "+itoa(int(p.QoS))+" message", "MQTT-2.2.1-3") // 0x82, as mosquitto (see packetID)
 		}
 	}
 	if d.v == V5 {

@@ -86,13 +86,18 @@ func (s *Subscribe) AppendTo(dst []byte, v Version) ([]byte, error) {
 // a subscription identifier of 0) and for an empty filter, except a shared
 // subscription's own rules (a share name without a filter, No Local on a
 // shared subscription), a repeated property and a packet identifier of 0,
-// which stay protocol errors (0x82). A filter with a misplaced wildcard
+// which are protocol errors (0x82). A filter with a misplaced wildcard
 // stays 0x8F.
 func asMalformed(err error) error {
 	e, ok := err.(*Error)
-	if !ok || e.Code == MalformedPacket || e.Field == "packet identifier" ||
-		strings.Contains(e.Msg, "shared subscription") || strings.Contains(e.Msg, "more than once") {
+	if !ok || e.Code == MalformedPacket || e.Field == "packet identifier" || strings.Contains(e.Msg, "more than once") {
 		return err
+	}
+	if strings.HasPrefix(e.Msg, "shared subscription has") || strings.HasPrefix(e.Msg, "share name") ||
+		strings.HasPrefix(e.Msg, "no local set on shared") {
+		c := *e
+		c.Code = ProtocolError
+		return &c
 	}
 	if e.Code == ProtocolError || e.Code == TopicFilterInvalid && e.Msg == "is empty" {
 		c := *e
