@@ -35,10 +35,13 @@ type Snapshot struct {
 }
 
 // SnapshotMsg carries a snapshot to the pane (tests send their own).
-type SnapshotMsg struct{ Snapshot }
+type SnapshotMsg struct {
+	Snapshot
+	gen int
+}
 
-// tickMsg asks for the next snapshot.
-type tickMsg struct{}
+// tickMsg asks for the next snapshot of polling round gen.
+type tickMsg struct{ gen int }
 
 // Take reads the broker's state (cheap: snapshots under its locks, nothing
 // on the message path).
@@ -65,6 +68,9 @@ type Pane struct {
 	sel     int // selected session
 	top     int
 	polling bool
+	// gen counts polling rounds: a tick of a round that Stop ended is
+	// dropped, so B, B, B never runs two loops.
+	gen int
 }
 
 // New returns the pane; srv returns the bundled broker or nil.
@@ -78,18 +84,23 @@ func (p *Pane) Poll() tea.Cmd {
 		return nil
 	}
 	p.polling = true
+	p.gen++
 	return p.take()
 }
 
 // Stop ends the snapshots once the current one is in.
-func (p *Pane) Stop() { p.polling = false }
+func (p *Pane) Stop() {
+	p.polling = false
+	p.gen++
+}
 
 func (p *Pane) take() tea.Cmd {
 	s := p.broker()
 	if s == nil {
 		return nil
 	}
-	return func() tea.Msg { return SnapshotMsg{Take(s)} }
+	gen := p.gen
+	return func() tea.Msg { return SnapshotMsg{Snapshot: Take(s), gen: gen} }
 }
 
 // Title implements common.Pane.
@@ -127,12 +138,13 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 	case SnapshotMsg:
 		p.snap = &msg.Snapshot
 		p.sel = min(p.sel, max(len(p.snap.Sessions)-1, 0))
-		if !p.polling {
+		if !p.polling || msg.gen != p.gen {
 			return nil
 		}
-		return tea.Tick(Interval, func(time.Time) tea.Msg { return tickMsg{} })
+		gen := p.gen
+		return tea.Tick(Interval, func(time.Time) tea.Msg { return tickMsg{gen} })
 	case tickMsg:
-		if !p.polling {
+		if !p.polling || msg.gen != p.gen {
 			return nil
 		}
 		return p.take()
