@@ -58,6 +58,7 @@ type Pane struct {
 	connID common.ConnID
 	rows   map[uint64]string // rendered rows of the visible window
 	rowsW  int
+	view   string // the pane as last rendered, by refresh
 }
 
 // New returns the pane.
@@ -127,13 +128,14 @@ func (p *Pane) Title() string {
 func (p *Pane) SetSize(w, h int) {
 	p.w, p.h = w, h
 	p.input.Width = max(w-20, 4)
+	p.refresh()
 }
 
 // Focus implements common.Pane.
-func (p *Pane) Focus() { p.focused = true }
+func (p *Pane) Focus() { p.focused = true; p.refresh() }
 
 // Blur implements common.Pane.
-func (p *Pane) Blur() { p.focused = false }
+func (p *Pane) Blur() { p.focused = false; p.refresh() }
 
 // Capturing implements common.Pane: a filter being typed and the details
 // view take the keys.
@@ -174,8 +176,15 @@ func (p *Pane) reset() {
 
 func (p *Pane) filtering() bool { return p.topicFilter != "" || p.search != "" }
 
-// Update implements common.Pane.
+// Update implements common.Pane. The visible rows are rendered here, after
+// the state changed (pug's table.Model), and View only returns them.
 func (p *Pane) Update(msg tea.Msg) tea.Cmd {
+	cmd := p.update(msg)
+	p.refresh()
+	return cmd
+}
+
+func (p *Pane) update(msg tea.Msg) tea.Cmd {
 	cur := p.set.Current()
 	if cur == nil {
 		return nil
@@ -454,7 +463,13 @@ func (p *Pane) listHeight() int {
 
 // View implements common.Pane. Only the visible rows are rendered, and a
 // row once rendered is reused until it scrolls out.
-func (p *Pane) View() string {
+func (p *Pane) View() string { return p.view }
+
+// refresh renders the visible window into p.view, reusing rows already
+// rendered.
+func (p *Pane) refresh() { p.view = p.render() }
+
+func (p *Pane) render() string {
 	cur := p.set.Current()
 	st := p.c.Styles
 	var lines []string

@@ -29,6 +29,7 @@ type Pane struct {
 	sel     uint64 // Seq of the selected packet when not following
 	rows    map[uint64]string
 	rowsW   int
+	view    string // the pane as last rendered, by refresh
 	// open is the entry whose full decode is shown, nil when closed; top
 	// its first shown row.
 	open *conn.LogEntry
@@ -49,13 +50,13 @@ func (p *Pane) Title() string {
 }
 
 // SetSize implements common.Pane.
-func (p *Pane) SetSize(w, h int) { p.w, p.h = w, h }
+func (p *Pane) SetSize(w, h int) { p.w, p.h = w, h; p.refresh() }
 
 // Focus implements common.Pane.
-func (p *Pane) Focus() { p.focused = true }
+func (p *Pane) Focus() { p.focused = true; p.refresh() }
 
 // Blur implements common.Pane.
-func (p *Pane) Blur() { p.focused = false }
+func (p *Pane) Blur() { p.focused = false; p.refresh() }
 
 // Capturing implements common.Pane: the full decode takes the keys.
 func (p *Pane) Capturing() bool { return p.open != nil }
@@ -76,8 +77,15 @@ func (p *Pane) ShortHelp() []key.Binding {
 // FullHelp implements help.KeyMap.
 func (p *Pane) FullHelp() [][]key.Binding { return [][]key.Binding{p.ShortHelp()} }
 
-// Update implements common.Pane.
+// Update implements common.Pane. The visible rows are rendered here, after
+// the state changed (pug's table.Model), and View only returns them.
 func (p *Pane) Update(msg tea.Msg) tea.Cmd {
+	cmd := p.update(msg)
+	p.refresh()
+	return cmd
+}
+
+func (p *Pane) update(msg tea.Msg) tea.Cmd {
 	cur := p.set.Current()
 	if cur == nil {
 		return nil
@@ -147,7 +155,13 @@ func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 }
 
 // View implements common.Pane.
-func (p *Pane) View() string {
+func (p *Pane) View() string { return p.view }
+
+// refresh renders the visible window into p.view, reusing rows already
+// rendered.
+func (p *Pane) refresh() { p.view = p.render() }
+
+func (p *Pane) render() string {
 	cur := p.set.Current()
 	st := p.c.Styles
 	if cur == nil {
@@ -176,7 +190,7 @@ func (p *Pane) View() string {
 		row, ok := p.rows[s]
 		if !ok {
 			tp, _ := h.Get(s)
-			row = p.render(tp)
+			row = p.renderRow(tp)
 		}
 		visible[s] = row
 		if s == sel && !p.follow && p.focused {
@@ -229,7 +243,7 @@ func (p *Pane) ModalView(w, h int) string {
 	return common.Lines(lines[p.top:], w, h)
 }
 
-func (p *Pane) render(tp conn.LogEntry) string {
+func (p *Pane) renderRow(tp conn.LogEntry) string {
 	st := p.c.Styles
 	dir := st.OK.Render("→")
 	if !tp.Out {
