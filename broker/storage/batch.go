@@ -1,0 +1,94 @@
+package storage
+
+// Batch is an atomic group of changes for [Store.Apply]. The zero value is
+// an empty batch. Values are copied when the batch is applied, not before:
+// the caller must not change a slice it passed until Apply has returned.
+type Batch struct {
+	ops []op
+}
+
+type opKind byte
+
+const (
+	opPutSession opKind = iota + 1
+	opDeleteSession
+	opPutMessage
+	opDeleteMessage
+	opMarkInbound
+	opClearInbound
+	opPutRetained
+	opDeleteRetained
+	opPutKV
+	opDeleteKV
+)
+
+type op struct {
+	kind     opKind
+	clientID string // session ops; space for KV ops
+	key      string // topic for retained; key for KV
+	seq      uint64 // message seq or inbound packet id
+	session  *Session
+	message  *Message
+	retained *Retained
+	value    []byte
+}
+
+// Len is the number of operations in b.
+func (b *Batch) Len() int { return len(b.ops) }
+
+// PutSession creates or replaces s (not its queue, not InboundQoS2).
+func (b *Batch) PutSession(s Session) {
+	b.ops = append(b.ops, op{kind: opPutSession, clientID: s.ClientID, session: &s})
+}
+
+// DeleteSession deletes the session clientID with its whole queue and its
+// inbound QoS 2 ids: a clean start, an expiry, or a session takeover with
+// clean start.
+func (b *Batch) DeleteSession(clientID string) {
+	b.ops = append(b.ops, op{kind: opDeleteSession, clientID: clientID})
+}
+
+// PutMessage adds m to clientID's queue, or replaces the message with the
+// same Seq (a state change: Queued -> AwaitingPuback with a packet id,
+// AwaitingPubrec -> AwaitingPubcomp).
+func (b *Batch) PutMessage(clientID string, m Message) {
+	b.ops = append(b.ops, op{kind: opPutMessage, clientID: clientID, seq: m.Seq, message: &m})
+}
+
+// DeleteMessage removes message seq from clientID's queue (PUBACK, PUBCOMP,
+// or dropped). Deleting an absent message is not an error.
+func (b *Batch) DeleteMessage(clientID string, seq uint64) {
+	b.ops = append(b.ops, op{kind: opDeleteMessage, clientID: clientID, seq: seq})
+}
+
+// MarkInbound records that clientID's QoS 2 PUBLISH packetID was received
+// and answered with PUBREC, so a resent PUBLISH after a restart is not
+// routed twice.
+func (b *Batch) MarkInbound(clientID string, packetID uint16) {
+	b.ops = append(b.ops, op{kind: opMarkInbound, clientID: clientID, seq: uint64(packetID)})
+}
+
+// ClearInbound forgets packetID when the client's PUBREL arrives.
+func (b *Batch) ClearInbound(clientID string, packetID uint16) {
+	b.ops = append(b.ops, op{kind: opClearInbound, clientID: clientID, seq: uint64(packetID)})
+}
+
+// PutRetained creates or replaces the retained message of r.Topic.
+func (b *Batch) PutRetained(r Retained) {
+	b.ops = append(b.ops, op{kind: opPutRetained, key: r.Topic, retained: &r})
+}
+
+// DeleteRetained removes the retained message of topic, if any.
+func (b *Batch) DeleteRetained(topic string) {
+	b.ops = append(b.ops, op{kind: opDeleteRetained, key: topic})
+}
+
+// PutKV sets key in the opaque keyspace space (tokens, accounts).
+func (b *Batch) PutKV(space, key string, value []byte) {
+	b.ops = append(b.ops, op{kind: opPutKV, clientID: space, key: key, value: value})
+}
+
+// DeleteKV removes key from space.
+func (b *Batch) DeleteKV(space, key string) {
+	b.ops = append(b.ops, op{kind: opDeleteKV, clientID: space, key: key})
+}
