@@ -234,6 +234,9 @@ func TestLogs(t *testing.T) {
 	watcher.sub(t, "flespi/log/mqtt/sessions/+/+", 0)
 	all := dial(t, c.addr, "all", true, 0)
 	all.sub(t, "#", 0)
+	// A $filter subscription on log topics: only disconnect records.
+	filtered := dial(t, c.addr, "filtered", true, 0)
+	filtered.sub(t, "$filter/payload=event_code==301/flespi/log/mqtt/sessions/+/+", 0)
 
 	dev := dial(t, c.addr, "dev/1", true, 0)
 	dev.sub(t, "d/#", 1)
@@ -268,6 +271,9 @@ func TestLogs(t *testing.T) {
 		if strings.HasSuffix(m.Topic, "dev%2F1/deleted") {
 			break
 		}
+	}
+	if m := filtered.recv(t); m.Topic != "flespi/log/mqtt/sessions/dev%2F1/disconnected" {
+		t.Fatalf("$filter on log topics got %s %s", m.Topic, m.Payload)
 	}
 	recs := c.ok("GET", "/mqtt/logs", nil, "data="+url.QueryEscape(`{"filter":"client_id==\"dev/1\""}`), "")
 	var types []string
