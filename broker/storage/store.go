@@ -15,8 +15,8 @@ import (
 // or none survives a crash) and batches are applied in the order Apply is
 // called. Apply never blocks on the disk: it returns a [*Commit] that
 // resolves once the batch is durable under the store's [FsyncMode]; a
-// PUBACK or PUBREC waits on it. Reads see every applied batch at once,
-// before it is durable.
+// PUBACK or PUBREC waits on it. Reads see a batch once its Commit has
+// resolved without error; before that they may or may not.
 //
 // Reads are for recovery at start (before listeners open), for the REST
 // API and for tests; the broker keeps its working state in memory.
@@ -47,8 +47,9 @@ type Store interface {
 	// them), and retained messages past Expires. The deletions are one
 	// batch, committed like any other before Sweep returns.
 	Sweep(ctx context.Context, now time.Time) (SweepStats, error)
-	// Compact asks the engine to reclaim space left by deletions. It may
-	// take long and runs concurrently with Apply; call it in the background.
+	// Compact asks the engine to give space left by deletions back to the
+	// file system. It may take long and commits wait while it runs, so the
+	// broker calls it rarely (at start, or when the store is mostly free).
 	Compact(ctx context.Context) error
 	// Close commits what was applied, waits for it, and releases the
 	// directory lock. It is safe to call twice.

@@ -33,11 +33,18 @@ var (
 	bucketQ = []byte("q")
 )
 
-func openBolt(b *testing.B, dir string) kv {
+func openBolt(b *testing.B, dir string) kv { return openBoltWith(b, dir, true) }
+
+// openBoltSyncedFreelist is what broker/storage ships: the freelist is
+// written on every commit, because rebuilding it on open (NoFreelistSync)
+// panics in a bbolt goroutine on a damaged file.
+func openBoltSyncedFreelist(b *testing.B, dir string) kv { return openBoltWith(b, dir, false) }
+
+func openBoltWith(b *testing.B, dir string, noFreelistSync bool) kv {
 	db, err := bbolt.Open(filepath.Join(dir, "bolt.db"), 0o600, &bbolt.Options{
 		// The settings a write-heavy bbolt user would pick: the freelist is
 		// rebuilt on open instead of written on every commit.
-		NoFreelistSync: true,
+		NoFreelistSync: noFreelistSync,
 		FreelistType:   bbolt.FreelistMapType,
 	})
 	if err != nil {
@@ -190,7 +197,7 @@ func BenchmarkEngine(b *testing.B) {
 	engines := []struct {
 		name string
 		open func(*testing.B, string) kv
-	}{{"bbolt", openBolt}, {"pebble", openPebble}}
+	}{{"bbolt", openBolt}, {"bbolt-syncfreelist", openBoltSyncedFreelist}, {"pebble", openPebble}}
 	for _, group := range []int{1, 64, 512} {
 		for _, e := range engines {
 			b.Run(e.name+"/group="+strconv.Itoa(group), func(b *testing.B) { run(b, e.open, group) })

@@ -1,0 +1,221 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func openTestBolt(t *testing.T, dir string, opts Options) *Bolt {
+	t.Helper()
+	s, err := Open(dir, opts)
+	if err != nil {
+		t.Fatalf("Open(%s): %v", dir, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func boltOpener(opts Options) opener {
+	return opener{
+		open: func(t *testing.T) Store { return openTestBolt(t, t.TempDir(), opts) },
+		reopen: func(t *testing.T, s Store) Store {
+			dir := filepath.Dir(s.(*Bolt).path)
+			if err := s.Close(); err != nil {
+				t.Fatalf("Close: %v", err)
+			}
+			return openTestBolt(t, dir, opts)
+		},
+	}
+}
+
+func TestBoltConformance(t *testing.T) {
+	for _, m := range []FsyncMode{FsyncBatch, FsyncAlways, FsyncNever} {
+		t.Run(m.String(), func(t *testing.T) { runConformance(t, boltOpener(Options{Fsync: m})) })
+	}
+}
+
+func TestBoltSecondOpenIsLocked(t *testing.T) {
+	dir := t.TempDir()
+	openTestBolt(t, dir, Options{})
+	_, err := Open(dir, Options{})
+	if !errors.Is(err, ErrLocked) {
+		t.Fatalf("second Open = %v, want ErrLocked", err)
+	}
+	if !strings.Contains(err.Error(), filepath.Join(dir, FileName)) {
+		t.Fatalf("lock error does not name the file: %v", err)
+	}
+}
+
+func TestBoltLockReleasedOnClose(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	openTestBolt(t, dir, Options{})
+}
+
+// writeSome commits one of each record so a damaged file has data to lose.
+func writeSome(t *testing.T, dir string) {
+	t.Helper()
+	s, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b Batch
+	for i := range 200 {
+		b.PutSession(sampleSession("s" + string(rune('a'+i%26)) + string(rune('a'+i/26))))
+		b.PutMessage("sa", sampleMessage(uint64(i), Queued))
+		b.PutRetained(Retained{Topic: "t/" + string(rune('a'+i%26)) + string(rune('a'+i/26)), Payload: make([]byte, 100)})
+	}
+	mustApply(t, s, &b)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// readAll opens dir and reads every record, returning the first error.
+func readAll(dir string) error {
+	s, err := Open(dir, Options{})
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	var ids []string
+	if err := s.Sessions(func(ss Session) error { ids = append(ids, ss.ClientID); return nil }); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := s.Messages(id, func(Message) error { return nil }); err != nil {
+			return err
+		}
+	}
+	return s.Retained(func(Retained) error { return nil })
+}
+
+func wantCorrupt(t *testing.T, err error, file string) {
+	t.Helper()
+	var ce *CorruptError
+	if !errors.As(err, &ce) {
+		t.Fatalf("error = %v, want a *CorruptError", err)
+	}
+	if ce.File != file || !strings.Contains(err.Error(), file) || !strings.Contains(err.Error(), "move the data directory aside") {
+		t.Fatalf("corruption error does not name %s or say what to do: %v", file, err)
+	}
+}
+
+func TestBoltTruncatedFile(t *testing.T) {
+	for _, keep := range []int64{0, 100, 4096, 3 * 4096} {
+		dir := t.TempDir()
+		writeSome(t, dir)
+		path := filepath.Join(dir, FileName)
+		if keep == 0 {
+			// An empty file is what a crash during creation leaves: bbolt
+			// initialises it as a new store, which is right.
+			if err := os.Truncate(path, 0); err != nil {
+				t.Fatal(err)
+			}
+			if err := readAll(dir); err != nil {
+				t.Fatalf("empty file: %v", err)
+			}
+			continue
+		}
+		if err := os.Truncate(path, keep); err != nil {
+			t.Fatal(err)
+		}
+		wantCorrupt(t, readAll(dir), path)
+	}
+}
+
+func TestBoltGarbageFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, FileName)
+	if err := os.WriteFile(path, []byte(strings.Repeat("not a database ", 1000)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantCorrupt(t, readAll(dir), path)
+}
+
+// TestBoltFlippedBytes damages the file at many offsets; every outcome
+// must be a clean read or a *CorruptError, never a panic.
+func TestBoltFlippedBytes(t *testing.T) {
+	src := t.TempDir()
+	writeSome(t, src)
+	orig, err := os.ReadFile(filepath.Join(src, FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for off := 0; off < len(orig); off += 997 {
+		dir := t.TempDir()
+		bad := append([]byte{}, orig...)
+		for i := off; i < off+16 && i < len(bad); i++ {
+			bad[i] ^= 0xA5
+		}
+		path := filepath.Join(dir, FileName)
+		if err := os.WriteFile(path, bad, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := readAll(dir); err != nil {
+			var ce *CorruptError
+			if !errors.As(err, &ce) {
+				t.Fatalf("damage at %d: error %v is not a *CorruptError", off, err)
+			}
+		}
+	}
+}
+
+func TestBoltCorruptRecordNamesIt(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestBolt(t, dir, Options{})
+	// Write a damaged record under the store's own key layout.
+	r := &request{ops: []prim{{bucket: bucketRetained, key: name('t', "bad/topic"), value: []byte{1, 200}}}, commit: newCommit()}
+	if err := s.write([]*request{r}); err != nil {
+		t.Fatal(err)
+	}
+	err := s.Retained(func(Retained) error { return nil })
+	wantCorrupt(t, err, filepath.Join(dir, FileName))
+	if !strings.Contains(err.Error(), "bad/topic") {
+		t.Fatalf("error does not name the record: %v", err)
+	}
+}
+
+func TestBoltCompactKeepsDataAndShrinks(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestBolt(t, dir, Options{})
+	var b Batch
+	for i := range 2000 {
+		b.PutMessage("big", Message{Seq: uint64(i), Payload: make([]byte, 2048)})
+	}
+	b.PutRetained(Retained{Topic: "keep", Payload: []byte("x")})
+	mustApply(t, s, &b)
+	b = Batch{}
+	b.DeleteSession("big")
+	mustApply(t, s, &b)
+	path := filepath.Join(dir, FileName)
+	before, _ := os.Stat(path)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := os.Stat(path)
+	if after.Size() >= before.Size() {
+		t.Fatalf("file %d bytes before Compact, %d after", before.Size(), after.Size())
+	}
+	b = Batch{}
+	b.PutRetained(Retained{Topic: "after", Payload: []byte("y")})
+	mustApply(t, s, &b)
+	if got := allRetained(t, s); len(got) != 2 {
+		t.Fatalf("retained after Compact: %+v", got)
+	}
+	// The lock still holds on the new file.
+	if _, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("Open after Compact = %v, want ErrLocked", err)
+	}
+}
