@@ -49,10 +49,13 @@ gracefully: MQTT 5 clients get DISCONNECT 0x8B and wills are sent).
 Listeners: --listen (TCP), --tls-listen, --ws-listen and --wss-listen, each
 repeatable. TLS and WSS need --cert and --key. --config names a YAML file
 (JSON works too) with limits, an ACL and the flespi stamping switch (see
-README).`,
+README). --http serves the REST API (/mqtt/messages, /mqtt/sessions,
+/mqtt/logs), /metrics and /healthz; the sessions, retained and logs
+subcommands are its clients.`,
 		Example: `  mqttboard broker
   mqttboard broker --listen 0.0.0.0:1883 --ws-listen :8080 --config broker.yaml
-  mqttboard broker --tls-listen :8883 --cert server.pem --key server.key`,
+  mqttboard broker --tls-listen :8883 --cert server.pem --key server.key
+  mqttboard broker --http 9080    # then: curl localhost:9080/mqtt/sessions/all`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if len(o.TLSListen)+len(o.WSSListen) > 0 && (o.CertFile == "" || o.KeyFile == "") {
