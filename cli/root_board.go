@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
@@ -55,7 +56,10 @@ func boardRun(ctx context.Context, o *BoardOptions) error {
 	}
 	m := tui.New(opts)
 	defer m.Close()
-	popts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithContext(ctx)}
+	// The renderer's own ticker (60 Hz by default) wakes the process even
+	// when nothing changed; the board never produces frames faster than
+	// tui.FrameInterval, so a faster ticker only costs idle CPU.
+	popts := []tea.ProgramOption{tea.WithAltScreen(), tea.WithMouseCellMotion(), tea.WithContext(ctx), tea.WithFPS(int(time.Second / tui.FrameInterval))}
 	if in, ok := o.IO.In.(*os.File); ok {
 		popts = append(popts, tea.WithInput(in))
 	}
