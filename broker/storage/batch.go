@@ -1,5 +1,7 @@
 package storage
 
+import "time"
+
 // Batch is an atomic group of changes for [Store.Apply]. The zero value is
 // an empty batch. Values are copied when the batch is applied, not before:
 // the caller must not change a slice it passed until Apply has returned.
@@ -20,6 +22,12 @@ const (
 	opDeleteRetained
 	opPutKV
 	opDeleteKV
+	// The sweep's deletions re-check expiry when the batch is applied, so
+	// a session that reconnected (or a retained message republished)
+	// after the sweep read it is not deleted.
+	opSweepSession
+	opSweepMessage
+	opSweepRetained
 )
 
 type op struct {
@@ -31,6 +39,7 @@ type op struct {
 	message  *Message
 	retained *Retained
 	value    []byte
+	now      time.Time // sweep ops: the sweep's clock
 }
 
 // Len is the number of operations in b.
@@ -91,4 +100,22 @@ func (b *Batch) PutKV(space, key string, value []byte) {
 // DeleteKV removes key from space.
 func (b *Batch) DeleteKV(space, key string) {
 	b.ops = append(b.ops, op{kind: opDeleteKV, clientID: space, key: key})
+}
+
+// sweepSession deletes clientID like DeleteSession if, when applied, the
+// stored session is expired at now.
+func (b *Batch) sweepSession(clientID string, now time.Time) {
+	b.ops = append(b.ops, op{kind: opSweepSession, clientID: clientID, now: now})
+}
+
+// sweepMessage deletes message seq if, when applied, it is still Queued
+// and expired at now.
+func (b *Batch) sweepMessage(clientID string, seq uint64, now time.Time) {
+	b.ops = append(b.ops, op{kind: opSweepMessage, clientID: clientID, seq: seq, now: now})
+}
+
+// sweepRetained deletes the retained message of topic if, when applied,
+// it is expired at now.
+func (b *Batch) sweepRetained(topic string, now time.Time) {
+	b.ops = append(b.ops, op{kind: opSweepRetained, key: topic, now: now})
 }

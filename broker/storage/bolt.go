@@ -64,6 +64,12 @@ type Bolt struct {
 	done chan struct{} // closed when the committer has returned
 
 	openFile func(string, int, os.FileMode) (*os.File, error) // tests inject faults here
+	unlock   func()
+	// broken, set by the committer only, fails every later write: a
+	// compaction that renamed the new file in place but could not open it
+	// leaves the old handle pointing at a deleted file, where a commit
+	// would be acknowledged and then lost at the next start.
+	broken error
 }
 
 var _ Store = (*Bolt)(nil)
@@ -85,6 +91,9 @@ type prim struct {
 	sub       []byte // nested bucket name, or nil
 	key       []byte
 	value     []byte
+	// cond, when set, runs against the stored value of key first and the
+	// prim applies only if it returns true (the sweep's re-check).
+	cond func(stored []byte) bool
 }
 
 // Open opens (creating if needed) the store in dir. A second Open of the
@@ -99,7 +108,12 @@ func openBolt(dir string, opts Options, openFile func(string, int, os.FileMode) 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("storage: data directory: %w", err)
 	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, err
+	}
 	s := &Bolt{
+		unlock:   unlock,
 		path:     filepath.Join(dir, FileName),
 		opts:     opts,
 		reqs:     make(chan *request, 1024),
@@ -108,6 +122,7 @@ func openBolt(dir string, opts Options, openFile func(string, int, os.FileMode) 
 	}
 	db, err := s.openDB(s.path)
 	if err != nil {
+		unlock()
 		return nil, err
 	}
 	s.db = db
@@ -226,6 +241,30 @@ func encodeOps(b *Batch) []prim {
 			out = append(out, prim{bucket: bucketKV, sub: name('s', o.clientID), key: name('k', o.key), value: cloneBytes(o.value)})
 		case opDeleteKV:
 			out = append(out, prim{del: true, bucket: bucketKV, sub: name('s', o.clientID), key: name('k', o.key)})
+		case opSweepSession:
+			now := o.now
+			expiredNow := func(v []byte) bool {
+				ss, err := decodeSession(v)
+				return err == nil && sessionExpired(ss, now)
+			}
+			// All three check the session record (applyPrim reads it for
+			// bucket deletions), which is deleted last.
+			out = append(out,
+				prim{delBucket: true, bucket: bucketQueues, key: id, cond: expiredNow},
+				prim{delBucket: true, bucket: bucketInbound, key: id, cond: expiredNow},
+				prim{del: true, bucket: bucketSessions, key: id, cond: expiredNow})
+		case opSweepMessage:
+			now := o.now
+			out = append(out, prim{del: true, bucket: bucketQueues, sub: id, key: seqKey(o.seq), cond: func(v []byte) bool {
+				m, err := decodeMessage(v)
+				return err == nil && messageExpired(m, now)
+			}})
+		case opSweepRetained:
+			now := o.now
+			out = append(out, prim{del: true, bucket: bucketRetained, key: name('t', o.key), cond: func(v []byte) bool {
+				r, err := decodeRetained(v)
+				return err == nil && expired(r.Expires, now)
+			}})
 		}
 	}
 	return out
@@ -302,6 +341,9 @@ func (s *Bolt) commitLoop() {
 // write applies a group in one bbolt transaction. A failure fails every
 // batch in the group: bbolt rolls the whole transaction back.
 func (s *Bolt) write(group []*request) (err error) {
+	if s.broken != nil {
+		return s.broken
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("%w: %s: %v", ErrWrite, s.path, r)
@@ -326,6 +368,23 @@ func (s *Bolt) write(group []*request) (err error) {
 
 func applyPrim(tx *bbolt.Tx, p prim) error {
 	b := tx.Bucket(p.bucket)
+	if p.cond != nil {
+		var stored []byte
+		switch {
+		case p.delBucket:
+			// Bucket deletions of a session sweep depend on the session.
+			stored = tx.Bucket(bucketSessions).Get(p.key)
+		case p.sub != nil:
+			if sb := b.Bucket(p.sub); sb != nil {
+				stored = sb.Get(p.key)
+			}
+		default:
+			stored = b.Get(p.key)
+		}
+		if stored == nil || !p.cond(stored) {
+			return nil
+		}
+	}
 	if p.delBucket {
 		if err := b.DeleteBucket(p.key); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return err
@@ -510,8 +569,8 @@ func (s *Bolt) Sweep(ctx context.Context, now time.Time) (SweepStats, error) {
 
 // Compact implements [Store.Compact]: it copies the live records into a
 // new file, fsyncs it and renames it over the old one, in the committer,
-// so commits wait while it runs. The directory lock is the open file; it
-// is held by the old file until the new one is open.
+// so commits wait while it runs. DIR/LOCK keeps the directory locked
+// throughout.
 func (s *Bolt) Compact(ctx context.Context) error {
 	c := newCommit()
 	s.mu.RLock()
@@ -556,9 +615,9 @@ func (s *Bolt) compact() (err error) {
 	old := s.db
 	db, err := s.openDB(s.path)
 	if err != nil {
-		// The new file is in place but would not open: keep serving from
-		// the old handle (its inode is still the old data) and say so.
-		return fmt.Errorf("storage: compact: reopen %s: %w", s.path, err)
+		// Reads go on from the old handle; writes stop (see broken).
+		s.broken = fmt.Errorf("%w: compaction could not reopen %s (%v); restart the broker", ErrWrite, s.path, err)
+		return s.broken
 	}
 	old.Close()
 	s.db = db
@@ -583,5 +642,7 @@ func (s *Bolt) Close() error {
 	close(s.reqs)
 	s.mu.Unlock()
 	<-s.done
-	return s.db.Close()
+	err := s.db.Close()
+	s.unlock()
+	return err
 }

@@ -3,7 +3,9 @@ package storage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -46,7 +48,7 @@ func TestBoltSecondOpenIsLocked(t *testing.T) {
 	if !errors.Is(err, ErrLocked) {
 		t.Fatalf("second Open = %v, want ErrLocked", err)
 	}
-	if !strings.Contains(err.Error(), filepath.Join(dir, FileName)) {
+	if !strings.Contains(err.Error(), dir) {
 		t.Fatalf("lock error does not name the file: %v", err)
 	}
 }
@@ -217,5 +219,29 @@ func TestBoltCompactKeepsDataAndShrinks(t *testing.T) {
 	// The lock still holds on the new file.
 	if _, err := Open(dir, Options{}); !errors.Is(err, ErrLocked) {
 		t.Fatalf("Open after Compact = %v, want ErrLocked", err)
+	}
+}
+
+// TestBoltLockedAcrossProcesses opens DIR here and again in a child
+// process (this test binary re-run), which must get ErrLocked.
+func TestBoltLockedAcrossProcesses(t *testing.T) {
+	if dir := os.Getenv("STORAGE_LOCK_CHILD"); dir != "" {
+		_, err := Open(dir, Options{})
+		if errors.Is(err, ErrLocked) {
+			os.Stdout.WriteString("LOCKED: " + err.Error() + "\n")
+			os.Exit(0)
+		}
+		os.Stdout.WriteString("NOT LOCKED: " + fmt.Sprint(err) + "\n")
+		os.Exit(1)
+	}
+	dir := t.TempDir()
+	openTestBolt(t, dir, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBoltLockedAcrossProcesses$")
+	cmd.Env = append(os.Environ(), "STORAGE_LOCK_CHILD="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "LOCKED: ") || !strings.Contains(string(out), "another --data directory") {
+		t.Fatalf("child Open: %v\n%s", err, out)
 	}
 }

@@ -273,6 +273,42 @@ func runConformance(t *testing.T, o opener) {
 		}
 	})
 
+	t.Run("SweepRechecksWhenApplied", func(t *testing.T) {
+		// What a sweep read as expired may change before its batch is
+		// applied: a reconnect, a republish, a send. Those writes win.
+		s := o.open(t)
+		var b Batch
+		b.PutSession(sampleSession("s"))
+		m := sampleMessage(1, Queued)
+		m.Expires = t0
+		b.PutMessage("s", m)
+		b.PutRetained(Retained{Topic: "r", Expires: t0})
+		mustApply(t, s, &b)
+		back := sampleSession("s")
+		back.DisconnectedAt = time.Time{}
+		sent := m
+		sent.State = AwaitingPuback
+		republished := Retained{Topic: "r", Payload: []byte("new")}
+		b = Batch{}
+		b.PutSession(back)
+		b.PutMessage("s", sent)
+		b.PutRetained(republished)
+		mustApply(t, s, &b)
+		now := t0.Add(2 * time.Hour)
+		b = Batch{}
+		b.sweepSession("s", now)
+		b.sweepMessage("s", 1, now)
+		b.sweepRetained("r", now)
+		b.sweepSession("absent", now)
+		b.sweepMessage("absent", 1, now)
+		b.sweepRetained("absent", now)
+		mustApply(t, s, &b)
+		s = maybeReopen(t, s)
+		equal(t, "sessions", allSessions(t, s), []Session{back})
+		equal(t, "queue", allMessages(t, s, "s"), []Message{sent})
+		equal(t, "retained", allRetained(t, s), []Retained{republished})
+	})
+
 	t.Run("ManyConcurrentCommits", func(t *testing.T) {
 		s := o.open(t)
 		const writers, each = 8, 200

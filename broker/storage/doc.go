@@ -33,7 +33,8 @@
 // # Failures
 //
 //   - A second [Open] of the same DIR, from this process or another,
-//     fails with [ErrLocked] at once.
+//     fails with [ErrLocked] at once (flock on DIR/LOCK, held until
+//     [Bolt.Close]; where flock is missing, bbolt's lock on the file).
 //   - A damaged or truncated file, or a record that does not decode, is a
 //     [*CorruptError] naming the file (or record) and telling the operator
 //     what to do. Nothing in this package panics on bad stored bytes.
@@ -46,6 +47,7 @@
 //
 // [Store.Sweep] deletes expired sessions, expired queued messages and
 // expired retained messages; the broker calls it at start (before the
-// listeners open) and periodically. [Store.Compact] gives space back to
+// listeners open) and periodically. Its deletions re-check expiry when
+// they are applied, so a reconnect or republish racing it wins. [Store.Compact] gives space back to
 // the file system; the broker calls it in the background, rarely.
 package storage

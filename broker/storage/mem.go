@@ -82,6 +82,20 @@ func (s *Mem) Apply(b *Batch) *Commit {
 			sp[o.key] = cloneBytes(o.value)
 		case opDeleteKV:
 			delete(s.kv[o.clientID], o.key)
+		case opSweepSession:
+			if ss, ok := s.sessions[o.clientID]; ok && sessionExpired(ss, o.now) {
+				delete(s.sessions, o.clientID)
+				delete(s.queues, o.clientID)
+				delete(s.inbound, o.clientID)
+			}
+		case opSweepMessage:
+			if m, ok := s.queues[o.clientID][o.seq]; ok && messageExpired(m, o.now) {
+				delete(s.queues[o.clientID], o.seq)
+			}
+		case opSweepRetained:
+			if r, ok := s.retained[o.key]; ok && expired(r.Expires, o.now) {
+				delete(s.retained, o.key)
+			}
 		}
 	}
 	return resolved(nil)

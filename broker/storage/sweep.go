@@ -6,14 +6,17 @@ import (
 )
 
 // sweep implements [Store.Sweep] over the read methods and one batch, so
-// every engine expires records by the same rules.
+// every engine expires records by the same rules. The batch's deletions
+// re-check expiry when applied, so a write between the reads and the
+// batch (a reconnect, a republished retained message) wins. The counts
+// are of what the reads found expired.
 func sweep(ctx context.Context, s Store, now time.Time) (SweepStats, error) {
 	var st SweepStats
 	var b Batch
 	var live []string
 	err := s.Sessions(func(ss Session) error {
 		if sessionExpired(ss, now) {
-			b.DeleteSession(ss.ClientID)
+			b.sweepSession(ss.ClientID, now)
 			st.Sessions++
 		} else {
 			live = append(live, ss.ClientID)
@@ -25,8 +28,8 @@ func sweep(ctx context.Context, s Store, now time.Time) (SweepStats, error) {
 	}
 	for _, id := range live {
 		err := s.Messages(id, func(m Message) error {
-			if m.State == Queued && expired(m.Expires, now) {
-				b.DeleteMessage(id, m.Seq)
+			if messageExpired(m, now) {
+				b.sweepMessage(id, m.Seq, now)
 				st.Messages++
 			}
 			return ctx.Err()
@@ -37,7 +40,7 @@ func sweep(ctx context.Context, s Store, now time.Time) (SweepStats, error) {
 	}
 	err = s.Retained(func(r Retained) error {
 		if expired(r.Expires, now) {
-			b.DeleteRetained(r.Topic)
+			b.sweepRetained(r.Topic, now)
 			st.Retained++
 		}
 		return ctx.Err()
@@ -59,3 +62,7 @@ func sessionExpired(s Session, now time.Time) bool {
 }
 
 func expired(at, now time.Time) bool { return !at.IsZero() && !now.Before(at) }
+
+func messageExpired(m Message, now time.Time) bool {
+	return m.State == Queued && expired(m.Expires, now)
+}
