@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -65,6 +66,7 @@ type Bolt struct {
 
 	openFile func(string, int, os.FileMode) (*os.File, error) // tests inject faults here
 	unlock   func()
+	groups   atomic.Uint64 // transactions written: the fsync count, for benchmarks
 	// broken, set by the committer only, fails every later write: a
 	// compaction that renamed the new file in place but could not open it
 	// leaves the old handle pointing at a deleted file, where a commit
@@ -274,6 +276,7 @@ func encodeOps(b *Batch) []prim {
 // writes the group in one transaction (one fsync) and resolves its commits.
 func (s *Bolt) commitLoop() {
 	defer close(s.done)
+	var lastWrite time.Time
 	for r := range s.reqs {
 		if r.fn != nil {
 			r.commit.resolve(r.fn())
@@ -282,18 +285,27 @@ func (s *Bolt) commitLoop() {
 		group := []*request{r}
 		n := len(r.ops)
 		var next *request // a Compact request that ended the group
-		// One deadline per group, from its first batch: the delay a commit
-		// waits is bounded by MaxDelay plus one fsync, however busy.
+		// batch: a group is written no sooner than MaxDelay after the
+		// previous write began, so fsyncs are at most one per MaxDelay
+		// under load, while a batch arriving after a quiet spell is written
+		// at once. Either way a commit waits at most MaxDelay plus one
+		// fsync, however busy.
 		var timeout <-chan time.Time
 		var timer *time.Timer
-		if s.opts.Fsync == FsyncBatch {
-			timer = time.NewTimer(s.opts.MaxDelay)
-			timeout = timer.C
+		gathering := s.opts.Fsync == FsyncBatch
+		if gathering {
+			if wait := s.opts.MaxDelay - time.Since(lastWrite); wait > 0 {
+				timer = time.NewTimer(wait)
+				timeout = timer.C
+			} else {
+				gathering = false
+			}
 		}
 	gather:
 		for n < s.opts.MaxBatchOps {
-			if s.opts.Fsync != FsyncBatch {
-				// always/never: take what is already waiting, wait for nothing.
+			if !gathering {
+				// always/never, or a quiet batch store: take what is already
+				// waiting, wait for nothing.
 				select {
 				case r2, ok := <-s.reqs:
 					if !ok {
@@ -328,6 +340,8 @@ func (s *Bolt) commitLoop() {
 		if timer != nil {
 			timer.Stop()
 		}
+		lastWrite = time.Now()
+		s.groups.Add(1)
 		err := s.write(group)
 		for _, g := range group {
 			g.commit.resolve(err)

@@ -20,9 +20,10 @@
 // is waiting, writes them in one bbolt transaction and fsyncs once. The
 // [FsyncMode] decides when:
 //
-//   - batch (default): gathers batches for up to [Options.MaxDelay] (2 ms)
-//     or [Options.MaxBatchOps], then one fsync. Power failure loses
-//     nothing that was acknowledged; a commit waits up to MaxDelay longer.
+//   - batch (default): at most one fsync per [Options.MaxDelay] (2 ms);
+//     what arrives in between is gathered (up to [Options.MaxBatchOps])
+//     into the next. Power failure loses nothing that was acknowledged; a
+//     commit waits up to MaxDelay longer under load, not when idle.
 //   - always: no gathering; batches that arrived during the previous fsync
 //     share the next. Power failure loses nothing acknowledged.
 //   - never: written to the OS page cache, never fsynced, resolved at once.

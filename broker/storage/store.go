@@ -66,15 +66,18 @@ type SweepStats struct {
 type FsyncMode byte
 
 const (
-	// FsyncBatch groups the batches applied within [Options.MaxDelay] (or
-	// until [Options.MaxBatchOps]) into one fsync. A commit resolves after
-	// that fsync. A power failure loses nothing that was acknowledged; it
-	// costs each commit up to MaxDelay of latency, not throughput.
+	// FsyncBatch fsyncs at most once per [Options.MaxDelay]: batches that
+	// arrive sooner after the previous write are gathered into the next
+	// one (up to [Options.MaxBatchOps]); a batch after a quiet spell is
+	// written at once. A commit resolves after its fsync. A power failure
+	// loses nothing that was acknowledged. It caps the disk's fsync rate
+	// (cloud volumes bill and throttle IOPS) at the cost of up to MaxDelay
+	// of latency per commit under load.
 	FsyncBatch FsyncMode = iota
 	// FsyncAlways fsyncs without waiting for more batches: the batches that
 	// arrived while the previous fsync ran share the next one. A power
-	// failure loses nothing acknowledged; latency is lowest when idle,
-	// throughput lowest under load.
+	// failure loses nothing acknowledged; latency is lowest, the fsync
+	// rate highest.
 	FsyncAlways
 	// FsyncNever writes to the operating system and resolves at once, never
 	// calling fsync. A crash of the broker process (kill -9) loses nothing;
