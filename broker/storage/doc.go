@@ -51,4 +51,40 @@
 // listeners open) and periodically. Its deletions re-check expiry when
 // they are applied, so a reconnect or republish racing it wins. [Store.Compact] gives space back to
 // the file system; the broker calls it in the background, rarely.
+//
+// # Wiring it into the broker (phase 2 of issue 14)
+//
+// Only sessions that persist (clean start false, or expiry > 0) and QoS 1/2
+// messages routed to them touch the store; the broker without --data keeps
+// no Store at all (or [Mem] in tests), so the in-memory path costs nothing.
+//
+//   - Start, before listeners open: [Open] (ErrLocked and *CorruptError end
+//     the start with their message), [Store.Sweep] at now, then
+//     [Store.Sessions] (offline sessions back into the session table and the
+//     topic index; a DisconnectedAt of zero means the broker died while the
+//     client was connected: count expiry from the restart and write that
+//     back), [Store.Messages] per session (queue order; packet ids and
+//     states restore the inflight window; next Seq = last+1),
+//     [Store.Retained] into the retained store, will timers from
+//     DisconnectedAt. Then a periodic Sweep and an occasional Compact.
+//   - CONNECT: clean start drops the stored session (DeleteSession);
+//     a persistent session is PutSession with DisconnectedAt zero.
+//     SUBSCRIBE/UNSUBSCRIBE: PutSession with the new subscription list,
+//     before the SUBACK/UNSUBACK goes out. Disconnect: PutSession with
+//     DisconnectedAt (and the will, or none once it was sent), or
+//     DeleteSession when the expiry is 0.
+//   - Inbound QoS 1/2 PUBLISH: one Batch per publish with PutMessage for
+//     every persistent session it is routed to, PutRetained/DeleteRetained
+//     if it retains (one DeleteRetained per topic a wildcard deletion
+//     removes), MarkInbound for a QoS 2 publisher's packet id; Apply once;
+//     the PUBACK/PUBREC goes out when the Commit resolves nil (wait on
+//     [Commit.Durable] from the connection's writer, never in its reader),
+//     and as 0x97 when it fails with [ErrWrite]. Online delivery need not
+//     wait for it. PUBREL from the publisher: ClearInbound.
+//   - Outbound to a persistent session: PutMessage with the new State and
+//     PacketID when it is sent, PUBREC -> AwaitingPubcomp, PUBACK/PUBCOMP
+//     -> DeleteMessage, expired or dropped -> DeleteMessage. These need not
+//     be waited for: commits are ordered, and a lost one only means a DUP
+//     redelivery after a crash.
+//   - Shutdown: [Store.Close] after the connections are drained.
 package storage

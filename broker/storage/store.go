@@ -13,7 +13,8 @@ import (
 //
 // Writes: build a [Batch] and [Store.Apply] it. A batch is atomic (all of it
 // or none survives a crash) and batches are applied in the order Apply is
-// called. Apply never blocks on the disk: it returns a [*Commit] that
+// called. Apply does not wait for the disk (it blocks only as back-pressure,
+// when an engine's queue of unwritten batches is full): it returns a [*Commit] that
 // resolves once the batch is durable under the store's [FsyncMode]; a
 // PUBACK or PUBREC waits on it. Reads see a batch once its Commit has
 // resolved without error; before that they may or may not.
