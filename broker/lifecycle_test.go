@@ -397,6 +397,37 @@ func TestLifecycleResources(t *testing.T) {
 		many(t, n, 100, normal)
 		check("normal", start)
 	}
+
+	// Item 6: 16 sockets streaming into CONNECTs that announce 60 MB (under
+	// the packet size limit) and never finish (1.45 GB RSS before CONNECT
+	// had its own limit): each is closed at its header, and the peak RSS
+	// stays low.
+	start := time.Now()
+	junk := make([]byte, 64<<10)
+	many(t, 16, 16, func(int) error {
+		nc, err := dial()
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		nc.Write([]byte{0x10, 0x80, 0x80, 0x80, 0x1e, 0, 4, 'M', 'Q', 'T', 'T', 5}) // 60 MB announced
+		deadline := time.Now().Add(wait)
+		for sent := 0; sent < 32<<20; sent += len(junk) {
+			nc.SetWriteDeadline(deadline)
+			if _, err := nc.Write(junk); err != nil {
+				return nil // closed by the broker
+			}
+		}
+		return fmt.Errorf("the broker read 32 MB of one CONNECT")
+	})
+	m := c.measure("measure")
+	t.Logf("after 16 streaming CONNECTs (%v): %v", time.Since(start).Round(time.Millisecond), m)
+	if m.conns != 0 {
+		t.Errorf("streaming CONNECTs: %d connections held", m.conns)
+	}
+	if !raceEnabled && m.hwmKB > base.hwmKB+64<<10 {
+		t.Errorf("streaming CONNECTs: peak RSS %.1f MiB", float64(m.hwmKB)/1024)
+	}
 }
 
 // TestStalledSubscriber is the slow consumer: a QoS 1 subscriber
