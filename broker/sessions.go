@@ -72,7 +72,11 @@ func (s *Server) disconnected(c *conn) {
 	code, reason := c.code, c.reason
 	c.mu.Unlock()
 	s.ctr.connected.Add(-1)
-	s.emit(Event{Kind: EventDisconnected, ClientID: c.clientID, Reason: code, Detail: reason})
+	// EventDisconnected goes out last, once the session no longer shows
+	// this connection and its will is published or scheduled: whoever
+	// waits on the event (the board, tests, the REST API's callers) then
+	// reads the state the event announces.
+	defer s.emit(Event{Kind: EventDisconnected, ClientID: c.clientID, Reason: code, Detail: reason})
 	s.onDisconnect(c, code, reason) // inspection and log (logs.go)
 
 	will := c.takeWill()
