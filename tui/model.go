@@ -35,11 +35,13 @@ import (
 // the CPU to the connections at 10,000 messages/s.
 const FrameInterval = time.Second / 30
 
-// IdleFrameInterval is the frame tick once nothing has arrived for a
-// second: an idle board wakes 10 times a second, not 30. Keys never wait
-// for a tick; the first message after a quiet spell shows within 100 ms,
-// and the tick is back to 30 Hz from then on.
-const IdleFrameInterval = time.Second / 10
+// IdleFrameInterval is the longest an idle board sleeps: once nothing has
+// arrived for a second the frame tick stops, and the board wakes when a
+// connection's ring receives something (conn.Set.Wake) or after this
+// interval, for the panes' clocks (a retry's countdown). Keys never wait
+// for a tick; the first message after a quiet spell shows at once, and the
+// tick is back to 30 Hz from then on.
+const IdleFrameInterval = time.Second
 
 // PaneID names a pane.
 type PaneID int
@@ -244,11 +246,19 @@ func (m *Model) tick() tea.Cmd {
 	if m.opts.NoFrameTick {
 		return nil
 	}
-	d := FrameInterval
 	if !m.lastChange.IsZero() && time.Since(m.lastChange) > time.Second {
-		d = IdleFrameInterval
+		wake := m.set.Wake
+		return func() tea.Msg {
+			t := time.NewTimer(IdleFrameInterval)
+			defer t.Stop()
+			select {
+			case <-wake:
+			case <-t.C:
+			}
+			return frameMsg(time.Now())
+		}
 	}
-	return tea.Tick(d, func(t time.Time) tea.Msg { return frameMsg(t) })
+	return tea.Tick(FrameInterval, func(t time.Time) tea.Msg { return frameMsg(t) })
 }
 
 // Init implements tea.Model.
@@ -365,6 +375,12 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if _, ok := msg.(frameMsg); !ok {
 		m.dirty, m.acted = true, true
 		m.lastChange = time.Now()
+		// An idle board is asleep in tick's waiter: wake it, so that the
+		// frame this action needs comes now, not up to a second later.
+		select {
+		case m.set.Wake <- struct{}{}:
+		default:
+		}
 	}
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:

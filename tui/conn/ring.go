@@ -11,6 +11,7 @@ type Ring[T any] struct {
 	head    int // index of the oldest item
 	n       int
 	dropped uint64
+	wake    chan<- struct{} // told when the ring stops being empty; see WakeOn
 }
 
 // NewRing returns a ring holding at most capacity items.
@@ -18,9 +19,15 @@ func NewRing[T any](capacity int) *Ring[T] {
 	return &Ring[T]{buf: make([]T, capacity)}
 }
 
+// WakeOn makes Push signal ch (without ever blocking) when it puts an item
+// into an empty ring, so an idle board sleeps until something arrives
+// instead of polling. Call it before the first Push.
+func (r *Ring[T]) WakeOn(ch chan<- struct{}) { r.wake = ch }
+
 // Push adds v, dropping the oldest item when the ring is full.
 func (r *Ring[T]) Push(v T) {
 	r.mu.Lock()
+	first := r.n == 0
 	if r.n == len(r.buf) {
 		r.buf[r.head] = v
 		r.head = (r.head + 1) % len(r.buf)
@@ -30,6 +37,14 @@ func (r *Ring[T]) Push(v T) {
 		r.n++
 	}
 	r.mu.Unlock()
+	// One signal per empty-to-non-empty change: at 10,000 messages/s that
+	// is one per frame, not one per message.
+	if first && r.wake != nil {
+		select {
+		case r.wake <- struct{}{}:
+		default: // a wake-up is already pending
+		}
+	}
 }
 
 // Drain appends every item to dst in arrival order, empties the ring and

@@ -22,10 +22,16 @@ type Set struct {
 	StartLocal func() (string, error)
 	// Offline keeps connections from connecting (golden views, benchmarks).
 	Offline bool
+	// Wake is signalled when a connection's event or packet ring stops
+	// being empty: the idle board waits on it instead of ticking. It is
+	// the one field of a Set used from other goroutines.
+	Wake chan struct{}
 }
 
 // NewSet returns an empty set.
-func NewSet(c *common.Common) *Set { return &Set{c: c, nextID: 1} }
+func NewSet(c *common.Common) *Set {
+	return &Set{c: c, nextID: 1, Wake: make(chan struct{}, 1)}
+}
 
 // Current is the focused connection, nil when there is none.
 func (s *Set) Current() *Conn {
@@ -48,6 +54,8 @@ func (s *Set) Get(id common.ConnID) *Conn {
 // Add creates a connection for p, focuses it and returns it.
 func (s *Set) Add(p profiles.Profile) *Conn {
 	c := New(s.nextID, s.made, s.c.Styles.ConnColor(s.made), p)
+	c.events.WakeOn(s.Wake)
+	c.packets.WakeOn(s.Wake)
 	s.nextID++
 	s.made++
 	s.List = append(s.List, c)
