@@ -61,6 +61,14 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		return false
 	}
 	if c.clientID == "" {
+		if c.v == packet.V31 {
+			// MQTT 3.1 has no empty client id: it must be 1 to 23
+			// characters, or the server answers "identifier rejected"
+			// (3.1 section 3.1). mosquitto does the same; the length
+			// limit is not enforced, as in mosquitto.
+			c.refuse(packet.ClientIdentifierNotValid, "MQTT 3.1 needs a client id")
+			return false
+		}
 		if c.v != packet.V5 && !p.CleanStart {
 			// A persistent session needs a client id [MQTT-3.1.3-8].
 			c.refuse(packet.ClientIdentifierNotValid, "an empty client id needs clean session")
