@@ -250,7 +250,7 @@ func (c *clientACL) topicAllowed(pub bool, topic string) bool {
 			continue
 		}
 		for _, f := range r.topics {
-			if filterMatches(f, topic) {
+			if packet.MatchTopic(f, topic) {
 				return r.allow
 			}
 		}
@@ -404,10 +404,6 @@ func (c *conn) aclRights() *clientACL {
 	}
 	return c.acl
 }
-
-// filterMatches reports whether topic name t matches the rule's filter f
-// (see [packet.MatchTopic], the one matcher).
-func filterMatches(f, t string) bool { return packet.MatchTopic(f, t) }
 
 // The level relations below take the '$' rule into account as
 // [packet.MatchTopic] does: a filter whose first level is '+' or '#'

@@ -20,8 +20,8 @@ func TestACLFiltersWithSelectors(t *testing.T) {
 		f, t string
 		want bool
 	}{{"t/a,b/x", "t/a/x", true}, {"t/a,b/x", "t/c/x", false}, {"+/a,b", "$SYS/a", false}, {"t/+/x", "t/z/x", true}} {
-		if got := filterMatches(tc.f, tc.t); got != tc.want {
-			t.Errorf("filterMatches(%q, %q) = %t", tc.f, tc.t, got)
+		if got := packet.MatchTopic(tc.f, tc.t); got != tc.want {
+			t.Errorf("packet.MatchTopic(%q, %q) = %t", tc.f, tc.t, got)
 		}
 	}
 	for _, tc := range []struct {

@@ -21,9 +21,23 @@ type DialError struct {
 	Err error
 }
 
-// Error says what failed and what to check.
-func (e *DialError) Error() string {
-	hint := "is a broker running there? (use -h/-p or -L)"
+// DialProblem is what kind of failure a [DialError] is: the one
+// classification of dial failures, which each front end words with its own
+// advice (command-line flags here, the connection form in the board).
+type DialProblem int
+
+// The kinds of dial failure.
+const (
+	DialUnreachable  DialProblem = iota // nothing answered: no broker, wrong port
+	DialBadHost                         // the host name did not resolve
+	DialUntrusted                       // the broker's certificate was not trusted
+	DialCertRequired                    // the broker wants a client certificate
+	DialNotTLS                          // a TLS handshake that the peer failed
+	DialNotWebSocket                    // the WebSocket upgrade failed
+)
+
+// Problem classifies the failure.
+func (e *DialError) Problem() DialProblem {
 	var (
 		dns  *net.DNSError
 		cert *tls.CertificateVerificationError
@@ -31,17 +45,35 @@ func (e *DialError) Error() string {
 	)
 	switch {
 	case errors.As(e.Err, &dns):
-		hint = "check the host name (-h or -L)"
+		return DialBadHost
 	case errors.As(e.Err, &cert):
-		hint = "give the broker's CA with --cafile, or --insecure to skip verification"
+		return DialUntrusted
 	case errors.Is(e.Err, errCertRequired), strings.Contains(e.Err.Error(), "tls: certificate required"):
 		// TLS 1.3 sends this alert after the handshake, on the first read.
-		hint = "the broker wants a client certificate: give --cert and --key"
+		return DialCertRequired
 	case errors.As(e.Err, &hs):
 		// Only a handshake that a peer actually failed says anything
 		// about TLS; a refused TCP connection does not.
-		hint = "is a TLS listener there? (8883 by default; a plain MQTT port does not speak TLS)"
+		return DialNotTLS
 	case strings.HasPrefix(e.URL, "ws"):
+		return DialNotWebSocket
+	}
+	return DialUnreachable
+}
+
+// Error says what failed and which flag to check.
+func (e *DialError) Error() string {
+	hint := "is a broker running there? (use -h/-p or -L)"
+	switch e.Problem() {
+	case DialBadHost:
+		hint = "check the host name (-h or -L)"
+	case DialUntrusted:
+		hint = "give the broker's CA with --cafile, or --insecure to skip verification"
+	case DialCertRequired:
+		hint = "the broker wants a client certificate: give --cert and --key"
+	case DialNotTLS:
+		hint = "is a TLS listener there? (8883 by default; a plain MQTT port does not speak TLS)"
+	case DialNotWebSocket:
 		hint = "is a WebSocket listener there? (check the port and path)"
 	}
 	return fmt.Sprintf("connect to %s: %v — %s", e.URL, e.Err, hint)

@@ -1,11 +1,8 @@
 package conn
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"net"
-	"strings"
 
 	"github.com/mqttboard/mqttboard/client"
 )
@@ -42,24 +39,18 @@ func Explain(err error) string {
 	return err.Error()
 }
 
+// dialHint words client's classification of the failure for the board.
 func dialHint(d *client.DialError) string {
-	var (
-		dns     *net.DNSError
-		unknown x509.UnknownAuthorityError
-		host    x509.HostnameError
-	)
-	msg := d.Err.Error()
-	switch {
-	case errors.As(d.Err, &dns):
+	switch d.Problem() {
+	case client.DialBadHost:
 		return "check the host in the URL (e edits the connection)"
-	case errors.As(d.Err, &unknown), errors.As(d.Err, &host), strings.Contains(msg, "x509:"), strings.Contains(msg, "certificate"):
-		if strings.Contains(msg, "certificate required") {
-			return "the broker wants a client certificate: set TLS cert file and TLS key file (e)"
-		}
+	case client.DialUntrusted:
 		return "set TLS CA file to the broker's CA, or TLS insecure (e edits the connection)"
-	case strings.Contains(msg, "tls:") || strings.Contains(msg, "TLS"):
+	case client.DialCertRequired:
+		return "the broker wants a client certificate: set TLS cert file and TLS key file (e)"
+	case client.DialNotTLS:
 		return "is a TLS listener there? (8883 by default; e edits the URL)"
-	case strings.HasPrefix(d.URL, "ws"):
+	case client.DialNotWebSocket:
 		return "is a WebSocket listener there? check the port and path in the URL (e)"
 	}
 	return "is a broker running there? check the URL (e edits the connection), r retries now"
