@@ -7,10 +7,13 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
+
+	"github.com/mqttboard/mqttboard/tui/common"
 )
 
 // Main runs mqttboard with the process's arguments and streams and returns
@@ -49,7 +52,7 @@ func Run(ctx context.Context, ios *IOStreams, args []string) int {
 		}
 	}
 	if code != ExitInterrupted && !quiet {
-		fmt.Fprintf(ios.ErrOut, "mqttboard: %v\n", err)
+		fmt.Fprintf(ios.ErrOut, "mqttboard: %s\n", terminalSafe(err.Error()))
 		if code == ExitUsage && cmd != nil {
 			fmt.Fprintf(ios.ErrOut, "Run '%s --help' for usage.\n", cmd.CommandPath())
 		}
@@ -140,4 +143,17 @@ func mqttxShorthands(args []string) []string {
 		out[i] = a
 	}
 	return out
+}
+
+// terminalSafe escapes what a message may carry from the network (a
+// broker's reason string, a topic) before it reaches a terminal: every
+// control character, C1 code and bidi override shows visibly, through the
+// board's one escaper ([common.Safe]); line breaks stay, so multi-line
+// messages read as before.
+func terminalSafe(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = common.Safe(l)
+	}
+	return strings.Join(lines, "\n")
 }

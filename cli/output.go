@@ -56,7 +56,7 @@ func addOutputFlags(cmd *cobra.Command, f *OutputFlags) {
 }
 
 func (f *OutputFlags) validate(ios *IOStreams) error {
-	f.warn = func(s string) { fmt.Fprintln(ios.ErrOut, s) }
+	f.warn = func(s string) { fmt.Fprintln(ios.ErrOut, terminalSafe(s)) }
 	switch f.Output {
 	case "", "text", "json":
 	default:

@@ -105,6 +105,8 @@ func TestBrokerRefusalsEndAtOnce(t *testing.T) {
 				return []packet.Packet{&packet.Puback{Ack: packet.Ack{PacketID: p.PacketID, ReasonCode: 0x87, Props: rs("not yours")}}}
 			case "close":
 				return []packet.Packet{nil}
+			case "title":
+				return []packet.Packet{&packet.Disconnect{ReasonCode: 0x97, Props: rs("\x1b]2;PWNED\x07\x1b[2J")}}
 			case "pubrec":
 				return []packet.Packet{&packet.Pubrec{Ack: packet.Ack{PacketID: p.PacketID, ReasonCode: 0x95, Props: rs("too big")}}}
 			}
@@ -128,6 +130,9 @@ func TestBrokerRefusalsEndAtOnce(t *testing.T) {
 		{[]string{"pub", "-t", "puback", "-m", "x", "-q", "1"}, []string{"PUBACK", "not authorized", "not yours"}},
 		{[]string{"pub", "-t", "pubrec", "-m", "x", "-q", "2"}, []string{"PUBREC", "packet too large", "too big"}},
 		{[]string{"sub", "-t", "x"}, []string{"DISCONNECT", "server shutting down", "maintenance"}},
+		// A broker's words reach the terminal escaped: no title change,
+		// no cleared screen.
+		{[]string{"pub", "-t", "title", "-m", "x", "-q", "1"}, []string{"DISCONNECT", "quota exceeded", "]2;PWNED"}},
 		// 3.1.1 has no DISCONNECT from the broker: it closes the
 		// connection, and pub says so at once.
 		{[]string{"pub", "-V", "3.1.1", "-t", "close", "-m", "x", "-q", "1"}, []string{"connection"}},
@@ -141,6 +146,9 @@ func TestBrokerRefusalsEndAtOnce(t *testing.T) {
 				if !strings.Contains(e, w) {
 					t.Errorf("stderr %q lacks %q", e, w)
 				}
+			}
+			if strings.ContainsAny(e, "\x1b\x07") {
+				t.Errorf("stderr %q carries the broker's control characters raw", e)
 			}
 			if strings.Contains(e, "PUBCOMP") || strings.Count(e, "DISCONNECT") > 1 {
 				t.Errorf("stderr %q names the wrong packet or repeats itself", e)
