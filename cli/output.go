@@ -298,7 +298,7 @@ func writeAck(w io.Writer, asJSON bool, topic string, a *client.Ack) error {
 		fmt.Fprintf(&sb, " reason=%q", a.ReasonString)
 	}
 	for _, u := range a.User {
-		fmt.Fprintf(&sb, " %s=%s", u.Key, u.Value)
+		fmt.Fprintf(&sb, " %s=%s", terminalSafe(u.Key), terminalSafe(u.Value)) // the broker's bytes
 	}
 	sb.WriteByte('\n')
 	_, err := io.WriteString(w, sb.String())
