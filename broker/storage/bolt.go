@@ -472,15 +472,7 @@ func (s *Bolt) Sessions(fn func(Session) error) error {
 			return nil
 		})
 	})
-	if err != nil {
-		return err
-	}
-	for _, ss := range out {
-		if err := fn(ss); err != nil {
-			return err
-		}
-	}
-	return nil
+	return each(out, err, fn)
 }
 
 // Messages implements [Store.Messages].
@@ -500,15 +492,7 @@ func (s *Bolt) Messages(clientID string, fn func(Message) error) error {
 			return nil
 		})
 	})
-	if err != nil {
-		return err
-	}
-	for _, m := range out {
-		if err := fn(m); err != nil {
-			return err
-		}
-	}
-	return nil
+	return each(out, err, fn)
 }
 
 // Retained implements [Store.Retained].
@@ -524,15 +508,7 @@ func (s *Bolt) Retained(fn func(Retained) error) error {
 			return nil
 		})
 	})
-	if err != nil {
-		return err
-	}
-	for _, r := range out {
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return nil
+	return each(out, err, fn)
 }
 
 // GetKV implements [Store.GetKV].

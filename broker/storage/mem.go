@@ -116,12 +116,7 @@ func (s *Mem) Sessions(fn func(Session) error) error {
 	}
 	s.mu.RUnlock()
 	// fn runs without the lock so it may call back into the store.
-	for _, ss := range out {
-		if err := fn(ss); err != nil {
-			return err
-		}
-	}
-	return nil
+	return each(out, nil, fn)
 }
 
 // Messages implements [Store.Messages].
@@ -137,12 +132,7 @@ func (s *Mem) Messages(clientID string, fn func(Message) error) error {
 		out = append(out, cloneMessage(q[seq]))
 	}
 	s.mu.RUnlock()
-	for _, m := range out {
-		if err := fn(m); err != nil {
-			return err
-		}
-	}
-	return nil
+	return each(out, nil, fn)
 }
 
 // Retained implements [Store.Retained].
@@ -157,12 +147,7 @@ func (s *Mem) Retained(fn func(Retained) error) error {
 		out = append(out, cloneRetained(s.retained[t]))
 	}
 	s.mu.RUnlock()
-	for _, r := range out {
-		if err := fn(r); err != nil {
-			return err
-		}
-	}
-	return nil
+	return each(out, nil, fn)
 }
 
 // GetKV implements [Store.GetKV].

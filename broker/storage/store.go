@@ -203,3 +203,18 @@ func (c *Commit) Wait(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// each calls fn on every item a read collected, once its transaction (or
+// the memory store's lock) has ended, so that fn may call the store; or it
+// returns the read's error.
+func each[T any](items []T, err error, fn func(T) error) error {
+	if err != nil {
+		return err
+	}
+	for _, it := range items {
+		if err := fn(it); err != nil {
+			return err
+		}
+	}
+	return nil
+}
