@@ -33,8 +33,10 @@ const busyReadBuffer = 4096
 // input is what a read loop reads from: the connection, counted for Stats,
 // after the byte the idle wait already took.
 type input struct {
-	nc    net.Conn
-	n     *atomic.Int64
+	nc net.Conn
+	n  *atomic.Int64 // the server's bytes received
+	// read counts this connection's bytes (the inspection API's bytes in).
+	read  atomic.Uint64
 	first [1]byte
 	has   bool
 
@@ -82,6 +84,7 @@ func (in *input) Read(p []byte) (int, error) {
 	}
 	n, err := in.nc.Read(p)
 	in.n.Add(int64(n))
+	in.read.Add(uint64(n))
 	if in.budget != nil && err == nil && !in.hold(n) {
 		err = errConnectBudget
 	}
@@ -117,6 +120,7 @@ func (in *input) waitIdle(idle time.Time) error {
 		n, err := in.nc.Read(in.first[:])
 		if n == 1 {
 			in.n.Add(1)
+			in.read.Add(1)
 			in.has = true
 			if in.budget != nil && !in.hold(1) {
 				return errConnectBudget

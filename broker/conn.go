@@ -58,14 +58,13 @@ type conn struct {
 	willDelay uint32
 	expiry    uint32
 	acl       *clientACL // the ACL as it applies to this client (acl.go)
-	// Counted for the disconnect log (logs.go): PUBLISHes from the client
-	// and those refused with an error code. Plain fields: only the read
-	// loop writes them, the log reads them after it ended.
-	published, rejected uint64
+	// stats are the live counters and times the inspection API reads
+	// (inspect.go): the read loop counts PUBLISHes from the client, the
+	// write loop those sent and the bytes written.
+	stats connStats
 
 	// Write loop only.
 	w         *writer // borrowed while writing, nil when idle (see buffers.go)
-	delivered uint64  // PUBLISHes written, for the disconnect log (logs.go)
 	aliases   map[string]uint16
 	streamed  bool  // nc writes net.Buffers with writev (TCP, Unix)
 	wdl       int64 // the write deadline last set, Unix nanoseconds; 0: none

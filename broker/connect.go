@@ -161,6 +161,7 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		c.inAliases = make(map[uint16]string)
 	}
 	c.send(&ack)
+	c.s.inspectAttach(c, present, p.CleanStart) // times for the inspection API (inspect.go)
 	c.sess.Attach(c)
 	c.s.ctr.connected.Add(1)
 	c.s.ctr.total.Add(1)

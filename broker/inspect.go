@@ -57,6 +57,13 @@ type SessionInfo struct {
 	// Dropped counts messages dropped for this session because its queue
 	// was full.
 	Dropped uint64
+	// Published counts the PUBLISHes the client sent, Rejected those of
+	// them refused with an error code, Received the PUBLISHes sent to the
+	// client; BytesIn and BytesOut are the bytes read and written. They
+	// are the live connection's, counting as it goes, or the last one's
+	// while the session is offline (zero for a session no connection has
+	// used since the broker started).
+	Published, Received, Rejected, BytesIn, BytesOut uint64
 	// WillPending is true while a delayed will waits to be published.
 	WillPending bool
 }
@@ -97,37 +104,92 @@ func invalid(format string, a ...any) error {
 }
 
 // inspector is the broker's bookkeeping for inspection: what it knows about
-// each session's last connection, and the log ring. It is filled on
-// connect, disconnect, subscribe and session end, never per message.
+// offline sessions' last connections, and the log ring. It is filled on
+// connect, disconnect and session end, never per message.
 type inspector struct {
-	mu   sync.Mutex
-	meta map[string]*sessionMeta // by client id; see (*Server).forgetMeta
+	mu sync.Mutex
+	// meta holds, by client id, what an offline session's last connection
+	// was (see sessionMeta): an online session's is read from its
+	// connection, so an idle connected client costs no entry here.
+	meta map[string]*sessionMeta
 	logs logRing
 
 	published atomic.Uint64 // records published over MQTT
 }
 
-// sessionMeta is what SessionInfo reports that the session itself does not
-// keep.
+// sessionMeta is what SessionInfo reports about an offline session that the
+// session itself does not keep: its last connection, kept from its end
+// (onDisconnect) until a connection resumes the session (inspectAttach) or
+// the session ends (forgetMeta). A session made through the API has one
+// with only createdAt and disconnectedAt.
 type sessionMeta struct {
-	sess                                   *session.Session
-	protocol, address, username            string
-	clean                                  bool
-	keepAlive                              int
-	createdAt, connectedAt, disconnectedAt time.Time
+	sess              *session.Session
+	address, username string
+	// Unix nanoseconds, 0: not known.
+	createdAt, connectedAt, disconnectedAt int64
+	// The last connection's counters (connStats).
+	published, received, rejected, bytesIn, bytesOut uint64
+	keepAlive                                        uint16
+	version                                          packet.Version
+	clean                                            bool
 }
 
-// metaFor returns the meta of sess, creating it; call with in.mu held.
-func (in *inspector) metaFor(sess *session.Session) *sessionMeta {
-	if in.meta == nil {
-		in.meta = make(map[string]*sessionMeta)
+// connStats is what the inspection API reads from a live connection besides
+// its CONNECT fields: counters kept as it runs (atomics: the connection's
+// own loops write them, any API reader reads them) and its times. It is
+// part of conn; its bytes in are counted by conn's input.
+type connStats struct {
+	// published counts PUBLISHes from the client and rejected those
+	// refused with an error code (read loop).
+	published, rejected atomic.Uint64
+	// delivered counts PUBLISHes written and bytesOut the bytes written
+	// (write loop).
+	delivered, bytesOut atomic.Uint64
+	// Set by inspectAttach before the connection attaches to its session,
+	// read-only afterwards (readers reach the connection through the
+	// session, under the lock Attach took). Unix nanoseconds.
+	createdAt, connectedAt int64
+	clean                  bool
+}
+
+// inspectAttach fills c's times before it attaches to its session: a
+// resumed session keeps its creation time, from its offline meta (which
+// onConnect drops once the connection answers for the session).
+func (s *Server) inspectAttach(c *conn, present, clean bool) {
+	now := time.Now().UnixNano()
+	c.stats.connectedAt, c.stats.createdAt, c.stats.clean = now, now, clean
+	s.insp.mu.Lock()
+	if m := s.insp.meta[c.clientID]; m != nil && present && m.sess == c.sess && m.createdAt != 0 {
+		c.stats.createdAt = m.createdAt
 	}
-	m := in.meta[sess.ClientID]
-	if m == nil || m.sess != sess {
-		m = &sessionMeta{sess: sess, createdAt: time.Now()}
-		in.meta[sess.ClientID] = m
+	s.insp.mu.Unlock()
+}
+
+// dropMeta forgets the meta of clientID once a connection attached to its
+// session: the session's own (it is online now) or one left by a session
+// that the connection's clean start replaced.
+func (s *Server) dropMeta(clientID string) {
+	s.insp.mu.Lock()
+	delete(s.insp.meta, clientID)
+	s.insp.mu.Unlock()
+}
+
+// keepMeta records what c was, for its session that stays offline after
+// it; called before c detaches.
+func (s *Server) keepMeta(c *conn) {
+	m := &sessionMeta{
+		sess: c.sess, address: c.nc.RemoteAddr().String(), username: c.username,
+		createdAt: c.stats.createdAt, connectedAt: c.stats.connectedAt, disconnectedAt: time.Now().UnixNano(),
+		published: c.stats.published.Load(), received: c.stats.delivered.Load(), rejected: c.stats.rejected.Load(),
+		bytesIn: c.in.read.Load(), bytesOut: c.stats.bytesOut.Load(),
+		keepAlive: uint16(c.keepAlive / time.Second), version: c.v, clean: c.stats.clean,
 	}
-	return m
+	s.insp.mu.Lock()
+	if s.insp.meta == nil {
+		s.insp.meta = make(map[string]*sessionMeta)
+	}
+	s.insp.meta[c.clientID] = m
+	s.insp.mu.Unlock()
 }
 
 // forgetMeta drops the meta of a session that ended, unless the client id
@@ -138,6 +200,13 @@ func (s *Server) forgetMeta(sess *session.Session) {
 		delete(s.insp.meta, sess.ClientID)
 	}
 	s.insp.mu.Unlock()
+}
+
+func timeOrZero(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
 }
 
 // Sessions returns every session, online and offline, sorted by client id.
@@ -189,22 +258,30 @@ func (s *Server) sessionInfo(sess *session.Session, expiry uint32, will bool) Se
 		Dropped:       st.Dropped,
 		IncomingQoS2:  sess.IncomingQoS2(),
 	}
-	s.insp.mu.Lock()
-	if m := s.insp.meta[sess.ClientID]; m != nil && m.sess == sess {
-		info.Protocol, info.Address, info.Username = m.protocol, m.address, m.username
-		info.Clean, info.KeepAlive = m.clean, m.keepAlive
-		info.CreatedAt, info.ConnectedAt, info.DisconnectedAt = m.createdAt, m.connectedAt, m.disconnectedAt
-	}
-	s.insp.mu.Unlock()
 	// The connection's fields were written before it attached, and Conn
-	// reads under the session lock that Attach took: no race.
+	// reads under the session lock that Attach took: no race. Its counters
+	// are atomics.
 	if c, _ := sess.Conn().(*conn); c != nil {
 		info.Connected = true
 		info.Protocol = protocolName(c.v)
 		info.Address = c.nc.RemoteAddr().String()
 		info.Username = c.username
 		info.KeepAlive = int(c.keepAlive / time.Second)
-		info.DisconnectedAt = time.Time{}
+		info.Clean = c.stats.clean
+		info.CreatedAt, info.ConnectedAt = timeOrZero(c.stats.createdAt), timeOrZero(c.stats.connectedAt)
+		info.Published, info.Rejected = c.stats.published.Load(), c.stats.rejected.Load()
+		info.Received, info.BytesOut = c.stats.delivered.Load(), c.stats.bytesOut.Load()
+		info.BytesIn = c.in.read.Load()
+	} else {
+		s.insp.mu.Lock()
+		if m := s.insp.meta[sess.ClientID]; m != nil && m.sess == sess {
+			info.Protocol, info.Address, info.Username = protocolName(m.version), m.address, m.username
+			info.Clean, info.KeepAlive = m.clean, int(m.keepAlive)
+			info.CreatedAt, info.ConnectedAt, info.DisconnectedAt = timeOrZero(m.createdAt), timeOrZero(m.connectedAt), timeOrZero(m.disconnectedAt)
+			info.Published, info.Received, info.Rejected = m.published, m.received, m.rejected
+			info.BytesIn, info.BytesOut = m.bytesIn, m.bytesOut
+		}
+		s.insp.mu.Unlock()
 	}
 	for _, sub := range sess.Subs() {
 		info.Subscriptions = append(info.Subscriptions, SubscriptionInfo{
@@ -261,8 +338,12 @@ func (s *Server) CreateSession(clientID string, expiry uint32) error {
 	}
 	s.sessions[clientID] = sess
 	s.mu.Unlock()
+	now := time.Now().UnixNano()
 	s.insp.mu.Lock()
-	s.insp.metaFor(sess).disconnectedAt = time.Now()
+	if s.insp.meta == nil {
+		s.insp.meta = make(map[string]*sessionMeta)
+	}
+	s.insp.meta[clientID] = &sessionMeta{sess: sess, createdAt: now, disconnectedAt: now}
 	s.insp.mu.Unlock()
 	s.logEvent(LogRecord{EventCode: LogSessionCreated, ClientID: clientID, SessionExpiry: &expiry, Detail: "created through the API"})
 	return nil

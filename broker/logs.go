@@ -69,6 +69,10 @@ type LogRecord struct {
 	Published uint64 `json:"published"`
 	Received  uint64 `json:"received"`
 	Rejected  uint64 `json:"rejected"`
+	// BytesIn and BytesOut are the connection's bytes read and written;
+	// set on disconnect.
+	BytesIn  uint64 `json:"bytes_in,omitempty"`
+	BytesOut uint64 `json:"bytes_out,omitempty"`
 
 	Address       string  `json:"address,omitempty"`
 	Protocol      string  `json:"protocol,omitempty"`
@@ -289,6 +293,10 @@ func (e logEnv) Lookup(name string) (filter.Value, bool) {
 		return num(float64(r.Received))
 	case "rejected":
 		return num(float64(r.Rejected))
+	case "bytes_in":
+		return num(float64(r.BytesIn))
+	case "bytes_out":
+		return num(float64(r.BytesOut))
 	case "address", "protocol", "username", "action", "reason", "detail":
 		v := map[string]string{"address": r.Address, "protocol": r.Protocol, "username": r.Username,
 			"action": r.Action, "reason": r.Reason, "detail": r.Detail}[name]
@@ -339,15 +347,10 @@ func (s *Server) logStats() LogStats {
 // onConnect records a connection that was accepted (after CONNACK was
 // queued and the session attached).
 func (s *Server) onConnect(c *conn, present, clean bool) {
-	now := time.Now()
+	s.dropMeta(c.clientID) // the connection answers for the session now
 	addr := c.nc.RemoteAddr().String()
 	proto := protocolName(c.v)
 	ka := int(c.keepAlive / time.Second)
-	s.insp.mu.Lock()
-	m := s.insp.metaFor(c.sess)
-	m.protocol, m.address, m.username, m.clean, m.keepAlive = proto, addr, c.username, clean, ka
-	m.connectedAt, m.disconnectedAt = now, time.Time{}
-	s.insp.mu.Unlock()
 	expiry := c.expiry
 	if present {
 		s.logEvent(LogRecord{EventCode: LogSessionUpdated, ClientID: c.clientID, Detail: "resumed by a new connection"})
@@ -373,20 +376,19 @@ func (s *Server) onDisconnect(c *conn, code packet.ReasonCode, reason string) {
 		s.logEvent(LogRecord{EventCode: LogProtocolError, ClientID: c.clientID, ReasonCode: &rc, Reason: reason})
 	}
 	s.logEvent(LogRecord{EventCode: LogDisconnected, ClientID: c.clientID, Address: c.nc.RemoteAddr().String(),
-		Published: c.published, Received: c.delivered, Rejected: c.rejected, ReasonCode: &rc, Reason: reason})
+		Published: c.stats.published.Load(), Received: c.stats.delivered.Load(), Rejected: c.stats.rejected.Load(),
+		BytesIn: c.in.read.Load(), BytesOut: c.stats.bytesOut.Load(), ReasonCode: &rc, Reason: reason})
 	s.mu.Lock()
-	ends := s.sessions[c.clientID] == c.sess && (c.expiry == 0 || s.closing)
+	current := s.sessions[c.clientID] == c.sess
+	ends := current && (c.expiry == 0 || s.closing)
 	s.mu.Unlock()
-	if ends {
+	switch {
+	case ends:
 		s.forgetMeta(c.sess)
 		s.logEvent(LogRecord{EventCode: LogSessionDeleted, ClientID: c.clientID, Detail: "ended with its connection"})
-		return
+	case current:
+		s.keepMeta(c) // the session stays offline: remember its last connection
 	}
-	s.insp.mu.Lock()
-	if m := s.insp.meta[c.clientID]; m != nil && m.sess == c.sess {
-		m.disconnectedAt = time.Now()
-	}
-	s.insp.mu.Unlock()
 }
 
 // onRefused records a CONNECT that was refused.

@@ -18,7 +18,7 @@ import (
 func (c *conn) handlePublish(p *packet.Publish) error {
 	o := &c.s.opts
 	c.s.ctr.received.Add(1)
-	c.published++
+	published := c.stats.published.Add(1)
 	topic := p.Topic
 	// A client's PUBLISH must not carry a Subscription Identifier
 	// [MQTT-3.3.4-6]. Like mosquitto, the broker ignores one (it is never
@@ -72,7 +72,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		code, reason = packet.QuotaExceeded, "retained payload exceeds "+itoa(o.MaxRetainedSize)+" bytes"
 	}
 	if code.IsError() {
-		c.rejected++
+		c.stats.rejected.Add(1)
 		if code == packet.NotAuthorized {
 			c.s.onDenied(c, "publish", topic) // log (logs.go)
 		}
@@ -114,7 +114,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			m.Expires = timeOf(m.Timestamp).Add(time.Duration(p.Props.MessageExpiry) * time.Second)
 		}
 		subscribers = c.s.route(m, &c.route)
-		if c.published%routeSample == 0 { // one message in routeSample: latency.go
+		if published%routeSample == 1 { // the first and one in routeSample after: latency.go
 			c.s.routeLatency.observe(time.Since(now))
 		}
 		if subscribers == 0 && p.QoS > 0 && c.v == packet.V5 {

@@ -292,6 +292,7 @@ func (c *conn) writeBatch() (more bool, err error) {
 		}
 	}
 	c.s.ctr.bytesOut.Add(n)
+	c.stats.bytesOut.Add(uint64(n))
 	clear(w.bufs) // drop payload references
 	clear(w.batch)
 	if cap(w.ctrl) > 64<<10 {
@@ -363,7 +364,7 @@ func (c *conn) encode(o *session.Outgoing, now time.Time) {
 	}
 	w.spans = append(w.spans, span{start: start, end: len(w.hdr), payload: m.Payload})
 	c.s.ctr.sent.Add(1)
-	c.delivered++
+	c.stats.delivered.Add(1)
 }
 
 // alias replaces a topic the client already knows by its alias, and assigns

@@ -19,7 +19,8 @@ func unwrapInvalid(err error) string {
 // sessionFields are the selector fields and the JSON fields of a session.
 var sessionFields = []string{"client_id", "connected", "protocol", "address", "username", "clean", "keep_alive",
 	"session_expiry", "created", "connected_at", "disconnected_at", "subscriptions", "subscriptions_count",
-	"queued", "queued_bytes", "inflight", "inflight_bytes", "incoming_qos2", "dropped", "will_pending"}
+	"queued", "queued_bytes", "inflight", "inflight_bytes", "incoming_qos2", "dropped", "will_pending",
+	"published", "received", "rejected", "bytes_in", "bytes_out"}
 
 // selectorFields may appear in a field=value selector.
 var selectorFields = []string{"client_id", "connected", "protocol", "address", "username", "clean"}
@@ -54,6 +55,7 @@ func sessionOut(s *broker.SessionInfo) map[string]any {
 		"subscriptions":   subs, "subscriptions_count": len(s.Subscriptions),
 		"queued": s.Queued, "queued_bytes": s.QueuedBytes, "inflight": s.Inflight, "inflight_bytes": s.InflightBytes,
 		"incoming_qos2": s.IncomingQoS2, "dropped": s.Dropped, "will_pending": s.WillPending,
+		"published": s.Published, "received": s.Received, "rejected": s.Rejected, "bytes_in": s.BytesIn, "bytes_out": s.BytesOut,
 	}
 }
 
