@@ -64,10 +64,10 @@ type conn struct {
 	stats connStats
 
 	// Write loop only.
-	w         *writer // borrowed while writing, nil when idle (see buffers.go)
-	aliases   map[string]uint16
-	streamed  bool  // nc writes net.Buffers with writev (TCP, Unix)
-	wdl       int64 // the write deadline last set, Unix nanoseconds; 0: none
+	w        *writer // borrowed while writing, nil when idle (see buffers.go)
+	aliases  map[string]uint16
+	streamed bool  // nc writes net.Buffers with writev (TCP, Unix)
+	wdl      int64 // the write deadline last set, Unix nanoseconds; 0: none
 
 	mu       sync.Mutex       // guards the fields below
 	will     *message.Message // set by CONNECT; taken by DISCONNECT, the ending or Shutdown
