@@ -33,6 +33,21 @@ type Config struct {
 	// Logs configures the broker's log (GET /mqtt/logs and the
 	// flespi/log/mqtt/... topics).
 	Logs LogsConfig `json:"logs" yaml:"logs"`
+	// Auth is token authentication (`--auth`, `--master-token`); absent:
+	// the open sandbox.
+	Auth *AuthConfig `json:"auth" yaml:"auth"`
+}
+
+// AuthConfig is the configuration file's "auth" section. The command
+// line wins over it.
+type AuthConfig struct {
+	// Mode is "none" (the open sandbox: every client in one account with
+	// full access) or "token" (flespi tokens, ACLs and account
+	// namespaces).
+	Mode string `json:"mode" yaml:"mode"`
+	// MasterToken is the root account's bootstrap master token key (64
+	// characters); empty: generated and printed once at first start.
+	MasterToken string `json:"master_token" yaml:"master_token"`
 }
 
 // LogsConfig is the log's part of the configuration.
@@ -142,6 +157,16 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 	} {
 		if f.v < 0 {
 			return nil, fmt.Errorf("%s: limits.%s is %d: it must be positive (0 or absent: the default)", name, f.key, f.v)
+		}
+	}
+	if c.Auth != nil {
+		switch c.Auth.Mode {
+		case "", "none", "token":
+		default:
+			return nil, fmt.Errorf("%s: auth.mode: %q is not \"none\" or \"token\"", name, c.Auth.Mode)
+		}
+		if k := c.Auth.MasterToken; k != "" && len(k) != 64 {
+			return nil, fmt.Errorf("%s: auth.master_token: %d characters; a token key has 64", name, len(k))
 		}
 	}
 	if c.ACL != nil {

@@ -58,6 +58,7 @@ type conn struct {
 	willDelay uint32
 	expiry    uint32
 	acl       *clientACL // the ACL as it applies to this client (acl.go)
+	ident     *Identity  // the client's token with Options.Auth (tokens.go); set by CONNECT
 	// stats are the live counters and times the inspection API reads
 	// (inspect.go): the read loop counts PUBLISHes from the client, the
 	// write loop those sent and the bytes written.

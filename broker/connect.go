@@ -81,6 +81,9 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 			ack.Props.AssignedClientID = c.clientID // [MQTT-3.2.2-16]
 		}
 	}
+	if !c.authenticate(p) { // tokens.go
+		return false
+	}
 	if c.s.opts.ACL != nil && !c.s.opts.ACL.connectAllowed(c.username, c.clientID) {
 		c.refuse(packet.NotAuthorized, "not authorized")
 		return false
@@ -119,7 +122,7 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		// c.will is guarded by c.mu for Shutdown, which reads it only
 		// once the connection is ready: no lock is needed before.
 		w := p.Will
-		c.will = &message.Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Origin: c.clientID}
+		c.will = &message.Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Origin: c.clientID, CID: c.account(), TokenID: c.tokenID()}
 		if c.v == packet.V5 {
 			c.will.Props = forwardProps(&w.Props, nil)
 			c.willDelay = w.Props.WillDelay
@@ -129,7 +132,7 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		}
 	}
 
-	if c.will != nil && o.ACL != nil && !o.ACL.publishAllowed(c.username, c.clientID, c.will.Topic) {
+	if c.will != nil && c.aclRights() != nil && !c.acl.publish(c.will.Topic) {
 		c.will = nil // a will is a publish like any other: the ACL applies
 	}
 
@@ -163,6 +166,7 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	c.send(&ack)
 	c.s.inspectAttach(c, present, p.CleanStart) // times for the inspection API (inspect.go)
 	c.sess.Attach(c)
+	c.authAttached() // tokens.go
 	c.s.ctr.connected.Add(1)
 	c.s.ctr.total.Add(1)
 	c.s.emit(Event{Kind: EventConnected, ClientID: c.clientID, Detail: c.nc.RemoteAddr().String()})

@@ -24,13 +24,19 @@ import (
 // writes them as the "timestamp" and "cid" user properties that flespi adds
 // to every message: a publisher's own timestamp is kept (and used), its cid
 // is replaced by its real account.
+//
+// The account is m.CID when the caller set it (a token's account), else
+// the broker's one account. "token_id" is m.TokenID, the publisher's token,
+// and never the publisher's own value (see stampToken).
 func (s *Server) stamp(m *message.Message, now time.Time) {
-	m.CID = s.opts.AccountID
+	if m.CID == 0 {
+		m.CID = s.opts.AccountID
+	}
 	m.Timestamp = float64(now.UnixNano()) / 1e9
 	if s.opts.NoStamp {
 		return
 	}
-	hasTS, hasCID := false, false
+	hasTS, hasCID, hasTok := false, false, false
 	cid := strconv.FormatUint(m.CID, 10)
 	for i, u := range m.Props.User {
 		switch u.Key {
@@ -45,7 +51,12 @@ func (s *Server) stamp(m *message.Message, now time.Time) {
 		case "cid":
 			hasCID = true
 			m.Props.User[i].Value = cid
+		case "token_id":
+			hasTok = true
 		}
+	}
+	if hasTok || m.TokenID != 0 {
+		stampToken(m, hasTok)
 	}
 	if !hasTS {
 		m.Props.User = append(m.Props.User, packet.UserProperty{Key: "timestamp", Value: m.FormatTimestamp(m.Timestamp)})
@@ -70,6 +81,10 @@ type condition struct {
 	hasCID bool
 	filter *filter.Filter // nil unless a $filter subscription
 	read   *clientACL     // nil unless each delivery's topic must be checked
+	// With token authentication: the subscriber's account, and who says
+	// which accounts' messages it sees (tokens.go).
+	auth   Authenticator
+	viewer uint64
 }
 
 // accept reports whether m passes; fm is m's filter view, built by the
@@ -77,6 +92,9 @@ type condition struct {
 func (c *condition) accept(m *message.Message, fm func() *filter.Message) bool {
 	if c.hasCID && m.CID != c.cid {
 		return false
+	}
+	if c.auth != nil && m.CID != c.viewer && !c.auth.Sees(c.viewer, m.CID) {
+		return false // another account's namespace
 	}
 	if c.read != nil && !c.read.read(m.Topic) {
 		return false
@@ -163,7 +181,8 @@ func retainedWanted(m *message.Message, so subscribeOptions, cond *condition) bo
 }
 
 // connackProps builds flespi's CONNACK user properties: the session's ACL
-// and its current subscriptions, as JSON, so a client sees at once what it
+// ("acl"; with token authentication "token": the token's JSON without its
+// key), its account ("cid") and its current subscriptions, as JSON, so a client sees at once what it
 // may do and what it already receives. Each subscription is flespi's
 // {"topic","qos","no_local","rap","retain_handling","subscription_id"}
 // (flespi's MQTT Board reads subscription.topic).
@@ -196,7 +215,12 @@ func (c *conn) connackProps() []packet.UserProperty {
 		acl = append(acl, rule{Action: "all", Allow: true, Topics: []string{"#"}})
 	}
 	aj, _ := json.Marshal(acl)
-	cid := strconv.FormatUint(c.s.opts.AccountID, 10)
+	aclKey := "acl"
+	if tp, ok := c.tokenProps(); ok {
+		// With tokens the token says it all: id, cid, access (tokens.go).
+		aclKey, aj = tp.Key, []byte(tp.Value)
+	}
+	cid := strconv.FormatUint(c.account(), 10)
 
 	// budget is what the user properties may take in the CONNACK: its
 	// other properties take well under connackReserve bytes.
@@ -206,9 +230,9 @@ func (c *conn) connackProps() []packet.UserProperty {
 	}
 	pairSize := func(k, v string) int { return 5 + len(k) + len(v) }
 	var out []packet.UserProperty
-	if len(aj) <= maxUserPropertyValue && pairSize("acl", string(aj)) <= budget {
-		out = append(out, packet.UserProperty{Key: "acl", Value: string(aj)})
-		budget -= pairSize("acl", string(aj))
+	if len(aj) <= maxUserPropertyValue && pairSize(aclKey, string(aj)) <= budget {
+		out = append(out, packet.UserProperty{Key: aclKey, Value: string(aj)})
+		budget -= pairSize(aclKey, string(aj))
 	}
 	if pairSize("cid", cid) <= budget {
 		out = append(out, packet.UserProperty{Key: "cid", Value: cid})

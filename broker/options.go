@@ -83,8 +83,13 @@ type Options struct {
 	SysInterval time.Duration
 
 	// ACL, when set, decides publish and subscribe permissions (see
-	// [LoadConfig]); nil allows everything.
+	// [LoadConfig]); nil allows everything. With Auth it is not used: each
+	// token's ACL decides.
 	ACL *ACL
+	// Auth, when set, is token authentication (flespi tokens, accounts and
+	// namespaces, `--auth token`): a CONNECT must present a valid token.
+	// nil is the open sandbox: every client in AccountID.
+	Auth Authenticator
 
 	// NoStamp switches off the flespi stamping of forwarded messages (the
 	// timestamp and cid user properties) and the CONNACK user properties,

@@ -59,14 +59,14 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		// "$share/" names shared subscriptions, never a topic: a PUBLISH to
 		// it reaches nobody [MQTT-4.8.2].
 		code, reason = packet.TopicNameInvalid, "$share/ starts shared subscription filters, not topics"
-	case wildcard && o.ACL != nil && !c.aclRights().wildcardDelete(topic):
+	case wildcard && c.aclRights() != nil && !c.acl.wildcardDelete(topic):
 		code, reason = packet.NotAuthorized, ""
 	case wildcard:
 	case topics.CountLevels(topic) > o.MaxTopicLevels:
 		code, reason = packet.TopicNameInvalid, "topic has more than "+itoa(o.MaxTopicLevels)+" levels"
 	case p.Props.PayloadFormat == 1 && !utf8.Valid(p.Payload):
 		code, reason = packet.PayloadFormatInvalid, "payload format indicator says UTF-8 but the payload is not" // [MQTT-3.3.2-4]
-	case o.ACL != nil && !c.aclRights().publish(topic):
+	case c.aclRights() != nil && !c.acl.publish(topic):
 		code, reason = packet.NotAuthorized, "" // no reason string: do not reveal the ACL
 	case p.Retain && len(p.Payload) > o.MaxRetainedSize:
 		code, reason = packet.QuotaExceeded, "retained payload exceeds "+itoa(o.MaxRetainedSize)+" bytes"
@@ -96,12 +96,12 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	var subscribers int
 	switch {
 	case code == packet.Success && wildcard:
-		n := c.s.retained.DeleteMatching(topic)
+		n := c.deleteRetained(topic) // tokens.go: in the publisher's account
 		if c.problemInfo && c.v == packet.V5 {
 			reason = "deleted " + itoa(n) + " retained messages matching " + topic
 		}
 	case code == packet.Success:
-		m := &message.Message{Topic: topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Origin: c.clientID}
+		m := &message.Message{Topic: topic, Payload: p.Payload, QoS: p.QoS, Retain: p.Retain, Origin: c.clientID, CID: c.account(), TokenID: c.tokenID()}
 		if c.v == packet.V5 {
 			m.Props = forwardProps(&p.Props, m.UserRoom(len(p.Props.User)+2)) // +2: room for timestamp and cid
 		} else {

@@ -58,6 +58,9 @@ func New(opts Options) *Server {
 		done:     make(chan struct{}),
 	}
 	s.connecting.max = int64(opts.MaxConnectingBytes)
+	if opts.Auth != nil {
+		opts.Auth.Watch(s.revokeToken)
+	}
 	return s
 }
 

@@ -78,6 +78,7 @@ func (s *Server) disconnected(c *conn) {
 	// reads the state the event announces.
 	defer s.emit(Event{Kind: EventDisconnected, ClientID: c.clientID, Reason: code, Detail: reason})
 	s.onDisconnect(c, code, reason) // inspection and log (logs.go)
+	c.authDetached()                // tokens.go: the token's ttl runs from now
 
 	will := c.takeWill()
 	// Detaching under s.mu makes attach either see this connection (and

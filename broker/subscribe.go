@@ -54,12 +54,12 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 		case topics.CountLevels(topic) > o.MaxTopicLevels:
 			code = packet.TopicFilterInvalid
 			reasons.add(rs.Filter + ": more than " + itoa(o.MaxTopicLevels) + " levels")
-		case o.ACL != nil && !c.aclRights().subscribe(topic):
-			code = o.ACL.denyCode()
+		case c.aclRights() != nil && !c.acl.subscribe(topic):
+			code = c.denyCode()
 		}
 		ack.ReasonCodes[i] = code
 		if code.IsError() {
-			if code == packet.NotAuthorized || (o.ACL != nil && code == o.ACL.denyCode()) {
+			if code == packet.NotAuthorized || code == c.denyCode() {
 				c.s.onDenied(c, "subscribe", rs.Filter) // log (logs.go)
 			}
 			continue
@@ -75,12 +75,13 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 			RetainHandling:    rs.RetainHandling,
 			ID:                subID,
 		}
-		if o.ACL != nil && c.aclRights().readChecked(topic) {
+		if c.aclRights() != nil && c.acl.readChecked(topic) {
 			if cond == nil {
 				cond = &condition{}
 			}
-			cond.read = c.aclRights() // each delivery's topic against the read rights
+			cond.read = c.acl // each delivery's topic against the read rights
 		}
+		cond = c.scope(sub, cond) // tokens.go: the subscriber's accounts only
 		if cond != nil {
 			sub.Cond = cond
 		}

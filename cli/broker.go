@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/broker/auth"
 	"github.com/mqttboard/mqttboard/broker/listeners"
 	"github.com/mqttboard/mqttboard/broker/restapi"
+	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/spf13/cobra"
 )
 
@@ -34,6 +36,12 @@ type BrokerOptions struct {
 	NoStamp   bool   // a strictly standard broker: no flespi stamping
 	HTTP      string // REST API, /metrics and /healthz address ("" none)
 	HTTPTLS   bool   // serve HTTPS with --cert/--key
+	Auth      string // "none" (open sandbox) or "token" (flespi tokens)
+	// MasterToken is the bootstrap master token (--master-token, else
+	// MQTTBOARD_MASTER_TOKEN, else the config file, else generated).
+	MasterToken string
+
+	registry *auth.Registry // with --auth token, for the REST API
 }
 
 // NewCmdBroker builds `mqttboard broker`; runF replaces the run function in
@@ -67,6 +75,17 @@ subcommands are its clients.`,
 			if o.HTTPTLS && (o.CertFile == "" || o.KeyFile == "") {
 				return usageError(errors.New("--http-tls needs --cert and --key"))
 			}
+			switch o.Auth {
+			case "", "none", "token":
+			default:
+				return usageError(fmt.Errorf("--auth %q: use none (open sandbox) or token (flespi tokens)", o.Auth))
+			}
+			if o.MasterToken == "" {
+				o.MasterToken = os.Getenv("MQTTBOARD_MASTER_TOKEN")
+			}
+			if o.MasterToken != "" && !auth.ValidKey(o.MasterToken) {
+				return usageError(fmt.Errorf("--master-token: %d characters; a token key is 64 printable characters without spaces", len(o.MasterToken)))
+			}
 			switch o.LogLevel {
 			case "debug", "info", "warn", "error":
 			default:
@@ -90,6 +109,8 @@ subcommands are its clients.`,
 	f.StringVar(&o.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	f.StringVar(&o.HTTP, "http", "", "serve the REST API, /metrics and /healthz on host:port (a bare port binds to 127.0.0.1; the API has no authentication)")
 	f.BoolVar(&o.HTTPTLS, "http-tls", false, "serve the HTTP API over TLS with --cert and --key")
+	f.StringVar(&o.Auth, "auth", "", "client authentication: none (open sandbox, every client in account 1) or token (flespi tokens, ACLs and account namespaces; config: auth.mode)")
+	f.StringVar(&o.MasterToken, "master-token", "", "with --auth token: the root account's master token key, 64 characters (env MQTTBOARD_MASTER_TOKEN; default: generated and printed once)")
 	f.BoolVar(&o.NoStamp, "no-stamp", false, "strictly standard MQTT: no flespi timestamp/cid user properties on messages, no CONNACK user properties (config: stamp: false)")
 	for _, kind := range []string{"sessions", "retained", "logs"} {
 		cmd.AddCommand(newCmdBrokerAPI(ios, kind, nil))
@@ -109,6 +130,28 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		}
 		cfg.Apply(&opts)
 		cfgHTTP = cfg.HTTP
+		if a := cfg.Auth; a != nil {
+			if o.Auth == "" {
+				o.Auth = a.Mode
+			}
+			if o.MasterToken == "" {
+				o.MasterToken = a.MasterToken
+			}
+		}
+	}
+	if o.Auth == "token" {
+		// Tokens and accounts live in the broker's store: in memory
+		// until the broker keeps one on disk (--data).
+		reg, generated, err := auth.Open(storage.NewMem(), auth.Options{Root: opts.AccountID, MasterKey: o.MasterToken})
+		if err != nil {
+			return withExit(ExitError, err)
+		}
+		defer reg.Close()
+		opts.Auth = reg
+		o.registry = reg
+		if generated != "" {
+			fmt.Fprintf(o.IO.Out, "master token (shown once; keep it): %s\n", generated)
+		}
 	}
 	if o.NoStamp {
 		opts.NoStamp = true

@@ -35,6 +35,9 @@ type Message struct {
 	Timestamp float64
 	// CID is the publisher's account (flespi "cid").
 	CID uint64
+	// TokenID is the token the publisher authenticated with, stamped as
+	// flespi's "token_id" user property; 0 without token authentication.
+	TokenID uint64
 
 	// Inline room for a few user properties and the stamped timestamp's
 	// text, so that forwarding and stamping a message allocate nothing

@@ -15,7 +15,11 @@ func (s *Store) Delete(m *message.Message) bool {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := &s.root
+	r := s.root(m.CID, false)
+	if r == nil {
+		return false
+	}
+	n := r
 	for _, w := range l.Slice() {
 		n = n.children[w]
 		if n == nil {
@@ -25,7 +29,7 @@ func (s *Store) Delete(m *message.Message) bool {
 	if n.msg != m {
 		return false
 	}
-	return s.delete(&s.root, l.Slice())
+	return s.delete(r, l.Slice())
 }
 
 // Size returns the number of retained messages and what they cost in
@@ -43,6 +47,8 @@ func (s *Store) Size() (count int, bytes int64) {
 			walk(c)
 		}
 	}
-	walk(&s.root)
+	for _, r := range s.roots {
+		walk(r)
+	}
 	return s.count, bytes
 }

@@ -17,15 +17,32 @@ type node struct {
 	msg      *message.Message
 }
 
-// Store holds at most one message per topic [MQTT-3.3.1-5].
+// Store holds at most one message per topic [MQTT-3.3.1-5] in each
+// account: accounts (a message's CID) are isolated namespaces, so the same
+// topic retained in two accounts is two messages. Without token
+// authentication every message is in one account.
 type Store struct {
 	mu    sync.RWMutex
-	root  node
+	roots map[uint64]*node // by account
 	count int
 }
 
 // New returns an empty store.
-func New() *Store { return &Store{} }
+func New() *Store { return &Store{roots: map[uint64]*node{}} }
+
+// root returns the trie of account cid, creating it if asked (else nil
+// when the account has none).
+func (s *Store) root(cid uint64, create bool) *node {
+	n := s.roots[cid]
+	if n == nil && create {
+		if s.roots == nil {
+			s.roots = map[uint64]*node{}
+		}
+		n = &node{}
+		s.roots[cid] = n
+	}
+	return n
+}
 
 // Len is the number of retained messages.
 func (s *Store) Len() int {
@@ -45,10 +62,12 @@ func (s *Store) Set(m *message.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(m.Payload) == 0 {
-		s.delete(&s.root, l.Slice())
+		if r := s.root(m.CID, false); r != nil {
+			s.delete(r, l.Slice())
+		}
 		return
 	}
-	n := &s.root
+	n := s.root(m.CID, true)
 	for _, w := range l.Slice() {
 		if n.children == nil {
 			n.children = make(map[string]*node)
@@ -91,7 +110,8 @@ func (s *Store) delete(n *node, lv []string) bool {
 }
 
 // Match calls fn for every unexpired retained message whose topic matches
-// filter (not a "$share/" filter). Expired messages are removed lazily by
+// filter (not a "$share/" filter), in every account: the caller keeps
+// those of the accounts it may see. Expired messages are removed lazily by
 // [Store.Sweep]. fn runs under the read lock and must not block.
 func (s *Store) Match(filter string, now time.Time, fn func(*message.Message)) {
 	var l topics.Levels
@@ -100,7 +120,9 @@ func (s *Store) Match(filter string, now time.Time, fn func(*message.Message)) {
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	walk(&s.root, l.Slice(), true, now, fn)
+	for _, r := range s.roots {
+		walk(r, l.Slice(), true, now, fn)
+	}
 }
 
 func walk(n *node, lv []string, first bool, now time.Time, fn func(*message.Message)) {
@@ -158,7 +180,14 @@ func all(n *node, now time.Time, fn func(*message.Message)) {
 func (s *Store) Sweep(now time.Time) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.sweep(&s.root, now)
+	d := 0
+	for cid, r := range s.roots {
+		d += s.sweep(r, now)
+		if r.msg == nil && len(r.children) == 0 {
+			delete(s.roots, cid)
+		}
+	}
+	return d
 }
 
 func (s *Store) sweep(n *node, now time.Time) int {
@@ -181,22 +210,34 @@ func (s *Store) sweep(n *node, now time.Time) int {
 // filter pattern (flespi's bulk deletion by an empty PUBLISH to a wildcard
 // topic) and returns how many it deleted. As in subscriptions, a pattern
 // starting with a wildcard leaves '$' topics alone [MQTT-4.7.2-1].
-func (s *Store) DeleteMatching(pattern string) int {
+// It deletes in every account; see [Store.DeleteMatchingIn].
+func (s *Store) DeleteMatching(pattern string) int { return s.deleteMatching(pattern, 0, true) }
+
+// DeleteMatchingIn is [Store.DeleteMatching] within account cid only.
+func (s *Store) DeleteMatchingIn(pattern string, cid uint64) int {
+	return s.deleteMatching(pattern, cid, false)
+}
+
+func (s *Store) deleteMatching(pattern string, cid uint64, every bool) int {
 	var l topics.Levels
 	if !topics.Split(pattern, &l) {
 		return 0
 	}
-	var doomed []string
+	var doomed []*message.Message
 	s.mu.RLock()
-	walk(&s.root, l.Slice(), true, time.Time{}, func(m *message.Message) { doomed = append(doomed, m.Topic) })
+	for c, r := range s.roots {
+		if every || c == cid {
+			walk(r, l.Slice(), true, time.Time{}, func(m *message.Message) { doomed = append(doomed, m) })
+		}
+	}
 	s.mu.RUnlock()
 	n := 0
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, t := range doomed {
+	for _, m := range doomed {
 		var tl topics.Levels
-		topics.Split(t, &tl)
-		if s.delete(&s.root, tl.Slice()) {
+		topics.Split(m.Topic, &tl)
+		if r := s.root(m.CID, false); r != nil && s.delete(r, tl.Slice()) {
 			n++
 		}
 	}

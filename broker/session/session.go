@@ -84,6 +84,10 @@ type Session struct {
 	// Seq orders sessions by creation; the router sorts matches by it to
 	// merge overlapping subscriptions without a map.
 	Seq uint64
+	// Account is the account (flespi cid) of the token that attached the
+	// session, 0 without token authentication; the broker reads and
+	// writes it under its own lock.
+	Account uint64
 
 	online atomic.Bool
 	limits Limits

@@ -13,7 +13,14 @@ type node struct {
 	hash     *node       // '#': this level and everything below
 	sels     []*selector // flespi topic selectors "a,b": one of the listed words
 	subs     []*Subscription
-	groups   map[string]*SharedGroup
+	groups   map[groupKey]*SharedGroup
+}
+
+// groupKey names a shared group at its node: the share name within an
+// account (see [Subscription.Account]).
+type groupKey struct {
+	name    string
+	account uint64
 }
 
 func (n *node) empty() bool {
@@ -67,12 +74,13 @@ func (x *Index) Add(sub *Subscription) (replaced *Subscription) {
 		return nil
 	}
 	if n.groups == nil {
-		n.groups = make(map[string]*SharedGroup)
+		n.groups = make(map[groupKey]*SharedGroup)
 	}
-	g := n.groups[sub.Group]
+	key := groupKey{sub.Group, sub.Account}
+	g := n.groups[key]
 	if g == nil {
 		g = newSharedGroup(sub.Group)
-		n.groups[sub.Group] = g
+		n.groups[key] = g
 	}
 	for i, s := range g.members {
 		if s.Subscriber == sub.Subscriber {
@@ -154,19 +162,21 @@ func remove(n *node, lv []string, who Subscriber, filter, group string) bool {
 			}
 			return false
 		}
-		g := n.groups[group]
-		if g == nil {
-			return false
-		}
-		for i, s := range g.members {
-			if s.Subscriber == who {
-				m := make([]*Subscription, 0, len(g.members)-1)
-				m = append(append(m, g.members[:i]...), g.members[i+1:]...)
-				g.setMembers(m)
-				if len(m) == 0 {
-					delete(n.groups, group)
+		// The subscriber's group of that name, in whichever account.
+		for key, g := range n.groups {
+			if key.name != group {
+				continue
+			}
+			for i, s := range g.members {
+				if s.Subscriber == who {
+					m := make([]*Subscription, 0, len(g.members)-1)
+					m = append(append(m, g.members[:i]...), g.members[i+1:]...)
+					g.setMembers(m)
+					if len(m) == 0 {
+						delete(n.groups, key)
+					}
+					return true
 				}
-				return true
 			}
 		}
 		return false

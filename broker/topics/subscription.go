@@ -35,6 +35,9 @@ type Subscription struct {
 	RetainHandling    byte
 	// ID is the MQTT 5 subscription identifier, 0 for none.
 	ID uint32
+	// Account is the subscriber's account with token authentication, 0
+	// without: shared groups of one name in two accounts are two groups.
+	Account uint64
 	// Cond is a delivery condition the broker checks per message (flespi
 	// cid and $filter subscriptions); nil for none. The index never looks
 	// at it.
