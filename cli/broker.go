@@ -297,7 +297,7 @@ func startAPI(s *broker.Server, o *BrokerOptions) (*http.Server, error) {
 		scheme = "https"
 	}
 	hs := &http.Server{
-		Handler:           restapi.New(s, restapi.Options{}),
+		Handler:           restapi.New(s, restapi.Options{Tokens: o.registry}),
 		ReadHeaderTimeout: 10 * time.Second,  // a client that never finishes its headers is dropped
 		IdleTimeout:       120 * time.Second, // idle keep-alive connections do not pile up
 	}

@@ -28,11 +28,13 @@ import (
 	"strings"
 
 	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/broker/auth"
 )
 
 // Access is what a request wants to do, for [Options.Authorize].
 type Access struct {
-	// Resource is "messages", "sessions", "logs", "metrics" or "openapi".
+	// Resource is "messages", "sessions", "logs", "metrics", "openapi" or
+	// "platform" (tokens and subaccounts).
 	Resource string
 	// Write is true for POST, PUT and DELETE.
 	Write bool
@@ -47,6 +49,10 @@ type Options struct {
 	// Authorize, when set, decides every request but /healthz before its
 	// handler runs; its error's text is the reason returned to the client.
 	Authorize func(r *http.Request, a Access) error
+	// Tokens, with the broker's --auth token, serves /platform/tokens and
+	// /platform/subaccounts and, unless Authorize is set, authorizes every
+	// request by its "Authorization: FlespiToken <key>" (platform.go).
+	Tokens *auth.Registry
 	// MaxBodyBytes bounds a POST /mqtt/messages body; default: room for the
 	// broker's largest payload in base64 plus 1 MiB. Other bodies are
 	// bounded by 1 MiB.
@@ -78,6 +84,9 @@ func New(srv *broker.Server, opts Options) *API {
 		opts.MaxBodyBytes = int64(srv.Limits().MaxPayload)*4/3 + smallBody
 	}
 	a := &API{srv: srv, opts: opts}
+	if opts.Tokens != nil && opts.Authorize == nil {
+		a.opts.Authorize = a.authorizeToken
+	}
 	for _, rt := range a.routes() {
 		a.rts = append(a.rts, compiledRoute{method: rt.method, segs: strings.Split(strings.TrimPrefix(rt.pattern, "/"), "/"), h: a.guard(rt)})
 	}
@@ -89,7 +98,7 @@ func (a *API) routes() []route {
 	msgsW := Access{Resource: "messages", Write: true}
 	sess := Access{Resource: "sessions"}
 	sessW := Access{Resource: "sessions", Write: true}
-	return []route{
+	return append([]route{
 		{"POST", "/mqtt/messages", msgsW, a.postMessages},
 		{"GET", "/mqtt/messages/{topic...}", msgs, a.getMessages},
 		{"DELETE", "/mqtt/messages/{topic...}", msgsW, a.deleteMessages},
@@ -105,7 +114,7 @@ func (a *API) routes() []route {
 		{"GET", "/metrics", Access{Resource: "metrics"}, a.metricsHandler()},
 		{"GET", "/healthz", Access{}, a.healthz},
 		{"GET", "/openapi.json", Access{Resource: "openapi"}, serveOpenAPI},
-	}
+	}, a.platformRoutes()...)
 }
 
 // Routes lists the API's operations as method and OpenAPI path

@@ -29,6 +29,8 @@ type apiClient struct {
 	addr string // MQTT address
 	api  *restapi.API
 	doc  *openapi3.T
+	// header is added to every request (platform_test.go: tokens).
+	header http.Header
 }
 
 func loadDoc(t *testing.T) *openapi3.T {
@@ -88,6 +90,9 @@ func (c *apiClient) do(method, op string, params map[string]string, query string
 	req := httptest.NewRequest(method, p, rd)
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range c.header {
+		req.Header[k] = v
 	}
 	item := c.doc.Paths.Find(op)
 	if item == nil || item.GetOperation(method) == nil {

@@ -1,0 +1,127 @@
+package restapi_test
+
+import (
+	"net/http"
+	"strconv"
+	"testing"
+
+	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/broker/auth"
+	"github.com/mqttboard/mqttboard/broker/brokertest"
+	"github.com/mqttboard/mqttboard/broker/restapi"
+	"github.com/mqttboard/mqttboard/broker/storage"
+)
+
+// tokenClient is an API client of a broker with token authentication,
+// presenting key.
+func tokenClient(t *testing.T) (*apiClient, *auth.Registry, string) {
+	t.Helper()
+	reg, master, err := auth.Open(storage.NewMem(), auth.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Close)
+	srv, addr := brokertest.StartServer(t, broker.Options{Auth: reg})
+	c := &apiClient{t: t, srv: srv, addr: addr, api: restapi.New(srv, restapi.Options{Tokens: reg}), doc: loadDoc(t)}
+	c.as(master, "")
+	return c, reg, master
+}
+
+// as sets the token (and x-flespi-cid) of the following requests.
+func (c *apiClient) as(key, cid string) {
+	c.header = http.Header{}
+	if key != "" {
+		c.header.Set("Authorization", "FlespiToken "+key)
+	}
+	if cid != "" {
+		c.header.Set("x-flespi-cid", cid)
+	}
+}
+
+func num(v any) uint64 { f, _ := v.(float64); return uint64(f) }
+
+// TestPlatformTokens: the token lifecycle over REST in flespi's shapes,
+// and who may call what.
+func TestPlatformTokens(t *testing.T) {
+	c, reg, master := tokenClient(t)
+	res := c.ok("POST", "/platform/tokens", nil, "", `[{"info":"reader","ttl":3600,"access":{"type":2,"acl":[{"uri":"mqtt","topic":"a/#","actions":["subscribe"]}]}}]`)
+	id, key := num(res[0]["id"]), res[0]["key"].(string)
+	if id == 0 || len(key) != auth.KeyLen || num(res[0]["cid"]) != 1 {
+		t.Fatalf("created %v", res[0])
+	}
+	ids := strconv.FormatUint(id, 10)
+	if got := c.ok("GET", "/platform/tokens/{selector}", map[string]string{"selector": ids}, "", ""); len(got) != 1 || got[0]["info"] != "reader" {
+		t.Fatalf("GET %v", got)
+	}
+	if ident, _, _ := reg.Authenticate(key, nil, false); ident == nil {
+		t.Fatal("the new token does not connect")
+	}
+	c.ok("PUT", "/platform/tokens/{selector}", map[string]string{"selector": ids}, "", `{"enabled":false}`)
+	if ident, code, _ := reg.Authenticate(key, nil, false); ident != nil || code != 0x87 {
+		t.Fatalf("disabled token: %v %#x", ident, code)
+	}
+	c.ok("PUT", "/platform/tokens/{selector}", map[string]string{"selector": ids}, "", `{"enabled":true}`)
+
+	// An ACL token may use neither the platform nor the broker's API.
+	c.as(key, "")
+	for _, op := range [][2]string{{"/platform/tokens/{selector}", "all"}, {"/mqtt/sessions/{selector}", "all"}} {
+		if r := c.do("GET", op[0], map[string]string{"selector": op[1]}, "", "", true); r.status != 403 {
+			t.Fatalf("ACL token on %s: %d %s", op[0], r.status, r.body)
+		}
+	}
+	c.as("", "")
+	if r := c.do("GET", "/platform/tokens/{selector}", map[string]string{"selector": "all"}, "", "", true); r.status != 401 {
+		t.Fatalf("no token: %d", r.status)
+	}
+	c.as(master, "")
+	for _, b := range []string{`[{"info":"no lifetime"}]`, `[{"ttl":1,"access":{"type":2,"acl":[{"uri":"mqtt","topic":"flespi/#","actions":["subscribe"]}]}}]`, `[{"ttl":1,"color":"red"}]`} {
+		if r := c.do("POST", "/platform/tokens", nil, "", b, false); r.status != 400 {
+			t.Fatalf("%s: %d %s", b, r.status, r.body)
+		}
+	}
+	if got := c.ok("DELETE", "/platform/tokens/{selector}", map[string]string{"selector": ids}, "", ""); len(got) != 1 || num(got[0]["id"]) != id {
+		t.Fatalf("DELETE %v", got)
+	}
+	if ident, _, _ := reg.Authenticate(key, nil, false); ident != nil {
+		t.Fatal("a deleted token connects")
+	}
+}
+
+// TestPlatformSubaccounts: subaccounts, x-flespi-cid, and the branch
+// rule.
+func TestPlatformSubaccounts(t *testing.T) {
+	c, reg, master := tokenClient(t)
+	res := c.ok("POST", "/platform/subaccounts", nil, "", `[{"name":"a"},{"name":"b"}]`)
+	a, b := strconv.FormatUint(num(res[0]["id"]), 10), strconv.FormatUint(num(res[1]["id"]), 10)
+	c.as(master, a)
+	tk := c.ok("POST", "/platform/tokens", nil, "", `{"ttl":60,"access":{"type":1}}`)
+	if strconv.FormatUint(num(tk[0]["cid"]), 10) != a {
+		t.Fatalf("token created in %v, want %s", tk[0]["cid"], a)
+	}
+	// a's master may not act in its sibling b, nor use the broker's API.
+	c.as(tk[0]["key"].(string), b)
+	if r := c.do("GET", "/platform/tokens/{selector}", map[string]string{"selector": "all"}, "", "", true); r.status != 403 {
+		t.Fatalf("sibling: %d %s", r.status, r.body)
+	}
+	c.as(tk[0]["key"].(string), "")
+	if r := c.do("GET", "/mqtt/sessions/{selector}", map[string]string{"selector": "all"}, "", "", true); r.status != 403 {
+		t.Fatalf("subaccount master on /mqtt: %d", r.status)
+	}
+	c.as(master, "")
+	if got := c.ok("GET", "/platform/subaccounts/{selector}", map[string]string{"selector": "all"}, "", ""); len(got) != 2 {
+		t.Fatalf("subaccounts %v", got)
+	}
+	c.ok("DELETE", "/platform/subaccounts/{selector}", map[string]string{"selector": a}, "", "")
+	if ident, _, _ := reg.Authenticate(tk[0]["key"].(string), nil, false); ident != nil {
+		t.Fatal("a deleted subaccount's token connects")
+	}
+}
+
+// TestPlatformWithoutTokens: with --auth none the platform methods say
+// how to get them.
+func TestPlatformWithoutTokens(t *testing.T) {
+	c := newClient(t, broker.Options{})
+	if r := c.do("GET", "/platform/tokens/{selector}", map[string]string{"selector": "all"}, "", "", true); r.status != 404 {
+		t.Fatalf("%d %s", r.status, r.body)
+	}
+}
