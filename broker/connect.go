@@ -142,6 +142,7 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		return false
 	}
 	ack.SessionPresent = present
+	c.authAttached(present) // tokens.go
 	if c.v == packet.V5 {
 		// Only what differs from the protocol's defaults is announced, as
 		// mosquitto does: absent, Receive Maximum is 65535, Maximum Packet
@@ -166,7 +167,6 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	c.send(&ack)
 	c.s.inspectAttach(c, present, p.CleanStart) // times for the inspection API (inspect.go)
 	c.sess.Attach(c)
-	c.authAttached() // tokens.go
 	c.s.ctr.connected.Add(1)
 	c.s.ctr.total.Add(1)
 	c.s.emit(Event{Kind: EventConnected, ClientID: c.clientID, Detail: c.nc.RemoteAddr().String()})

@@ -3,6 +3,7 @@ package broker
 import (
 	"encoding/json"
 	"strconv"
+	"strings"
 
 	"github.com/mqttboard/mqttboard/broker/message"
 	"github.com/mqttboard/mqttboard/broker/topics"
@@ -84,6 +85,7 @@ func (c *conn) authenticate(p *packet.Connect) bool {
 		return true
 	}
 	id, code, reason := a.Authenticate(p.Username, p.Password, p.PasswordFlag)
+	c.username = shownUser(p.Username, id)
 	if id == nil {
 		c.refuse(code, reason)
 		return false
@@ -103,6 +105,20 @@ func (c *conn) authenticate(p *packet.Connect) bool {
 	return true
 }
 
+// shownUser is the user name that logs, events and the inspection API
+// show for a connection presenting a token: never a key. A user name that
+// may be one (64 characters, or "FlespiToken ...") becomes
+// "FlespiToken #<id>", or "FlespiToken ?" when refused.
+func shownUser(username string, id *Identity) string {
+	if len(username) != 64 && !(len(username) >= 11 && strings.EqualFold(username[:11], "flespitoken")) {
+		return username
+	}
+	if id == nil {
+		return "FlespiToken ?"
+	}
+	return "FlespiToken #" + strconv.FormatUint(id.TokenID, 10)
+}
+
 // account returns the connection's account: its token's, else the
 // broker's one account.
 func (c *conn) account() uint64 {
@@ -120,9 +136,11 @@ func (c *conn) tokenID() uint64 {
 	return 0
 }
 
-// authAttached runs once the connection's session is attached: the token
-// is in use from now, and the session belongs to the account.
-func (c *conn) authAttached() {
+// authAttached runs once the connection has its session, before CONNACK:
+// the token is in use from now, and the session belongs to the account. A
+// resumed session's subscriptions were granted to the token that made them:
+// they are decided again under this one (see [conn.regrant]).
+func (c *conn) authAttached(present bool) {
 	if c.ident == nil {
 		return
 	}
@@ -130,6 +148,47 @@ func (c *conn) authAttached() {
 	c.sess.Account = c.ident.Account
 	c.s.mu.Unlock()
 	c.s.opts.Auth.Acquire(c.ident.TokenID)
+	if present {
+		c.regrant()
+	}
+}
+
+// regrant decides a resumed session's subscriptions again under the
+// connection's token: those it may not subscribe to are removed, the others
+// get its read rights and account. (A persistent session outlives the
+// token that made it; rights never do.)
+func (c *conn) regrant() {
+	for _, old := range c.sess.Subs() {
+		if !c.acl.subscribe(old.Topic) {
+			c.s.index.Remove(c.sess, old.Filter)
+			c.sess.RemoveSub(old.Filter)
+			c.s.onDenied(c, "subscribe", old.Filter) // log (logs.go)
+			continue
+		}
+		sub := *old
+		var cond *condition
+		if oc, ok := old.Cond.(*condition); ok {
+			cp := *oc
+			cp.read, cp.auth = nil, nil
+			if cp.hasCID || cp.filter != nil {
+				cond = &cp
+			}
+		}
+		if c.acl.readChecked(sub.Topic) {
+			if cond == nil {
+				cond = &condition{}
+			}
+			cond.read = c.acl
+		}
+		sub.Cond = nil
+		if cond = c.scope(&sub, cond); cond != nil {
+			sub.Cond = cond
+		}
+		// Removed first: a shared group is keyed by account too.
+		c.s.index.Remove(c.sess, old.Filter)
+		c.s.index.Add(&sub)
+		c.sess.AddSub(&sub)
+	}
 }
 
 // authDetached runs once per attached connection when it ended.

@@ -76,7 +76,7 @@ func dial(t *testing.T, addr string, cp *paho.Connect) (*client, error) {
 		}},
 		OnServerDisconnect: func(d *paho.Disconnect) { c.disc <- d },
 	})
-	cp.KeepAlive, cp.CleanStart = 30, true
+	cp.KeepAlive = 30
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	c.ack, err = c.Connect(ctx, cp)
@@ -90,7 +90,7 @@ func dial(t *testing.T, addr string, cp *paho.Connect) (*client, error) {
 
 func mustDial(t *testing.T, addr, id, user string) *client {
 	t.Helper()
-	c, err := dial(t, addr, &paho.Connect{ClientID: id, Username: user, UsernameFlag: user != ""})
+	c, err := dial(t, addr, &paho.Connect{ClientID: id, Username: user, UsernameFlag: user != "", CleanStart: true})
 	if err != nil {
 		t.Fatalf("connect %s: %v", id, err)
 	}
@@ -152,6 +152,7 @@ func TestConnectForms(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			cp := c.cp
 			cp.ClientID = "form-" + c.name
+			cp.CleanStart = true
 			cl, err := dial(t, s.addr, &cp)
 			if err != nil {
 				t.Fatal(err)
@@ -184,7 +185,7 @@ func TestConnectForms(t *testing.T) {
 		{"expired", expired.Key, 0x87},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			cl, err := dial(t, s.addr, &paho.Connect{ClientID: "refused", Username: c.user, UsernameFlag: c.user != ""})
+			cl, err := dial(t, s.addr, &paho.Connect{ClientID: "refused", Username: c.user, UsernameFlag: c.user != "", CleanStart: true})
 			if err == nil {
 				t.Fatal("connected")
 			}
@@ -250,7 +251,7 @@ func TestNamespaces(t *testing.T) {
 	if p := parent.recv(t); string(p.Payload) != "b-retained" {
 		t.Fatalf("parent's retained: %q", p.Payload)
 	}
-	parentA, _ := dial(t, s.addr, &paho.Connect{ClientID: "parent-a", Username: s.master, UsernameFlag: true})
+	parentA, _ := dial(t, s.addr, &paho.Connect{ClientID: "parent-a", Username: s.master, UsernameFlag: true, CleanStart: true})
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 	if _, err := parentA.Subscribe(ctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "$filter/cid=" + strconv.FormatUint(a.ID, 10) + "/same/#", QoS: 1}}}); err != nil {
@@ -352,4 +353,37 @@ func TestExpiryDisconnects(t *testing.T) {
 	if d := brokertest.Recv(t, c2.disc, wait); d.ReasonCode != 0x87 {
 		t.Fatalf("DISCONNECT %#x", d.ReasonCode)
 	}
+}
+
+// TestResumeRegrants: a persistent session resumed with another token keeps
+// only what that token may subscribe to; the token's key never shows as a
+// user name.
+func TestResumeRegrants(t *testing.T) {
+	s := start(t)
+	wide := s.token(t, 1, grant("s/#", "subscribe"))
+	narrow := s.token(t, 1, grant("o/#", "subscribe"))
+	exp := uint32(300)
+	c, err := dial(t, s.addr, &paho.Connect{ClientID: "keep", Username: wide.Key, UsernameFlag: true,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &exp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.sub(t, "s/#")
+	if info, _ := s.srv.Session("keep"); info.Username != "FlespiToken #"+strconv.FormatUint(wide.ID, 10) {
+		t.Fatalf("user name shown %q", info.Username)
+	}
+	c.Disconnect(&paho.Disconnect{})
+	c2, err := dial(t, s.addr, &paho.Connect{ClientID: "keep", Username: narrow.Key, UsernameFlag: true,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &exp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c2.ack.SessionPresent || c2.ack.Properties.User.Get("subscriptions") != "[]" {
+		t.Fatalf("resumed: present %v, subscriptions %s", c2.ack.SessionPresent, c2.ack.Properties.User.Get("subscriptions"))
+	}
+	c2.sub(t, "o/#")
+	m := mustDial(t, s.addr, "m", s.master)
+	m.pub(t, "s/x", "secret", false)
+	m.pub(t, "o/x", "marker", false)
+	c2.nothingBefore(t, "marker")
 }
