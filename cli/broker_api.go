@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/mqttboard/mqttboard/broker/restapi"
 )
 
 // BrokerAPIOptions are the flags of `mqttboard broker sessions|retained|logs`,
@@ -92,16 +94,14 @@ happen, subscribe instead: mqttboard sub -t 'flespi/log/mqtt/#'.`
 	return cmd
 }
 
-// apiBase turns --http into a base URL.
+// apiBase turns --http into a base URL (the one reading the broker pane's
+// --broker-http uses too).
 func apiBase(a string) (string, error) {
-	if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {
-		u, err := url.Parse(a)
-		if err != nil || u.Host == "" {
-			return "", usageError(fmt.Errorf("--http %s: not a URL with a host", a))
-		}
-		return strings.TrimSuffix(a, "/"), nil
+	base, err := restapi.BaseURL(a)
+	if err != nil {
+		return "", usageError(fmt.Errorf("--http %w", err))
 	}
-	return "http://" + apiAddr(a), nil
+	return base, nil
 }
 
 func brokerAPIRun(ctx context.Context, o *BrokerAPIOptions) error {

@@ -336,3 +336,16 @@ func TestBrokerHTTPS(t *testing.T) {
 		t.Fatalf("GET /healthz over TLS: %d", res.StatusCode)
 	}
 }
+
+// TestBrokerHTTPFlagOfTheBoard: a --broker-http the board cannot use is a
+// usage error before any screen is drawn (TestTmuxRemoteBrokerPane in tui
+// runs the board with a good one).
+func TestBrokerHTTPFlagOfTheBoard(t *testing.T) {
+	ios, _, _, errOut := TestIOStreams()
+	if code := Run(context.Background(), ios, []string{"--broker-http", "http://"}); code != ExitUsage {
+		t.Fatalf("exit %d; stderr %s", code, errOut)
+	}
+	if !strings.Contains(errOut.String(), "--broker-http") {
+		t.Fatalf("stderr %q", errOut)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/spf13/cobra"
 
+	"github.com/mqttboard/mqttboard/broker/restapi"
 	"github.com/mqttboard/mqttboard/profiles"
 	"github.com/mqttboard/mqttboard/tui"
 )
@@ -18,6 +19,9 @@ import (
 type BoardOptions struct {
 	IO    *IOStreams
 	Board string
+	// BrokerHTTP points the broker pane (B) at a running broker's REST API
+	// (`mqttboard broker --http`): host:port, a bare port or a URL.
+	BrokerHTTP string
 	// ProfilesPath overrides the profiles file (tests); "" is the default.
 	ProfilesPath string
 }
@@ -25,6 +29,7 @@ type BoardOptions struct {
 // addBoardFlags registers the root command's board flags.
 func addBoardFlags(root *cobra.Command, o *BoardOptions) {
 	root.Flags().StringVar(&o.Board, "board", "", "open the board saved under `NAME` in the profiles file")
+	root.Flags().StringVar(&o.BrokerHTTP, "broker-http", "", "show the broker at this REST API address (`ADDR` of `mqttboard broker --http`: host:port, a port or a URL) in the broker pane (B)")
 }
 
 // boardRun opens the board: the one named by --board, or, with none, a new
@@ -43,6 +48,13 @@ func boardRun(ctx context.Context, o *BoardOptions) error {
 		return err
 	}
 	opts := tui.Options{Profiles: f.Profiles, ProfilesPath: path}
+	if o.BrokerHTTP != "" {
+		base, err := restapi.BaseURL(o.BrokerHTTP)
+		if err != nil {
+			return usageError(fmt.Errorf("--broker-http %w", err))
+		}
+		opts.BrokerAPI = &restapi.Client{Base: base}
+	}
 	if o.Board != "" {
 		b, ok := f.Board(o.Board)
 		if !ok {

@@ -26,22 +26,38 @@ type tmuxBoard struct {
 // is absent (.ci/run installs it).
 func startTmux(t *testing.T, w, h int) *tmuxBoard {
 	t.Helper()
+	return startTmuxBin(t, buildBinary(t), w, h)
+}
+
+// buildBinary builds cmd/mqttboard into a temporary directory. It skips in
+// -short mode and when tmux is absent.
+func buildBinary(t *testing.T) string {
+	t.Helper()
 	if testing.Short() {
 		t.Skip("builds the binary")
 	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux not installed")
+	}
+	bin := filepath.Join(t.TempDir(), "mqttboard")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/mqttboard")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// startTmuxBin runs bin (the board, with args) in tmux at w×h.
+func startTmuxBin(t *testing.T, bin string, w, h int, args ...string) *tmuxBoard {
+	t.Helper()
 	tmux, err := exec.LookPath("tmux")
 	if err != nil {
 		t.Skip("tmux not installed")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "mqttboard")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/mqttboard")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
 	b := &tmuxBoard{t: t, tmux: tmux, sock: filepath.Join(dir, "tmux.sock")}
 	b.run("new-session", "-d", "-s", "e2e", "-x", strconv.Itoa(w), "-y", strconv.Itoa(h),
-		"env XDG_CONFIG_HOME="+filepath.Join(dir, "config")+" TERM=xterm-256color "+bin+" 2>"+filepath.Join(dir, "err.log"))
+		"env XDG_CONFIG_HOME="+filepath.Join(dir, "config")+" TERM=xterm-256color "+strings.Join(append([]string{bin}, args...), " ")+" 2>"+filepath.Join(dir, "err.log"))
 	t.Cleanup(func() {
 		exec.Command(tmux, "-S", b.sock, "kill-server").Run()
 		if out, _ := os.ReadFile(filepath.Join(dir, "err.log")); len(out) > 0 {

@@ -69,9 +69,9 @@ func brokerSnapshot() brokerpane.Snapshot {
 	m.Subscriptions, m.Retained, m.RetainedBytes, m.SharedGroups = 3, 4, 2048, 1
 	m.MessagesReceived, m.MessagesSent, m.BytesReceived, m.BytesSent, m.Queued = 120, 240, 9000, 18000, 5
 	sn.Sessions = []broker.SessionInfo{
-		{ClientID: "mqttboard-1", Connected: true, Protocol: "5.0", Address: "127.0.0.1:50000",
+		{ClientID: "mqttboard-1", Connected: true, Protocol: "5.0", Address: "127.0.0.1:50000", Published: 12, Received: 240,
 			Subscriptions: []broker.SubscriptionInfo{{Filter: "mqttboard/#", QoS: 1}, {Filter: "$share/g/plant/+", QoS: 0, ID: 7}}},
-		{ClientID: "sensor-7", Protocol: "3.1.1", Address: "10.0.0.7:41000", Queued: 5, Dropped: 2,
+		{ClientID: "sensor-7", Protocol: "3.1.1", Address: "10.0.0.7:41000", Queued: 5, Dropped: 2, Published: 108,
 			Subscriptions: []broker.SubscriptionInfo{{Filter: "cmd/sensor-7", QoS: 1}}},
 	}
 	ts := float64(t0.Unix())

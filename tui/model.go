@@ -19,6 +19,7 @@ import (
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/broker/restapi"
 	"github.com/mqttboard/mqttboard/profiles"
 	"github.com/mqttboard/mqttboard/tui/brokerpane"
 	"github.com/mqttboard/mqttboard/tui/common"
@@ -76,6 +77,10 @@ type Options struct {
 	// BrokerOptions configure the bundled broker; Listen defaults to
 	// 127.0.0.1:0, a free port on loopback only.
 	BrokerOptions broker.Options
+	// BrokerAPI, when set, is the REST API of a running mqttboard broker
+	// (`mqttboard broker --http`) that the broker pane (B) shows instead of
+	// the bundled one.
+	BrokerAPI *restapi.Client
 	// Offline creates the connections without connecting them or starting
 	// the broker (golden views, benchmarks).
 	Offline bool
@@ -151,6 +156,9 @@ func New(opts Options) *Model {
 		Publish:       publish.New(c, m.set),
 		Packets:       packetlog.New(c, m.set),
 		Broker:        brokerpane.New(c, func() *broker.Server { return m.broker }),
+	}
+	if opts.BrokerAPI != nil {
+		m.panes[Broker] = brokerpane.NewRemote(c, opts.BrokerAPI)
 	}
 	m.boardName = textinput.New()
 	m.boardName.Prompt = "board name: "

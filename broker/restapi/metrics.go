@@ -1,11 +1,14 @@
 package restapi
 
 import (
+	"math"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/mqttboard/mqttboard/broker"
 )
@@ -108,4 +111,82 @@ func (a *API) metricsHandler() http.HandlerFunc {
 	reg.MustRegister(newCollector(a.srv), collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
 	return h.ServeHTTP
+}
+
+// metricsFrom reads the broker's figures back from a scrape: the inverse
+// of [collector.Collect] (TestClientMetricsRoundTrip checks that).
+func metricsFrom(fams map[string]*dto.MetricFamily) broker.Metrics {
+	m := broker.Metrics{ConnectionsByProtocol: map[string]int{}}
+	each := func(name string, fn func(labels map[string]string, v float64, mt *dto.Metric)) {
+		f := fams["mqttboard_"+name]
+		if f == nil {
+			return
+		}
+		for _, mt := range f.Metric {
+			labels := map[string]string{}
+			for _, lp := range mt.Label {
+				labels[lp.GetName()] = lp.GetValue()
+			}
+			fn(labels, mt.GetGauge().GetValue()+mt.GetCounter().GetValue(), mt)
+		}
+	}
+	i64 := func(name string, dst *int64) {
+		each(name, func(_ map[string]string, v float64, _ *dto.Metric) { *dst += int64(v) })
+	}
+	num := func(name string, dst *int) {
+		each(name, func(_ map[string]string, v float64, _ *dto.Metric) { *dst += int(v) })
+	}
+	each("connections", func(l map[string]string, v float64, _ *dto.Metric) {
+		if v != 0 {
+			m.ConnectionsByProtocol[l["protocol"]] = int(v)
+		}
+	})
+	i64("connections_total", &m.ClientsTotal)
+	each("sessions", func(l map[string]string, v float64, _ *dto.Metric) {
+		switch l["state"] {
+		case "online":
+			m.SessionsOnline = int(v)
+		case "offline":
+			m.SessionsOffline = int(v)
+		}
+	})
+	m.ClientsConnected = int64(m.SessionsOnline)
+	m.Sessions = m.SessionsOnline + m.SessionsOffline
+	i64("messages_received_total", &m.MessagesReceived)
+	i64("messages_sent_total", &m.MessagesSent)
+	each("messages_dropped_total", func(l map[string]string, v float64, _ *dto.Metric) {
+		m.MessagesDropped += int64(v)
+		switch l["cause"] {
+		case "queue_full":
+			m.DroppedQueueFull = int64(v)
+		case "too_large":
+			m.DroppedTooLarge = int64(v)
+		}
+	})
+	i64("bytes_received_total", &m.BytesReceived)
+	i64("bytes_sent_total", &m.BytesSent)
+	i64("queued_messages", &m.Queued)
+	i64("queued_bytes", &m.QueuedBytes)
+	i64("inflight_messages", &m.Inflight)
+	i64("inflight_bytes", &m.InflightBytes)
+	num("retained_messages", &m.Retained)
+	i64("retained_bytes", &m.RetainedBytes)
+	num("subscriptions", &m.Subscriptions)
+	num("shared_groups", &m.SharedGroups)
+	num("log_records", &m.LogRecords)
+	each("log_published_total", func(_ map[string]string, v float64, _ *dto.Metric) { m.LogPublished = uint64(v) })
+	each("uptime_seconds", func(_ map[string]string, v float64, _ *dto.Metric) { m.Uptime = time.Duration(math.Round(v * 1e9)) })
+	each("route_latency_seconds", func(_ map[string]string, _ float64, mt *dto.Metric) {
+		h := mt.GetHistogram()
+		m.RouteLatency = broker.LatencySnapshot{Counts: make([]uint64, len(broker.LatencyBuckets)+1), Sum: time.Duration(math.Round(h.GetSampleSum() * 1e9))}
+		var prev uint64
+		for i, b := range h.GetBucket() {
+			if i < len(broker.LatencyBuckets) {
+				m.RouteLatency.Counts[i] = b.GetCumulativeCount() - prev
+				prev = b.GetCumulativeCount()
+			}
+		}
+		m.RouteLatency.Counts[len(broker.LatencyBuckets)] = h.GetSampleCount() - prev
+	})
+	return m
 }

@@ -1,14 +1,19 @@
-// Package brokerpane is the board's view of the bundled broker when the
-// board runs it in-process: its sessions (client id, protocol, address,
-// subscriptions, queue depth, inflight), retained count, counters and its
-// log, live. It reads the broker's public inspection API (Metrics,
-// Sessions, Logs) in a command once a second, never in Update or View.
-// Neither MQTT Board nor MQTTX can show the broker's side of a
-// conversation.
+// Package brokerpane is the board's view of a broker's side: its sessions
+// (client id, protocol, address, subscriptions, queue depth, inflight,
+// messages in and out), retained count, counters and its log, live. It
+// shows the bundled broker when the board runs it in-process, through its
+// public inspection API (Metrics, Sessions, Logs), or a running `mqttboard
+// broker --http` elsewhere through the REST API's client, which returns the
+// same model. Snapshots are taken in a command once a second, never in
+// Update or View. Neither MQTT Board nor MQTTX can show the broker's side
+// of a conversation.
 package brokerpane
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +21,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 
 	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/broker/restapi"
 	"github.com/mqttboard/mqttboard/tui/common"
 )
 
@@ -58,10 +64,57 @@ func Take(s *broker.Server) Snapshot {
 	return sn
 }
 
+// remoteTimeout bounds one remote snapshot (three requests).
+const remoteTimeout = 3 * time.Second
+
+// TakeRemote reads a broker's state through its REST API: the same
+// snapshot [Take] makes in-process. A failed read returns the error with
+// what it could read.
+func TakeRemote(cl *restapi.Client) Snapshot {
+	ctx, cancel := context.WithTimeout(context.Background(), remoteTimeout)
+	defer cancel()
+	sn := Snapshot{Addr: cl.Base}
+	var err error
+	if sn.Metrics, err = cl.Metrics(ctx); err != nil {
+		sn.Err = remoteError(err)
+		return sn
+	}
+	if sn.Sessions, err = cl.Sessions(ctx, "all"); err != nil {
+		sn.Err = remoteError(err)
+		return sn
+	}
+	logs, err := cl.Logs(ctx, broker.LogQuery{Count: logLines, Reverse: true})
+	slices.Reverse(logs)
+	sn.Logs = logs
+	if err != nil {
+		sn.Err = remoteError(err)
+	}
+	return sn
+}
+
+// remoteError words a failed read for one line: the API's own reason, or
+// the network's innermost error ("connection refused"), not a whole URL
+// and dial chain that the pane would cut.
+func remoteError(err error) error {
+	var ae *restapi.APIError
+	if errors.As(err, &ae) {
+		return fmt.Errorf("the broker's API refused: %w", ae)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("the broker's API did not answer within %v", remoteTimeout)
+	}
+	root := err
+	for u := errors.Unwrap(root); u != nil; u = errors.Unwrap(root) {
+		root = u
+	}
+	return fmt.Errorf("the broker's API does not answer: %v", root)
+}
+
 // Pane is the broker pane.
 type Pane struct {
 	c       *common.Common
 	broker  func() *broker.Server // nil result: the board runs no broker
+	remote  *restapi.Client       // set: the pane shows this broker instead
 	w, h    int
 	focused bool
 	snap    *Snapshot
@@ -76,6 +129,12 @@ type Pane struct {
 // New returns the pane; srv returns the bundled broker or nil.
 func New(c *common.Common, srv func() *broker.Server) *Pane {
 	return &Pane{c: c, broker: srv}
+}
+
+// NewRemote returns the pane showing the broker whose REST API cl reads
+// (`mqttboard --broker-http ADDR`), whether or not the board runs one.
+func NewRemote(c *common.Common, cl *restapi.Client) *Pane {
+	return &Pane{c: c, broker: func() *broker.Server { return nil }, remote: cl}
 }
 
 // Poll starts the snapshots (the root calls it when the pane is shown).
@@ -95,11 +154,14 @@ func (p *Pane) Stop() {
 }
 
 func (p *Pane) take() tea.Cmd {
+	gen := p.gen
+	if cl := p.remote; cl != nil {
+		return func() tea.Msg { return SnapshotMsg{Snapshot: TakeRemote(cl), gen: gen} }
+	}
 	s := p.broker()
 	if s == nil {
 		return nil
 	}
-	gen := p.gen
 	return func() tea.Msg { return SnapshotMsg{Snapshot: Take(s), gen: gen} }
 }
 
@@ -136,6 +198,11 @@ func (p *Pane) FullHelp() [][]key.Binding { return [][]key.Binding{p.ShortHelp()
 func (p *Pane) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case SnapshotMsg:
+		if msg.Err != nil && p.snap != nil && len(msg.Sessions) == 0 {
+			// A remote broker that does not answer: keep showing what it
+			// last said, under the error.
+			msg.Metrics, msg.Sessions, msg.Logs = p.snap.Metrics, p.snap.Sessions, p.snap.Logs
+		}
 		p.snap = &msg.Snapshot
 		p.sel = min(p.sel, max(len(p.snap.Sessions)-1, 0))
 		if !p.polling || msg.gen != p.gen {
@@ -183,16 +250,24 @@ func humanBytes(n int64) string {
 // one with its subscriptions), and the newest log records below.
 func (p *Pane) View() string {
 	st := p.c.Styles
-	if p.snap == nil && p.broker() == nil {
+	if p.snap == nil && p.remote == nil && p.broker() == nil {
 		return common.Lines([]string{st.Dim.Render("the board runs no broker: a local connection (l in Connections) starts one")}, p.w, p.h)
 	}
 	if p.snap == nil {
-		return common.Lines([]string{st.Dim.Render("reading the broker…")}, p.w, p.h)
+		what := "reading the broker…"
+		if p.remote != nil {
+			what = "reading the broker at " + common.Safe(p.remote.Base) + "…"
+		}
+		return common.Lines([]string{st.Dim.Render(what)}, p.w, p.h)
 	}
 	m := p.snap.Metrics
 	// The counters wrap between items at narrow widths rather than being
 	// cut.
 	var lines []string
+	if p.snap.Err != nil {
+		// On top: below, the log would push it out of the pane.
+		lines = append(lines, st.Error.Render(common.Safe(p.snap.Err.Error())))
+	}
 	for _, items := range [][]string{
 		{fmt.Sprintf("up %v", m.Uptime.Round(time.Second)), fmt.Sprintf("%d sessions (%d online, %d offline)", m.Sessions, m.SessionsOnline, m.SessionsOffline),
 			fmt.Sprintf("%d subscriptions", m.Subscriptions), fmt.Sprintf("%d retained (%s)", m.Retained, humanBytes(m.RetainedBytes)), fmt.Sprintf("%d shared groups", m.SharedGroups)},
@@ -218,11 +293,21 @@ func (p *Pane) View() string {
 	if p.w < 82 {
 		idW, addrW = max(p.w-5-1-protoW-24, 10), 0
 	}
+	// Messages in and out of each session's connection, when there is
+	// room (the header is idW+69 wide with them).
+	counts := p.w >= 85
+	if counts {
+		idW = min(idW, p.w-69)
+	}
 	head := common.Fit("client id", idW) + " " + common.Fit("proto", protoW) + " "
 	if addrW > 0 {
 		head += common.Fit("address", addrW) + " "
 	}
-	lines = append(lines, st.Label.Render(head+" subs queue infl dropped"))
+	tail := " subs queue infl dropped"
+	if counts {
+		tail += "      in     out"
+	}
+	lines = append(lines, st.Label.Render(head+tail))
 	logH := max((p.h-len(lines))/3, 3)
 	sessH := max(p.h-len(lines)-logH-1, 1)
 	var sess []string
@@ -238,6 +323,9 @@ func (p *Pane) View() string {
 		}
 		row := fmt.Sprintf("%s %s %s %s%4d %5d %4d %7d", state, common.Fit(common.Safe(s.ClientID), idW-2), common.Fit(s.Protocol, protoW),
 			addr, len(s.Subscriptions), s.Queued, s.Inflight, s.Dropped)
+		if counts {
+			row += fmt.Sprintf(" %7d %7d", s.Published, s.Received)
+		}
 		if i == p.sel {
 			selRow = len(sess)
 			if p.focused {
@@ -284,9 +372,6 @@ func (p *Pane) View() string {
 	}
 	for _, r := range logs {
 		lines = append(lines, logLine(r, p.c.Now().Location()))
-	}
-	if p.snap.Err != nil {
-		lines = append(lines, st.Error.Render(common.Safe(p.snap.Err.Error())))
 	}
 	return common.Lines(lines, p.w, p.h)
 }
