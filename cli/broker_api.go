@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -27,6 +28,9 @@ type BrokerAPIOptions struct {
 	Filter  string // logs: expression over the record's fields
 	Reverse bool   // logs: newest first
 	Timeout time.Duration
+	// Token is sent as "Authorization: FlespiToken <Token>" (a broker
+	// with --auth token); empty: $FLESPI_TOKEN, if set.
+	Token string
 
 	kind string // "sessions", "retained", "logs"
 	arg  string // selector or topic filter
@@ -82,6 +86,7 @@ happen, subscribe instead: mqttboard sub -t 'flespi/log/mqtt/#'.`
 	f := cmd.Flags()
 	f.StringVar(&o.HTTP, "http", "", "address of the broker's API: host:port, a bare port (127.0.0.1) or an http(s):// URL")
 	f.DurationVar(&o.Timeout, "timeout", 10*time.Second, "how long to wait for the answer")
+	f.StringVar(&o.Token, "token", "", "token `KEY` for a broker with --auth token (default $FLESPI_TOKEN)")
 	switch kind {
 	case "sessions", "retained":
 		f.StringVar(&o.Fields, "fields", "", "comma-separated fields to print (see README)")
@@ -92,6 +97,15 @@ happen, subscribe instead: mqttboard sub -t 'flespi/log/mqtt/#'.`
 		f.BoolVar(&o.Reverse, "reverse", false, "newest first")
 	}
 	return cmd
+}
+
+// apiToken is the token for a broker's API: the flag's, else
+// $FLESPI_TOKEN (profiles name it with password_env the same way).
+func apiToken(flag string) string {
+	if flag != "" {
+		return flag
+	}
+	return os.Getenv("FLESPI_TOKEN")
 }
 
 // apiBase turns --http into a base URL (the one reading the broker pane's
@@ -143,6 +157,9 @@ func brokerAPIRun(ctx context.Context, o *BrokerAPIOptions) error {
 	req, err := http.NewRequestWithContext(ctx, method, u, nil)
 	if err != nil {
 		return usageError(err)
+	}
+	if tok := apiToken(o.Token); tok != "" {
+		req.Header.Set("Authorization", "FlespiToken "+tok)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {

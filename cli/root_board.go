@@ -22,6 +22,8 @@ type BoardOptions struct {
 	// BrokerHTTP points the broker pane (B) at a running broker's REST API
 	// (`mqttboard broker --http`): host:port, a bare port or a URL.
 	BrokerHTTP string
+	// BrokerToken is its token (--auth token); empty: $FLESPI_TOKEN.
+	BrokerToken string
 	// ProfilesPath overrides the profiles file (tests); "" is the default.
 	ProfilesPath string
 }
@@ -29,6 +31,7 @@ type BoardOptions struct {
 // addBoardFlags registers the root command's board flags.
 func addBoardFlags(root *cobra.Command, o *BoardOptions) {
 	root.Flags().StringVar(&o.Board, "board", "", "open the board saved under `NAME` in the profiles file")
+	root.Flags().StringVar(&o.BrokerToken, "broker-token", "", "token `KEY` for the API of --broker-http when that broker runs with --auth token (default $FLESPI_TOKEN)")
 	root.Flags().StringVar(&o.BrokerHTTP, "broker-http", "", "show the broker at this REST API address (`ADDR` of `mqttboard broker --http`: host:port, a port or a URL) in the broker pane (B)")
 }
 
@@ -53,7 +56,7 @@ func boardRun(ctx context.Context, o *BoardOptions) error {
 		if err != nil {
 			return usageError(fmt.Errorf("--broker-http %w", err))
 		}
-		opts.BrokerAPI = &restapi.Client{Base: base}
+		opts.BrokerAPI = &restapi.Client{Base: base, Token: apiToken(o.BrokerToken)}
 	}
 	if o.Board != "" {
 		b, ok := f.Board(o.Board)

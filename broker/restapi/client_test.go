@@ -3,6 +3,7 @@ package restapi_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/broker/brokertest"
 	"github.com/mqttboard/mqttboard/broker/restapi"
 )
 
@@ -83,5 +85,27 @@ func TestClientRoundTrip(t *testing.T) {
 	var ae *restapi.APIError
 	if !errors.As(err, &ae) || ae.Status != 400 || !strings.Contains(ae.Reason, "filter") {
 		t.Fatalf("bad filter: %v", err)
+	}
+}
+
+// TestClientToken: Client.Token goes out as "Authorization: FlespiToken
+// <key>"; a refusal comes back as an APIError with the status.
+func TestClientToken(t *testing.T) {
+	srv, _ := brokertest.StartServer(t, broker.Options{SysInterval: -1})
+	api := restapi.New(srv, restapi.Options{Authorize: func(r *http.Request, _ restapi.Access) error {
+		if r.Header.Get("Authorization") != "FlespiToken sesame" {
+			return restapi.ErrUnauthorized
+		}
+		return nil
+	}})
+	hs := httptest.NewServer(api)
+	defer hs.Close()
+	ctx := context.Background()
+	var ae *restapi.APIError
+	if _, err := (&restapi.Client{Base: hs.URL}).Metrics(ctx); !errors.As(err, &ae) || ae.Status != 401 {
+		t.Fatalf("no token: %v", err)
+	}
+	if _, err := (&restapi.Client{Base: hs.URL, Token: "sesame"}).Sessions(ctx, "all"); err != nil {
+		t.Fatalf("with the token: %v", err)
 	}
 }
