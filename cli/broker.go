@@ -302,7 +302,7 @@ func startAPI(s *broker.Server, o *BrokerOptions) (*http.Server, error) {
 		IdleTimeout:       120 * time.Second, // idle keep-alive connections do not pile up
 	}
 	go hs.Serve(l)
-	if host, _, _ := net.SplitHostPort(l.Addr().String()); !net.ParseIP(host).IsLoopback() {
+	if host, _, _ := net.SplitHostPort(l.Addr().String()); !net.ParseIP(host).IsLoopback() && o.registry == nil {
 		fmt.Fprintf(o.IO.ErrOut, "warning: the HTTP API on %s is reachable from the network and has no authentication\n", l.Addr())
 	}
 	fmt.Fprintf(o.IO.Out, "listening on %s://%s (REST API, /metrics, /healthz)\n", scheme, l.Addr())

@@ -1,0 +1,194 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestTokensWithCurlAndMosquitto is the issue's proof: `mqttboard broker
+// --auth token --master-token KEY --http ADDR` driven only by curl and
+// mosquitto_pub/mosquitto_sub. Subaccounts and tokens are made with curl;
+// mosquitto clients present the tokens in each of flespi's four forms, see
+// the ACL's denials, two accounts' subscribers never meet while the parent
+// sees both, and a disabled token is refused.
+func TestTokensWithCurlAndMosquitto(t *testing.T) {
+	var bins [3]string
+	for i, name := range []string{"curl", "mosquitto_pub", "mosquitto_sub"} {
+		p, err := exec.LookPath(name)
+		if err != nil {
+			t.Skipf("%s not installed; skipping the token interop test", name)
+		}
+		bins[i] = p
+	}
+	curlBin, pubBin, subBin := bins[0], bins[1], bins[2]
+	master := strings.Repeat("M", 64)
+	port, base, _ := startBrokerHTTP(t, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--auth", "token", "--master-token", master)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	// curl calls the REST API as the master token, in account cid ("" =
+	// its own), and returns result.
+	curl := func(method, path, cid, body string) []map[string]any {
+		t.Helper()
+		args := []string{"-s", "-X", method, "-H", "Authorization: FlespiToken " + master}
+		if cid != "" {
+			args = append(args, "-H", "x-flespi-cid: "+cid)
+		}
+		if body != "" {
+			args = append(args, "-d", body)
+		}
+		out, err := exec.CommandContext(ctx, curlBin, append(args, base+path)...).Output()
+		if err != nil {
+			t.Fatalf("curl %s %s: %v", method, path, err)
+		}
+		var r struct {
+			Result []map[string]any `json:"result"`
+		}
+		if err := json.Unmarshal(out, &r); err != nil || r.Result == nil {
+			t.Fatalf("curl %s %s: %s", method, path, out)
+		}
+		return r.Result
+	}
+	id := func(m map[string]any) string { return strconv.FormatFloat(m["id"].(float64), 'f', -1, 64) }
+	accts := curl("POST", "/platform/subaccounts", "", `[{"name":"a"},{"name":"b"}]`)
+	a, b := id(accts[0]), id(accts[1])
+	aclA := curl("POST", "/platform/tokens", a, `[{"ttl":3600,"access":{"type":2,"acl":[{"uri":"mqtt","topic":"sensors/#","actions":["publish","subscribe"]}]}}]`)[0]
+	stdA := curl("POST", "/platform/tokens", a, `[{"ttl":3600}]`)[0]
+	stdB := curl("POST", "/platform/tokens", b, `[{"ttl":3600}]`)[0]
+	key := func(m map[string]any) string { return m["key"].(string) }
+
+	mqtt := func(bin string, args ...string) (string, error) {
+		out, err := exec.CommandContext(ctx, bin, append([]string{"-p", port, "-V", "mqttv5"}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	// A retained message in each account: what tells that a subscriber is
+	// subscribed.
+	if out, err := mqtt(pubBin, "-u", key(stdA), "-t", "sensors/ready", "-m", "a-ready", "-r", "-q", "1"); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if out, err := mqtt(pubBin, "-u", key(stdB), "-t", "sensors/ready", "-m", "b-ready", "-r", "-q", "1"); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	type sub struct {
+		lines chan string
+		cmd   *exec.Cmd
+	}
+	subscribe := func(n int, args ...string) *sub {
+		cmd := exec.CommandContext(ctx, subBin, append([]string{"-p", port, "-V", "mqttv5", "-t", "sensors/#", "-v", "-q", "1", "-C", strconv.Itoa(n)}, args...)...)
+		out, _ := cmd.StdoutPipe()
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		s := &sub{lines: make(chan string, 100), cmd: cmd}
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				s.lines <- sc.Text()
+			}
+			close(s.lines)
+		}()
+		return s
+	}
+	read := func(s *sub, n int) []string {
+		t.Helper()
+		var got []string
+		for len(got) < n {
+			select {
+			case l, ok := <-s.lines:
+				if !ok {
+					t.Fatalf("mosquitto_sub ended after %q", got)
+				}
+				got = append(got, l)
+			case <-time.After(20 * time.Second):
+				t.Fatalf("mosquitto_sub: %q, waiting for %d lines", got, n)
+			}
+		}
+		return got
+	}
+	subA := subscribe(6, "-u", key(stdA))
+	subB := subscribe(2, "-u", key(stdB))
+	subM := subscribe(8, "-u", master)
+	if got := read(subA, 1); got[0] != "sensors/ready a-ready" {
+		t.Fatalf("a's subscriber: %q", got)
+	}
+	if got := read(subB, 1); got[0] != "sensors/ready b-ready" {
+		t.Fatalf("b's subscriber: %q", got)
+	}
+	readyM := read(subM, 2)
+	slices.Sort(readyM)
+	if !slices.Equal(readyM, []string{"sensors/ready a-ready", "sensors/ready b-ready"}) {
+		t.Fatalf("parent's retained: %q", readyM)
+	}
+
+	// The ACL token of a, in each of the four forms.
+	k := key(aclA)
+	for i, form := range [][]string{
+		{"-u", k},
+		{"-u", "anyone", "-P", k},
+		{"-u", "FlespiToken " + k},
+		{"-u", id(aclA), "-P", k[:16]},
+	} {
+		args := append(form, "-t", "sensors/1", "-m", "form"+strconv.Itoa(i+1), "-q", "1")
+		if out, err := mqtt(pubBin, args...); err != nil || out != "" {
+			t.Fatalf("form %d: %v %s", i+1, err, out)
+		}
+	}
+	// Denials, as the mosquitto clients report them.
+	if out, _ := mqtt(pubBin, "-u", k, "-t", "secret/x", "-m", "no", "-q", "1"); !strings.Contains(out, "Not authorized") {
+		t.Fatalf("publish outside the ACL: %q", out)
+	}
+	if out, _ := mqtt(subBin, "-u", k, "-t", "secret/#", "-W", "5"); !strings.Contains(out, "All subscription requests were denied") {
+		t.Fatalf("subscribe outside the ACL: %q", out)
+	}
+	if out, err := mqtt(pubBin, "-u", strings.Repeat("x", 64), "-t", "sensors/1", "-m", "no"); err == nil || !strings.Contains(out, "Bad User Name or Password") {
+		t.Fatalf("unknown token: %v %q", err, out)
+	}
+	// Markers: b's after a's, so b's subscriber would have had a's by then.
+	if out, err := mqtt(pubBin, "-u", key(stdA), "-t", "sensors/end", "-m", "a-end", "-q", "1"); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	if out, err := mqtt(pubBin, "-u", key(stdB), "-t", "sensors/end", "-m", "b-end", "-q", "1"); err != nil {
+		t.Fatalf("%v %s", err, out)
+	}
+	wantA := []string{"sensors/1 form1", "sensors/1 form2", "sensors/1 form3", "sensors/1 form4", "sensors/end a-end"}
+	if got := read(subA, 5); !slices.Equal(got, wantA) {
+		t.Fatalf("a's subscriber: %q", got)
+	}
+	if got := read(subB, 1); got[0] != "sensors/end b-end" {
+		t.Fatalf("b's subscriber got %q: another account's message", got)
+	}
+	if got := read(subM, 6); !slices.Equal(got, append(wantA, "sensors/end b-end")) {
+		t.Fatalf("parent: %q", got)
+	}
+	for _, s := range []*sub{subA, subB, subM} {
+		if err := s.cmd.Wait(); err != nil {
+			t.Fatalf("mosquitto_sub: %v", err)
+		}
+	}
+
+	// Lifecycle: disabled is refused, deleted is unknown.
+	got := curl("GET", "/platform/tokens/"+id(stdB), b, "")
+	if len(got) != 1 || key(got[0]) != key(stdB) {
+		t.Fatalf("GET token: %v", got)
+	}
+	curl("PUT", "/platform/tokens/"+id(stdB), b, `{"enabled":false}`)
+	if out, err := mqtt(pubBin, "-u", key(stdB), "-t", "sensors/1", "-m", "no"); err == nil || !strings.Contains(out, "Not authorized") {
+		t.Fatalf("disabled token: %v %q", err, out)
+	}
+	curl("DELETE", "/platform/tokens/"+id(stdB), b, "")
+	if out, err := mqtt(pubBin, "-u", key(stdB), "-t", "sensors/1", "-m", "no"); err == nil || !strings.Contains(out, "Bad User Name or Password") {
+		t.Fatalf("deleted token: %v %q", err, out)
+	}
+	// Expiry ends a live session with DISCONNECT 0x87.
+	exp := curl("POST", "/platform/tokens", "", `[{"expire":`+strconv.FormatInt(time.Now().Unix()+4, 10)+`}]`)[0]
+	if out, _ := mqtt(subBin, "-u", key(exp), "-t", "x", "-d"); !strings.Contains(out, "Received DISCONNECT (135)") {
+		t.Fatalf("expiry: %q", out)
+	}
+}
