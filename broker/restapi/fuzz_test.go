@@ -8,6 +8,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
 	"github.com/mqttboard/mqttboard/broker"
 )
 
@@ -96,5 +99,31 @@ func FuzzAPIBody(f *testing.F) {
 			srv.RemoveSession(s.ClientID)
 		}
 		srv.DeleteRetained("#")
+	})
+}
+
+// FuzzMetricsFrom: whatever a server answers on /metrics (the board's
+// remote broker pane reads it), reading it back never panics, and counts
+// never wrap around.
+func FuzzMetricsFrom(f *testing.F) {
+	srv := broker.New(broker.Options{Listen: "127.0.0.1:0", SysInterval: -1})
+	defer srv.Close()
+	rec := httptest.NewRecorder()
+	New(srv, Options{}).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	f.Add(rec.Body.String())
+	f.Add("# TYPE mqttboard_route_latency_seconds histogram\nmqttboard_route_latency_seconds_bucket{le=\"1e-06\"} 5\nmqttboard_route_latency_seconds_bucket{le=\"2.5e-06\"} 2\nmqttboard_route_latency_seconds_bucket{le=\"+Inf\"} 1\nmqttboard_route_latency_seconds_sum -1\nmqttboard_route_latency_seconds_count 0\n")
+	f.Add("mqttboard_sessions{state=\"online\"} -3\nmqttboard_connections{protocol=\"\\u001b\"} 1e300\nmqttboard_uptime_seconds NaN\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		parser := expfmt.NewTextParser(model.UTF8Validation)
+		fams, err := parser.TextToMetricFamilies(strings.NewReader(text))
+		if err != nil {
+			return
+		}
+		m := metricsFrom(fams)
+		for i, c := range m.RouteLatency.Counts {
+			if c > 1<<62 {
+				t.Fatalf("bucket %d count %d: wrapped around", i, c)
+			}
+		}
 	})
 }

@@ -127,7 +127,7 @@ func metricsFrom(fams map[string]*dto.MetricFamily) broker.Metrics {
 			for _, lp := range mt.Label {
 				labels[lp.GetName()] = lp.GetValue()
 			}
-			fn(labels, mt.GetGauge().GetValue()+mt.GetCounter().GetValue(), mt)
+			fn(labels, mt.GetGauge().GetValue()+mt.GetCounter().GetValue()+mt.GetUntyped().GetValue(), mt)
 		}
 	}
 	i64 := func(name string, dst *int64) {
@@ -179,14 +179,20 @@ func metricsFrom(fams map[string]*dto.MetricFamily) broker.Metrics {
 	each("route_latency_seconds", func(_ map[string]string, _ float64, mt *dto.Metric) {
 		h := mt.GetHistogram()
 		m.RouteLatency = broker.LatencySnapshot{Counts: make([]uint64, len(broker.LatencyBuckets)+1), Sum: time.Duration(math.Round(h.GetSampleSum() * 1e9))}
+		// Cumulative counts back to per-bucket ones; a server whose counts
+		// go down (not ours) gets zeros, not a wrap-around.
 		var prev uint64
+		diff := func(c uint64) uint64 {
+			d := c - min(c, prev)
+			prev = max(prev, c)
+			return d
+		}
 		for i, b := range h.GetBucket() {
 			if i < len(broker.LatencyBuckets) {
-				m.RouteLatency.Counts[i] = b.GetCumulativeCount() - prev
-				prev = b.GetCumulativeCount()
+				m.RouteLatency.Counts[i] = diff(b.GetCumulativeCount())
 			}
 		}
-		m.RouteLatency.Counts[len(broker.LatencyBuckets)] = h.GetSampleCount() - prev
+		m.RouteLatency.Counts[len(broker.LatencyBuckets)] = diff(h.GetSampleCount())
 	})
 	return m
 }

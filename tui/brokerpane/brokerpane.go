@@ -170,7 +170,7 @@ func (p *Pane) Title() string {
 	if p.snap == nil {
 		return "Broker"
 	}
-	return "Broker " + p.snap.Addr
+	return "Broker " + common.Safe(p.snap.Addr)
 }
 
 // SetSize implements common.Pane.
@@ -321,7 +321,7 @@ func (p *Pane) View() string {
 		if addrW > 0 {
 			addr = common.Fit(common.Safe(s.Address), addrW) + " "
 		}
-		row := fmt.Sprintf("%s %s %s %s%4d %5d %4d %7d", state, common.Fit(common.Safe(s.ClientID), idW-2), common.Fit(s.Protocol, protoW),
+		row := fmt.Sprintf("%s %s %s %s%4d %5d %4d %7d", state, common.Fit(common.Safe(s.ClientID), idW-2), common.Fit(common.Safe(s.Protocol), protoW),
 			addr, len(s.Subscriptions), s.Queued, s.Inflight, s.Dropped)
 		if counts {
 			row += fmt.Sprintf(" %7d %7d", s.Published, s.Received)
