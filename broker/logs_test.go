@@ -2,6 +2,7 @@ package broker
 
 import (
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -63,5 +64,34 @@ func TestLogRing(t *testing.T) {
 	off.logEvent(LogRecord{EventCode: LogConnected, ClientID: "x"})
 	if recs, _ := off.Logs(LogQuery{}); len(recs) != 0 {
 		t.Fatalf("disabled log kept %v", recs)
+	}
+}
+
+// TestLogEntryKeepsEveryField: the ring's compact entries give back every
+// field of a record, optional ones absent or present (false and 0
+// included).
+func TestLogEntryKeepsEveryField(t *testing.T) {
+	s := New(Options{NoLogTopics: true})
+	no, zero, exp, rc := false, 0, uint32(4294967295), 0x8E
+	in := []LogRecord{
+		{EventCode: LogDisconnected, ClientID: "a/b", Topic: "t", Published: 1, Received: 2, Rejected: 3, BytesIn: 4, BytesOut: 5,
+			Address: "[::1]:1883", Protocol: "5.0", Username: "u", Clean: &no, KeepAlive: &zero, SessionExpiry: &exp,
+			Action: "publish", ReasonCode: &rc, Reason: "taken over", Detail: "d"},
+		{EventCode: LogSubscribed, ClientID: "c", Topic: "x/#"},
+	}
+	for _, r := range in {
+		s.logEvent(r)
+	}
+	got, err := s.Logs(LogQuery{})
+	if err != nil || len(got) != 2 {
+		t.Fatalf("%v %v", got, err)
+	}
+	for i, r := range got {
+		want := in[i]
+		want.ID, want.Timestamp = uint64(i+1), r.Timestamp
+		want.EventType, want.Origin = logEventTypes[want.EventCode], "mqtt/sessions/"+want.ClientID
+		if !reflect.DeepEqual(r, want) {
+			t.Errorf("record %d:\n got %+v\nwant %+v", i, r, want)
+		}
 	}
 }
