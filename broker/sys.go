@@ -54,6 +54,7 @@ func (m *Metrics) SysTopics() [][2]string {
 		{"clients/disconnected", i(int64(m.SessionsOffline))},
 		{"clients/total", i(int64(m.SessionsOnline + m.SessionsOffline))},
 		{"connections/total", i(m.ClientsTotal)},
+		{"connections/open", i(int64(m.Connections))},
 		{"messages/received", i(m.MessagesReceived)},
 		{"messages/sent", i(m.MessagesSent)},
 		{"messages/dropped", i(m.MessagesDropped)},

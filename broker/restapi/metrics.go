@@ -27,6 +27,7 @@ var metricDefs = []struct {
 }{
 	{"connections", "Live MQTT connections by protocol version.", []string{"protocol"}},
 	{"connections_total", "MQTT connections accepted since the broker started.", nil},
+	{"network_connections", "Network connections the broker holds, including those whose CONNECT is not read yet.", nil},
 	{"sessions", "Sessions by state (online, offline).", []string{"state"}},
 	{"messages_received_total", "PUBLISH messages received from clients and the API.", nil},
 	{"messages_sent_total", "PUBLISH messages sent to clients.", nil},
@@ -75,6 +76,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		gauge("connections", float64(m.ConnectionsByProtocol[p]), p)
 	}
 	counter("connections_total", float64(m.ClientsTotal))
+	gauge("network_connections", float64(m.Connections))
 	gauge("sessions", float64(m.SessionsOnline), "online")
 	gauge("sessions", float64(m.SessionsOffline), "offline")
 	counter("messages_received_total", float64(m.MessagesReceived))
@@ -142,6 +144,7 @@ func metricsFrom(fams map[string]*dto.MetricFamily) broker.Metrics {
 		}
 	})
 	i64("connections_total", &m.ClientsTotal)
+	num("network_connections", &m.Connections)
 	each("sessions", func(l map[string]string, v float64, _ *dto.Metric) {
 		switch l["state"] {
 		case "online":

@@ -102,6 +102,7 @@ func TestSysAgreesWithMetrics(t *testing.T) {
 		{"shared groups/count", "mqttboard_shared_groups", nil, false},
 		{"retained messages/count", "mqttboard_retained_messages", nil, false},
 		{"connections/total", "mqttboard_connections_total", nil, true},
+		{"connections/open", "mqttboard_network_connections", nil, false},
 		{"messages/received", "mqttboard_messages_received_total", nil, true},
 		{"messages/sent", "mqttboard_messages_sent_total", nil, true},
 		{"messages/dropped", "mqttboard_messages_dropped_total", nil, true},
