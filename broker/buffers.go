@@ -8,6 +8,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/mqttboard/mqttboard/packet"
@@ -49,6 +50,13 @@ type input struct {
 	// server-wide budget of unauthenticated connections.
 	budget *connectBudget
 	held   int64
+
+	// Event-loop transport (transport.go): rc reads without waiting when
+	// nonblock is set (the first read of a burst); short records that the
+	// last read left room in the buffer, so the socket was emptied.
+	rc       syscall.RawConn
+	nonblock bool
+	short    bool
 }
 
 // connectBudget is the bytes held by all connections whose CONNECT is not
@@ -82,7 +90,17 @@ func (in *input) Read(p []byte) (int, error) {
 			in.nc.SetReadDeadline(d)
 		}
 	}
-	n, err := in.nc.Read(p)
+	var n int
+	var err error
+	if in.nonblock {
+		in.nonblock = false
+		n, err = in.nbRead(in.rc, p)
+	} else {
+		n, err = in.nc.Read(p)
+	}
+	if err == nil {
+		in.short = n < len(p)
+	}
 	in.n.Add(int64(n))
 	in.read.Add(uint64(n))
 	if in.budget != nil && err == nil && !in.hold(n) {
@@ -214,7 +232,7 @@ func (c *conn) giveBackAll() {
 // for a packet to start is bounded by the keep alive, 1.5 times the
 // interval [MQTT-3.1.2-24]; during CONNECT, the deadline serve set stays.
 func (c *conn) readPacket() (packet.Packet, error) {
-	if c.br == nil {
+	if c.br == nil && !c.registered {
 		idle := timeOfNano(c.in.deadline)
 		if c.v != 0 {
 			idle = time.Time{}
@@ -225,6 +243,10 @@ func (c *conn) readPacket() (packet.Packet, error) {
 		if err := c.in.waitIdle(idle); err != nil {
 			return nil, err
 		}
+	}
+	if c.br == nil {
+		// On the event loop, bytes have arrived (or the first read finds
+		// none and the burst parks): no idle wait.
 		c.borrow()
 	}
 	return c.r.ReadPacket()

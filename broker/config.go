@@ -36,6 +36,10 @@ type Config struct {
 	// Auth is token authentication (`--auth`, `--master-token`); absent:
 	// the open sandbox.
 	Auth *AuthConfig `json:"auth" yaml:"auth"`
+	// Transport is "eventloop" (the default on Linux: idle connections
+	// hold no goroutine) or "goroutine" (a goroutine per connection); see
+	// [Options.Transport].
+	Transport string `json:"transport" yaml:"transport"`
 }
 
 // AuthConfig is the configuration file's "auth" section. The command
@@ -116,6 +120,7 @@ func (c *Config) Apply(o *Options) {
 	o.NoReasonStrings = c.ReasonStrings != nil && !*c.ReasonStrings
 	o.LogRecords = c.Logs.Records
 	o.NoLogTopics = c.Logs.MQTT != nil && !*c.Logs.MQTT
+	o.Transport = c.Transport
 }
 
 // LoadConfig reads and validates a configuration file. Errors name the
@@ -168,6 +173,11 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 		if k := c.Auth.MasterToken; k != "" && len(k) != 64 {
 			return nil, fmt.Errorf("%s: auth.master_token: %d characters; a token key has 64", name, len(k))
 		}
+	}
+	switch c.Transport {
+	case "", TransportEventLoop, TransportGoroutine:
+	default:
+		return nil, fmt.Errorf("%s: transport %q: use %q or %q", name, c.Transport, TransportEventLoop, TransportGoroutine)
 	}
 	if c.ACL != nil {
 		if err := c.ACL.validate(); err != nil {

@@ -8,20 +8,27 @@ import (
 	"net"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/mqttboard/mqttboard/broker/eventloop"
 	"github.com/mqttboard/mqttboard/broker/message"
 	"github.com/mqttboard/mqttboard/broker/session"
 	"github.com/mqttboard/mqttboard/packet"
 )
 
 // conn is one network connection. Its lifetime has one owner, the read
-// side: serve handles CONNECT, then the read loop runs in [conn.reads] (a
-// goroutine per burst of traffic, handed from one to the next), and the
+// side: serve handles CONNECT, then the read loop runs either in
+// [conn.reads] (goroutine transport: a goroutine per burst of traffic,
+// handed from one to the next) or in [conn.burst] (event-loop transport,
+// transport.go: a pool task per burst, started by the poller when bytes
+// arrive; between bursts nothing runs for the connection), and the
 // goroutine that sees the read loop end runs [conn.end], the one cleanup
-// every path goes through. The write loop runs in its own goroutine while
-// there is something to send; it never ends the connection itself, it
-// stops (Kick) and closes the socket, which ends the read loop.
+// every path goes through. The write loop runs in its own goroutine (or
+// pool task) while there is something to send; it never ends the
+// connection itself, it stops (Kick) and closes the socket, which ends the
+// read loop (on the event loop, writerExit wakes an idle read side, whose
+// read then fails).
 //
 // Who closes what (each exactly once):
 //
@@ -84,23 +91,39 @@ type conn struct {
 	pending  bool // Wake was called while it ran: look again before exiting
 	wakeCh   chan struct{}
 
+	// Event-loop transport (transport.go). ev is set for a connection
+	// the loop serves (its writes run on the loop's pool); registered once
+	// its read side is in the poller.
+	ev         *loop
+	registered bool
+	timedOut   bool         // the keep alive expired while idle (set by Due)
+	rstate     atomic.Int32 // readIdle, readRunning, ...
+	idleSince  atomic.Int64 // Unix nanoseconds the read side last parked
+	tok        eventloop.Token
+	kaEntry    eventloop.Entry
+
 	stop       chan struct{}
 	readerDone chan struct{}
 	writerDone chan struct{}
 	done       chan struct{}
 }
 
+// newConn is called with s.mu held (it may start the event loop).
 func newConn(s *Server, nc net.Conn) *conn {
-	_, tcp := nc.(*net.TCPConn)
-	_, unix := nc.(*net.UnixConn)
+	streamed := streamedConn(nc)
 	c := &conn{
 		s: s, nc: nc,
-		streamed:   tcp || unix,
-		wakeCh:     make(chan struct{}, 1),
+		streamed:   streamed,
 		stop:       make(chan struct{}),
 		readerDone: make(chan struct{}),
 		writerDone: make(chan struct{}),
 		done:       make(chan struct{}),
+	}
+	if streamed {
+		c.ev = s.eventLoop()
+	}
+	if c.ev == nil {
+		c.wakeCh = make(chan struct{}, 1) // the event loop's writer never waits for a wake
 	}
 	c.in = input{nc: nc, n: &s.ctr.bytesIn, budget: &s.connecting}
 	return c
@@ -213,6 +236,10 @@ func (c *conn) serve(ctx context.Context) {
 	}
 	c.Wake() // CONNACK, then what the session has queued
 	handedOff = true
+	if c.ev != nil && c.register() {
+		c.burst() // then parked in the poller: this goroutine ends
+		return
+	}
 	go c.reads()
 }
 
@@ -260,6 +287,11 @@ func (c *conn) guard(handedOff *bool) {
 // session (publishing or scheduling the will) and forgets the connection.
 func (c *conn) end() {
 	c.ending = true
+	if c.registered {
+		c.rstate.Store(readEnded)
+		c.ev.poller.Forget(c.tok)
+		c.ev.wheel.Cancel(&c.kaEntry)
+	}
 	// Even if what follows panics (routing the will, say), the
 	// connection is closed and forgotten, so nothing waits for it.
 	defer func() {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"log/slog"
+	"os"
 	"time"
 )
 
@@ -126,6 +127,14 @@ type Options struct {
 	// flespi/log/mqtt/... (the ring is still kept).
 	NoLogTopics bool
 
+	// Transport is how connections are read and written:
+	// [TransportEventLoop] (the default where the platform has epoll:
+	// an idle connection holds no goroutine and no buffer) or
+	// [TransportGoroutine] (a goroutine per connection). Empty: the
+	// MQTTBOARD_TRANSPORT environment variable if set, else the default.
+	// TLS, WebSocket and in-memory connections always use goroutines.
+	Transport string
+
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger
 	// OnEvent, when set, is called for every [Event]. It runs on the
@@ -208,6 +217,14 @@ func (o *Options) applyDefaults() {
 	}
 	if o.LogRecords == 0 {
 		o.LogRecords = 4096 // minutes of connect/subscribe history on a busy sandbox for ~1 MB
+	}
+	if o.Transport == "" {
+		o.Transport = os.Getenv(transportEnv)
+	}
+	if o.Transport != TransportGoroutine {
+		// The event loop where it is supported (it falls back by itself
+		// elsewhere): idle connections cost a fraction of the memory.
+		o.Transport = TransportEventLoop
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -42,6 +42,10 @@ type Server struct {
 	acceptWG  sync.WaitGroup
 	connWG    sync.WaitGroup
 	done      chan struct{}
+	// loop is the event-loop transport (transport.go), started with the
+	// first connection it serves; loopFailed: it could not start.
+	loop       *loop
+	loopFailed bool
 }
 
 // New returns a broker configured by opts; it does not listen until
@@ -268,6 +272,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-waited
 	}
 	s.endSessions()
+	s.stopLoop()
 	return err
 }
 
@@ -281,6 +286,7 @@ func (s *Server) Close() error {
 	}
 	s.connWG.Wait()
 	s.endSessions()
+	s.stopLoop()
 	return nil
 }
 

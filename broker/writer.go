@@ -51,6 +51,10 @@ func (c *conn) Wake() {
 	c.writing = true
 	c.pending = false
 	c.mu.Unlock()
+	if c.ev != nil {
+		c.ev.pool.Go((*writeTask)(c))
+		return
+	}
 	go c.writeLoop()
 }
 
@@ -112,6 +116,20 @@ func (c *conn) writeLoop() {
 		if again {
 			continue
 		}
+		if c.ev != nil {
+			// On the event loop the pool keeps the goroutine: nothing to
+			// linger for. The write deadline is left to expire unused
+			// (the pollDesc's own timer, no memory); the next batch sets
+			// a fresh one.
+			c.mu.Lock()
+			if c.pending || c.stopping {
+				c.mu.Unlock()
+				continue
+			}
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
 		if idle == nil {
 			idle = time.NewTimer(writerLinger)
 		} else {
@@ -156,7 +174,15 @@ func (c *conn) writeFailed(err error) {
 
 // writerExit marks the end of writing for good: the connection is closing
 // and no write loop starts again (writing stays true).
-func (c *conn) writerExit() { close(c.writerDone) }
+func (c *conn) writerExit() {
+	close(c.writerDone)
+	if c.registered {
+		// The socket is closed; an idle read side hears nothing from the
+		// poller (the kernel dropped the registration), so wake it: its
+		// read fails and it ends the connection.
+		c.Ready()
+	}
+}
 
 // releaseWriter gives the write scratch back to the pool once the queue is
 // drained, keeping nothing that points at messages.

@@ -1,0 +1,186 @@
+//go:build linux
+
+package eventloop
+
+import (
+	"errors"
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// Poller waits, on one goroutine, for bytes on every registered socket
+// (epoll, edge-triggered) and calls the socket's [Handler] when some
+// arrive or the peer hangs up.
+//
+// A registration is forgotten by the kernel when its socket is closed, so
+// [Poller.Forget] only frees the slot; each event carries the slot's
+// generation, so an event already fetched for a closed socket never
+// reaches the handler that reuses its slot.
+type Poller struct {
+	epfd int
+	wake int // an eventfd that interrupts epoll_wait for Close
+
+	mu     sync.Mutex
+	slots  []slot
+	free   []uint32
+	closed bool
+
+	done chan struct{}
+}
+
+type slot struct {
+	h   Handler
+	gen uint32
+}
+
+// Token names one registration.
+type Token uint64
+
+// NewPoller starts a poller.
+func NewPoller() (*Poller, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	wake, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN}
+	setData(&ev, wakeToken)
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, wake, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(wake)
+		return nil, err
+	}
+	p := &Poller{epfd: epfd, wake: wake, done: make(chan struct{})}
+	go p.loop()
+	return p, nil
+}
+
+// wakeToken marks the eventfd's events; slot tokens have gen >= 1.
+const wakeToken Token = 0
+
+func setData(ev *unix.EpollEvent, t Token) {
+	ev.Fd = int32(uint32(t))
+	ev.Pad = int32(uint32(t >> 32))
+}
+
+func data(ev *unix.EpollEvent) Token {
+	return Token(uint32(ev.Fd)) | Token(uint32(ev.Pad))<<32
+}
+
+// Add registers fd; h.Ready is called, on the poller's goroutine, after
+// bytes arrive on it (edge-triggered: once per arrival, not while unread
+// bytes stay), when the peer closes or resets. Ready must not block. fd
+// must stay open until Forget is called or its owner has closed it.
+func (p *Poller) Add(fd int, h Handler) (Token, error) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return 0, ErrClosed
+	}
+	var i uint32
+	if n := len(p.free); n > 0 {
+		i = p.free[n-1]
+		p.free = p.free[:n-1]
+	} else {
+		i = uint32(len(p.slots))
+		p.slots = append(p.slots, slot{})
+	}
+	s := &p.slots[i]
+	s.gen++
+	if s.gen == 0 {
+		s.gen = 1
+	}
+	s.h = h
+	t := Token(s.gen)<<32 | Token(i)
+	p.mu.Unlock()
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET}
+	setData(&ev, t)
+	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
+		p.Forget(t)
+		return 0, err
+	}
+	return t, nil
+}
+
+// Forget frees t's slot: no Ready call starts for it afterwards (one
+// already running may finish). The socket leaves the epoll set when it is
+// closed.
+func (p *Poller) Forget(t Token) {
+	i := uint32(t)
+	p.mu.Lock()
+	if int(i) < len(p.slots) && p.slots[i].gen == uint32(t>>32) {
+		p.slots[i].h = nil
+		p.slots[i].gen++
+		p.free = append(p.free, i)
+	}
+	p.mu.Unlock()
+}
+
+// ErrClosed is returned by Add after Close.
+var ErrClosed = errors.New("eventloop: poller closed")
+
+func (p *Poller) loop() {
+	defer close(p.done)
+	events := make([]unix.EpollEvent, 256)
+	ready := make([]Handler, 0, 256)
+	for {
+		n, err := unix.EpollWait(p.epfd, events, -1)
+		if err != nil {
+			if err == unix.EINTR {
+				continue
+			}
+			return
+		}
+		ready = ready[:0]
+		stop := false
+		p.mu.Lock()
+		for i := range events[:n] {
+			t := data(&events[i])
+			if t == wakeToken {
+				stop = true
+				continue
+			}
+			idx := uint32(t)
+			if int(idx) < len(p.slots) && p.slots[idx].gen == uint32(t>>32) && p.slots[idx].h != nil {
+				ready = append(ready, p.slots[idx].h)
+			}
+		}
+		if stop {
+			stop = p.closed
+		}
+		p.mu.Unlock()
+		for i, h := range ready {
+			h.Ready()
+			ready[i] = nil
+		}
+		if stop {
+			return
+		}
+	}
+}
+
+// Close stops the poller's goroutine and closes its descriptors; the
+// registered sockets are not touched.
+func (p *Poller) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		<-p.done
+		return nil
+	}
+	p.closed = true
+	p.mu.Unlock()
+	one := []byte{1, 0, 0, 0, 0, 0, 0, 0}
+	unix.Write(p.wake, one)
+	<-p.done
+	unix.Close(p.wake)
+	return unix.Close(p.epfd)
+}
+
+// Supported reports whether this platform has a poller.
+func Supported() bool { return true }

@@ -1,0 +1,276 @@
+package broker
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/eventloop"
+)
+
+// The two transports (see [Options.Transport]).
+const (
+	// TransportEventLoop serves plain TCP connections from one readiness
+	// notifier (epoll) and a pool of goroutines: an idle connection owns
+	// no goroutine and no buffer. The default where supported (Linux);
+	// TLS, WebSocket and in-memory connections use goroutines in any case.
+	TransportEventLoop = "eventloop"
+	// TransportGoroutine gives each connection a read goroutine (and a
+	// write goroutine while it has something to send).
+	TransportGoroutine = "goroutine"
+)
+
+// transportEnv, when Options.Transport is empty, names the transport: it
+// lets a whole test suite (and a user troubleshooting) run on either one
+// without touching every Options literal.
+const transportEnv = "MQTTBOARD_TRANSPORT"
+
+// loop is a server's event-loop transport, started with its first
+// event-loop connection and stopped once every connection has ended.
+type loop struct {
+	poller *eventloop.Poller
+	pool   *eventloop.Pool
+	wheel  *eventloop.Wheel
+}
+
+// Read-side states of an event-loop connection (conn.rstate).
+const (
+	readIdle    int32 = iota // parked in the poller: no goroutine
+	readRunning              // a burst is being read
+	readAgain                // running, and an event came meanwhile: look again before parking
+	readEnded                // end has started: events are ignored
+)
+
+// poolIdle is how many pool goroutines may wait for work: enough that
+// every processor finds a warm one at once, few enough to cost nothing
+// (each waits on one channel, with a stack the GC shrinks).
+func poolIdle() int { return max(8, 4*runtime.GOMAXPROCS(0)) }
+
+// keepAliveTick is the wheel's resolution: a keep alive fires at most
+// this late.
+const keepAliveTick = 250 * time.Millisecond
+
+// eventLoop returns the server's event loop, starting it, or nil where
+// the platform has none or Options chose goroutines. Called with s.mu held.
+func (s *Server) eventLoop() *loop {
+	if s.opts.Transport != TransportEventLoop || s.loopFailed {
+		return nil
+	}
+	if s.loop == nil {
+		p, err := eventloop.NewPoller()
+		if err != nil {
+			s.loopFailed = true
+			if !errors.Is(err, eventloop.ErrUnsupported) {
+				s.opts.Logger.Warn("event loop unavailable, serving each connection with its own goroutine", "err", err)
+			}
+			return nil
+		}
+		s.loop = &loop{poller: p, pool: eventloop.NewPool(poolIdle()), wheel: eventloop.NewWheel(keepAliveTick)}
+	}
+	return s.loop
+}
+
+// stopLoop stops the event loop once no connection uses it.
+func (s *Server) stopLoop() {
+	s.mu.Lock()
+	l := s.loop
+	s.loop = nil
+	s.mu.Unlock()
+	if l != nil {
+		l.poller.Close()
+		l.wheel.Close()
+		l.pool.Close()
+	}
+}
+
+// readTask and writeTask are a connection's two kinds of pool work.
+type (
+	readTask  conn
+	writeTask conn
+)
+
+func (t *readTask) Run()  { (*conn)(t).burst() }
+func (t *writeTask) Run() { (*conn)(t).writeLoop() }
+
+// register hands the connection's read side to the poller. On failure the
+// connection is read by its own goroutine (see [conn.reads]).
+func (c *conn) register() bool {
+	sc, ok := c.nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return false
+	}
+	c.in.rc = rc
+	c.rstate.Store(readRunning)
+	var aerr error
+	if err := rc.Control(func(fd uintptr) {
+		c.tok, aerr = c.ev.poller.Add(int(fd), c)
+	}); err != nil || aerr != nil {
+		c.in.rc = nil
+		return false
+	}
+	c.registered = true
+	// The CONNECT's deadline no longer applies: the next read sets the
+	// packet's own (see input.Read).
+	c.in.deadline = 0
+	if c.keepAlive > 0 {
+		c.kaEntry.Owner = c
+		c.idleSince.Store(time.Now().UnixNano())
+		c.ev.wheel.Schedule(&c.kaEntry, time.Now().Add(c.keepAlive*3/2).UnixNano())
+	}
+	return true
+}
+
+// Ready implements [eventloop.Handler]: bytes arrived, the peer hung up,
+// or (see writerExit) the socket was closed under an idle read side.
+func (c *conn) Ready() {
+	for {
+		switch c.rstate.Load() {
+		case readIdle:
+			if c.rstate.CompareAndSwap(readIdle, readRunning) {
+				c.ev.pool.Go((*readTask)(c))
+				return
+			}
+		case readRunning:
+			if c.rstate.CompareAndSwap(readRunning, readAgain) {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+// Due implements [eventloop.Due]: the keep alive check of an event-loop
+// connection, on the wheel's goroutine. A connection idle for 1.5 × its
+// keep alive [MQTT-3.1.2-24] is ended by a read task that finds timedOut.
+func (c *conn) Due(now int64) int64 {
+	ka := int64(c.keepAlive * 3 / 2)
+	switch c.rstate.Load() {
+	case readEnded:
+		return 0
+	case readIdle:
+		if since := c.idleSince.Load(); since+ka > now {
+			return since + ka
+		}
+		if c.rstate.CompareAndSwap(readIdle, readRunning) {
+			c.timedOut = true // published to the task by Pool.Go
+			c.ev.pool.Go((*readTask)(c))
+			return 0
+		}
+	}
+	// Reading: a stall inside a packet is PacketTimeout's; look again later.
+	return now + ka
+}
+
+// burst reads what has arrived, handling packets until the socket has
+// nothing more at a packet boundary, then parks the read side in the
+// poller. It owns the connection's ending like [conn.reads].
+func (c *conn) burst() {
+	handedOff := false
+	defer c.guard(&handedOff)
+	if c.timedOut {
+		c.endRead(errIdleTimeout)
+		return
+	}
+	for {
+		// The first read of a burst does not wait: the event may be for
+		// bytes an earlier burst already read.
+		c.in.nonblock = true
+		err := c.readLoop()
+		var more bool
+		switch {
+		case err == errIdle:
+			// A read that filled the buffer may have left bytes in the
+			// socket, which will bring no new event: read on.
+			more = !c.in.short
+		case errors.Is(err, errWouldBlock) && c.br != nil && c.br.Buffered() == 0:
+			c.giveBack()
+		default:
+			c.endRead(err)
+			return
+		}
+		c.in.nonblock = false
+		if more {
+			continue
+		}
+		c.idleSince.Store(time.Now().UnixNano())
+		if c.rstate.CompareAndSwap(readRunning, readIdle) {
+			handedOff = true
+			return
+		}
+		c.rstate.Store(readRunning) // an event came meanwhile: look again
+	}
+}
+
+// endRead ends the connection from the read side.
+func (c *conn) endRead(err error) {
+	c.endWith(err)
+	c.drain()
+	c.end()
+}
+
+// errWouldBlock is a burst's first read finding nothing: the read side
+// parks.
+var errWouldBlock = errors.New("no bytes waiting")
+
+// nbRead reads without waiting: the first read of a burst.
+func (in *input) nbRead(rc syscall.RawConn, p []byte) (int, error) {
+	r := nbReaders.Get().(*nbReader)
+	r.p = p
+	err := rc.Read(r.fn)
+	n, rerr := r.n, r.err
+	r.p, r.err = nil, nil
+	nbReaders.Put(r)
+	if err != nil {
+		return 0, err
+	}
+	switch {
+	case rerr == syscall.EAGAIN:
+		return 0, errWouldBlock
+	case rerr != nil:
+		return 0, os.NewSyscallError("read", rerr)
+	case n == 0 && len(p) > 0:
+		return 0, io.EOF
+	}
+	return n, nil
+}
+
+// nbReader holds one non-waiting read's arguments and results, with its
+// func bound once, so the read allocates nothing.
+type nbReader struct {
+	p   []byte
+	n   int
+	err error
+	fn  func(uintptr) bool
+}
+
+var nbReaders = sync.Pool{New: func() any {
+	r := new(nbReader)
+	r.fn = func(fd uintptr) bool {
+		r.n, r.err = sysRead(fd, r.p)
+		if r.n < 0 {
+			r.n = 0
+		}
+		return true // never wait in the runtime's poller
+	}
+	return r
+}}
+
+// streamedConn reports whether nc is served by the event loop: plain TCP
+// and Unix sockets (TLS and WebSocket wrap theirs in state of their own).
+func streamedConn(nc net.Conn) bool {
+	switch nc.(type) {
+	case *net.TCPConn, *net.UnixConn:
+		return true
+	}
+	return false
+}
