@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"sync"
@@ -130,7 +131,7 @@ type Result struct {
 	Dups      uint64        // deliveries received more than once
 	Elapsed   time.Duration // from the first publish to the last delivery
 	// Latency percentiles of delivered messages.
-	P50, P90, P99, Max time.Duration
+	P50, P90, P99, P999, Max time.Duration
 }
 
 // Lost is the number of expected deliveries that never arrived.
@@ -278,7 +279,7 @@ wait:
 		last = time.Now()
 	}
 	res.Elapsed = last.Sub(start)
-	res.P50, res.P90, res.P99, res.Max = lat.quantile(0.50), lat.quantile(0.90), lat.quantile(0.99), lat.max
+	res.P50, res.P90, res.P99, res.P999, res.Max = lat.quantile(0.50), lat.quantile(0.90), lat.quantile(0.99), lat.quantile(0.999), lat.max
 	return res, nil
 }
 
@@ -324,15 +325,28 @@ func dial(ctx context.Context, c *Config, id string) (net.Conn, *packet.Reader, 
 
 // Idle opens n connections that complete CONNECT/CONNACK and then stay
 // silent (keep alive 0), for measuring a broker's memory per idle
-// connection. The caller closes them.
+// connection. The caller closes them. Past 20,000 connections to a
+// loopback broker, each further 20,000 come from the next loopback source
+// address (127.0.0.2, ...), since one source address has only ~28,000
+// ephemeral ports towards one broker port.
 func Idle(ctx context.Context, addr string, v packet.Version, n int) ([]net.Conn, error) {
 	c := Config{Addr: addr, Version: v, Prefix: "idle-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
 	if err := c.applyDefaults(); err != nil {
 		return nil, err
 	}
+	loopback := false
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		ip := net.ParseIP(host)
+		loopback = ip != nil && ip.IsLoopback() && ip.To4() != nil
+	}
 	conns := make([]net.Conn, 0, n)
+	ack := make([]byte, 64)
 	for i := range n {
-		nc, _, err := dial(ctx, &c, c.Prefix+"-"+strconv.Itoa(i))
+		var d net.Dialer
+		if loopback && n > idlePerSource {
+			d.LocalAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+i/idlePerSource))}
+		}
+		nc, err := idleDial(ctx, &d, &c, c.Prefix+"-"+strconv.Itoa(i), ack)
 		if err != nil {
 			for _, nc := range conns {
 				nc.Close()
@@ -342,4 +356,52 @@ func Idle(ctx context.Context, addr string, v packet.Version, n int) ([]net.Conn
 		conns = append(conns, nc)
 	}
 	return conns, nil
+}
+
+// idlePerSource is how many idle connections come from one loopback
+// source address.
+const idlePerSource = 20000
+
+// idleDial connects and completes CONNECT/CONNACK with a small buffer (a
+// hundred thousand connections must not each allocate a reader).
+func idleDial(ctx context.Context, d *net.Dialer, c *Config, id string, buf []byte) (net.Conn, error) {
+	nc, err := d.DialContext(ctx, "tcp", c.Addr)
+	if err != nil {
+		return nil, &DialError{Addr: c.Addr, Err: fmt.Errorf("connect to %s: %w", c.Addr, err)}
+	}
+	b, _ := (&packet.Connect{ProtocolVersion: c.Version, CleanStart: true, ClientID: id}).AppendTo(buf[:0], c.Version)
+	if _, err := nc.Write(b); err != nil {
+		nc.Close()
+		return nil, err
+	}
+	nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	// CONNACK is 4 bytes in 3.1.1; in 5.0 it carries properties: read
+	// its fixed header, then exactly the rest, so nothing is left unread.
+	fail := func(err error) (net.Conn, error) {
+		nc.Close()
+		return nil, &DialError{Addr: c.Addr, Err: fmt.Errorf("%s: reading CONNACK from %s: %w", id, c.Addr, err)}
+	}
+	if _, err := io.ReadFull(nc, buf[:1]); err != nil || buf[0] != 0x20 {
+		return fail(fmt.Errorf("not a CONNACK (%v)", err))
+	}
+	rl := 0
+	for shift := 0; ; shift += 7 {
+		if _, err := io.ReadFull(nc, buf[:1]); err != nil || shift > 21 {
+			return fail(fmt.Errorf("remaining length (%v)", err))
+		}
+		rl |= int(buf[0]&0x7f) << shift
+		if buf[0]&0x80 == 0 {
+			break
+		}
+	}
+	rest := make([]byte, rl)
+	if _, err := io.ReadFull(nc, rest); err != nil {
+		return fail(err)
+	}
+	nc.SetReadDeadline(time.Time{})
+	if len(rest) < 2 || rest[1] != 0 {
+		nc.Close()
+		return nil, &DialError{Addr: c.Addr, Refused: true, Err: fmt.Errorf("%s: broker at %s refused the connection", id, c.Addr)}
+	}
+	return nc, nil
 }

@@ -194,7 +194,7 @@ func benchRun(ctx context.Context, o *BenchOptions) error {
 	// Whatever happens later, what was measured is printed.
 	defer tw.Flush()
 	if o.Output == "text" {
-		fmt.Fprintln(tw, "broker\tscenario\tqos\tpub\tsub\tsent\tdelivered msg/s\tlost\tdup\tp50\tp99\tmax\tRSS MiB\t")
+		fmt.Fprintln(tw, "broker\tscenario\tqos\tpub\tsub\tsent\tdelivered msg/s\tlost\tdup\tp50\tp99\tp99.9\tmax\tRSS MiB\tCPU core\tCPU µs/msg\t")
 	}
 	for _, sc := range o.Scenarios {
 		for _, q := range o.QoS {
@@ -206,11 +206,22 @@ func benchRun(ctx context.Context, o *BenchOptions) error {
 					fmt.Fprintf(o.IO.ErrOut, "measuring %s: %s, QoS %d, %d publishers, %d subscribers, %v...\n",
 						t.name, sc, q, o.Publishers, o.Subscribers, o.Duration)
 				}
+				cpu0, t0 := cpuSeconds(t.pid), time.Now()
 				res, err := bench.Run(ctx, cfg)
 				if err != nil {
 					return benchExit(t.name, err)
 				}
 				rss := rssMiB(t.pid)
+				// The broker's CPU (user + system) over the whole
+				// measurement, connecting and draining included, in cores.
+				cpu, perMsg := -1.0, -1.0
+				if cpu0 >= 0 {
+					used := cpuSeconds(t.pid) - cpu0
+					cpu = used / time.Since(t0).Seconds()
+					if res.Delivered > 0 {
+						perMsg = used / float64(res.Delivered) * 1e6
+					}
+				}
 				if o.Output == "json" {
 					if err := json.NewEncoder(o.IO.Out).Encode(map[string]any{
 						"broker": t.name, "scenario": sc, "qos": q, "publishers": res.Config.Publishers,
@@ -218,15 +229,15 @@ func benchRun(ctx context.Context, o *BenchOptions) error {
 						"expected": res.Expected, "delivered": res.Delivered, "lost": res.Lost(), "dups": res.Dups,
 						"elapsed_s": res.Elapsed.Seconds(), "delivered_per_s": res.DeliveredRate(),
 						"p50_us": res.P50.Microseconds(), "p90_us": res.P90.Microseconds(), "p99_us": res.P99.Microseconds(),
-						"max_us": res.Max.Microseconds(), "rss_mib": rss,
+						"p999_us": res.P999.Microseconds(), "max_us": res.Max.Microseconds(), "rss_mib": rss, "cpu_cores": cpu, "cpu_us_per_msg": perMsg,
 					}); err != nil {
 						return err
 					}
 					continue
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%.0f\t%d\t%d\t%v\t%v\t%v\t%s\t\n", t.name, sc, q,
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%.0f\t%d\t%d\t%v\t%v\t%v\t%v\t%s\t%s\t%s\t\n", t.name, sc, q,
 					res.Config.Publishers, res.Config.Subscribers, res.Sent, res.DeliveredRate(), res.Lost(), res.Dups,
-					roundDur(res.P50), roundDur(res.P99), roundDur(res.Max), fmtRSS(rss))
+					roundDur(res.P50), roundDur(res.P99), roundDur(res.P999), roundDur(res.Max), fmtRSS(rss), fmtCPU(cpu, 3), fmtCPU(perMsg, 1))
 			}
 		}
 	}
@@ -240,6 +251,9 @@ func benchIdle(ctx context.Context, o *BenchOptions, targets []benchTarget, v pa
 		if t.pid == "" {
 			return usageError(fmt.Errorf("--idle needs --pid %s=PID to read the broker's memory", t.name))
 		}
+	}
+	if got, err := raiseNoFile(uint64(o.Idle) + 256); err != nil || got < uint64(o.Idle)+256 {
+		fmt.Fprintf(o.IO.ErrOut, "warning: open file limit %d (%v): %d connections may not fit; run as root or raise ulimit -n\n", got, err, o.Idle)
 	}
 	for _, t := range targets {
 		before := rssMiB(t.pid)
@@ -275,6 +289,45 @@ func rssMiB(pid string) float64 {
 		}
 	}
 	return -1
+}
+
+// cpuSeconds is a process's user + system CPU time from /proc; -1 when
+// unknown.
+func cpuSeconds(pid string) float64 {
+	if pid == "" {
+		return -1
+	}
+	b, err := os.ReadFile("/proc/" + pid + "/stat")
+	if err != nil {
+		return -1
+	}
+	// The command name (field 2) may hold spaces: fields count from
+	// after its closing parenthesis; utime and stime are fields 14, 15.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return -1
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return -1
+	}
+	u, err1 := strconv.ParseFloat(f[11], 64)
+	s, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return -1
+	}
+	return (u + s) / clockTicks
+}
+
+// clockTicks is USER_HZ, the unit of /proc/PID/stat times: 100 on every
+// Linux architecture Go supports.
+const clockTicks = 100
+
+func fmtCPU(c float64, prec int) string {
+	if c < 0 {
+		return "-"
+	}
+	return strconv.FormatFloat(c, 'f', prec, 64)
 }
 
 func fmtRSS(m float64) string {

@@ -4,6 +4,7 @@ package eventloop
 
 import (
 	"errors"
+	"runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -128,14 +129,26 @@ func (p *Poller) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
 	ready := make([]Handler, 0, 256)
+	wait := -1
 	for {
-		n, err := unix.EpollWait(p.epfd, events, -1)
+		n, err := unix.EpollWait(p.epfd, events, wait)
 		if err != nil {
 			if err == unix.EINTR {
 				continue
 			}
 			return
 		}
+		if n == 0 {
+			// Nothing more came in while the last batch was handed out.
+			// The goroutines it readied sit in this P's run queue, and a
+			// goroutine blocked in a system call keeps its P until sysmon
+			// takes it back (up to 10 ms when the runtime is quiet): let
+			// them run first, then block.
+			runtime.Gosched()
+			wait = -1
+			continue
+		}
+		wait = 0
 		ready = ready[:0]
 		stop := false
 		p.mu.Lock()

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Memory per idle connection, ours (both transports) against mosquitto
+# (issue 15): `mqttboard bench --idle N -V 3.1.1` opens N connections that
+# CONNECT and stay silent, and reports how much the broker's RSS grew per
+# connection. Each broker runs alone, pinned to core 0.
+#
+#   bench/idle.sh [N ...]          # default: 10000 100000
+#
+# 100,000 connections need 100,000 descriptors in the broker and in the
+# load generator: run as root (the script raises the limits with prlimit);
+# past 20,000 the connections come from 127.0.0.2, 127.0.0.3, ... (one
+# source address has ~28,000 ephemeral ports).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+counts=${*:-10000 100000}
+bin=$(mktemp -d)/mqttboard
+go build -o "$bin" ./cmd/mqttboard
+mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+conf=$(mktemp)
+cfg=$(mktemp --suffix .yaml)
+port=18861
+
+start_broker() { # name, n -> sets pid
+  local lim=$(( $2 + 1024 ))
+  case $1 in
+  mqttboard-*)
+    printf 'transport: %s\n' "${1#mqttboard-}" >"$cfg"
+    prlimit --nofile=$lim:$lim taskset -c 0 "$bin" broker --listen 127.0.0.1:$port --config "$cfg" >/dev/null 2>&1 & ;;
+  mosquitto)
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_connections -1\n' $port >"$conf"
+    [ "$(id -u)" = 0 ] && echo "user root" >>"$conf"
+    prlimit --nofile=$lim:$lim taskset -c 0 "$mosquitto" -c "$conf" >/dev/null 2>&1 & ;;
+  esac
+  pid=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return; sleep 0.05; done
+  echo "$1 did not start" >&2; exit 1
+}
+
+echo "idle connections, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, open file limit (hard) $(ulimit -Hn), $("$mosquitto" -h | head -1)"
+for n in $counts; do
+  for b in mqttboard-eventloop mqttboard-goroutine mosquitto; do
+    start_broker $b "$n"
+    # prlimit: the broker's pid is prlimit's exec'd child (same pid).
+    prlimit --nofile=$((n + 1024)):$((n + 1024)) taskset -c 1 "$bin" bench --target "$b=127.0.0.1:$port" --pid "$b=$pid" --idle "$n" -V 3.1.1 || true
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
+done

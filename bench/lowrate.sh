@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Low-rate efficiency, ours against mosquitto (issue 17): 100 publisher/
+# subscriber pairs, QoS 0, 64-byte payloads, at 100, 1,000 and 10,000 msg/s
+# in total; each broker alone, pinned to core 0 (taskset -c 0), the load
+# generator on core 1; the brokers alternate, RUNS rounds each. Reported per
+# run: p50, p99, p99.9 latency (publish to delivery) and the broker's CPU
+# (user + system from /proc/PID/stat) in cores and in µs per delivered
+# message. Run it on a quiet machine: the tail is what it measures.
+#
+#   bench/lowrate.sh [seconds-per-run] [runs]      # defaults: 10 s, 3 runs
+#   TRANSPORTS="eventloop goroutine" bench/lowrate.sh   # also our goroutine transport
+#
+# Needs: go, taskset (util-linux), /usr/sbin/mosquitto (Debian: mosquitto).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+runs=${2:-3}
+transports=${TRANSPORTS:-eventloop}
+bin=$(mktemp -d)/mqttboard
+go build -o "$bin" ./cmd/mqttboard
+mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+conf=$(mktemp)
+cfg=$(mktemp --suffix .yaml)
+port=18860
+
+start_broker() { # name -> sets pid
+  case $1 in
+  mqttboard-*)
+    printf 'transport: %s\n' "${1#mqttboard-}" >"$cfg"
+    taskset -c 0 "$bin" broker --listen 127.0.0.1:$port --config "$cfg" >/dev/null 2>&1 & ;;
+  mosquitto)
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 0\n' $port >"$conf"
+    [ "$(id -u)" = 0 ] && echo "user root" >>"$conf"
+    taskset -c 0 "$mosquitto" -c "$conf" >/dev/null 2>&1 & ;;
+  esac
+  pid=$!
+  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return; sleep 0.05; done
+  echo "$1 did not start" >&2; exit 1
+}
+
+brokers=""
+for t in $transports; do brokers="$brokers mqttboard-$t"; done
+brokers="$brokers mosquitto"
+echo "low rate, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $("$mosquitto" -h | head -1), ${secs}s x $runs runs"
+for rate in 100 1000 10000; do
+  echo "== 100 pairs, QoS 0, $rate msg/s in total"
+  for run in $(seq "$runs"); do
+    for b in $brokers; do
+      start_broker "$b"
+      taskset -c 1 "$bin" bench --target "$b=127.0.0.1:$port" --pid "$b=$pid" --scenario pairs \
+        --publishers 100 --subscribers 100 --qos 0 --rate "$rate" --duration "${secs}s" 2>/dev/null |
+        { if [ "$run" = 1 ] && [ "$b" = "mqttboard-${transports%% *}" ]; then cat; else tail -n +2; fi; } || true
+      kill "$pid"; wait "$pid" 2>/dev/null || true
+    done
+  done
+done
