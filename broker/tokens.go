@@ -74,7 +74,7 @@ func tokenACL(id *Identity) *clientACL {
 	for _, g := range id.Grants {
 		ca.rules = append(ca.rules, clientRule{pub: g.Publish, sub: g.Subscribe, allow: true, topics: []string{g.Topic}})
 	}
-	return ca
+	return ca.index()
 }
 
 // authenticate runs the Authenticator on a CONNECT. It reports false after

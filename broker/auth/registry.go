@@ -54,7 +54,7 @@ type Registry struct {
 	root  uint64
 	now   func() time.Time
 
-	mu       sync.Mutex
+	mu       sync.RWMutex // read-locked by Sees, on the delivery path
 	tokens   map[uint64]*Token
 	byKey    map[string]*Token
 	accounts map[uint64]*Account
@@ -381,8 +381,8 @@ func (r *Registry) Sees(viewer, owner uint64) bool {
 	if viewer == owner {
 		return true
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.mu.RLock()
+	defer r.mu.RUnlock()
 	return r.inBranchLocked(viewer, owner)
 }
 
