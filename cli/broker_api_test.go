@@ -368,3 +368,20 @@ func TestBrokerAPIToken(t *testing.T) {
 		t.Fatalf("$FLESPI_TOKEN: exit %d %q", code, e)
 	}
 }
+
+// TestBrokerSessionsCounters: `mqttboard broker sessions` prints a live
+// connection's counters: what a subscriber received, as it printed it.
+func TestBrokerSessionsCounters(t *testing.T) {
+	port, base, _ := startBrokerHTTP(t, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
+	s := subscribed(t, "-p", port, "-i", "counted", "-t", "cnt/#")
+	for _, m := range []string{"one", "two"} {
+		if code, _, e := mqttboard(t, "", "pub", "-p", port, "-t", "cnt/x", "-m", m, "-q", "1"); code != 0 {
+			t.Fatalf("pub: %d %s", code, e)
+		}
+	}
+	s.out.waitFor(t, "two")
+	code, out, e := mqttboard(t, "", "broker", "sessions", "counted", "--http", base, "--fields", "client_id,received,published,rejected")
+	if code != 0 || out != `{"client_id":"counted","published":0,"received":2,"rejected":0}`+"\n" {
+		t.Fatalf("sessions: %d %q %q", code, out, e)
+	}
+}
