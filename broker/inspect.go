@@ -614,6 +614,9 @@ type PublishMessage struct {
 	// response topic, correlation data and user properties; the rest is
 	// ignored.
 	Props packet.Properties
+	// TokenID is the token the API request presented (--auth token),
+	// stamped as "token_id"; 0 for none.
+	TokenID uint64
 }
 
 // ValidatePublish checks m as the broker checks a client's PUBLISH (topic,
@@ -655,7 +658,7 @@ func (s *Server) Publish(m PublishMessage) (int, error) {
 		return 0, err
 	}
 	s.ctr.received.Add(1)
-	msg := &message.Message{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain}
+	msg := &message.Message{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, TokenID: m.TokenID}
 	msg.Props = forwardProps(&m.Props, msg.UserRoom(len(m.Props.User)+2))
 	s.stamp(msg, time.Now())
 	if m.Props.MessageExpiry > 0 {

@@ -114,6 +114,7 @@ func (a *API) postMessages(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ms[i] = m
+		ms[i].TokenID = a.tokenID(r) // platform.go: stamped as token_id
 	}
 	type published struct {
 		Topic       string `json:"topic"`

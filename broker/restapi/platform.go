@@ -231,3 +231,15 @@ func (a *API) deleteSubaccounts(w http.ResponseWriter, r *http.Request) {
 	}
 	writeResult(w, out)
 }
+
+// tokenID is the id of the token a request presented, 0 without token
+// authentication (the request is authorized already).
+func (a *API) tokenID(r *http.Request) uint64 {
+	if a.opts.Tokens == nil {
+		return 0
+	}
+	if c, err := a.caller(r); err == nil {
+		return c.Token.ID
+	}
+	return 0
+}

@@ -125,3 +125,22 @@ func TestPlatformWithoutTokens(t *testing.T) {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
 }
+
+// TestPublishStampsToken: a message published through the API carries
+// the token_id of the token the request presented.
+func TestPublishStampsToken(t *testing.T) {
+	c, reg, master := tokenClient(t)
+	var masterID uint64
+	ts, _ := reg.Tokens(1, "all")
+	for _, tk := range ts {
+		if tk.Key == master {
+			masterID = tk.ID
+		}
+	}
+	c.ok("POST", "/mqtt/messages", nil, "", `{"topic":"stamped","data":"x","retained":true,"user_properties":{"token_id":"666"}}`)
+	got := c.ok("GET", "/mqtt/messages/{topic}", map[string]string{"topic": "stamped"}, "", "")
+	up, _ := got[0]["user_properties"].(map[string]any)
+	if len(got) != 1 || up["token_id"] != strconv.FormatUint(masterID, 10) {
+		t.Fatalf("retained %v, want token_id %d", got, masterID)
+	}
+}
