@@ -4,6 +4,7 @@
 package connections
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -424,6 +425,16 @@ func (p *Pane) statusLines(c *conn.Conn, w int) []string {
 		}
 		lines = append(lines, serverLimits(&ca.Props)...)
 		for _, u := range ca.Props.User {
+			if u.Key == "token" {
+				if tl, ok := tokenLines(u.Value); ok {
+					for _, l := range tl {
+						for _, wl := range wrap(l, w-len("token ")) {
+							lines = append(lines, st.Label.Render("token")+" "+wl)
+						}
+					}
+					continue
+				}
+			}
 			lines = append(lines, st.Label.Render(common.Safe(u.Key))+"="+common.Safe(u.Value))
 		}
 	}
@@ -496,4 +507,62 @@ func statusGlyph(s conn.Status) string {
 		return "-"
 	}
 	return "…"
+}
+
+// tokenLines renders the CONNACK "token" user property of a flespi broker
+// (or the bundled one with --auth token): which token, whose account, its
+// type and lifetime, and what an ACL token may do, one grant per line.
+// ok is false when the value is not such JSON (it is then shown raw).
+func tokenLines(v string) (lines []string, ok bool) {
+	var t struct {
+		ID      uint64 `json:"id"`
+		CID     uint64 `json:"cid"`
+		Info    string `json:"info"`
+		Enabled *bool  `json:"enabled"`
+		Expire  int64  `json:"expire"`
+		TTL     int64  `json:"ttl"`
+		Access  struct {
+			Type int `json:"type"`
+			ACL  []struct {
+				URI     string   `json:"uri"`
+				Topic   string   `json:"topic"`
+				Actions []string `json:"actions"`
+			} `json:"acl"`
+		} `json:"access"`
+	}
+	if err := json.Unmarshal([]byte(v), &t); err != nil || t.ID == 0 {
+		return nil, false
+	}
+	kind := map[int]string{0: "standard", 1: "master", 2: "ACL"}[t.Access.Type]
+	if kind == "" {
+		kind = "type " + strconv.Itoa(t.Access.Type)
+	}
+	head := fmt.Sprintf("#%d  account %d  %s", t.ID, t.CID, kind)
+	if t.Info != "" {
+		head += "  " + strconv.Quote(t.Info)
+	}
+	lines = append(lines, common.Safe(head))
+	var life []string
+	if t.Expire > 0 {
+		life = append(life, "expires "+time.Unix(t.Expire, 0).UTC().Format(time.RFC3339))
+	}
+	if t.TTL > 0 {
+		life = append(life, "ttl "+(time.Duration(t.TTL)*time.Second).String())
+	}
+	if len(life) > 0 {
+		lines = append(lines, strings.Join(life, ", "))
+	}
+	if t.Access.Type == 2 {
+		n := 0
+		for _, e := range t.Access.ACL {
+			if e.URI == "mqtt" {
+				lines = append(lines, common.Safe("may "+strings.Join(e.Actions, "+")+" "+e.Topic))
+				n++
+			}
+		}
+		if n == 0 {
+			lines = append(lines, "may do nothing over MQTT")
+		}
+	}
+	return lines, true
 }
