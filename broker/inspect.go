@@ -617,6 +617,9 @@ type PublishMessage struct {
 	// TokenID is the token the API request presented (--auth token),
 	// stamped as "token_id"; 0 for none.
 	TokenID uint64
+	// CID is the account whose namespace the message is published in
+	// (--auth token), stamped as "cid"; 0 is the broker's account.
+	CID uint64
 }
 
 // ValidatePublish checks m as the broker checks a client's PUBLISH (topic,
@@ -658,7 +661,7 @@ func (s *Server) Publish(m PublishMessage) (int, error) {
 		return 0, err
 	}
 	s.ctr.received.Add(1)
-	msg := &message.Message{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, TokenID: m.TokenID}
+	msg := &message.Message{Topic: m.Topic, Payload: m.Payload, QoS: m.QoS, Retain: m.Retain, TokenID: m.TokenID, CID: m.CID}
 	msg.Props = forwardProps(&m.Props, msg.UserRoom(len(m.Props.User)+2))
 	s.stamp(msg, time.Now())
 	if m.Props.MessageExpiry > 0 {

@@ -114,7 +114,7 @@ func (a *API) postMessages(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		ms[i] = m
-		ms[i].TokenID = a.tokenID(r) // platform.go: stamped as token_id
+		ms[i].TokenID, ms[i].CID = a.publisher(r) // platform.go: the token and its account
 	}
 	type published struct {
 		Topic       string `json:"topic"`

@@ -17,7 +17,11 @@ import (
 //     that provides access to any REST API call that starts from
 //     /platform/"); "x-flespi-cid: <id>" makes it act in one of its
 //     subaccounts.
-//   - /mqtt/..., /metrics and /openapi.json are the broker's
+//   - POST /mqtt/messages publishes into the caller's account, or with a
+//     master token and x-flespi-cid into that subaccount (how a parent
+//     writes into a child's namespace over REST); any master or standard
+//     token may.
+//   - The rest of /mqtt/..., /metrics and /openapi.json are the broker's
 //     administration: they take a master or standard token of the root
 //     account (the API's answers span every account). Subaccount and ACL
 //     tokens get 403.
@@ -51,6 +55,13 @@ func (a *API) authorizeToken(r *http.Request, acc Access) error {
 	case acc.Resource == "platform":
 		if !c.Master() {
 			return errors.New("the platform API takes a master token")
+		}
+	case r.Method == "POST" && acc.Resource == "messages":
+		// Publishing goes into the caller's account (or, for a master
+		// token, the subaccount x-flespi-cid names): any master or
+		// standard token may.
+		if c.Token.Access.Type == auth.ACL {
+			return errors.New("publishing through the API takes a master or standard token")
 		}
 	case c.Token.CID != reg.Root() || c.CID != reg.Root() || c.Token.Access.Type == auth.ACL:
 		return errors.New("the broker's API takes a master or standard token of the root account")
@@ -232,14 +243,15 @@ func (a *API) deleteSubaccounts(w http.ResponseWriter, r *http.Request) {
 	writeResult(w, out)
 }
 
-// tokenID is the id of the token a request presented, 0 without token
-// authentication (the request is authorized already).
-func (a *API) tokenID(r *http.Request) uint64 {
+// publisher is the token a request presented and the account it acts in
+// (its own, or x-flespi-cid's), zeros without token authentication (the
+// request is authorized already).
+func (a *API) publisher(r *http.Request) (tokenID, cid uint64) {
 	if a.opts.Tokens == nil {
-		return 0
+		return 0, 0
 	}
 	if c, err := a.caller(r); err == nil {
-		return c.Token.ID
+		return c.Token.ID, c.CID
 	}
-	return 0
+	return 0, 0
 }

@@ -144,3 +144,31 @@ func TestPublishStampsToken(t *testing.T) {
 		t.Fatalf("retained %v, want token_id %d", got, masterID)
 	}
 }
+
+// TestPublishIntoSubaccount: a master token with x-flespi-cid publishes
+// into that subaccount's namespace, a subaccount's standard token into its
+// own; the same retained topic is then two messages, one per account.
+func TestPublishIntoSubaccount(t *testing.T) {
+	c, _, master := tokenClient(t)
+	res := c.ok("POST", "/platform/subaccounts", nil, "", `[{"name":"a"},{"name":"b"}]`)
+	a, b := strconv.FormatUint(num(res[0]["id"]), 10), strconv.FormatUint(num(res[1]["id"]), 10)
+	c.as(master, b)
+	tb := c.ok("POST", "/platform/tokens", nil, "", `{"ttl":60}`)[0]["key"].(string)
+	c.as(master, a)
+	c.ok("POST", "/mqtt/messages", nil, "", `{"topic":"same","data":"for a","retained":true}`)
+	c.as(tb, "")
+	c.ok("POST", "/mqtt/messages", nil, "", `{"topic":"same","data":"for b","retained":true}`)
+	if r := c.do("GET", "/mqtt/messages/{topic}", map[string]string{"topic": "same"}, "", "", true); r.status != 403 {
+		t.Fatalf("a subaccount token read the broker-wide retained store: %d", r.status)
+	}
+	c.as(master, "")
+	got := c.ok("GET", "/mqtt/messages/{topic}", map[string]string{"topic": "same"}, "", "")
+	cids := map[string]string{}
+	for _, m := range got {
+		up, _ := m["user_properties"].(map[string]any)
+		cids[up["cid"].(string)] = m["data"].(string)
+	}
+	if len(got) != 2 || cids[a] != "for a" || cids[b] != "for b" {
+		t.Fatalf("retained %v", got)
+	}
+}
