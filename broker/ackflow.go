@@ -1,6 +1,9 @@
 package broker
 
-import "github.com/mqttboard/mqttboard/packet"
+import (
+	"github.com/mqttboard/mqttboard/broker/storage"
+	"github.com/mqttboard/mqttboard/packet"
+)
 
 // handleAck handles the client's PUBACK, PUBREC, PUBREL and PUBCOMP.
 //
@@ -49,8 +52,17 @@ func (c *conn) handleAck(p packet.Packet) error {
 		}
 		c.sess.Pubcomp(p.PacketID)
 	case *packet.Pubrel:
-		c.sess.Release(p.PacketID)
-		c.send(&packet.Pubcomp{Ack: packet.Ack{PacketID: p.PacketID}})
+		held := c.sess.Release(p.PacketID)
+		var commits []*storage.Commit
+		if held && c.s.store != nil && c.sess.Persistent() {
+			// PUBCOMP waits until the id is forgotten in the store too: a
+			// restart must not take the client's next PUBLISH with this id
+			// for a resend and drop it.
+			var b storage.Batch
+			b.ClearInbound(c.clientID, p.PacketID)
+			commits = append(commits, c.s.store.Apply(&b))
+		}
+		c.sendAfter(&packet.Pubcomp{Ack: packet.Ack{PacketID: p.PacketID}}, commits...)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-yaml"
+	"github.com/mqttboard/mqttboard/broker/storage"
 )
 
 // Config is the broker's configuration file, in YAML (JSON, a subset of
@@ -40,6 +41,19 @@ type Config struct {
 	// hold no goroutine) or "goroutine" (a goroutine per connection); see
 	// [Options.Transport].
 	Transport string `json:"transport" yaml:"transport"`
+	// Storage keeps persistent sessions, their messages, retained
+	// messages and tokens on disk (`mqttboard broker --data DIR`);
+	// absent: in memory.
+	Storage *StorageConfig `json:"storage" yaml:"storage"`
+}
+
+// StorageConfig is the broker's persistent store.
+type StorageConfig struct {
+	// Dir is the data directory; one broker at a time may use it.
+	Dir string `json:"dir" yaml:"dir"`
+	// Fsync is always, batch (the default) or never: see README and
+	// [storage.FsyncMode] for what each loses on power failure.
+	Fsync string `json:"fsync" yaml:"fsync"`
 }
 
 // AuthConfig is the configuration file's "auth" section. The command
@@ -178,6 +192,14 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 	case "", TransportEventLoop, TransportGoroutine:
 	default:
 		return nil, fmt.Errorf("%s: transport %q: use %q or %q", name, c.Transport, TransportEventLoop, TransportGoroutine)
+	}
+	if st := c.Storage; st != nil {
+		if st.Dir == "" {
+			return nil, fmt.Errorf("%s: storage.dir is empty: give the data directory (or leave storage out to keep everything in memory)", name)
+		}
+		if _, err := storage.ParseFsyncMode(st.Fsync); err != nil {
+			return nil, fmt.Errorf("%s: storage.fsync %q: use always, batch or never", name, st.Fsync)
+		}
 	}
 	if c.ACL != nil {
 		if err := c.ACL.validate(); err != nil {

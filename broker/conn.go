@@ -80,6 +80,7 @@ type conn struct {
 	mu       sync.Mutex       // guards the fields below
 	will     *message.Message // set by CONNECT; taken by DISCONNECT, the ending or Shutdown
 	ctrl     []byte           // encoded control packets (acks, CONNACK) to send
+	held     *heldAcks        // packets waiting for the store before ctrl (durable.go); nil without one
 	stopping bool
 	graceful bool        // Kick at shutdown: send what is queued before the DISCONNECT
 	final    bool        // a DISCONNECT with code and reason is owed, last
@@ -185,8 +186,10 @@ func (c *conn) send(p packet.Packet) {
 		c.Kick(packet.QuotaExceeded, "client does not read its acknowledgements")
 		return
 	}
-	var err error
-	c.ctrl, err = p.AppendTo(c.ctrl, c.v)
+	held, err := c.holdLocked(p) // behind acks waiting for the store (durable.go)
+	if !held {
+		c.ctrl, err = p.AppendTo(c.ctrl, c.v)
+	}
 	c.mu.Unlock()
 	if err != nil {
 		c.s.opts.Logger.Error("encode failed", "client", c.clientID, "packet", p.Type(), "err", err)

@@ -136,9 +136,15 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		c.will = nil // a will is a publish like any other: the ACL applies
 	}
 
-	present, ok := c.s.attach(c, p.CleanStart)
+	present, ok, commit := c.s.attach(c, p.CleanStart)
 	if !ok {
 		c.refuse(packet.ServerUnavailable, "server shutting down")
+		return false
+	}
+	if !c.durable(commit) {
+		// The session could not be stored: accepting it would promise
+		// what a restart would not keep.
+		c.refuse(packet.ServerUnavailable, "the broker could not store the session (disk full or I/O error)")
 		return false
 	}
 	ack.SessionPresent = present

@@ -411,6 +411,7 @@ func (s *Server) RemoveSession(clientID string) error {
 			continue
 		}
 		delete(s.sessions, clientID)
+		s.persistEnd(sess) // persist.go
 		will := sess.TakeWill()
 		s.mu.Unlock()
 		s.dropSubscriptions(sess)
@@ -476,7 +477,7 @@ func (s *Server) Subscribe(clientID string, subs []SubscriptionInfo) error {
 			if !retainedWanted(m, subscribeOptions{}, cond) {
 				return
 			}
-			s.enqueue(sess, session.Delivery{Msg: m, QoS: min(m.QoS, sub.QoS), Retain: true, SubID: sub.ID})
+			s.enqueue(sess, session.Delivery{Msg: m, QoS: min(m.QoS, sub.QoS), Retain: true, SubID: sub.ID}, nil)
 		})
 	}
 	return nil

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/mqttboard/mqttboard/broker/storage"
 )
 
 // Options configures a [Server]. The zero value is a working broker on
@@ -134,6 +136,15 @@ type Options struct {
 	// MQTTBOARD_TRANSPORT environment variable if set, else the default.
 	// TLS, WebSocket and in-memory connections always use goroutines.
 	Transport string
+
+	// Store, when set, keeps persistent sessions (with their queued and
+	// in-flight messages) and retained messages across restarts, and a
+	// QoS 1/2 PUBLISH is acknowledged only once it is stored (see
+	// persist.go and package storage). Create the Server with [Open] to
+	// learn whether recovery worked; the Server closes the Store when it
+	// shuts down. Nil (the default, and the board's sandbox): everything
+	// lives in memory and no disk is touched.
+	Store storage.Store
 
 	// Logger receives the broker's logs; nil discards them.
 	Logger *slog.Logger

@@ -8,6 +8,7 @@ import (
 	"github.com/mqttboard/mqttboard/broker/filter"
 	"github.com/mqttboard/mqttboard/broker/message"
 	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/mqttboard/mqttboard/broker/topics"
 	"github.com/mqttboard/mqttboard/packet"
 )
@@ -17,6 +18,9 @@ import (
 // so an acknowledged message is never lost while the broker runs.
 func (c *conn) handlePublish(p *packet.Publish) error {
 	o := &c.s.opts
+	if c.s.store != nil {
+		c.route.resetCommits()
+	}
 	c.s.ctr.received.Add(1)
 	published := c.stats.published.Add(1)
 	topic := p.Topic
@@ -91,12 +95,16 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 		if code.IsError() {
 			c.sess.Release(p.PacketID) // a failed PUBREC ends the exchange
+		} else if c.s.store != nil && c.sess.Persistent() {
+			// Stored with the message, so a resend after a restart is
+			// still recognised [MQTT-4.3.3-10].
+			c.route.batchFor(c.s).MarkInbound(c.clientID, p.PacketID)
 		}
 	}
 	var subscribers int
 	switch {
 	case code == packet.Success && wildcard:
-		n := c.deleteRetained(topic) // tokens.go: in the publisher's account
+		n := c.deleteRetained(topic) // tokens.go: in the publisher's account; persist.go stores it
 		if c.problemInfo && c.v == packet.V5 {
 			reason = "deleted " + itoa(n) + " retained messages matching " + topic
 		}
@@ -139,13 +147,20 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if p.QoS > 0 && c.acks == nil {
 		c.acks = new(acks)
 	}
+	// With a store, the acknowledgement waits (off this loop) for the
+	// commits that stored the message wherever it must be kept (durable.go).
+	var commits []*storage.Commit
+	if c.s.store != nil {
+		c.route.applyRoute(c.s) // an inbound id or deletion not applied by route
+		commits = c.route.takeCommits()
+	}
 	switch p.QoS {
 	case 1:
 		c.acks.puback.Ack = ack
-		c.send(&c.acks.puback)
+		c.sendAfter(&c.acks.puback, commits...)
 	case 2:
 		c.acks.pubrec.Ack = ack
-		c.send(&c.acks.pubrec)
+		c.sendAfter(&c.acks.pubrec, commits...)
 	}
 	return nil
 }
@@ -162,6 +177,10 @@ type router struct {
 	matches []match
 	msg     *message.Message
 	fm      *filter.Message // msg's $filter view, built on first use
+	// With a store (persist.go): what routing stores beyond the session
+	// queues, and the commits the publisher's acknowledgement waits for.
+	batch   *storage.Batch
+	commits []*storage.Commit
 }
 
 // view returns the $filter view of the message being routed, built once

@@ -20,9 +20,13 @@ var routerPool = sync.Pool{New: func() any { return new(router) }}
 func (s *Server) route(m *message.Message, r *router) int {
 	if m.Retain {
 		s.retained.Set(m)
+		r.persistRetained(s, m) // persist.go: nothing without a store
 	}
 	r.matches = r.matches[:0]
 	r.msg, r.fm = m, nil
+	if s.store != nil {
+		r.resetCommits()
+	}
 	s.index.Match(m.Topic, r.add)
 	ms := r.matches
 	// Plain matches are sorted by session so overlapping subscriptions are
@@ -51,6 +55,9 @@ func (s *Server) route(m *message.Message, r *router) int {
 	}
 	clear(ms) // do not keep subscriptions alive through the scratch slice
 	r.msg, r.fm = nil, nil
+	if s.store != nil {
+		r.applyRoute(s)
+	}
 	return n
 }
 
@@ -91,12 +98,18 @@ func (s *Server) deliver(m *message.Message, subs []match, r *router) bool {
 		return false
 	}
 	d.QoS = min(d.QoS, m.QoS)
-	s.enqueue(sess, d)
+	s.enqueue(sess, d, r)
 	return true
 }
 
-func (s *Server) enqueue(sess *session.Session, d session.Delivery) {
-	switch sess.Enqueue(d) {
+// enqueue queues d for sess; r (nil: nobody waits) collects the commits
+// of what persistent sessions stored, for the publisher's acknowledgement.
+func (s *Server) enqueue(sess *session.Session, d session.Delivery, r *router) {
+	res, commit := sess.EnqueueDurable(d)
+	if commit != nil && r != nil {
+		r.commits = append(r.commits, commit)
+	}
+	switch res {
 	case session.DroppedFull:
 		s.ctr.dropped.Add(1)
 		s.emit(Event{Kind: EventDropped, ClientID: sess.ClientID, Reason: packet.QuotaExceeded, Topic: d.Msg.Topic, Detail: "outgoing queue full"})

@@ -10,6 +10,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/broker/retained"
 	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/mqttboard/mqttboard/broker/topics"
 	"github.com/mqttboard/mqttboard/packet"
 )
@@ -32,6 +33,13 @@ type Server struct {
 	insp       inspector // inspection and logs (inspect.go, logs.go)
 	// routeLatency is sampled on the message path (latency.go).
 	routeLatency latencyHistogram
+	// store is Options.Store (nil: memory only); ackq feeds ackLoop the
+	// commits that held acknowledgements wait for (durable.go);
+	// restoreErr is what recovery at New met (persist.go).
+	store      storage.Store
+	ackq       chan ackWait
+	restoreErr error
+	sweeps     atomic.Uint64 // store sweeps done, for the compaction schedule
 
 	mu        sync.Mutex // guards everything below; see LOCKS.md
 	sessions  map[string]*session.Session
@@ -64,6 +72,12 @@ func New(opts Options) *Server {
 	s.connecting.max = int64(opts.MaxConnectingBytes)
 	if opts.Auth != nil {
 		opts.Auth.Watch(s.revokeToken)
+	}
+	if opts.Store != nil {
+		s.store = opts.Store
+		s.ackq = make(chan ackWait, ackQueueLen)
+		s.restoreErr = s.restore()
+		go s.ackLoop()
 	}
 	return s
 }
@@ -128,6 +142,10 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 // if none was added) until ctx is done or the server is shut down; then it
 // shuts down with a 5 s deadline. It returns [ErrServerClosed].
 func (s *Server) Serve(ctx context.Context) error {
+	if s.restoreErr != nil {
+		s.Close()
+		return s.restoreErr
+	}
 	s.mu.Lock()
 	n := len(s.listeners)
 	s.mu.Unlock()
@@ -201,6 +219,7 @@ func (s *Server) sweepLoop() {
 		select {
 		case <-t.C:
 			s.retained.Sweep(time.Now())
+			s.sweepStore() // persist.go
 		case <-s.done:
 			return
 		}
@@ -212,6 +231,10 @@ func (s *Server) sweepLoop() {
 // session detached (the will published or scheduled). Tests and the TUI
 // use it with net.Pipe.
 func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
+	if s.restoreErr != nil {
+		nc.Close()
+		return
+	}
 	c := s.track(nc)
 	if c == nil {
 		return
@@ -273,6 +296,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	s.endSessions()
 	s.stopLoop()
+	s.closeStore()
 	return err
 }
 
@@ -287,6 +311,7 @@ func (s *Server) Close() error {
 	s.connWG.Wait()
 	s.endSessions()
 	s.stopLoop()
+	s.closeStore()
 	return nil
 }
 

@@ -6,18 +6,20 @@ import (
 
 	"github.com/mqttboard/mqttboard/broker/message"
 	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/broker/storage"
 )
 
 // attach gives c its session: a new one, or the existing one for the
 // client id, taking it over from a live connection first (that one gets
 // DISCONNECT 0x8E [MQTT-3.1.4-3]). It reports whether a session was
 // resumed, and false for ok when the server is closing.
-func (s *Server) attach(c *conn, cleanStart bool) (present, ok bool) {
+// With a store, commit is what the CONNACK must wait for (persist.go).
+func (s *Server) attach(c *conn, cleanStart bool) (present, ok bool, commit *storage.Commit) {
 	for {
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
-			return false, false
+			return false, false, nil
 		}
 		old := s.sessions[c.clientID]
 		if old != nil {
@@ -53,6 +55,9 @@ func (s *Server) attach(c *conn, cleanStart bool) (present, ok bool) {
 			s.sessions[c.clientID] = c.sess
 		}
 		c.sess.Expiry = c.expiry
+		if s.store != nil {
+			commit = s.persistAttach(c, old)
+		}
 		s.mu.Unlock()
 		if old != nil && c.sess != old {
 			s.dropSubscriptions(old)
@@ -60,7 +65,7 @@ func (s *Server) attach(c *conn, cleanStart bool) (present, ok bool) {
 		if will != nil {
 			s.publishWill(will)
 		}
-		return present, true
+		return present, true, commit
 	}
 }
 
@@ -93,6 +98,7 @@ func (s *Server) disconnected(c *conn) {
 	}
 	if c.expiry == 0 || s.closing {
 		delete(s.sessions, c.clientID)
+		s.persistDisconnect(c, sess, time.Now(), nil)
 		s.mu.Unlock()
 		s.dropSubscriptions(sess)
 		s.publishWill(will)
@@ -107,7 +113,9 @@ func (s *Server) disconnected(c *conn) {
 	if c.expiry != 0xFFFFFFFF {
 		expiry = time.Duration(c.expiry) * time.Second
 	}
-	sess.Park(delayed, time.Duration(min(c.willDelay, c.expiry))*time.Second, s.publishWill, expiry, func() { s.expire(sess) })
+	at := time.Now()
+	s.persistDisconnect(c, sess, at, delayed)
+	sess.Park(delayed, time.Duration(min(c.willDelay, c.expiry))*time.Second, s.willSender(sess, c.v, c.username, at), expiry, func() { s.expire(sess) })
 	s.mu.Unlock()
 	s.publishWill(will)
 }
@@ -121,6 +129,7 @@ func (s *Server) expire(sess *session.Session) {
 		return
 	}
 	delete(s.sessions, sess.ClientID)
+	s.persistEnd(sess)
 	w := sess.TakeWill()
 	s.mu.Unlock()
 	s.dropSubscriptions(sess)
@@ -134,6 +143,10 @@ func (s *Server) endSessions() {
 	s.mu.Lock()
 	var wills []*message.Message
 	for _, sess := range s.sessions {
+		if s.store != nil && sess.Persistent() {
+			sess.TakeWill() // stops its timers: the will stays pending in the store (persist.go)
+			continue
+		}
 		if w := sess.TakeWill(); w != nil {
 			wills = append(wills, w)
 		}

@@ -99,6 +99,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 	if len(reasons) > 0 && c.problemInfo {
 		ack.Props.ReasonString = c.s.reasonString(strings.Join(reasons, "; "))
 	}
+	if !c.durable(c.persistSubs()) { // persist.go: nil without a store
+		return
+	}
 	c.send(ack)
 	now := time.Now()
 	for _, w := range wantRetained {
@@ -109,7 +112,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 				return // flespi: modified_since, cid, $filter
 			}
 			d := session.Delivery{Msg: m, QoS: min(m.QoS, sub.QoS), Retain: true, SubID: sub.ID}
-			c.s.enqueue(c.sess, d)
+			c.s.enqueue(c.sess, d, nil)
 		})
 	}
 }
@@ -134,6 +137,9 @@ func (c *conn) handleUnsubscribe(p *packet.Unsubscribe) {
 			continue
 		}
 		c.s.emit(Event{Kind: EventUnsubscribed, ClientID: c.clientID, Topic: f})
+	}
+	if !c.durable(c.persistSubs()) {
+		return
 	}
 	c.send(ack)
 }

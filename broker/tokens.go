@@ -272,7 +272,7 @@ func (c *conn) scope(sub *topics.Subscription, cond *condition) *condition {
 // empty PUBLISH: within the publisher's account.
 func (c *conn) deleteRetained(pattern string) int {
 	if c.ident == nil {
-		return c.s.retained.DeleteMatching(pattern)
+		return c.s.deleteRetainedMatching(pattern, 0, true, &c.route) // persist.go
 	}
-	return c.s.retained.DeleteMatchingIn(pattern, c.ident.Account)
+	return c.s.deleteRetainedMatching(pattern, c.ident.Account, false, &c.route)
 }

@@ -41,6 +41,9 @@ type BrokerOptions struct {
 	// MQTTBOARD_MASTER_TOKEN, else the config file, else generated).
 	MasterToken string
 
+	Data  string // data directory of the persistent store ("" in memory)
+	Fsync string // always, batch or never ("" config or batch)
+
 	registry *auth.Registry // with --auth token, for the REST API
 }
 
@@ -59,7 +62,14 @@ repeatable. TLS and WSS need --cert and --key. --config names a YAML file
 (JSON works too) with limits, an ACL and the flespi stamping switch (see
 README). --http serves the REST API (/mqtt/messages, /mqtt/sessions,
 /mqtt/logs), /metrics and /healthz; the sessions, retained and logs
-subcommands are its clients.`,
+subcommands are its clients.
+
+--data DIR keeps persistent sessions (with their queued and in-flight
+messages), retained messages and tokens in DIR across restarts and crashes;
+a QoS 1/2 PUBLISH is then acknowledged only once it is on disk. --fsync says
+when the disk is synced: batch (default, at most every 2 ms), always, or
+never (a crash of the broker loses nothing, a power failure may lose the
+last seconds). One broker at a time may use DIR.`,
 		Example: `  mqttboard broker
   mqttboard broker --listen 0.0.0.0:1883 --ws-listen :8080 --config broker.yaml
   mqttboard broker --tls-listen :8883 --cert server.pem --key server.key
@@ -86,6 +96,12 @@ subcommands are its clients.`,
 			if o.MasterToken != "" && !auth.ValidKey(o.MasterToken) {
 				return usageError(fmt.Errorf("--master-token: %d characters; a token key is 64 printable characters without spaces", len(o.MasterToken)))
 			}
+			if _, err := storage.ParseFsyncMode(o.Fsync); err != nil {
+				return usageError(fmt.Errorf("--fsync %q: use always, batch or never", o.Fsync))
+			}
+			if o.Fsync != "" && o.Data == "" && o.Config == "" {
+				return usageError(errors.New("--fsync needs --data DIR (or storage.dir in --config)"))
+			}
 			switch o.LogLevel {
 			case "debug", "info", "warn", "error":
 			default:
@@ -111,6 +127,8 @@ subcommands are its clients.`,
 	f.BoolVar(&o.HTTPTLS, "http-tls", false, "serve the HTTP API over TLS with --cert and --key")
 	f.StringVar(&o.Auth, "auth", "", "client authentication: none (open sandbox, every client in account 1) or token (flespi tokens, ACLs and account namespaces; config: auth.mode)")
 	f.StringVar(&o.MasterToken, "master-token", "", "with --auth token: the root account's master token key, 64 characters (env MQTTBOARD_MASTER_TOKEN; default: generated and printed once)")
+	f.StringVar(&o.Data, "data", "", "keep persistent sessions, their messages, retained messages and tokens in this directory across restarts (config: storage.dir)")
+	f.StringVar(&o.Fsync, "fsync", "", "with --data: when to sync the disk: batch (default), always or never (config: storage.fsync)")
 	f.BoolVar(&o.NoStamp, "no-stamp", false, "strictly standard MQTT: no flespi timestamp/cid user properties on messages, no CONNACK user properties (config: stamp: false)")
 	for _, kind := range []string{"sessions", "retained", "logs"} {
 		cmd.AddCommand(newCmdBrokerAPI(ios, kind, nil))
@@ -123,6 +141,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 	lvl.UnmarshalText([]byte(o.LogLevel))
 	opts := broker.Options{Logger: slog.New(slog.NewTextHandler(o.IO.ErrOut, &slog.HandlerOptions{Level: lvl}))}
 	var cfgHTTP *broker.HTTPConfig
+	var cfgStorage *broker.StorageConfig
 	if o.Config != "" {
 		cfg, err := broker.LoadConfig(o.Config)
 		if err != nil {
@@ -130,6 +149,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		}
 		cfg.Apply(&opts)
 		cfgHTTP = cfg.HTTP
+		cfgStorage = cfg.Storage
 		if a := cfg.Auth; a != nil {
 			if o.Auth == "" {
 				o.Auth = a.Mode
@@ -139,11 +159,22 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 			}
 		}
 	}
+	st, dir, err := openStore(o, cfgStorage)
+	if err != nil {
+		return withExit(ExitError, err)
+	}
 	if o.Auth == "token" {
-		// Tokens and accounts live in the broker's store: in memory
-		// until the broker keeps one on disk (--data).
-		reg, generated, err := auth.Open(storage.NewMem(), auth.Options{Root: opts.AccountID, MasterKey: o.MasterToken})
+		// Tokens and accounts live in the broker's store: on disk with
+		// --data, else in memory.
+		var kv storage.Store = storage.NewMem()
+		if st != nil {
+			kv = st
+		}
+		reg, generated, err := auth.Open(kv, auth.Options{Root: opts.AccountID, MasterKey: o.MasterToken})
 		if err != nil {
+			if st != nil {
+				st.Close()
+			}
 			return withExit(ExitError, err)
 		}
 		defer reg.Close()
@@ -162,7 +193,17 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 	if len(o.Listen)+len(o.TLSListen)+len(o.WSListen)+len(o.WSSListen) == 0 {
 		o.Listen = []string{"127.0.0.1:1883"}
 	}
-	s := broker.New(opts)
+	var s *broker.Server
+	if st != nil {
+		start := time.Now()
+		opts.Store = st
+		if s, err = broker.Open(opts); err != nil { // closes the store on failure
+			return withExit(ExitError, fmt.Errorf("--data %s: %w", dir, err))
+		}
+		fmt.Fprintf(o.IO.ErrOut, "data directory %s recovered in %s\n", dir, time.Since(start).Round(time.Millisecond))
+	} else {
+		s = broker.New(opts)
+	}
 	type bound struct {
 		kind string
 		l    net.Listener
@@ -172,6 +213,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		for _, b := range ls {
 			b.l.Close()
 		}
+		s.Close() // releases the data directory
 		return withExit(ExitError, err)
 	}
 	for _, a := range o.Listen {
@@ -225,7 +267,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 			return fail(err)
 		}
 	}
-	err := s.Serve(ctx) // returns after a graceful shutdown once ctx is cancelled
+	err = s.Serve(ctx) // returns after a graceful shutdown once ctx is cancelled
 	if api != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		api.Shutdown(sctx)
@@ -236,6 +278,33 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		return nil
 	}
 	return err
+}
+
+// openStore opens the store of --data (or the config's storage), nil
+// without a data directory. A directory another broker uses is refused
+// with storage.ErrLocked, naming its lock.
+func openStore(o *BrokerOptions, cfg *broker.StorageConfig) (storage.Store, string, error) {
+	dir, fsync := o.Data, o.Fsync
+	if cfg != nil {
+		if dir == "" {
+			dir = cfg.Dir
+		}
+		if fsync == "" {
+			fsync = cfg.Fsync
+		}
+	}
+	if dir == "" {
+		return nil, "", nil
+	}
+	mode, err := storage.ParseFsyncMode(fsync)
+	if err != nil {
+		return nil, "", err
+	}
+	st, err := storage.Open(dir, storage.Options{Fsync: mode})
+	if err != nil {
+		return nil, "", fmt.Errorf("--data %s: %w", dir, err)
+	}
+	return st, dir, nil
 }
 
 // validateListeners checks every listener address and the TLS files

@@ -219,9 +219,16 @@ func (s *Store) DeleteMatchingIn(pattern string, cid uint64) int {
 }
 
 func (s *Store) deleteMatching(pattern string, cid uint64, every bool) int {
+	return len(s.DeleteMatchingMessages(pattern, cid, every))
+}
+
+// DeleteMatchingMessages is [Store.DeleteMatchingIn] (every: in every
+// account, as [Store.DeleteMatching]) returning the messages it deleted,
+// for the broker's persistent store to delete them too.
+func (s *Store) DeleteMatchingMessages(pattern string, cid uint64, every bool) []*message.Message {
 	var l topics.Levels
 	if !topics.Split(pattern, &l) {
-		return 0
+		return nil
 	}
 	var doomed []*message.Message
 	s.mu.RLock()
@@ -231,15 +238,15 @@ func (s *Store) deleteMatching(pattern string, cid uint64, every bool) int {
 		}
 	}
 	s.mu.RUnlock()
-	n := 0
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	gone := doomed[:0]
 	for _, m := range doomed {
 		var tl topics.Levels
 		topics.Split(m.Topic, &tl)
 		if r := s.root(m.CID, false); r != nil && s.delete(r, tl.Slice()) {
-			n++
+			gone = append(gone, m)
 		}
 	}
-	return n
+	return gone
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/mqttboard/mqttboard/broker/topics"
 	"github.com/mqttboard/mqttboard/packet"
 )
@@ -23,6 +24,9 @@ type Delivery struct {
 	// SubIDs holds them all when more than one subscription matched.
 	SubID  uint32
 	SubIDs []uint32
+	// Seq is the delivery's key in the store's queue of a persistent
+	// session (see [Session.SetStore]); 0 when it is not stored.
+	Seq uint64
 }
 
 // Outgoing is what the write loop sends next: a PUBLISH (new or resent
@@ -106,6 +110,10 @@ type Session struct {
 	subs          map[string]*topics.Subscription
 	dropped       uint64
 	overflowed    bool // an Overflow was reported for the current connection
+	// store journals the queue of a persistent session (persist.go); nil
+	// for a clean one and whenever the broker runs without --data.
+	store   storage.Store
+	lastSeq uint64 // the last Delivery.Seq given
 
 	// Expiry is the session expiry interval in seconds; 0xFFFFFFFF never.
 	// Written by the connection that owns the session.
@@ -181,21 +189,35 @@ func (s *Session) Conn() Conn {
 	return s.conn
 }
 
-// Enqueue adds d to the outgoing queue without blocking.
+// Enqueue adds d to the outgoing queue without blocking. For a persistent
+// session it also stores a QoS 1/2 delivery (see [Session.EnqueueDurable]).
 func (s *Session) Enqueue(d Delivery) Result {
+	r, _ := s.EnqueueDurable(d)
+	return r
+}
+
+// EnqueueDurable is Enqueue that, for a persistent session (see
+// [Session.SetStore]), stores a queued QoS 1/2 delivery and returns the
+// Commit the publisher's acknowledgement waits for (nil when nothing was
+// stored). It is applied under the session lock, before the delivery can
+// be taken, so the session's later updates of it (sent, acknowledged) are
+// applied after it: commits are applied in order, and an update can never
+// be overtaken by the record it updates.
+func (s *Session) EnqueueDurable(d Delivery) (Result, *storage.Commit) {
 	size := d.Msg.Size()
+	var commit *storage.Commit
 	s.mu.Lock()
 	online := s.conn != nil
 	if !online && d.QoS == 0 {
 		s.mu.Unlock()
-		return DroppedOffline
+		return DroppedOffline, nil
 	}
 	r := Queued
 	if s.queueBytes+size > s.limits.MaxQueueBytes {
 		if d.QoS == 0 || !online || s.overflowed {
 			s.dropped++
 			s.mu.Unlock()
-			return DroppedFull
+			return DroppedFull, nil
 		}
 		// The first QoS 1/2 message past the limit is kept and the
 		// consumer is disconnected; the messages after it are dropped
@@ -204,12 +226,19 @@ func (s *Session) Enqueue(d Delivery) Result {
 		r = Overflow
 		s.overflowed = true
 	}
+	if s.store != nil && d.QoS > 0 {
+		s.lastSeq++
+		d.Seq = s.lastSeq
+		var b storage.Batch
+		b.PutMessage(s.ClientID, stored(&d, storage.Queued, 0))
+		commit = s.store.Apply(&b) // does not wait for the disk
+	}
 	s.queue = append(s.queue, d)
 	s.queueBytes += size
 	c := s.conn
 	s.mu.Unlock()
 	wake(c)
-	return r
+	return r, commit
 }
 
 // Take appends what the write loop should send next to out, at most max
@@ -220,8 +249,18 @@ func (s *Session) Enqueue(d Delivery) Result {
 // messages are dropped [MQTT-3.3.2-5]. more reports whether Take stopped
 // with sendable work left.
 func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (_ []Outgoing, more bool) {
+	var journal storage.Batch
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	st := s.store
+	defer func() {
+		if journal.Len() > 0 {
+			// Not waited for: a lost update means a redelivery, never a
+			// loss. Under the lock, like every update of the session's
+			// records, so they are applied in the order they happened.
+			st.Apply(&journal)
+		}
+		s.mu.Unlock()
+	}()
 	for len(s.resend) > 0 && len(out) < max {
 		id := s.resend[0]
 		s.resend = s.resend[1:]
@@ -241,6 +280,9 @@ func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (_ []Out
 		size := d.Msg.Size()
 		s.queueBytes -= size
 		if d.Msg.Expired(now) {
+			if st != nil && d.Seq != 0 {
+				journal.DeleteMessage(s.ClientID, d.Seq)
+			}
 			continue
 		}
 		o := Outgoing{Delivery: d}
@@ -249,6 +291,13 @@ func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (_ []Out
 			s.outSeq++
 			s.inflight[o.PacketID] = inflight{Delivery: d, seq: s.outSeq} // a value: no allocation per delivery
 			s.inflightBytes += size
+			if st != nil && d.Seq != 0 {
+				state := storage.AwaitingPuback
+				if d.QoS == 2 {
+					state = storage.AwaitingPubrec
+				}
+				journal.PutMessage(s.ClientID, stored(&d, state, o.PacketID))
+			}
 		}
 		out = append(out, o)
 	}
@@ -302,6 +351,11 @@ func (s *Session) Pubrec(id uint16, failed bool) bool {
 	}
 	f.released = true
 	s.inflight[id] = f
+	if s.store != nil && f.Seq != 0 {
+		var b storage.Batch
+		b.PutMessage(s.ClientID, stored(&f.Delivery, storage.AwaitingPubcomp, id))
+		s.store.Apply(&b) // under mu: Apply does not wait for the disk, and the order of a session's updates must hold
+	}
 	return true
 }
 
@@ -317,6 +371,11 @@ func (s *Session) complete(id uint16, qos packet.QoS, released bool) bool {
 	}
 	delete(s.inflight, id)
 	s.inflightBytes -= f.Msg.Size()
+	if s.store != nil && f.Seq != 0 {
+		var b storage.Batch
+		b.DeleteMessage(s.ClientID, f.Seq)
+		s.store.Apply(&b)
+	}
 	var c Conn
 	if s.head < len(s.queue) {
 		c = s.conn // a slot under Receive Maximum is free for a queued message

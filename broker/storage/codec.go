@@ -88,6 +88,7 @@ func encodeSession(s *Session) []byte {
 		e.byte(sub.QoS | b2u(sub.NoLocal)<<2 | b2u(sub.RetainAsPublished)<<3 | sub.RetainHandling<<4)
 		e.uint(uint64(sub.ID))
 	}
+	e.string(s.Username) // last: a record without it (phase 1) still decodes
 	return e.b
 }
 
@@ -301,6 +302,9 @@ func decodeSession(b []byte) (Session, error) {
 			sub.ID = uint32(d.uint("subscription id", 1<<32-1))
 			s.Subscriptions = append(s.Subscriptions, sub)
 		}
+	}
+	if d.err == nil && d.off < len(d.b) {
+		s.Username = d.string("user name")
 	}
 	return s, d.end()
 }

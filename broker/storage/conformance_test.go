@@ -34,6 +34,7 @@ func sampleSession(id string) Session {
 		Protocol:       5,
 		ExpiryInterval: 3600,
 		DisconnectedAt: t0,
+		Username:       "user-" + id,
 		Will: &Will{Topic: "will/" + id, Payload: []byte("bye"), QoS: 1, Retain: true,
 			DelayInterval: 30, Props: sampleProps()},
 		Subscriptions: []Subscription{

@@ -30,6 +30,10 @@ type Session struct {
 	// It is read-only here: [Store] fills it on read, [Batch.MarkInbound]
 	// and [Batch.ClearInbound] change it. [Batch.PutSession] ignores it.
 	InboundQoS2 []uint16
+	// Username is the user name of the last CONNECT: the broker's ACL
+	// decides a restored session's read rights by it. Records written
+	// before it existed decode with "".
+	Username string
 }
 
 // NeverExpire is the Session Expiry Interval that means "never".

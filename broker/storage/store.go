@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -178,6 +179,15 @@ func resolved(err error) *Commit {
 func (c *Commit) resolve(err error) {
 	c.err = err
 	close(c.done)
+}
+
+// NewCommit returns an unresolved Commit and the function that resolves
+// it (once; later calls do nothing): for an engine outside this package,
+// such as a replicated one, and for tests that wrap a Store.
+func NewCommit() (*Commit, func(error)) {
+	c := newCommit()
+	var once sync.Once
+	return c, func(err error) { once.Do(func() { c.resolve(err) }) }
 }
 
 // Durable is closed when the batch is durable or has failed.

@@ -1,0 +1,80 @@
+package session
+
+import (
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/storage"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// SetStore makes the session persistent (st non-nil) or clean (nil). A
+// persistent session stores each QoS 1/2 delivery when it is queued, its
+// packet id and state when it is sent and when PUBREC comes, and deletes
+// it on PUBACK, PUBCOMP, expiry or drop (see storage's package doc).
+func (s *Session) SetStore(st storage.Store) {
+	s.mu.Lock()
+	s.store = st
+	s.mu.Unlock()
+}
+
+// Persistent reports whether the session journals to a store.
+func (s *Session) Persistent() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.store != nil
+}
+
+// Restore puts a stored message back into the session at start, before
+// anything else uses it, in the store's Seq order: a Queued one at the end
+// of the queue, a sent one into the inflight table under its packet id, to
+// be resent with DUP (or as PUBREL once PUBREC came) when the client
+// attaches [MQTT-4.4.0-1]. The queue limit does not apply: what was
+// acknowledged is delivered.
+func (s *Session) Restore(sm *storage.Message) {
+	m := message.FromStored(sm)
+	d := Delivery{Msg: m, QoS: packet.QoS(sm.QoS), Retain: sm.Retain, Seq: sm.Seq}
+	if ids := sm.Props.SubscriptionIDs; len(ids) == 1 {
+		d.SubID = ids[0]
+	} else if len(ids) > 1 {
+		d.SubID, d.SubIDs = ids[0], ids
+	}
+	size := m.Size()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lastSeq = max(s.lastSeq, sm.Seq)
+	if _, used := s.inflight[sm.PacketID]; sm.State != storage.Queued && sm.PacketID != 0 && !used && d.QoS > 0 {
+		s.outSeq++
+		s.inflight[sm.PacketID] = inflight{Delivery: d, seq: s.outSeq, released: sm.State == storage.AwaitingPubcomp}
+		s.inflightBytes += size
+		return
+	}
+	s.queue = append(s.queue, d)
+	s.queueBytes += size
+}
+
+// RestoreInbound marks a QoS 2 packet id from the client as received and
+// not released, as the store had it at start.
+func (s *Session) RestoreInbound(id uint16) { s.ReceiveQoS2(id) }
+
+// stored is d as the store keeps it in a session's queue.
+func stored(d *Delivery, state storage.MessageState, packetID uint16) storage.Message {
+	m := d.Msg
+	sm := storage.Message{
+		Seq:      d.Seq,
+		State:    state,
+		PacketID: packetID,
+		QoS:      byte(d.QoS),
+		Retain:   d.Retain,
+		Topic:    m.Topic,
+		Payload:  m.Payload,
+		Props:    message.StoredProps(&m.Props),
+		Created:  message.TimeOf(m.Timestamp),
+		Expires:  m.Expires,
+	}
+	switch {
+	case len(d.SubIDs) > 0:
+		sm.Props.SubscriptionIDs = d.SubIDs
+	case d.SubID != 0:
+		sm.Props.SubscriptionIDs = []uint32{d.SubID}
+	}
+	return sm
+}
