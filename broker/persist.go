@@ -128,8 +128,9 @@ func (s *Server) restoreSession(ss *storage.Session, now time.Time, fix *storage
 		MaxInflightBytes: s.opts.MaxInflightBytes,
 	})
 	sess.Expiry = ss.ExpiryInterval
+	sess.Account = ss.Account
 	var rights *clientACL
-	if s.opts.ACL != nil {
+	if s.opts.ACL != nil && s.opts.Auth == nil {
 		rights = s.opts.ACL.forClient(ss.Username, ss.ClientID)
 	}
 	for _, sub := range ss.Subscriptions {
@@ -137,6 +138,18 @@ func (s *Server) restoreSession(ss *storage.Session, now time.Time, fix *storage
 		if err != nil {
 			s.opts.Logger.Warn("stored subscription dropped", "client", ss.ClientID, "filter", sub.Filter, "err", err)
 			continue
+		}
+		if ss.Account != 0 && s.opts.Auth != nil {
+			// Confined to what the account sees, as conn.scope does; the
+			// token's own grants apply again when the client reconnects
+			// (conn.regrant).
+			ts.Account = ss.Account
+			cond, _ := ts.Cond.(*condition)
+			if cond == nil {
+				cond = &condition{}
+			}
+			cond.auth, cond.viewer = s.opts.Auth, ss.Account
+			ts.Cond = cond
 		}
 		s.index.Add(ts)
 		sess.AddSub(ts)
@@ -153,7 +166,7 @@ func (s *Server) restoreSession(ss *storage.Session, now time.Time, fix *storage
 		sess.RestoreInbound(id)
 	}
 	sess.SetStore(s.store)
-	will := willFromStored(ss)
+	will := s.willFromStored(ss)
 	at := ss.DisconnectedAt
 	if at.IsZero() {
 		// The broker died while the client was connected: its connection
@@ -221,13 +234,17 @@ func restoredSubscription(sess *session.Session, sub storage.Subscription, right
 	return ts, nil
 }
 
-func willFromStored(ss *storage.Session) *message.Message {
+func (s *Server) willFromStored(ss *storage.Session) *message.Message {
 	w := ss.Will
 	if w == nil {
 		return nil
 	}
+	cid := ss.Account
+	if cid == 0 {
+		cid = s.opts.AccountID
+	}
 	return &message.Message{Topic: w.Topic, Payload: w.Payload, QoS: packet.QoS(w.QoS), Retain: w.Retain,
-		Props: message.PropsFromStored(&w.Props), Origin: ss.ClientID}
+		Props: message.PropsFromStored(&w.Props), Origin: ss.ClientID, CID: cid, TokenID: ss.TokenID}
 }
 
 // sessionRecord is sess as the store keeps it. at is when its connection
@@ -239,6 +256,10 @@ func sessionRecord(sess *session.Session, v packet.Version, user string, at time
 		ExpiryInterval: sess.Expiry,
 		DisconnectedAt: at,
 		Username:       user,
+		Account:        sess.Account,
+	}
+	if will != nil {
+		rec.TokenID = will.TokenID
 	}
 	if will != nil {
 		rec.Will = &storage.Will{Topic: will.Topic, Payload: will.Payload, QoS: byte(will.QoS), Retain: will.Retain,
@@ -267,7 +288,10 @@ func (s *Server) persistAttach(c *conn, old *session.Session) *storage.Commit {
 	switch {
 	case c.expiry > 0:
 		c.sess.SetStore(s.store)
-		b.PutSession(sessionRecord(c.sess, c.v, c.username, time.Time{}, c.will, c.willDelay))
+		if c.ident != nil {
+			c.sess.Account = c.ident.Account // as authAttached will: the record needs it now
+		}
+		b.PutSession(sessionRecord(c.sess, c.v, c.storedUser(), time.Time{}, c.will, c.willDelay))
 	case c.sess.Persistent():
 		b.DeleteSession(c.clientID)
 		c.sess.SetStore(nil)
@@ -276,6 +300,16 @@ func (s *Server) persistAttach(c *conn, old *session.Session) *storage.Commit {
 		return nil
 	}
 	return s.store.Apply(&b)
+}
+
+// storedUser is the user name a session record keeps for the static ACL;
+// under token authentication it may be the token's key, which is not
+// stored there (the account is).
+func (c *conn) storedUser() string {
+	if c.ident != nil {
+		return ""
+	}
+	return c.username
 }
 
 // persistSubs stores the session's new subscriptions before SUBACK or
@@ -289,7 +323,7 @@ func (c *conn) persistSubs() *storage.Commit {
 	will := c.will
 	c.mu.Unlock()
 	var b storage.Batch
-	b.PutSession(sessionRecord(c.sess, c.v, c.username, time.Time{}, will, c.willDelay))
+	b.PutSession(sessionRecord(c.sess, c.v, c.storedUser(), time.Time{}, will, c.willDelay))
 	return c.s.store.Apply(&b)
 }
 
@@ -306,7 +340,7 @@ func (s *Server) persistDisconnect(c *conn, sess *session.Session, at time.Time,
 		b.DeleteSession(c.clientID)
 		sess.SetStore(nil)
 	} else {
-		b.PutSession(sessionRecord(sess, c.v, c.username, at, delayed, c.willDelay))
+		b.PutSession(sessionRecord(sess, c.v, c.storedUser(), at, delayed, c.willDelay))
 	}
 	s.store.Apply(&b)
 }

@@ -115,7 +115,7 @@ func (s *Server) disconnected(c *conn) {
 	}
 	at := time.Now()
 	s.persistDisconnect(c, sess, at, delayed)
-	sess.Park(delayed, time.Duration(min(c.willDelay, c.expiry))*time.Second, s.willSender(sess, c.v, c.username, at), expiry, func() { s.expire(sess) })
+	sess.Park(delayed, time.Duration(min(c.willDelay, c.expiry))*time.Second, s.willSender(sess, c.v, c.storedUser(), at), expiry, func() { s.expire(sess) })
 	s.mu.Unlock()
 	s.publishWill(will)
 }

@@ -88,7 +88,10 @@ func encodeSession(s *Session) []byte {
 		e.byte(sub.QoS | b2u(sub.NoLocal)<<2 | b2u(sub.RetainAsPublished)<<3 | sub.RetainHandling<<4)
 		e.uint(uint64(sub.ID))
 	}
-	e.string(s.Username) // last: a record without it (phase 1) still decodes
+	// Last, optional on read: a record without them (phase 1) still decodes.
+	e.string(s.Username)
+	e.uint(s.Account)
+	e.uint(s.TokenID)
 	return e.b
 }
 
@@ -305,6 +308,8 @@ func decodeSession(b []byte) (Session, error) {
 	}
 	if d.err == nil && d.off < len(d.b) {
 		s.Username = d.string("user name")
+		s.Account = d.uint("account", 1<<64-1)
+		s.TokenID = d.uint("token id", 1<<64-1)
 	}
 	return s, d.end()
 }

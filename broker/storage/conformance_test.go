@@ -35,6 +35,8 @@ func sampleSession(id string) Session {
 		ExpiryInterval: 3600,
 		DisconnectedAt: t0,
 		Username:       "user-" + id,
+		Account:        42,
+		TokenID:        7,
 		Will: &Will{Topic: "will/" + id, Payload: []byte("bye"), QoS: 1, Retain: true,
 			DelayInterval: 30, Props: sampleProps()},
 		Subscriptions: []Subscription{

@@ -34,6 +34,10 @@ type Session struct {
 	// decides a restored session's read rights by it. Records written
 	// before it existed decode with "".
 	Username string
+	// Account and TokenID are the account and token the session's client
+	// authenticated with under token authentication (0 without): the
+	// namespace its subscriptions and will belong to.
+	Account, TokenID uint64
 }
 
 // NeverExpire is the Session Expiry Interval that means "never".
