@@ -90,11 +90,11 @@ last seconds). One broker at a time may use DIR.`,
 			default:
 				return usageError(fmt.Errorf("--auth %q: use none (open sandbox) or token (flespi tokens)", o.Auth))
 			}
-			if o.MasterToken == "" {
-				o.MasterToken = os.Getenv("MQTTBOARD_MASTER_TOKEN")
-			}
 			if o.MasterToken != "" && !auth.ValidKey(o.MasterToken) {
 				return usageError(fmt.Errorf("--master-token: %d characters; a token key is 64 printable characters without spaces", len(o.MasterToken)))
+			}
+			if o.MasterToken != "" && o.Auth == "none" {
+				return usageError(errors.New("--master-token needs --auth token"))
 			}
 			if _, err := storage.ParseFsyncMode(o.Fsync); err != nil {
 				return usageError(fmt.Errorf("--fsync %q: use always, batch or never", o.Fsync))
@@ -142,6 +142,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 	opts := broker.Options{Logger: slog.New(slog.NewTextHandler(o.IO.ErrOut, &slog.HandlerOptions{Level: lvl}))}
 	var cfgHTTP *broker.HTTPConfig
 	var cfgStorage *broker.StorageConfig
+	var cfgMaster string // auth.master_token of the configuration file
 	if o.Config != "" {
 		cfg, err := broker.LoadConfig(o.Config)
 		if err != nil {
@@ -154,9 +155,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 			if o.Auth == "" {
 				o.Auth = a.Mode
 			}
-			if o.MasterToken == "" {
-				o.MasterToken = a.MasterToken
-			}
+			cfgMaster = a.MasterToken
 		}
 	}
 	st, dir, err := openStore(o, cfgStorage)
@@ -164,6 +163,22 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		return withExit(ExitError, err)
 	}
 	if o.Auth == "token" {
+		// The master token: the flag, else the environment, else the
+		// configuration file. MQTTBOARD_MASTER_TOKEN is only read here,
+		// so a value set for another broker never stops an open one.
+		if o.MasterToken == "" {
+			if k := os.Getenv("MQTTBOARD_MASTER_TOKEN"); k != "" {
+				if !auth.ValidKey(k) {
+					if st != nil {
+						st.Close()
+					}
+					return usageError(fmt.Errorf("MQTTBOARD_MASTER_TOKEN: %d characters; a token key is 64 printable characters without spaces", len(k)))
+				}
+				o.MasterToken = k
+			} else {
+				o.MasterToken = cfgMaster
+			}
+		}
 		// Tokens and accounts live in the broker's store: on disk with
 		// --data, else in memory.
 		var kv storage.Store = storage.NewMem()

@@ -4,6 +4,10 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -190,5 +194,117 @@ func TestTokensWithCurlAndMosquitto(t *testing.T) {
 	exp := curl("POST", "/platform/tokens", "", `[{"expire":`+strconv.FormatInt(time.Now().Unix()+4, 10)+`}]`)[0]
 	if out, _ := mqtt(subBin, "-u", key(exp), "-t", "x", "-d"); !strings.Contains(out, "Received DISCONNECT (135)") {
 		t.Fatalf("expiry: %q", out)
+	}
+}
+
+// TestMasterTokenSources: the flag wins over the environment, which wins
+// over the configuration file; a bad MQTTBOARD_MASTER_TOKEN stops only a
+// broker that uses tokens; --master-token without --auth token is a usage
+// error.
+func TestMasterTokenSources(t *testing.T) {
+	t.Setenv("MQTTBOARD_MASTER_TOKEN", "short")
+	if code, _, e := mqttboard(t, "", "broker", "--master-token", strings.Repeat("k", 64), "--auth", "none"); code != ExitUsage || !strings.Contains(e, "needs --auth token") {
+		t.Fatalf("--master-token with --auth none: %d %q", code, e)
+	}
+	if code, _, e := mqttboard(t, "", "broker", "--auth", "token", "--listen", "127.0.0.1:0"); code != ExitUsage || !strings.Contains(e, "MQTTBOARD_MASTER_TOKEN: 5 characters") {
+		t.Fatalf("a bad environment key: %d %q", code, e)
+	}
+	if code, _, e := mqttboard(t, "", "broker", "--auth", "bogus"); code != ExitUsage || !strings.Contains(e, "--auth \"bogus\"") {
+		t.Fatalf("--auth bogus: %d %q", code, e)
+	}
+	// An open broker ignores the variable.
+	startBrokerHTTP(t, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
+
+	// The environment wins over the configuration file.
+	fromEnv, fromCfg := strings.Repeat("e", 64), strings.Repeat("c", 64)
+	t.Setenv("MQTTBOARD_MASTER_TOKEN", fromEnv)
+	cfg := filepath.Join(t.TempDir(), "b.yaml")
+	os.WriteFile(cfg, []byte("auth:\n  mode: token\n  master_token: "+fromCfg+"\n"), 0o600)
+	_, base, _ := startBrokerHTTP(t, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--config", cfg)
+	status := func(key string) int {
+		req, _ := http.NewRequest("GET", base+"/platform/tokens/all", nil)
+		req.Header.Set("Authorization", "FlespiToken "+key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if status(fromEnv) != 200 || status(fromCfg) != 401 {
+		t.Fatalf("env key %d, config key %d: want 200 and 401", status(fromEnv), status(fromCfg))
+	}
+}
+
+// TestTokensSurviveDataRestart: with --data, the master token generated at
+// first start (printed once) and the tokens made through the API are there
+// after a restart on the same directory, and no second master is printed.
+func TestTokensSurviveDataRestart(t *testing.T) {
+	dir := t.TempDir()
+	run := func() (master, base string, stop func()) {
+		pr, pw := io.Pipe()
+		ios, _, _, errOut := TestIOStreams()
+		ios.Out = pw
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan int, 1)
+		go func() {
+			done <- Run(ctx, ios, []string{"broker", "--auth", "token", "--data", dir, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0"})
+			pw.Close()
+		}()
+		lines := bufio.NewScanner(pr)
+		for base == "" && lines.Scan() {
+			l := lines.Text()
+			if k, ok := strings.CutPrefix(l, "master token (shown once; keep it): "); ok {
+				master = k
+			}
+			if a, ok := strings.CutPrefix(l, "listening on http://"); ok {
+				base = "http://" + strings.Fields(a)[0]
+			}
+		}
+		go io.Copy(io.Discard, pr)
+		if base == "" {
+			cancel()
+			t.Fatalf("no HTTP address; stderr %q", errOut.String())
+		}
+		return master, base, func() {
+			cancel()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatal("broker did not stop")
+			}
+		}
+	}
+	call := func(base, method, path, key, body string) (int, []map[string]any) {
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "FlespiToken "+key)
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var r struct {
+			Result []map[string]any `json:"result"`
+		}
+		json.NewDecoder(res.Body).Decode(&r)
+		return res.StatusCode, r.Result
+	}
+	master, base, stop := run()
+	if len(master) != 64 {
+		t.Fatalf("no master token printed at first start: %q", master)
+	}
+	code, made := call(base, "POST", "/platform/tokens", master, `[{"ttl":3600,"info":"kept"}]`)
+	if code != 200 || len(made) != 1 {
+		t.Fatalf("create: %d %v", code, made)
+	}
+	stop()
+	again, base2, stop2 := run()
+	defer stop2()
+	if again != "" {
+		t.Fatal("a second master token was printed after the restart")
+	}
+	code, got := call(base2, "GET", "/platform/tokens/all", master, "")
+	if code != 200 || len(got) != 2 || got[1]["key"] != made[0]["key"] || got[1]["info"] != "kept" {
+		t.Fatalf("after restart: %d %v", code, got)
 	}
 }
