@@ -460,6 +460,7 @@ func (s *Server) Subscribe(clientID string, subs []SubscriptionInfo) error {
 	var wantRetained []*topics.Subscription
 	for _, sub := range built {
 		sub.Subscriber = sess
+		s.confine(sess, sub) // tokens.go: within the session's account
 		old := s.index.Add(sub)
 		sess.AddSub(sub)
 		if sub.Group == "" && (sub.RetainHandling == 0 || (sub.RetainHandling == 1 && old == nil)) {

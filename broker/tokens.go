@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/session"
 	"github.com/mqttboard/mqttboard/broker/topics"
 	"github.com/mqttboard/mqttboard/packet"
 )
@@ -275,4 +276,22 @@ func (c *conn) deleteRetained(pattern string) int {
 		return c.s.deleteRetainedMatching(pattern, 0, true, &c.route) // persist.go
 	}
 	return c.s.deleteRetainedMatching(pattern, c.ident.Account, false, &c.route)
+}
+
+// confine keeps a subscription made for a session by the API within the
+// accounts the session's account sees, as [conn.scope] does for the
+// client's own (the caller holds s.mu, under which sess.Account is
+// written). Without token authentication, or for a session no token has
+// attached, it changes nothing.
+func (s *Server) confine(sess *session.Session, sub *topics.Subscription) {
+	if s.opts.Auth == nil || sess.Account == 0 {
+		return
+	}
+	sub.Account = sess.Account
+	cond, _ := sub.Cond.(*condition)
+	if cond == nil {
+		cond = &condition{}
+	}
+	cond.auth, cond.viewer = s.opts.Auth, sess.Account
+	sub.Cond = cond
 }

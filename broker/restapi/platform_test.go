@@ -1,9 +1,14 @@
 package restapi_test
 
 import (
+	"context"
+	"net"
 	"net/http"
 	"strconv"
 	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/broker/auth"
@@ -172,3 +177,36 @@ func TestPublishIntoSubaccount(t *testing.T) {
 		t.Fatalf("retained %v", got)
 	}
 }
+
+// TestAPISubscriptionConfined: a subscription the API adds to a session of
+// a subaccount receives that account's messages only, as the client's own
+// would.
+func TestAPISubscriptionConfined(t *testing.T) {
+	c, reg, master := tokenClient(t)
+	a, _ := reg.CreateAccount(1, "a")
+	b, _ := reg.CreateAccount(1, "b")
+	ta, _ := reg.CreateToken(a.ID, auth.TokenSpec{TTL: ptrInt(60)})
+	msgs := make(chan *paho.Publish, 10)
+	nc, err := net.Dial("tcp", c.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := paho.NewClient(paho.ClientConfig{Conn: nc, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		func(pr paho.PublishReceived) (bool, error) { msgs <- pr.Packet; return true, nil }}})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := cl.Connect(ctx, &paho.Connect{ClientID: "in-a", Username: ta.Key, UsernameFlag: true, CleanStart: true, KeepAlive: 30}); err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Disconnect(&paho.Disconnect{})
+	c.ok("POST", "/mqtt/sessions/{selector}/subscriptions", map[string]string{"selector": "in-a"}, "", `[{"filter":"#","qos":0}]`)
+	c.as(master, strconv.FormatUint(b.ID, 10))
+	c.ok("POST", "/mqtt/messages", nil, "", `{"topic":"x","data":"for b"}`)
+	c.as(master, strconv.FormatUint(a.ID, 10))
+	c.ok("POST", "/mqtt/messages", nil, "", `{"topic":"x","data":"for a"}`)
+	if p := brokertest.Recv(t, msgs, 5*time.Second); string(p.Payload) != "for a" {
+		t.Fatalf("the API's subscription received %q from another account", p.Payload)
+	}
+}
+
+func ptrInt(v int64) *int64 { return &v }
