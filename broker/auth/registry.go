@@ -177,11 +177,6 @@ func (r *Registry) Close() {
 	}
 }
 
-// write applies b and waits until it is durable.
-func (r *Registry) write(b *storage.Batch) error {
-	return r.store.Apply(b).Wait(context.Background())
-}
-
 func (r *Registry) putToken(b *storage.Batch, t *Token) {
 	v, _ := json.Marshal(t)
 	b.PutKV(spaceTokens, idKey(t.ID), v)
@@ -203,11 +198,11 @@ func (r *Registry) create(cid uint64, t Token) (Token, error) {
 		return Token{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if t.Key == "" {
 		t.Key = NewKey()
 	}
 	if r.byKey[t.Key] != nil {
+		r.mu.Unlock()
 		return Token{}, fmt.Errorf("%w: a token with this key exists", ErrInvalid)
 	}
 	var b storage.Batch
@@ -216,11 +211,21 @@ func (r *Registry) create(cid uint64, t Token) (Token, error) {
 	t.Created = r.now().Unix()
 	nt := t
 	r.putToken(&b, &nt)
-	if err := r.write(&b); err != nil {
-		return Token{}, err
-	}
 	r.tokens[nt.ID], r.byKey[nt.Key] = &nt, &nt
 	r.schedule()
+	// Queued under the lock, so writes reach the store in the order the
+	// registry changed, and waited for without it (deliveries read it):
+	// the token is usable a moment before it is durable, and forgotten
+	// if the write fails.
+	cm := r.store.Apply(&b)
+	r.mu.Unlock()
+	if err := cm.Wait(context.Background()); err != nil {
+		r.mu.Lock()
+		delete(r.tokens, nt.ID)
+		delete(r.byKey, nt.Key)
+		r.mu.Unlock()
+		return Token{}, err
+	}
 	return nt, nil
 }
 
@@ -303,10 +308,12 @@ func (r *Registry) expire() {
 	}
 	r.schedule()
 	revoke := r.revoke
-	r.mu.Unlock()
 	if b.Len() > 0 {
-		r.write(&b) // a failed write leaves the token on disk: expired, it is refused and deleted again next start
+		// Not waited for: a failed write leaves the token on disk,
+		// expired, refused and deleted again at the next start.
+		r.store.Apply(&b)
 	}
+	r.mu.Unlock()
 	if revoke != nil {
 		for _, id := range doomed {
 			revoke(id, "token expired")
@@ -566,6 +573,9 @@ func cmpID(a, b uint64) int {
 // a token that is disabled or whose access changed are ended (0x87): they
 // reconnect under the new rights.
 func (r *Registry) UpdateTokens(cid uint64, sel string, s TokenSpec) ([]Token, error) {
+	if err := apply(&Token{}, s); err != nil {
+		return nil, err // before any token changes: all or none
+	}
 	ts, err := r.Tokens(cid, sel)
 	if err != nil {
 		return nil, err
@@ -593,14 +603,17 @@ func (r *Registry) UpdateTokens(cid uint64, sel string, s TokenSpec) ([]Token, e
 	}
 	r.schedule()
 	revoke := r.revoke
+	cm := r.store.Apply(&b) // queued in order under the lock, waited for without it
 	r.mu.Unlock()
-	if err := r.write(&b); err != nil {
-		return nil, err
-	}
+	// What changed in memory applies even if the write failed.
+	err = cm.Wait(context.Background())
 	for _, id := range ended {
 		if revoke != nil {
 			revoke(id, "token changed")
 		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -625,14 +638,16 @@ func (r *Registry) DeleteTokens(cid uint64, sel string) ([]Token, error) {
 	}
 	r.schedule()
 	revoke := r.revoke
+	cm := r.store.Apply(&b) // queued in order under the lock, waited for without it
 	r.mu.Unlock()
-	if err := r.write(&b); err != nil {
-		return nil, err
-	}
-	if revoke != nil {
+	err = cm.Wait(context.Background())
+	if revoke != nil { // deleted in memory even if the write failed
 		for _, t := range ts {
 			revoke(t.ID, "token deleted")
 		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	return ts, nil
 }
@@ -651,21 +666,27 @@ func (r *Registry) CreateAccount(parent uint64, name string) (Account, error) {
 		return Account{}, fmt.Errorf("%w: name: empty; a subaccount needs a name", ErrInvalid)
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if parent != r.root && r.accounts[parent] == nil {
+		r.mu.Unlock()
 		return Account{}, fmt.Errorf("%w: account %d", ErrNotFound, parent)
 	}
 	if d := r.depthLocked(parent); d+1 > MaxDepth {
+		r.mu.Unlock()
 		return Account{}, fmt.Errorf("%w: account %d is at level %d: subaccounts go at most %d levels deep", ErrInvalid, parent, d, MaxDepth)
 	}
 	var b storage.Batch
 	a := Account{ID: r.newID(&b), CID: parent, Name: name, Created: r.now().Unix()}
 	v, _ := json.Marshal(a)
 	b.PutKV(spaceAccounts, idKey(a.ID), v)
-	if err := r.write(&b); err != nil {
+	r.accounts[a.ID] = &a
+	cm := r.store.Apply(&b) // as in create
+	r.mu.Unlock()
+	if err := cm.Wait(context.Background()); err != nil {
+		r.mu.Lock()
+		delete(r.accounts, a.ID)
+		r.mu.Unlock()
 		return Account{}, err
 	}
-	r.accounts[a.ID] = &a
 	return a, nil
 }
 
@@ -728,14 +749,16 @@ func (r *Registry) DeleteAccounts(cid uint64, sel string) ([]Account, error) {
 	}
 	r.schedule()
 	revoke := r.revoke
+	cm := r.store.Apply(&b) // queued in order under the lock, waited for without it
 	r.mu.Unlock()
-	if err := r.write(&b); err != nil {
-		return nil, err
-	}
-	if revoke != nil {
+	err = cm.Wait(context.Background())
+	if revoke != nil { // deleted in memory even if the write failed
 		for _, id := range tokens {
 			revoke(id, "account deleted")
 		}
+	}
+	if err != nil {
+		return nil, err
 	}
 	return as, nil
 }
