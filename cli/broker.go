@@ -64,6 +64,14 @@ README). --http serves the REST API (/mqtt/messages, /mqtt/sessions,
 /mqtt/logs), /metrics and /healthz; the sessions, retained and logs
 subcommands are its clients.
 
+--auth token reproduces flespi's access model: clients present tokens
+(as user name, password, "FlespiToken <key>", or id + 16-character
+prefix), tokens carry ACLs and lifetimes, and subaccounts are isolated topic
+namespaces; /platform/tokens and /platform/subaccounts manage them over
+--http. The root master token comes from --master-token,
+MQTTBOARD_MASTER_TOKEN or the config, else is generated and printed once
+(kept with --data).
+
 --data DIR keeps persistent sessions (with their queued and in-flight
 messages), retained messages and tokens in DIR across restarts and crashes;
 a QoS 1/2 PUBLISH is then acknowledged only once it is on disk. --fsync says

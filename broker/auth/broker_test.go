@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -386,4 +387,42 @@ func TestResumeRegrants(t *testing.T) {
 	m.pub(t, "s/x", "secret", false)
 	m.pub(t, "o/x", "marker", false)
 	c2.nothingBefore(t, "marker")
+}
+
+// TestTTLAtThePeer: a ttl token stays valid while a session uses it, and
+// lapses ttl seconds after its last use (the registry's clock is moved,
+// not waited for).
+func TestTTLAtThePeer(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+	reg, _, err := auth.Open(storage.NewMem(), auth.Options{Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(reg.Close)
+	evOpts, events := brokertest.Events(100)
+	evOpts.Auth = reg
+	_, addr := brokertest.StartServer(t, evOpts)
+	tk, _ := reg.CreateToken(1, auth.TokenSpec{TTL: ptr[int64](60)})
+
+	first := mustDial(t, addr, "first", tk.Key)
+	advance(2 * time.Minute) // in use all along: still valid
+	second := mustDial(t, addr, "second", tk.Key)
+	second.Disconnect(&paho.Disconnect{})
+	first.Disconnect(&paho.Disconnect{})
+	for n := 0; n < 2; {
+		if e := brokertest.Recv(t, events, wait); e.Kind == broker.EventDisconnected {
+			n++
+		}
+	}
+	advance(59 * time.Second)
+	mustDial(t, addr, "within", tk.Key).Disconnect(&paho.Disconnect{})
+	brokertest.WaitEvent(t, events, wait, func(e broker.Event) bool { return e.Kind == broker.EventDisconnected && e.ClientID == "within" })
+	advance(61 * time.Second)
+	c, err := dial(t, addr, &paho.Connect{ClientID: "lapsed", Username: tk.Key, UsernameFlag: true, CleanStart: true})
+	if err == nil || c.ack == nil || c.ack.ReasonCode != 0x87 {
+		t.Fatalf("ttl lapsed: %v %+v", err, c.ack)
+	}
 }
