@@ -237,9 +237,13 @@ func (c *conn) serve(ctx context.Context) {
 	if stopping {
 		c.nc.Close() // kicked (server closing) while in CONNECT
 	}
+	// Register before the write loop can start: writerExit reads
+	// c.registered, and the write task must see it set (a race otherwise,
+	// TestTakeover311Closes under -race).
+	registered := c.ev != nil && c.register()
 	c.Wake() // CONNACK, then what the session has queued
 	handedOff = true
-	if c.ev != nil && c.register() {
+	if registered {
 		c.burst() // then parked in the poller: this goroutine ends
 		return
 	}

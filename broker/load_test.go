@@ -49,7 +49,7 @@ func TestManyClients(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		c := paho.NewClient(paho.ClientConfig{Conn: nc, OnPublishReceived: []func(paho.PublishReceived) (bool, error){
+		c := paho.NewClient(paho.ClientConfig{Conn: nc, PacketTimeout: time.Until(deadline), OnPublishReceived: []func(paho.PublishReceived) (bool, error){
 			func(pr paho.PublishReceived) (bool, error) {
 				r.mu.Lock()
 				r.seen[string(pr.Packet.Payload)]++
