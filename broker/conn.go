@@ -32,13 +32,16 @@ import (
 //
 // Who closes what (each exactly once):
 //
-//	channel     closed by                                means
-//	stop        Kick (under mu, first call only)         the connection is ending
+//	signal      fired by                                 means
+//	stopped     Kick (first call only; an atomic flag)   the connection is ending
 //	readerDone  end                                      nothing reads the socket any more
 //	writerDone  the write loop's last exit (writerExit),  no write loop runs, none will start
 //	            or end when writing never started
 //	done        end, last                                everything is released
-//	wakeCh      never (a one-slot signal to the write loop)
+//	wakeCh      never closed (a one-slot signal to the write loop; goroutine transport only)
+//
+// readerDone, writerDone and done are [signal]s: their channel is made only
+// if someone waits before they fire, so an idle connection holds none.
 type conn struct {
 	s  *Server
 	nc net.Conn
@@ -103,10 +106,10 @@ type conn struct {
 	tok        eventloop.Token
 	kaEntry    eventloop.Entry
 
-	stop       chan struct{}
-	readerDone chan struct{}
-	writerDone chan struct{}
-	done       chan struct{}
+	stopped    atomic.Bool
+	readerDone signal // guarded by mu, like the other signals
+	writerDone signal
+	done       signal
 }
 
 // newConn is called with s.mu held (it may start the event loop).
@@ -114,11 +117,7 @@ func newConn(s *Server, nc net.Conn) *conn {
 	streamed := streamedConn(nc)
 	c := &conn{
 		s: s, nc: nc,
-		streamed:   streamed,
-		stop:       make(chan struct{}),
-		readerDone: make(chan struct{}),
-		writerDone: make(chan struct{}),
-		done:       make(chan struct{}),
+		streamed: streamed,
 	}
 	if streamed {
 		c.ev = s.eventLoop()
@@ -162,7 +161,7 @@ func (c *conn) kick(code packet.ReasonCode, reason string, graceful bool) {
 	}
 	ready := c.ready
 	c.mu.Unlock()
-	close(c.stop)
+	c.stopped.Store(true)
 	if !ready {
 		// No write loop will run before CONNACK: closing is what ends the
 		// read side of a connection still in CONNECT.
@@ -307,18 +306,18 @@ func (c *conn) end() {
 			c.sess.Detach(c) // done already, unless disconnected panicked
 		}
 		c.s.forget(c)
-		close(c.done)
+		c.fire(&c.done)
 	}()
-	close(c.readerDone)
+	c.fire(&c.readerDone)
 	c.giveBackAll()
 	c.in.connected()
 	c.mu.Lock()
 	ready := c.ready
 	c.mu.Unlock()
 	if ready {
-		<-c.writerDone
+		<-c.wait(&c.writerDone)
 	} else {
-		close(c.writerDone) // no write loop starts before ready
+		c.fire(&c.writerDone) // no write loop starts before ready
 	}
 	c.nc.Close()
 	c.mu.Lock()
@@ -361,10 +360,8 @@ func (c *conn) endWith(err error) {
 // that closing does not reset the connection before the client has read our
 // DISCONNECT.
 func (c *conn) drain() {
-	select {
-	case <-c.writerDone:
+	if c.fired(&c.writerDone) {
 		return
-	default:
 	}
 	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
 	c.drainInput()

@@ -403,10 +403,10 @@ func (s *Server) RemoveSession(clientID string) error {
 			c.Kick(packet.AdministrativeAction, "session removed by the broker's administrator")
 			kicked = true
 			select {
-			case <-c.done:
+			case <-c.wait(&c.done):
 			case <-time.After(5 * time.Second):
 				c.nc.Close()
-				<-c.done
+				<-c.wait(&c.done)
 			}
 			continue
 		}

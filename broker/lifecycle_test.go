@@ -76,6 +76,9 @@ func TestLifecycleChild(t *testing.T) {
 			fmt.Printf("measure %s\n", figures(srv))
 		case "peek": // the same, with connections open
 			fmt.Printf("measure %s\n", figures(srv))
+		case "rusage": // the process's CPU time so far (bench_lowrate_test.go)
+			user, sys := cpuNanos()
+			fmt.Printf("rusage %d %d\n", user, sys)
 		}
 		// Wait (bounded) until the broker accepted every connection the
 		// test opened, so that none is still in the kernel's accept queue
@@ -119,7 +122,7 @@ func procKB(key string) int {
 }
 
 type child struct {
-	t    *testing.T
+	t    testing.TB
 	addr string
 	in   io.WriteCloser
 	out  *bufio.Scanner
@@ -136,7 +139,7 @@ func (m measure) String() string {
 }
 
 // startChild runs the broker process with env and returns its address.
-func startChild(t *testing.T, env ...string) *child {
+func startChild(t testing.TB, env ...string) *child {
 	t.Helper()
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("RSS is read from /proc/self/status (Linux)")

@@ -240,7 +240,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	c.serve(ctx)
-	<-c.done
+	<-c.wait(&c.done)
 }
 
 // track registers a new connection, or closes nc when the server is

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -58,8 +59,9 @@ func TestSoak(t *testing.T) {
 	m := c.peek()
 	t.Logf("%d idle: %v", len(idle), m)
 	// Goroutines: the poller, the wheel and at most a pool's worth of
-	// workers, whatever the number of idle connections.
-	limit := base.goroutines + 2 + 8 + 4
+	// waiting workers (16 per processor), whatever the number of idle
+	// connections.
+	limit := base.goroutines + 2 + 16*max(2, runtime.GOMAXPROCS(0)) + 4
 	if eventLoop && m.goroutines > limit {
 		t.Errorf("%d goroutines with %d idle connections, want at most %d", m.goroutines, len(idle), limit)
 	}

@@ -33,7 +33,7 @@ func TestConfigTransport(t *testing.T) {
 // TestTransportGoroutines: with the event loop, idle connections hold no
 // goroutine; with the goroutine transport, each holds one. Both serve.
 func TestTransportGoroutines(t *testing.T) {
-	const n = 100
+	const n = 300
 	for _, tr := range []string{broker.TransportEventLoop, broker.TransportGoroutine} {
 		t.Run(tr, func(t *testing.T) {
 			if tr == broker.TransportEventLoop && !eventloop.Supported() {
@@ -59,10 +59,11 @@ func TestTransportGoroutines(t *testing.T) {
 			}
 			after := settledGoroutines()
 			t.Logf("%s: %d goroutines before, %d with %d more idle connections", tr, before, after, n)
-			if tr == broker.TransportEventLoop && after > before+10 {
+			// At most the pool's waiting workers (16 per processor).
+			if tr == broker.TransportEventLoop && after > before+16*max(1, runtime.GOMAXPROCS(0))+4 {
 				t.Fatalf("%d goroutines for %d idle connections on the event loop", after-before, n)
 			}
-			if tr == broker.TransportGoroutine && after < before+n {
+			if tr == broker.TransportGoroutine && after < before+n*9/10 { // a read goroutine may be handing over
 				t.Fatalf("%d goroutines for %d idle connections on the goroutine transport, want one each", after-before, n)
 			}
 			// Both transports still serve: a message goes round.

@@ -103,10 +103,8 @@ func (c *conn) writeLoop() {
 				c.writeFailed(err)
 				return
 			}
-			select {
-			case <-c.stop:
+			if c.stopped.Load() {
 				more = false
-			default:
 			}
 		}
 		c.releaseWriter()
@@ -175,7 +173,7 @@ func (c *conn) writeFailed(err error) {
 // writerExit marks the end of writing for good: the connection is closing
 // and no write loop starts again (writing stays true).
 func (c *conn) writerExit() {
-	close(c.writerDone)
+	c.fire(&c.writerDone)
 	if c.registered {
 		// The socket is closed; an idle read side hears nothing from the
 		// poller (the kernel dropped the registration), so wake it: its
@@ -244,7 +242,7 @@ func (c *conn) flushFinal(graceful bool) {
 			}
 			t := time.NewTimer(c.s.opts.ShutdownLinger)
 			select {
-			case <-c.readerDone:
+			case <-c.wait(&c.readerDone):
 			case <-t.C:
 			}
 			t.Stop()

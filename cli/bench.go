@@ -35,6 +35,7 @@ type BenchOptions struct {
 	Inflight    int
 	PIDs        []string // name=pid: report the broker's RSS
 	Idle        int
+	Settle      time.Duration // --idle: how long the connections stay open before RSS is read again
 	Output      string
 }
 
@@ -97,6 +98,7 @@ Scenarios:
 	fs.IntVar(&o.Inflight, "inflight", 100, "unacknowledged QoS 1 messages per publisher")
 	fs.StringArrayVar(&o.PIDs, "pid", nil, "`name=pid` of a target's broker process: report its RSS (Linux)")
 	fs.IntVar(&o.Idle, "idle", 0, "instead of traffic, open this many idle connections and report RSS per connection (needs --pid)")
+	fs.DurationVar(&o.Settle, "settle", 0, "with --idle: keep the connections open this long and report RSS again (the runtime returns a ramp's transient memory over some seconds)")
 	fs.StringVarP(&o.Output, "output", "o", "text", "text or json (one object per measurement)")
 	return cmd
 }
@@ -262,11 +264,19 @@ func benchIdle(ctx context.Context, o *BenchOptions, targets []benchTarget, v pa
 			return benchExit(t.name, err)
 		}
 		after := rssMiB(t.pid)
+		perConn := (after - before) * 1024 * 1024 / float64(o.Idle)
+		fmt.Fprintf(o.IO.Out, "%s: %d idle connections: RSS %.1f -> %.1f MiB, %.0f bytes per connection\n", t.name, o.Idle, before, after, perConn)
+		if o.Settle > 0 {
+			select {
+			case <-time.After(o.Settle):
+			case <-ctx.Done():
+			}
+			settled := rssMiB(t.pid)
+			fmt.Fprintf(o.IO.Out, "%s: %d idle connections after %v: RSS %.1f MiB, %.0f bytes per connection\n", t.name, o.Idle, o.Settle, settled, (settled-before)*1024*1024/float64(o.Idle))
+		}
 		for _, c := range conns {
 			c.Close()
 		}
-		perConn := (after - before) * 1024 * 1024 / float64(o.Idle)
-		fmt.Fprintf(o.IO.Out, "%s: %d idle connections: RSS %.1f -> %.1f MiB, %.0f bytes per connection\n", t.name, o.Idle, before, after, perConn)
 	}
 	return nil
 }

@@ -133,9 +133,9 @@ func New(clientID string, seq uint64, l Limits) *Session {
 		ClientID: clientID,
 		Seq:      seq,
 		limits:   l,
-		inflight: make(map[uint16]inflight),
-		// incoming and subs are made on first use: most sessions of an
-		// idle broker never publish QoS 2 or subscribe.
+		// inflight, incoming and subs are made on first use: most
+		// sessions of an idle broker never receive QoS 1/2, publish QoS 2
+		// or subscribe.
 	}
 }
 
@@ -289,6 +289,9 @@ func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (_ []Out
 		if d.QoS > 0 {
 			o.PacketID = s.newID()
 			s.outSeq++
+			if s.inflight == nil {
+				s.inflight = make(map[uint16]inflight)
+			}
 			s.inflight[o.PacketID] = inflight{Delivery: d, seq: s.outSeq} // a value: no allocation per delivery
 			s.inflightBytes += size
 			if st != nil && d.Seq != 0 {
