@@ -43,6 +43,9 @@ func (s *Session) Restore(sm *storage.Message) {
 	s.lastSeq = max(s.lastSeq, sm.Seq)
 	if _, used := s.inflight[sm.PacketID]; sm.State != storage.Queued && sm.PacketID != 0 && !used && d.QoS > 0 {
 		s.outSeq++
+		if s.inflight == nil {
+			s.inflight = make(map[uint16]inflight) // made on first use (session.New)
+		}
 		s.inflight[sm.PacketID] = inflight{Delivery: d, seq: s.outSeq, released: sm.State == storage.AwaitingPubcomp}
 		s.inflightBytes += size
 		return
