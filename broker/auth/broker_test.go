@@ -426,3 +426,22 @@ func TestTTLAtThePeer(t *testing.T) {
 		t.Fatalf("ttl lapsed: %v %+v", err, c.ack)
 	}
 }
+
+// TestClientIDAcrossAccounts: a client id held by another account's
+// session is refused (0x85) instead of taking that session over.
+func TestClientIDAcrossAccounts(t *testing.T) {
+	s := start(t)
+	a, _ := s.reg.CreateAccount(1, "a")
+	b, _ := s.reg.CreateAccount(1, "b")
+	holder := mustDial(t, s.addr, "shared-id", s.token(t, a.ID, nil).Key)
+	c, err := dial(t, s.addr, &paho.Connect{ClientID: "shared-id", Username: s.token(t, b.ID, nil).Key, UsernameFlag: true, CleanStart: true})
+	if err == nil || c.ack == nil || c.ack.ReasonCode != 0x85 {
+		t.Fatalf("another account's client id: %v %+v", err, c.ack)
+	}
+	select {
+	case d := <-holder.disc:
+		t.Fatalf("the holder was disconnected: %#x", d.ReasonCode)
+	default:
+	}
+	holder.pub(t, "still/here", "x", false) // the holder's connection works
+}
