@@ -38,6 +38,11 @@ type Metrics struct {
 	// how many were published over MQTT.
 	LogRecords   int
 	LogPublished uint64
+	// StoreBytes is the persistent store's size on disk ([Server.StoreSize]);
+	// HasStore is false without one (no --data) or when its engine cannot
+	// tell, and then StoreBytes is not reported.
+	StoreBytes int64
+	HasStore   bool
 }
 
 // Metrics returns a snapshot of the broker's figures.
@@ -75,5 +80,6 @@ func (s *Server) Metrics() Metrics {
 	m.Retained, m.RetainedBytes = s.retained.Size()
 	ls := s.logStats()
 	m.LogRecords, m.LogPublished = ls.Records, ls.Published
+	m.StoreBytes, m.HasStore = s.StoreSize()
 	return m
 }

@@ -47,7 +47,7 @@ func (s *Server) publishSys(r *router) {
 // same [Metrics], so the two never disagree about one snapshot.
 func (m *Metrics) SysTopics() [][2]string {
 	i := func(n int64) string { return strconv.FormatInt(n, 10) }
-	return [][2]string{
+	topics := [][2]string{
 		{"version", Version},
 		{"uptime", i(int64(m.Uptime.Seconds())) + " seconds"},
 		{"clients/connected", i(int64(m.SessionsOnline))},
@@ -67,4 +67,8 @@ func (m *Metrics) SysTopics() [][2]string {
 		{"retained messages/count", i(int64(m.Retained))},
 		{"retained messages/bytes", i(m.RetainedBytes)},
 	}
+	if m.HasStore {
+		topics = append(topics, [2]string{"store/bytes", i(m.StoreBytes)})
+	}
+	return topics
 }

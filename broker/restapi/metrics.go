@@ -45,6 +45,7 @@ var metricDefs = []struct {
 	{"log_records", "Records in the log ring.", nil},
 	{"log_published_total", "Log records published to flespi/log/mqtt/...", nil},
 	{"uptime_seconds", "Seconds since the broker started.", nil},
+	{"store_bytes", "Size on disk of the persistent store (--data); absent without one.", nil},
 	{"route_latency_seconds", "Time from a PUBLISH's arrival to its being queued for every subscriber, sampled on one message in 64 per connection.", nil},
 }
 
@@ -96,6 +97,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge("log_records", float64(m.LogRecords))
 	counter("log_published_total", float64(m.LogPublished))
 	gauge("uptime_seconds", m.Uptime.Seconds())
+	if m.HasStore {
+		gauge("store_bytes", float64(m.StoreBytes))
+	}
 	buckets := map[float64]uint64{}
 	var n uint64
 	for i, b := range broker.LatencyBuckets {
@@ -178,6 +182,7 @@ func metricsFrom(fams map[string]*dto.MetricFamily) broker.Metrics {
 	num("shared_groups", &m.SharedGroups)
 	num("log_records", &m.LogRecords)
 	each("log_published_total", func(_ map[string]string, v float64, _ *dto.Metric) { m.LogPublished = uint64(v) })
+	each("store_bytes", func(_ map[string]string, v float64, _ *dto.Metric) { m.StoreBytes, m.HasStore = int64(v), true })
 	each("uptime_seconds", func(_ map[string]string, v float64, _ *dto.Metric) { m.Uptime = time.Duration(math.Round(v * 1e9)) })
 	each("route_latency_seconds", func(_ map[string]string, _ float64, mt *dto.Metric) {
 		h := mt.GetHistogram()
