@@ -127,6 +127,10 @@ func expand(t, user, cid string) string {
 type compiledACL struct {
 	rules        []compiledRule
 	allowDefault bool
+	// shared holds the rights of clients whose rules substitute nothing,
+	// by the positions of the rules that apply (see [ACL.forClient]): a
+	// few distinct sets at most, however many clients.
+	shared sync.Map
 }
 
 type compiledRule struct {
@@ -238,10 +242,16 @@ type clientRule struct {
 
 // forClient returns the rules that apply to the client with this user name
 // and client id.
+//
+// Clients to whom the same rules apply with nothing substituted share one
+// value (read-only once built), so a trie of many rules is built once per
+// set of rules, not once per connection.
 func (a *ACL) forClient(user, cid string) *clientACL {
 	c := a.compile()
 	ca := &clientACL{allowDefault: c.allowDefault}
-	for _, r := range c.rules {
+	var key []byte // the applied rules' positions, when none substitutes
+	shared := true
+	for i, r := range c.rules {
 		if !globMatch(r.user, r.userGlob, user) || !globMatch(r.cid, r.cidGlob, cid) {
 			continue
 		}
@@ -250,14 +260,23 @@ func (a *ACL) forClient(user, cid string) *clientACL {
 		}
 		cr := clientRule{pub: r.pub, sub: r.sub, allow: r.allow, topics: r.topics}
 		if r.usesUser || r.usesCID {
+			shared = false
 			cr.topics = make([]string, len(r.topics))
 			for i, t := range r.topics {
 				cr.topics[i] = expand(t, user, cid)
 			}
 		}
+		key = strconv.AppendInt(append(key, ','), int64(i), 10)
 		ca.rules = append(ca.rules, cr)
 	}
-	return ca.index()
+	if !shared {
+		return ca.index()
+	}
+	if v, ok := c.shared.Load(string(key)); ok {
+		return v.(*clientACL)
+	}
+	v, _ := c.shared.LoadOrStore(string(key), ca.index())
+	return v.(*clientACL)
 }
 
 // connectAllowed is true unless a future rule kind refuses the client; the
