@@ -123,3 +123,26 @@ func TestV311Behaviour(t *testing.T) {
 	}
 	brokertest.Recv(t, lost, 5*time.Second)
 }
+
+// TestGrantAllStillNotFlespi: an ACL token granted "#" may subscribe to
+// "#" but not to flespi/log/... (no ACL grants flespi/ topics), while a
+// master token may.
+func TestGrantAllStillNotFlespi(t *testing.T) {
+	s := start(t)
+	acl := mustDial(t, s.addr, "acl-all", s.token(t, 1, grant("#", "subscribe", "publish")).Key)
+	for _, f := range []struct {
+		filter string
+		code   byte
+	}{{"#", 1}, {"flespi/log/#", 0x87}, {"flespi,other/#", 0x87}, {"other/#", 1}} {
+		if code := acl.sub(t, f.filter); code != f.code {
+			t.Errorf("SUBSCRIBE %s with a # grant: %#x, want %#x", f.filter, code, f.code)
+		}
+	}
+	master := mustDial(t, s.addr, "master-all", s.master)
+	if code := master.sub(t, "flespi/log/#"); code != 1 {
+		t.Fatalf("master: %#x", code)
+	}
+	if _, err := s.reg.CreateToken(1, auth.TokenSpec{TTL: ptr[int64](60), Access: grant("flespi,other/#", "subscribe")}); err == nil {
+		t.Fatal("a selector reaching flespi/ was granted")
+	}
+}

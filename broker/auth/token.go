@@ -103,7 +103,7 @@ func (a *Access) Validate() error {
 		if err := packet.ValidateFilter(e.Topic); err != nil {
 			return fmt.Errorf("access.acl[%d].topic: %v", i, err)
 		}
-		if e.Topic == "flespi" || strings.HasPrefix(e.Topic, "flespi/") {
+		if reachesFlespi(e.Topic) {
 			return fmt.Errorf("access.acl[%d].topic: %q: ACLs for MQTT cannot be configured for topics starting with flespi/", i, e.Topic)
 		}
 		if len(e.Actions) == 0 {
@@ -184,4 +184,18 @@ func ValidKey(k string) bool {
 		}
 	}
 	return true
+}
+
+// reachesFlespi reports whether a filter names the flespi level first,
+// itself or as one word of a selector ("flespi,other/#"). Wildcards are
+// not counted: "#" may be granted, and the broker denies flespi/ before
+// any grant.
+func reachesFlespi(filter string) bool {
+	first, _, _ := strings.Cut(filter, "/")
+	for w := range strings.SplitSeq(first, ",") {
+		if w == "flespi" {
+			return true
+		}
+	}
+	return false
 }
