@@ -211,7 +211,8 @@ func (r *Registry) create(cid uint64, t Token) (Token, error) {
 	t.Created = r.now().Unix()
 	nt := t
 	r.putToken(&b, &nt)
-	r.tokens[nt.ID], r.byKey[nt.Key] = &nt, &nt
+	stored := nt // the registry's own: nt is returned after unlocking
+	r.tokens[nt.ID], r.byKey[nt.Key] = &stored, &stored
 	r.schedule()
 	// Queued under the lock, so writes reach the store in the order the
 	// registry changed, and waited for without it (deliveries read it):
@@ -678,7 +679,8 @@ func (r *Registry) CreateAccount(parent uint64, name string) (Account, error) {
 	a := Account{ID: r.newID(&b), CID: parent, Name: name, Created: r.now().Unix()}
 	v, _ := json.Marshal(a)
 	b.PutKV(spaceAccounts, idKey(a.ID), v)
-	r.accounts[a.ID] = &a
+	stored := a
+	r.accounts[a.ID] = &stored
 	cm := r.store.Apply(&b) // as in create
 	r.mu.Unlock()
 	if err := cm.Wait(context.Background()); err != nil {
