@@ -13,6 +13,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/broker/message"
 	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/mqttboard/mqttboard/broker/topics"
 	"github.com/mqttboard/mqttboard/packet"
 )
@@ -337,16 +338,27 @@ func (s *Server) CreateSession(clientID string, expiry uint32) error {
 		sess.Park(nil, 0, nil, time.Duration(expiry)*time.Second, func() { s.expire(sess) })
 	}
 	s.sessions[clientID] = sess
-	s.mu.Unlock()
-	now := time.Now().UnixNano()
-	s.insp.mu.Lock()
+	// The meta goes in before anyone can see the session, so that
+	// persistAPISession knows it is the API's alone.
+	now := time.Now()
+	s.insp.mu.Lock() // a leaf: nothing is taken under it
 	if s.insp.meta == nil {
 		s.insp.meta = make(map[string]*sessionMeta)
 	}
-	s.insp.meta[clientID] = &sessionMeta{sess: sess, createdAt: now, disconnectedAt: now}
+	s.insp.meta[clientID] = &sessionMeta{sess: sess, createdAt: now.UnixNano(), disconnectedAt: now.UnixNano()}
 	s.insp.mu.Unlock()
+	var commit *storage.Commit
+	if s.store != nil {
+		// Stored like a persistent session its client left (persist.go):
+		// recovered at start with its subscriptions and queue.
+		sess.SetStore(s.store)
+		var b storage.Batch
+		b.PutSession(apiRecord(sess, now))
+		commit = s.store.Apply(&b)
+	}
+	s.mu.Unlock()
 	s.logEvent(LogRecord{EventCode: LogSessionCreated, ClientID: clientID, SessionExpiry: &expiry, Detail: "created through the API"})
-	return nil
+	return waitStored(commit, "session "+clientID)
 }
 
 func validClientID(id string) error {
@@ -448,6 +460,7 @@ func (s *Server) Subscribe(clientID string, subs []SubscriptionInfo) error {
 		seen[in.Filter] = true
 		built[i] = sub
 	}
+	apiOnly := s.apiOnlyID(clientID)
 	s.mu.Lock()
 	sess := s.sessions[clientID]
 	if sess == nil {
@@ -467,7 +480,11 @@ func (s *Server) Subscribe(clientID string, subs []SubscriptionInfo) error {
 			wantRetained = append(wantRetained, sub)
 		}
 	}
+	commit := s.persistAPISession(sess, apiOnly) // inspect_persist.go
 	s.mu.Unlock()
+	if err := waitStored(commit, "subscriptions of "+clientID); err != nil {
+		return err
+	}
 	for _, sub := range built {
 		s.emit(Event{Kind: EventSubscribed, ClientID: clientID, Topic: sub.Filter, Detail: "through the API"})
 	}
@@ -528,6 +545,7 @@ func (s *Server) buildSubscription(in SubscriptionInfo) (*topics.Subscription, e
 // online or offline, and returns the filters it removed (a filter the
 // session does not have is skipped).
 func (s *Server) Unsubscribe(clientID string, filters []string) ([]string, error) {
+	apiOnly := s.apiOnlyID(clientID)
 	s.mu.Lock()
 	sess := s.sessions[clientID]
 	if sess == nil {
@@ -541,7 +559,14 @@ func (s *Server) Unsubscribe(clientID string, filters []string) ([]string, error
 		}
 		sess.RemoveSub(f)
 	}
+	var commit *storage.Commit
+	if len(removed) > 0 {
+		commit = s.persistAPISession(sess, apiOnly) // inspect_persist.go
+	}
 	s.mu.Unlock()
+	if err := waitStored(commit, "subscriptions of "+clientID); err != nil {
+		return removed, err
+	}
 	for _, f := range removed {
 		s.emit(Event{Kind: EventUnsubscribed, ClientID: clientID, Topic: f, Detail: "through the API"})
 	}

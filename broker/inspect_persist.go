@@ -1,0 +1,75 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/broker/storage"
+	"github.com/mqttboard/mqttboard/packet"
+)
+
+// Sessions and subscriptions the management API changes are stored like a
+// client's (with --data), so that POST /mqtt/sessions and the subscription
+// endpoints keep what they answered across a restart.
+
+// apiStoreWait bounds how long an API call waits for its change to be
+// stored: the store gives back pressure only when it is overloaded.
+const apiStoreWait = 10 * time.Second
+
+// apiRecord is the stored record of sess, a session the API made and no
+// client has used since: it has no will, user or protocol of its own.
+func apiRecord(sess *session.Session, at time.Time) storage.Session {
+	return sessionRecord(sess, packet.V5, "", at, nil, 0)
+}
+
+// persistAPISession queues the record of sess after the API changed its
+// subscriptions, and returns the commit (nil: nothing to store). Call with
+// s.mu held, so that the record is ordered with the ones attach and
+// disconnect write under it. An online session is written as its
+// connection's SUBSCRIBE writes it. An offline one is written only when it
+// is apiOnly ([Server.apiOnlyID]: no client used it since the API made it): one a client used has
+// its will and the rest in its stored record, which only that connection's
+// code rewrites; the API's change to it is kept in memory and stored with
+// the session's next record (its client's next connection).
+func (s *Server) persistAPISession(sess, apiOnly *session.Session) *storage.Commit {
+	if s.store == nil || !sess.Persistent() {
+		return nil
+	}
+	if c, _ := sess.Conn().(*conn); c != nil {
+		return c.persistSubs()
+	}
+	if apiOnly != sess {
+		return nil
+	}
+	var b storage.Batch
+	b.PutSession(apiRecord(sess, time.Now()))
+	return s.store.Apply(&b)
+}
+
+// apiOnlyID reports whether the session of clientID, if any, is one the
+// API made and no client has used since (its inspection meta is the
+// API's: no protocol). Taken before Server.mu (inspector.mu is a leaf);
+// the session it speaks of is checked again under Server.mu by identity.
+func (s *Server) apiOnlyID(clientID string) *session.Session {
+	s.insp.mu.Lock()
+	defer s.insp.mu.Unlock()
+	if m := s.insp.meta[clientID]; m != nil && m.version == 0 {
+		return m.sess
+	}
+	return nil
+}
+
+// waitStored waits for commit (nil: nothing) and says what failed.
+func waitStored(commit *storage.Commit, what string) error {
+	if commit == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), apiStoreWait)
+	defer cancel()
+	if err := commit.Wait(ctx); err != nil {
+		return fmt.Errorf("%s: storing it failed (it holds in memory until the broker stops): %w", what, err)
+	}
+	return nil
+}
