@@ -56,6 +56,10 @@ type Config struct {
 	// Prefix distinguishes this run's topics and client ids; default
 	// "bench".
 	Prefix string
+	// Persistent subscribers keep their sessions (5.0: session expiry 60 s;
+	// 3.1.1: clean session false), so a broker with persistence stores
+	// every QoS 1 delivery to them before acknowledging the publisher.
+	Persistent bool
 }
 
 // Validate fills in the defaults and checks c, without connecting
@@ -293,6 +297,11 @@ func closeAll(subs []*subscriber) {
 
 // dial connects and completes CONNECT/CONNACK.
 func dial(ctx context.Context, c *Config, id string) (net.Conn, *packet.Reader, error) {
+	return dialSession(ctx, c, id, false)
+}
+
+// dialSession is dial with a persistent session when persistent is set.
+func dialSession(ctx context.Context, c *Config, id string, persistent bool) (net.Conn, *packet.Reader, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", c.Addr)
 	if err != nil {
@@ -301,6 +310,14 @@ func dial(ctx context.Context, c *Config, id string) (net.Conn, *packet.Reader, 
 	connect := &packet.Connect{ProtocolVersion: c.Version, CleanStart: true, KeepAlive: 0, ClientID: id}
 	if c.Version == packet.V5 {
 		connect.Props.ReceiveMaximum = 65535
+	}
+	if persistent {
+		if c.Version == packet.V5 {
+			connect.Props.SessionExpiry = 60
+			connect.Props.Present = connect.Props.Present.Add(packet.PropSessionExpiry)
+		} else {
+			connect.CleanStart = false
+		}
 	}
 	b, _ := connect.AppendTo(nil, c.Version)
 	if _, err := nc.Write(b); err != nil {

@@ -169,7 +169,7 @@ type subscriber struct {
 }
 
 func newSubscriber(ctx context.Context, c *Config, id int, epoch time.Time) (*subscriber, error) {
-	nc, r, err := dial(ctx, c, c.Prefix+"-sub-"+strconv.Itoa(id))
+	nc, r, err := dialSession(ctx, c, c.Prefix+"-sub-"+strconv.Itoa(id), c.Persistent)
 	if err != nil {
 		return nil, err
 	}

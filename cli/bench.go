@@ -33,6 +33,7 @@ type BenchOptions struct {
 	Duration    time.Duration
 	Rate        float64
 	Inflight    int
+	Persistent  bool
 	PIDs        []string // name=pid: report the broker's RSS
 	Idle        int
 	Settle      time.Duration // --idle: how long the connections stay open before RSS is read again
@@ -96,6 +97,7 @@ Scenarios:
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "publishing time per measurement")
 	fs.Float64Var(&o.Rate, "rate", 0, "total messages per second over all publishers (0: as fast as possible)")
 	fs.IntVar(&o.Inflight, "inflight", 100, "unacknowledged QoS 1 messages per publisher")
+	fs.BoolVar(&o.Persistent, "persistent", false, "subscribers keep persistent sessions (5.0 session expiry 60 s, 3.1.1 clean session false): with a broker's --data, every QoS 1 delivery is stored before the publisher's PUBACK")
 	fs.StringArrayVar(&o.PIDs, "pid", nil, "`name=pid` of a target's broker process: report its RSS (Linux)")
 	fs.IntVar(&o.Idle, "idle", 0, "instead of traffic, open this many idle connections and report RSS per connection (needs --pid)")
 	fs.DurationVar(&o.Settle, "settle", 0, "with --idle: keep the connections open this long and report RSS again (the runtime returns a ramp's transient memory over some seconds)")
@@ -203,7 +205,7 @@ func benchRun(ctx context.Context, o *BenchOptions) error {
 			for _, t := range targets {
 				cfg := bench.Config{Addr: t.addr, Version: v, Scenario: bench.Scenario(sc), Publishers: o.Publishers,
 					Subscribers: o.Subscribers, QoS: packet.QoS(q), Size: o.Size, Duration: o.Duration, Rate: o.Rate,
-					Inflight: o.Inflight, Prefix: "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+					Inflight: o.Inflight, Prefix: "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36), Persistent: o.Persistent}
 				if o.Output == "text" {
 					fmt.Fprintf(o.IO.ErrOut, "measuring %s: %s, QoS %d, %d publishers, %d subscribers, %v...\n",
 						t.name, sc, q, o.Publishers, o.Subscribers, o.Duration)

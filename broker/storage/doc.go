@@ -52,7 +52,7 @@
 // they are applied, so a reconnect or republish racing it wins. [Store.Compact] gives space back to
 // the file system; the broker calls it in the background, rarely.
 //
-// # Wiring it into the broker (phase 2 of issue 14)
+// # How the broker uses it (issue 14 phase 2; broker/persist.go)
 //
 // Only sessions that persist (clean start false, or expiry > 0) and QoS 1/2
 // messages routed to them touch the store; the broker without --data keeps
@@ -70,17 +70,22 @@
 //   - CONNECT: clean start drops the stored session (DeleteSession);
 //     a persistent session is PutSession with DisconnectedAt zero.
 //     SUBSCRIBE/UNSUBSCRIBE: PutSession with the new subscription list,
-//     before the SUBACK/UNSUBACK goes out. Disconnect: PutSession with
+//     before the SUBACK/UNSUBACK goes out (the CONNACK, SUBACK and UNSUBACK
+//     of a persistent session wait for their commit). Disconnect: PutSession with
 //     DisconnectedAt (and the will, or none once it was sent), or
 //     DeleteSession when the expiry is 0.
-//   - Inbound QoS 1/2 PUBLISH: one Batch per publish with PutMessage for
-//     every persistent session it is routed to, PutRetained/DeleteRetained
-//     if it retains (one DeleteRetained per topic a wildcard deletion
-//     removes), MarkInbound for a QoS 2 publisher's packet id; Apply once;
-//     the PUBACK/PUBREC goes out when the Commit resolves nil (wait on
-//     [Commit.Durable] from the connection's writer, never in its reader),
-//     and as 0x97 when it fails with [ErrWrite]. Online delivery need not
-//     wait for it. PUBREL from the publisher: ClearInbound.
+//   - Inbound QoS 1/2 PUBLISH: every persistent session it is routed to
+//     stores the delivery (PutMessage, State Queued) in a batch of its own,
+//     applied under the session's lock before the delivery can be taken,
+//     so the session's later updates of it (sent, acknowledged) are
+//     applied after it; one more batch holds PutRetained/DeleteRetained
+//     (one DeleteRetained per topic a wildcard deletion removes) and
+//     MarkInbound for a QoS 2 publisher's packet id. The PUBACK/PUBREC
+//     goes out when all of those Commits resolved nil (the broker waits on
+//     the last, since they resolve in order, and checks them all for
+//     errors, off the read loop: broker/durable.go), and as 0x97 when one
+//     failed with [ErrWrite]. Online delivery does not wait. PUBREL from
+//     the publisher: ClearInbound, and the PUBCOMP waits for it.
 //   - Outbound to a persistent session: PutMessage with the new State and
 //     PacketID when it is sent, PUBREC -> AwaitingPubcomp, PUBACK/PUBCOMP
 //     -> DeleteMessage, expired or dropped -> DeleteMessage. These need not
