@@ -19,9 +19,24 @@ import (
 const apiStoreWait = 10 * time.Second
 
 // apiRecord is the stored record of sess, a session the API made and no
-// client has used since: it has no will, user or protocol of its own.
+// client has used since: it has no will, user or protocol of its own, and
+// its protocol 0 says so after a restart (restoredMeta).
 func apiRecord(sess *session.Session, at time.Time) storage.Session {
-	return sessionRecord(sess, packet.V5, "", at, nil, 0)
+	return sessionRecord(sess, 0, "", at, nil, 0)
+}
+
+// restoredMeta records, for the inspection API, what the store kept of a
+// recovered session's last connection (protocol, user, when it ended). A
+// session the API made keeps protocol 0 and so stays the API's alone: its
+// subscription changes are stored again after a restart too.
+func (s *Server) restoredMeta(sess *session.Session, ss *storage.Session, at time.Time) {
+	m := &sessionMeta{sess: sess, username: ss.Username, version: packet.Version(ss.Protocol), disconnectedAt: at.UnixNano()}
+	s.insp.mu.Lock()
+	if s.insp.meta == nil {
+		s.insp.meta = make(map[string]*sessionMeta)
+	}
+	s.insp.meta[sess.ClientID] = m
+	s.insp.mu.Unlock()
 }
 
 // persistAPISession queues the record of sess after the API changed its

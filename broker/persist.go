@@ -195,6 +195,7 @@ func (s *Server) restoreSession(ss *storage.Session, now time.Time, fix *storage
 	if ss.ExpiryInterval != storage.NeverExpire {
 		expiry = max(time.Duration(ss.ExpiryInterval)*time.Second-gone, time.Millisecond)
 	}
+	s.restoredMeta(sess, ss, at) // inspect_persist.go: what the REST API shows of it
 	s.mu.Lock()
 	s.sessions[ss.ClientID] = sess
 	s.mu.Unlock()

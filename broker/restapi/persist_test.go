@@ -48,6 +48,19 @@ func TestAPISessionsSurviveRestart(t *testing.T) {
 	if subs := c.ok("GET", "/mqtt/sessions/{selector}/subscriptions", sel("live"), "", ""); len(subs) != 1 || subs[0]["filter"] != "d/#" {
 		t.Fatalf("live after restart: subscriptions %v", subs)
 	}
+	if l := one(t, c.ok("GET", "/mqtt/sessions/{selector}", sel("live"), "", "")); l["protocol"] != "5.0" || l["disconnected_at"] == 0.0 || api["protocol"] != "" {
+		t.Fatalf("after restart, live %v, api %v", l, api)
+	}
+
+	// Still the API's own after the restart: its changes are stored.
+	c.ok("POST", "/mqtt/sessions/{selector}/subscriptions", sel("api"), "", `{"filter":"e/1"}`)
+	if err := c.srv.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	c = open()
+	if subs := c.ok("GET", "/mqtt/sessions/{selector}/subscriptions", sel("api"), "", ""); len(subs) != 3 || subs[2]["filter"] != "e/1" {
+		t.Fatalf("api after the second restart: subscriptions %v", subs)
+	}
 	p := dial(t, c.addr, "api", false, 3600)
 	m := p.recv(t)
 	if m.Topic != "b/x" || string(m.Payload) != "kept" || m.Properties.SubscriptionIdentifier == nil || *m.Properties.SubscriptionIdentifier != 3 {

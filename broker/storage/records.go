@@ -10,7 +10,8 @@ import "time"
 // belong in the store; clean sessions never touch the disk.
 type Session struct {
 	ClientID string
-	// Protocol is the CONNECT protocol level: 3 (3.1), 4 (3.1.1) or 5.
+	// Protocol is the CONNECT protocol level: 3 (3.1), 4 (3.1.1) or 5; 0
+	// for a session the REST API made that no client has used yet.
 	Protocol byte
 	// ExpiryInterval is the MQTT 5 Session Expiry Interval in seconds;
 	// [NeverExpire] (0xFFFFFFFF) means the session never expires.
