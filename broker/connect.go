@@ -136,6 +136,10 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		c.will = nil // a will is a publish like any other: the ACL applies
 	}
 
+	if err := c.s.claim(c.clientID, p.CleanStart); err != nil { // cluster.go
+		c.refuse(packet.ServerBusy, err.Error())
+		return false
+	}
 	present, ok, commit := c.s.attach(c, p.CleanStart)
 	if !ok {
 		c.refuse(packet.ServerUnavailable, "server shutting down")

@@ -105,6 +105,8 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	switch {
 	case code == packet.Success && wildcard:
 		n := c.deleteRetained(topic) // tokens.go: in the publisher's account; persist.go stores it
+		// cluster.go: the other nodes delete what matches too.
+		c.s.deletedRetained(topic, c.account())
 		if c.problemInfo && c.v == packet.V5 {
 			reason = "deleted " + itoa(n) + " retained messages matching " + topic
 		}
@@ -181,6 +183,7 @@ type router struct {
 	// queues, and the commits the publisher's acknowledgement waits for.
 	batch   *storage.Batch
 	commits []*storage.Commit
+	remote  bool            // routing another cluster node's message (cluster.go)
 }
 
 // view returns the $filter view of the message being routed, built once
@@ -196,6 +199,8 @@ func (r *router) add(sub *topics.Subscription) {
 	var seq uint64
 	if sub.Group == "" {
 		seq = sub.Subscriber.(*session.Session).Seq
+	} else if r.remote {
+		return // shared groups are node-local in a cluster (cluster.go)
 	}
 	r.matches = append(r.matches, match{seq: seq, sub: sub})
 }

@@ -18,6 +18,9 @@ var routerPool = sync.Pool{New: func() any { return new(router) }}
 // subscription identifier [MQTT-3.3.4-2] [MQTT-3.3.4-3]; each shared group
 // gives one delivery to the member it picks.
 func (s *Server) route(m *message.Message, r *router) int {
+	if s.bridge != nil && !r.remote {
+		s.bridge.Publish(m) // cluster.go: the other nodes' subscribers
+	}
 	if m.Retain {
 		s.retained.Set(m)
 		r.persistRetained(s, m) // persist.go: nothing without a store

@@ -40,6 +40,8 @@ type Server struct {
 	ackq       chan ackWait
 	restoreErr error
 	sweeps     atomic.Uint64 // store sweeps done, for the compaction schedule
+	// bridge joins the cluster (cluster.go); nil on a single node.
+	bridge Bridge
 
 	mu        sync.Mutex // guards everything below; see LOCKS.md
 	sessions  map[string]*session.Session

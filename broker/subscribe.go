@@ -102,6 +102,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 	if !c.durable(c.persistSubs()) { // persist.go: nil without a store
 		return
 	}
+	c.s.syncInterest() // cluster.go
 	c.send(ack)
 	now := time.Now()
 	for _, w := range wantRetained {

@@ -35,7 +35,7 @@ func (s *Server) sysLoop() {
 
 func (s *Server) publishSys(r *router) {
 	m := s.Metrics()
-	for _, kv := range m.SysTopics() {
+	for _, kv := range append(m.SysTopics(), s.clusterSys()...) {
 		s.route(&message.Message{Topic: "$SYS/broker/" + kv[0], Payload: []byte(kv[1]), Retain: true}, r)
 	}
 }

@@ -34,6 +34,20 @@ type Index struct {
 	mu    sync.RWMutex
 	root  node
 	count int
+	watch func(sub *Subscription, added bool)
+}
+
+// Watch makes the index call fn, under its write lock, whenever a
+// subscription is added (not when one replaces another of the same
+// subscriber and filter, whose Topic is the same) and whenever one is
+// removed, whatever path adds or removes it. fn must not block or call
+// back into the index. The cluster bridge uses it to follow the topics
+// its node has interest in; set it before the index is used. Match never
+// calls it, so routing costs the same with or without a watcher.
+func (x *Index) Watch(fn func(sub *Subscription, added bool)) {
+	x.mu.Lock()
+	x.watch = fn
+	x.mu.Unlock()
 }
 
 // NewIndex returns an empty index.
@@ -71,6 +85,9 @@ func (x *Index) Add(sub *Subscription) (replaced *Subscription) {
 		}
 		n.subs = append(n.subs, sub)
 		x.count++
+		if x.watch != nil {
+			x.watch(sub, true)
+		}
 		return nil
 	}
 	if n.groups == nil {
@@ -92,6 +109,9 @@ func (x *Index) Add(sub *Subscription) (replaced *Subscription) {
 	}
 	g.setMembers(append(append([]*Subscription(nil), g.members...), sub))
 	x.count++
+	if x.watch != nil {
+		x.watch(sub, true)
+	}
 	return nil
 }
 
@@ -141,14 +161,19 @@ func (x *Index) Remove(subscriber Subscriber, filter string) bool {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	ok := remove(&x.root, l.Slice(), subscriber, filter, group)
-	if ok {
-		x.count--
+	gone := remove(&x.root, l.Slice(), subscriber, filter, group)
+	if gone == nil {
+		return false
 	}
-	return ok
+	x.count--
+	if x.watch != nil {
+		x.watch(gone, false)
+	}
+	return true
 }
 
-func remove(n *node, lv []string, who Subscriber, filter, group string) bool {
+// remove deletes the subscription and returns it, nil when there was none.
+func remove(n *node, lv []string, who Subscriber, filter, group string) *Subscription {
 	if len(lv) == 0 {
 		if group == "" {
 			for i, s := range n.subs {
@@ -157,10 +182,10 @@ func remove(n *node, lv []string, who Subscriber, filter, group string) bool {
 					n.subs[i] = n.subs[last]
 					n.subs[last] = nil
 					n.subs = n.subs[:last]
-					return true
+					return s
 				}
 			}
-			return false
+			return nil
 		}
 		// The subscriber's group of that name, in whichever account.
 		for key, g := range n.groups {
@@ -175,11 +200,11 @@ func remove(n *node, lv []string, who Subscriber, filter, group string) bool {
 					if len(m) == 0 {
 						delete(n.groups, key)
 					}
-					return true
+					return s
 				}
 			}
 		}
-		return false
+		return nil
 	}
 	var c *node
 	sel := -1
@@ -196,8 +221,12 @@ func remove(n *node, lv []string, who Subscriber, filter, group string) bool {
 	default:
 		c = n.children[lv[0]]
 	}
-	if c == nil || !remove(c, lv[1:], who, filter, group) {
-		return false
+	if c == nil {
+		return nil
+	}
+	gone := remove(c, lv[1:], who, filter, group)
+	if gone == nil {
+		return nil
 	}
 	if c.empty() {
 		switch {
@@ -211,7 +240,7 @@ func remove(n *node, lv []string, who Subscriber, filter, group string) bool {
 			delete(n.children, lv[0])
 		}
 	}
-	return true
+	return gone
 }
 
 // Match calls plain for every plain subscription whose filter matches
