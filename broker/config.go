@@ -41,6 +41,10 @@ type Config struct {
 	// hold no goroutine) or "goroutine" (a goroutine per connection); see
 	// [Options.Transport].
 	Transport string `json:"transport" yaml:"transport"`
+	// Cluster runs the broker as a node of a cluster (`mqttboard broker
+	// --cluster-listen`, docs/cluster.md); absent: a single broker. The
+	// command line's flags take precedence.
+	Cluster *ClusterConfig `json:"cluster" yaml:"cluster"`
 	// Storage keeps persistent sessions, their messages, retained
 	// messages and tokens on disk (`mqttboard broker --data DIR`);
 	// absent: in memory.
@@ -207,4 +211,15 @@ func ParseConfig(name string, b []byte) (*Config, error) {
 		}
 	}
 	return &c, nil
+}
+
+// ClusterConfig is the cluster's part of the configuration.
+type ClusterConfig struct {
+	// NodeName is this node's name, unique in the cluster.
+	NodeName string `json:"node_name" yaml:"node_name"`
+	// Listen is the host:port the other nodes connect to.
+	Listen string `json:"listen" yaml:"listen"`
+	// Peers are other nodes' listen addresses; any one live node is
+	// enough to join.
+	Peers []string `json:"peers" yaml:"peers"`
 }

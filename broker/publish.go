@@ -183,7 +183,7 @@ type router struct {
 	// queues, and the commits the publisher's acknowledgement waits for.
 	batch   *storage.Batch
 	commits []*storage.Commit
-	remote  bool            // routing another cluster node's message (cluster.go)
+	remote  bool // routing another cluster node's message (cluster.go)
 }
 
 // view returns the $filter view of the message being routed, built once

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/broker/auth"
+	"github.com/mqttboard/mqttboard/broker/cluster"
 	"github.com/mqttboard/mqttboard/broker/listeners"
 	"github.com/mqttboard/mqttboard/broker/restapi"
 	"github.com/mqttboard/mqttboard/broker/storage"
@@ -40,6 +41,11 @@ type BrokerOptions struct {
 	// MasterToken is the bootstrap master token (--master-token, else
 	// MQTTBOARD_MASTER_TOKEN, else the config file, else generated).
 	MasterToken string
+	// Cluster mode (docs/cluster.md): this node's route address, the
+	// peers to join and its name.
+	ClusterListen string
+	ClusterPeers  []string
+	NodeName      string
 
 	Data  string // data directory of the persistent store ("" in memory)
 	Fsync string // always, batch or never ("" config or batch)
@@ -90,6 +96,9 @@ last seconds). One broker at a time may use DIR.`,
 			if err := o.validateListeners(); err != nil {
 				return err
 			}
+			if err := o.validateCluster(); err != nil {
+				return err
+			}
 			if o.HTTPTLS && (o.CertFile == "" || o.KeyFile == "") {
 				return usageError(errors.New("--http-tls needs --cert and --key"))
 			}
@@ -137,6 +146,9 @@ last seconds). One broker at a time may use DIR.`,
 	f.StringVar(&o.MasterToken, "master-token", "", "with --auth token: the root account's master token key, 64 characters (env MQTTBOARD_MASTER_TOKEN; default: generated and printed once)")
 	f.StringVar(&o.Data, "data", "", "keep persistent sessions, their messages, retained messages and tokens in this directory across restarts (config: storage.dir)")
 	f.StringVar(&o.Fsync, "fsync", "", "with --data: when to sync the disk: batch (default), always or never (config: storage.fsync)")
+	f.StringVar(&o.ClusterListen, "cluster-listen", "", "run as a cluster node: host:port the other nodes connect to (see docs/cluster.md; config: cluster.listen)")
+	f.StringArrayVar(&o.ClusterPeers, "cluster-peer", nil, "host:port of another node's --cluster-listen to join (repeatable; any one live node is enough)")
+	f.StringVar(&o.NodeName, "node-name", "", "this node's name in the cluster, unique (default: host name and cluster port)")
 	f.BoolVar(&o.NoStamp, "no-stamp", false, "strictly standard MQTT: no flespi timestamp/cid user properties on messages, no CONNACK user properties (config: stamp: false)")
 	for _, kind := range []string{"sessions", "retained", "logs"} {
 		cmd.AddCommand(newCmdBrokerAPI(ios, kind, nil))
@@ -151,6 +163,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 	var cfgHTTP *broker.HTTPConfig
 	var cfgStorage *broker.StorageConfig
 	var cfgMaster string // auth.master_token of the configuration file
+	var cfgCluster *broker.ClusterConfig
 	if o.Config != "" {
 		cfg, err := broker.LoadConfig(o.Config)
 		if err != nil {
@@ -159,6 +172,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		cfg.Apply(&opts)
 		cfgHTTP = cfg.HTTP
 		cfgStorage = cfg.Storage
+		cfgCluster = cfg.Cluster
 		if a := cfg.Auth; a != nil {
 			if o.Auth == "" {
 				o.Auth = a.Mode
@@ -209,6 +223,12 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 	}
 	if o.NoStamp {
 		opts.NoStamp = true
+	}
+	if cfgCluster != nil {
+		o.clusterFromConfig(cfgCluster)
+		if err := o.validateCluster(); err != nil {
+			return err
+		}
 	}
 	if cfgHTTP != nil && o.HTTP == "" {
 		o.HTTP, o.HTTPTLS = cfgHTTP.Listen, o.HTTPTLS || cfgHTTP.TLS
@@ -282,6 +302,22 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 			path = o.WSPath
 		}
 		fmt.Fprintf(o.IO.Out, "listening on %s://%s%s\n", b.kind, b.l.Addr(), path)
+	}
+	if o.ClusterListen != "" {
+		node, err := cluster.Start(s, cluster.Config{NodeName: o.nodeName(), Listen: o.ClusterListen, Peers: o.ClusterPeers,
+			MaxPayload: s.Limits().MaxPayload, Logger: opts.Logger})
+		if err != nil {
+			return fail(err)
+		}
+		defer node.Close() // after Serve: the last wills still reach the other nodes
+		fmt.Fprintf(o.IO.Out, "cluster node %s on %s", node.Name(), node.ClusterAddr())
+		if len(o.ClusterPeers) > 0 {
+			fmt.Fprintf(o.IO.Out, ", joining %s", strings.Join(o.ClusterPeers, " "))
+		}
+		fmt.Fprintln(o.IO.Out)
+		if host, _, _ := net.SplitHostPort(node.ClusterAddr().String()); !net.ParseIP(host).IsLoopback() {
+			fmt.Fprintf(o.IO.ErrOut, "warning: the cluster port %s is reachable from the network and has no authentication: keep it on a private network\n", node.ClusterAddr())
+		}
 	}
 	var api *http.Server
 	if o.HTTP != "" {
@@ -359,6 +395,77 @@ func (o *BrokerOptions) validateListeners() error {
 		}
 	}
 	return nil
+}
+
+// validateCluster checks the cluster flags: the peers and the name only
+// mean something with --cluster-listen, and every address is host:port.
+func (o *BrokerOptions) validateCluster() error {
+	if o.ClusterListen == "" {
+		if len(o.ClusterPeers) > 0 || o.NodeName != "" {
+			return usageError(errors.New("--cluster-peer and --node-name need --cluster-listen (this node's own cluster address)"))
+		}
+		return nil
+	}
+	for _, a := range append([]string{o.ClusterListen}, o.ClusterPeers...) {
+		_, port, err := net.SplitHostPort(a)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			return usageError(fmt.Errorf("cluster address %q: give host:port, e.g. 127.0.0.1:6222", a))
+		}
+	}
+	if o.NodeName != "" && !validNodeName(o.NodeName) {
+		return usageError(fmt.Errorf("--node-name %q: use 1 to 64 letters, digits, '-' or '_'", o.NodeName))
+	}
+	return nil
+}
+
+// clusterFromConfig fills what the command line did not set from the
+// configuration file's cluster section.
+func (o *BrokerOptions) clusterFromConfig(c *broker.ClusterConfig) {
+	if o.ClusterListen == "" {
+		o.ClusterListen = c.Listen
+	}
+	if len(o.ClusterPeers) == 0 {
+		o.ClusterPeers = c.Peers
+	}
+	if o.NodeName == "" {
+		o.NodeName = c.NodeName
+	}
+}
+
+func nameByte(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_'
+}
+
+func validNodeName(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !nameByte(r) {
+			return false
+		}
+	}
+	return true
+}
+
+// nodeName is --node-name, or the host name and the cluster port: unique
+// for several nodes on one machine and, usually, across machines.
+func (o *BrokerOptions) nodeName() string {
+	if o.NodeName != "" {
+		return o.NodeName
+	}
+	h, _ := os.Hostname()
+	var b []byte
+	for _, r := range h {
+		if nameByte(r) && len(b) < 40 {
+			b = append(b, byte(r))
+		}
+	}
+	if len(b) == 0 {
+		b = append(b, "node"...)
+	}
+	_, port, _ := net.SplitHostPort(o.ClusterListen)
+	return string(b) + "-" + port
 }
 
 // apiAddr turns a bare port ("8080") into a loopback address: the API has

@@ -1,0 +1,312 @@
+package cluster
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/mqttboard/mqttboard/broker"
+)
+
+const wait = 10 * time.Second
+
+// node is one broker of a test cluster.
+type node struct {
+	srv  *broker.Server
+	cl   *Node
+	addr string // MQTT
+}
+
+// startCluster runs n brokers in this process, each with a cluster node on
+// loopback; every node but the first names only the first as its peer, so
+// the rest of the mesh is NATS's own doing. It returns once every node has
+// a route to every other.
+func startCluster(t *testing.T, n int, opts broker.Options) []*node {
+	t.Helper()
+	var nodes []*node
+	var seed string
+	for i := range n {
+		o := opts
+		o.Listen = "127.0.0.1:0"
+		s := broker.New(o)
+		if err := s.Listen(); err != nil {
+			t.Fatal(err)
+		}
+		cfg := Config{NodeName: "n" + string(rune('0'+i)), Listen: "127.0.0.1:0"}
+		if seed != "" {
+			cfg.Peers = []string{seed}
+		}
+		cl, err := Start(s, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seed == "" {
+			seed = cl.ClusterAddr().String()
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); s.Serve(ctx) }()
+		t.Cleanup(func() {
+			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer scancel()
+			s.Shutdown(sctx)
+			cancel()
+			<-done
+			cl.Close()
+		})
+		nodes = append(nodes, &node{srv: s, cl: cl, addr: s.Addr().String()})
+	}
+	deadline := time.Now().Add(wait)
+	for _, nd := range nodes {
+		for len(nd.cl.Members()) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s sees only %v", nd.cl.Name(), nd.cl.Members())
+			}
+			time.Sleep(5 * time.Millisecond) // no event for "route up"; bounded by deadline
+		}
+	}
+	return nodes
+}
+
+// client is a paho.golang MQTT 5 client whose publishes arrive on msgs.
+type client struct {
+	*paho.Client
+	msgs chan *paho.Publish
+	disc chan *paho.Disconnect
+}
+
+func dial(t *testing.T, addr, id string, clean bool) *client {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{msgs: make(chan *paho.Publish, 10000), disc: make(chan *paho.Disconnect, 1)}
+	c.Client = paho.NewClient(paho.ClientConfig{
+		Conn: nc,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			c.msgs <- pr.Packet
+			return true, nil
+		}},
+		OnServerDisconnect: func(d *paho.Disconnect) { c.disc <- d },
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	cp := &paho.Connect{ClientID: id, CleanStart: clean, KeepAlive: 30}
+	if !clean {
+		se := uint32(600)
+		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &se}
+	}
+	ca, err := c.Connect(ctx, cp)
+	if err != nil {
+		t.Fatalf("connect %s to %s: %v (%+v)", id, addr, err, ca)
+	}
+	t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
+	return c
+}
+
+func (c *client) sub(t *testing.T, filters ...string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	var so []paho.SubscribeOptions
+	for _, f := range filters {
+		so = append(so, paho.SubscribeOptions{Topic: f, QoS: 1})
+	}
+	sa, err := c.Subscribe(ctx, &paho.Subscribe{Subscriptions: so})
+	if err != nil {
+		t.Fatalf("subscribe %q: %v", filters, err)
+	}
+	for i, r := range sa.Reasons {
+		if r >= 0x80 {
+			t.Fatalf("subscribe %q: reason %#x", filters[i], r)
+		}
+	}
+}
+
+func (c *client) pub(t *testing.T, topic string, qos byte, retain bool, payload string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if _, err := c.Publish(ctx, &paho.Publish{Topic: topic, QoS: qos, Retain: retain, Payload: []byte(payload)}); err != nil {
+		t.Fatalf("publish %q: %v", topic, err)
+	}
+}
+
+func (c *client) recv(t *testing.T) *paho.Publish {
+	t.Helper()
+	select {
+	case p := <-c.msgs:
+		return p
+	case <-time.After(wait):
+		t.Fatal("no message within", wait)
+	}
+	return nil
+}
+
+// quiet asserts nothing more arrives: a marker published after the
+// messages under test, on a topic the client also subscribes, must be the
+// next thing it receives.
+func (c *client) quiet(t *testing.T, via *client, marker string) {
+	t.Helper()
+	via.pub(t, marker, 1, false, "marker")
+	if p := c.recv(t); p.Topic != marker {
+		t.Fatalf("extra delivery %q %q before the marker", p.Topic, p.Payload)
+	}
+}
+
+// TestClusterPubSubOncePerSubscriptionInOrder: a publisher on node 0,
+// subscribers on nodes 1 and 2 (one with overlapping filters, one with a
+// selector and a '#' that must match its parent) and on node 0 itself:
+// each gets every message once, in the order published.
+func TestClusterPubSubOncePerSubscriptionInOrder(t *testing.T) {
+	nodes := startCluster(t, 3, broker.Options{NoStamp: true})
+	s1 := dial(t, nodes[1].addr, "s1", true)
+	s1.sub(t, "a/+", "a/#", "end")
+	s2 := dial(t, nodes[2].addr, "s2", true)
+	s2.sub(t, "a/x,b", "end")
+	s3 := dial(t, nodes[2].addr, "s3", true)
+	s3.sub(t, "a/b/#", "end") // matches a/b itself [MQTT-4.7.1-2]
+	s0 := dial(t, nodes[0].addr, "s0", true)
+	s0.sub(t, "a/b", "end")
+	p := dial(t, nodes[0].addr, "pub", true)
+	const N = 200
+	for i := range N {
+		p.pub(t, "a/b", byte(i%2), false, itoa(i))
+	}
+	for _, c := range []*client{s0, s1, s2, s3} {
+		for i := range N {
+			m := c.recv(t)
+			if m.Topic != "a/b" || string(m.Payload) != itoa(i) {
+				t.Fatalf("got %q %q, want a/b %d", m.Topic, m.Payload, i)
+			}
+		}
+		c.quiet(t, p, "end")
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
+
+// TestClusterEscapedTopics: topics with levels NATS cannot carry as they
+// are (empty levels, '.', '*', '>', spaces, UTF-8, '%') cross nodes intact
+// and match exactly.
+func TestClusterEscapedTopics(t *testing.T) {
+	nodes := startCluster(t, 2, broker.Options{NoStamp: true})
+	topics := []string{"/", "a//b", "a.b/c", "*/>", "sp ace/é", "100%/%", "$dollar/x", "a/b/"}
+	s := dial(t, nodes[1].addr, "s", true)
+	s.sub(t, append(append([]string(nil), topics...), "end")...)
+	p := dial(t, nodes[0].addr, "p", true)
+	for _, tp := range topics {
+		p.pub(t, tp, 1, false, tp)
+	}
+	for _, tp := range topics {
+		m := s.recv(t)
+		if m.Topic != tp || string(m.Payload) != tp {
+			t.Fatalf("got %q %q, want %q", m.Topic, m.Payload, tp)
+		}
+	}
+	s.quiet(t, p, "end")
+}
+
+// TestClusterRetained: retained messages set and replaced on one node are
+// served by another node's store; a wildcard deletion on a third empties
+// every node's store.
+func TestClusterRetained(t *testing.T) {
+	nodes := startCluster(t, 3, broker.Options{NoStamp: true})
+	p := dial(t, nodes[0].addr, "p", true)
+	p.pub(t, "r/1", 1, true, "one")
+	p.pub(t, "r/2", 1, true, "two")
+	p.pub(t, "r/1", 1, true, "one'") // replace
+	// Published and acknowledged on node 0 before the subscriber exists:
+	// a subscriber on node 2 gets the retained messages from its own
+	// node's store, once the broadcast reached it. A live message after
+	// them on the same path proves they arrived.
+	w := dial(t, nodes[2].addr, "w", true)
+	w.sub(t, "sync")
+	p.pub(t, "sync", 1, false, "x")
+	w.recv(t)
+	s := dial(t, nodes[2].addr, "s", true)
+	s.sub(t, "r/+")
+	got := map[string]string{}
+	for range 2 {
+		m := s.recv(t)
+		if !m.Retain {
+			t.Fatalf("%q not retained", m.Topic)
+		}
+		got[m.Topic] = string(m.Payload)
+	}
+	if got["r/1"] != "one'" || got["r/2"] != "two" {
+		t.Fatalf("retained on node 2: %v", got)
+	}
+	// flespi wildcard deletion from node 1 empties every node's store.
+	// Each node handles another node's traffic in the order that node sent
+	// it: a message from the deleting node received on every node proves
+	// the deletion was applied there.
+	var ws []*client
+	for i, nd := range nodes {
+		wi := dial(t, nd.addr, "w"+itoa(i), true)
+		wi.sub(t, "sync2")
+		ws = append(ws, wi)
+	}
+	d := dial(t, nodes[1].addr, "d", true)
+	d.pub(t, "r/+", 1, false, "")
+	d.pub(t, "sync2", 1, false, "y")
+	for _, wi := range ws {
+		wi.recv(t)
+	}
+	for _, nd := range nodes {
+		ms, err := nd.srv.Retained("r/#")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ms) != 0 {
+			t.Fatalf("%s still retains %d after the wildcard deletion", nd.cl.Name(), len(ms))
+		}
+	}
+}
+
+// TestClusterTakeover: the same client id connecting on another node takes
+// the session over: the first connection gets DISCONNECT 0x8E.
+func TestClusterTakeover(t *testing.T) {
+	nodes := startCluster(t, 3, broker.Options{NoStamp: true})
+	first := dial(t, nodes[0].addr, "dup", false)
+	first.sub(t, "t")
+	dial(t, nodes[2].addr, "dup", true)
+	select {
+	case d := <-first.disc:
+		if d.ReasonCode != 0x8E {
+			t.Fatalf("first connection got DISCONNECT %#x, want 0x8E", d.ReasonCode)
+		}
+	case <-time.After(wait):
+		t.Fatal("the first connection was not taken over")
+	}
+	// Its session (persistent) is gone from node 0: messages to its
+	// subscription are no longer queued there.
+	if _, ok := nodes[0].srv.Session("dup"); ok {
+		t.Fatal("node 0 still holds the taken-over session")
+	}
+	if _, ok := nodes[2].srv.Session("dup"); !ok {
+		t.Fatal("node 2 has no session for the new connection")
+	}
+}
+
+// TestClusterMembersInSys: $SYS/broker/cluster/members lists every node.
+func TestClusterMembersInSys(t *testing.T) {
+	nodes := startCluster(t, 3, broker.Options{NoStamp: true, SysInterval: 50 * time.Millisecond})
+	c := dial(t, nodes[1].addr, "c", true)
+	c.sub(t, "$SYS/broker/cluster/#")
+	// The first rounds may predate the last node's joining: read rounds
+	// until the members are all there (bounded by recv's timeout). A
+	// round publishes node, members, size in that order.
+	got := map[string]string{}
+	for len(got) < 3 || got["$SYS/broker/cluster/size"] != "3" {
+		m := c.recv(t)
+		got[m.Topic] = string(m.Payload)
+	}
+	if got["$SYS/broker/cluster/members"] != "n0,n1,n2" || got["$SYS/broker/cluster/node"] != "n1" || got["$SYS/broker/cluster/size"] != "3" {
+		t.Fatalf("$SYS: %v", got)
+	}
+}

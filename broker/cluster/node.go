@@ -1,0 +1,585 @@
+// Package cluster joins brokers into one MQTT service over an embedded
+// NATS server per node (docs/cluster.md): NATS routes between the nodes
+// carry subscription interest and messages, and control requests (client
+// id claims, interest barriers) travel the same routes. It implements
+// [broker.Bridge].
+package cluster
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/topics"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Config configures a node.
+type Config struct {
+	// NodeName names this node: letters, digits, '-' and '_', unique in
+	// the cluster (it is a NATS subject token and the server name).
+	NodeName string
+	// Listen is the host:port other nodes connect their routes to; port 0
+	// picks a free one ([Node.ClusterAddr] reports it).
+	Listen string
+	// Peers are other nodes' Listen addresses. Naming any live node is
+	// enough: NATS tells the new node about the rest. A peer that is down
+	// is retried for as long as the node runs.
+	Peers []string
+	// MaxPayload is the broker's largest payload; the NATS limits are
+	// raised to carry it with its envelope (0: 1 MB).
+	MaxPayload int
+	// Logger receives the node's warnings (nil: slog.Default()).
+	Logger *slog.Logger
+}
+
+// nodeName is what a node name may be.
+var nodeName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// Tuning, each with why.
+const (
+	// inboxLen is the channel between the NATS client and the goroutine
+	// that routes other nodes' messages: NATS drops (and reports) what
+	// does not fit, so it is sized for a burst of ~100 ms at full speed.
+	inboxLen = 1 << 16
+	// syncTimeout bounds how long SUBACK waits for the peers to confirm
+	// new interest: a peer that does not answer is being lost anyway.
+	syncTimeout = 2 * time.Second
+	// claimTimeout bounds how long CONNECT waits for the peers' answers
+	// to a claim: as long as a local takeover waits for the old
+	// connection.
+	claimTimeout = 5 * time.Second
+	// envelopeRoom is what an envelope adds to a payload at most, for the
+	// NATS payload limit: a 65,535-byte topic and client id, properties.
+	envelopeRoom = 1 << 20
+)
+
+// Node is one broker's membership in a cluster.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	srv   *broker.Server
+	ns    *server.Server
+	nc    *nats.Conn
+	queue string // the queue group all this node's data subscriptions share
+
+	inbox  chan *nats.Msg
+	wake   chan struct{}
+	closed chan struct{}
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex // guards below; taken under the topic index's lock (Interest)
+	refs     map[string]int
+	dirty    map[string]struct{}
+	gen      uint64        // interest changes so far
+	synced   uint64        // interest changes every peer has confirmed
+	round    chan struct{} // closed when the next interest round ends
+	claims   map[string]*claim
+	waiting  map[uint64]chan struct{}
+	claimSeq uint64
+
+	subs map[string]*nats.Subscription // the interest loop's own
+
+	dropped atomic.Int64 // messages NATS could not hand to the inbox
+	bufPool sync.Pool
+}
+
+// claim is a CONNECT of this node waiting for the peers' answers.
+type claim struct {
+	at   int64
+	lost bool
+}
+
+// claimMsg is a claim on the wire (JSON: claims are per CONNECT, rare
+// next to messages).
+type claimMsg struct {
+	ID    string `json:"id"`
+	Node  string `json:"node"`
+	At    int64  `json:"at"`
+	Clean bool   `json:"clean"`
+	Seq   uint64 `json:"seq"`
+}
+
+// Start starts this node's NATS server and joins s to the cluster. Call
+// it before s serves; call [Node.Close] after s has shut down.
+func Start(s *broker.Server, cfg Config) (*Node, error) {
+	if !nodeName.MatchString(cfg.NodeName) {
+		return nil, fmt.Errorf("cluster: node name %q: use 1 to 64 letters, digits, '-' or '_'", cfg.NodeName)
+	}
+	host, port, err := splitAddr(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: listen address %q: %w", cfg.Listen, err)
+	}
+	var routes []*url.URL
+	for _, p := range cfg.Peers {
+		if _, _, err := splitAddr(p); err != nil {
+			return nil, fmt.Errorf("cluster: peer %q: %w", p, err)
+		}
+		routes = append(routes, &url.URL{Scheme: "nats", Host: p})
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	maxPayload := max(cfg.MaxPayload, 1<<20) + envelopeRoom
+	var tb [24]byte
+	rand.Read(tb[:])
+	token := hex.EncodeToString(tb[:])
+	o := &server.Options{
+		ServerName: cfg.NodeName,
+		// The broker talks to its NATS server in-process. NATS starts
+		// routing only once its client listener is up, so one listens on
+		// a free loopback port, closed to anyone without this process's
+		// random token.
+		Host:          "127.0.0.1",
+		Port:          -1,
+		Authorization: token,
+		NoSigs:        true,
+		Cluster: server.ClusterOpts{
+			Name: "mqttboard",
+			Host: host,
+			Port: port,
+			// One route per pair of nodes: every message and interest
+			// change between two nodes travels one TCP connection in
+			// order, which the per-topic order and the interest barrier
+			// rely on.
+			PoolSize: -1,
+		},
+		Routes:         routes,
+		MaxPayload:     int32(min(maxPayload, 1<<30)),
+		MaxPending:     int64(max(maxPayload, 64<<20)),
+		MaxControlLine: 1 << 20, // subjects of long (escaped) topics
+	}
+	ns, err := server.NewServer(o)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	ns.SetLogger(natsLogger{cfg.Logger}, false, false)
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("cluster: the NATS server did not start on %s (is the address in use?)", cfg.Listen)
+	}
+	n := &Node{
+		cfg: cfg, log: cfg.Logger, srv: s, ns: ns,
+		queue:   "n." + cfg.NodeName,
+		inbox:   make(chan *nats.Msg, inboxLen),
+		wake:    make(chan struct{}, 1),
+		closed:  make(chan struct{}),
+		refs:    make(map[string]int),
+		dirty:   make(map[string]struct{}),
+		round:   make(chan struct{}),
+		claims:  make(map[string]*claim),
+		waiting: make(map[uint64]chan struct{}),
+		subs:    make(map[string]*nats.Subscription),
+	}
+	n.nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Token(token), nats.NoEcho(), nats.Name(cfg.NodeName),
+		nats.MaxReconnects(-1), nats.ErrorHandler(n.natsError))
+	if err != nil {
+		ns.Shutdown()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if err := n.subscribeControl(); err != nil {
+		n.nc.Close()
+		ns.Shutdown()
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	s.SetBridge(n)
+	n.wg.Go(n.receive)
+	n.wg.Go(n.interestLoop)
+	return n, nil
+}
+
+// splitAddr parses host:port; port 0 becomes NATS's "any free port".
+func splitAddr(a string) (string, int, error) {
+	h, p, err := net.SplitHostPort(a)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, errors.New("the port is 0 (any free one) to 65535")
+	}
+	if port == 0 {
+		port = -1
+	}
+	if h == "" {
+		h = "0.0.0.0"
+	}
+	return h, port, nil
+}
+
+func (n *Node) subscribeControl() error {
+	// Every node's retained messages and wildcard deletions reach every
+	// node, through the same inbox as messages so their order holds.
+	for _, subj := range []string{"r.>", "d"} {
+		if _, err := n.nc.ChanQueueSubscribe(subj, n.queue, n.inbox); err != nil {
+			return err
+		}
+	}
+	if _, err := n.nc.Subscribe("c.ping."+n.cfg.NodeName, func(m *nats.Msg) { m.Respond(nil) }); err != nil {
+		return err
+	}
+	if _, err := n.nc.Subscribe("c.claim", n.onClaim); err != nil {
+		return err
+	}
+	if _, err := n.nc.Subscribe("c.ack."+n.cfg.NodeName, n.onClaimAck); err != nil {
+		return err
+	}
+	return n.nc.Flush()
+}
+
+// ClusterAddr returns the address the node accepts routes on.
+func (n *Node) ClusterAddr() net.Addr { return n.ns.ClusterAddr() }
+
+// Name returns the node's name.
+func (n *Node) Name() string { return n.cfg.NodeName }
+
+// Dropped returns how many messages from other nodes were dropped because
+// this node could not route them as fast as they came.
+func (n *Node) Dropped() int64 { return n.dropped.Load() }
+
+// Close leaves the cluster: the routes close and the other nodes forget
+// this node's interest. Call it after the broker has shut down, so its
+// last messages (wills) still reach the other nodes.
+func (n *Node) Close() error {
+	select {
+	case <-n.closed:
+		return nil
+	default:
+	}
+	n.nc.Flush()
+	close(n.closed)
+	n.nc.Close()
+	n.wg.Wait()
+	n.ns.Shutdown()
+	n.ns.WaitForShutdown()
+	return nil
+}
+
+// Members implements [broker.Bridge]: this node, then the nodes it has a
+// route to, sorted.
+func (n *Node) Members() []string {
+	return append([]string{n.cfg.NodeName}, n.peers()...)
+}
+
+// peers returns the names of the nodes this node has routes to, sorted.
+func (n *Node) peers() []string {
+	rz, err := n.ns.Routez(nil)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, r := range rz.Routes {
+		if r.RemoteName != "" && !slices.Contains(out, r.RemoteName) {
+			out = append(out, r.RemoteName)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Publish implements [broker.Bridge]. $SYS topics stay on their node: each
+// node's counters are its own.
+func (n *Node) Publish(m *message.Message) {
+	if strings.HasPrefix(m.Topic, "$SYS/") {
+		return
+	}
+	prefix := "m."
+	if m.Retain {
+		prefix = "r." // every node keeps every retained message
+	}
+	bp, _ := n.bufPool.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	b := appendEnvelope((*bp)[:0], m)
+	// The NATS client copies b into its write buffer before returning.
+	if err := n.nc.Publish(subject(prefix, m.Topic), b); err != nil {
+		n.log.Warn("cluster: publish to the other nodes failed", "topic", m.Topic, "err", err)
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b
+		n.bufPool.Put(bp)
+	}
+}
+
+// DeleteRetained implements [broker.Bridge].
+func (n *Node) DeleteRetained(filter string, account uint64) {
+	b := binary.BigEndian.AppendUint64(nil, account)
+	if err := n.nc.Publish("d", append(b, filter...)); err != nil {
+		n.log.Warn("cluster: wildcard deletion not sent to the other nodes", "filter", filter, "err", err)
+	}
+}
+
+// receive routes what other nodes send, in the order it arrives.
+func (n *Node) receive() {
+	for {
+		select {
+		case <-n.closed:
+			return
+		case m := <-n.inbox:
+			n.handle(m)
+		}
+	}
+}
+
+func (n *Node) handle(nm *nats.Msg) {
+	if nm.Subject == "d" {
+		if len(nm.Data) < 8 {
+			return
+		}
+		n.srv.DeleteRetainedLocal(string(nm.Data[8:]), binary.BigEndian.Uint64(nm.Data))
+		return
+	}
+	m, err := decodeEnvelope(nm.Data)
+	if err != nil {
+		n.log.Warn("cluster: dropped a malformed message from another node", "subject", nm.Subject, "err", err)
+		return
+	}
+	n.srv.RouteRemote(m)
+}
+
+func (n *Node) natsError(_ *nats.Conn, sub *nats.Subscription, err error) {
+	if errors.Is(err, nats.ErrSlowConsumer) {
+		if p, _, e := sub.Pending(); e == nil && p == 0 {
+			return
+		}
+		n.dropped.Add(1)
+		n.log.Warn("cluster: messages from other nodes dropped: this node routes them slower than they arrive")
+		return
+	}
+	n.log.Warn("cluster: NATS client", "err", err)
+}
+
+// Interest implements [broker.Bridge]. Shared groups are node-local for
+// now (docs/cluster.md), so they announce no interest.
+func (n *Node) Interest(sub *topics.Subscription, added bool) {
+	if sub.Group != "" {
+		return
+	}
+	d := -1
+	if added {
+		d = 1
+	}
+	n.mu.Lock()
+	for _, subj := range filterSubjects("m.", sub.Topic) {
+		old := n.refs[subj]
+		n.refs[subj] = old + d
+		if old+d == 0 {
+			delete(n.refs, subj)
+		}
+		if (old == 0) != (old+d == 0) {
+			n.dirty[subj] = struct{}{}
+			n.gen++
+		}
+	}
+	n.mu.Unlock()
+	n.kick()
+}
+
+func (n *Node) kick() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// SyncInterest implements [broker.Bridge].
+func (n *Node) SyncInterest() {
+	n.mu.Lock()
+	if n.synced >= n.gen {
+		n.mu.Unlock()
+		return
+	}
+	round := n.round
+	n.mu.Unlock()
+	n.kick()
+	t := time.NewTimer(syncTimeout)
+	defer t.Stop()
+	select {
+	case <-round:
+	case <-t.C:
+		n.log.Warn("cluster: a peer did not confirm a new subscription in time", "timeout", syncTimeout)
+	case <-n.closed:
+	}
+}
+
+// interestLoop applies interest changes to NATS and, after each batch,
+// makes sure every peer has them: NATS sends a subscription to a peer on
+// the route before anything sent after it, and the peer handles route
+// traffic in order, so its answer to a ping sent after the SUB means it
+// knows the interest.
+func (n *Node) interestLoop() {
+	for {
+		select {
+		case <-n.closed:
+			return
+		case <-n.wake:
+		}
+		n.mu.Lock()
+		gen := n.gen
+		if gen == n.synced {
+			n.mu.Unlock()
+			continue
+		}
+		dirty := n.dirty
+		n.dirty = make(map[string]struct{})
+		want := make(map[string]bool, len(dirty))
+		for subj := range dirty {
+			want[subj] = n.refs[subj] > 0
+		}
+		done := n.round
+		n.round = make(chan struct{})
+		n.mu.Unlock()
+		for subj, w := range want {
+			s := n.subs[subj]
+			switch {
+			case w && s == nil:
+				s, err := n.nc.ChanQueueSubscribe(subj, n.queue, n.inbox)
+				if err != nil {
+					n.log.Warn("cluster: subscribe", "subject", subj, "err", err)
+					continue
+				}
+				n.subs[subj] = s
+			case !w && s != nil:
+				s.Unsubscribe()
+				delete(n.subs, subj)
+			}
+		}
+		n.pingPeers()
+		n.mu.Lock()
+		n.synced = max(n.synced, gen)
+		n.mu.Unlock()
+		close(done)
+	}
+}
+
+// pingPeers returns once every peer answered a ping (or syncTimeout).
+func (n *Node) pingPeers() {
+	var wg sync.WaitGroup
+	for _, p := range n.peers() {
+		wg.Go(func() {
+			if _, err := n.nc.Request("c.ping."+p, nil, syncTimeout); err != nil {
+				n.log.Debug("cluster: ping", "peer", p, "err", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// Claim implements [broker.Bridge].
+func (n *Node) Claim(clientID string, cleanStart bool) error {
+	peers := n.peers()
+	if len(peers) == 0 {
+		return nil
+	}
+	c := &claim{at: time.Now().UnixNano()}
+	ack := make(chan struct{}, len(peers))
+	n.mu.Lock()
+	n.claimSeq++
+	seq := n.claimSeq
+	n.claims[clientID] = c
+	n.waiting[seq] = ack
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		if n.claims[clientID] == c {
+			delete(n.claims, clientID)
+		}
+		delete(n.waiting, seq)
+		n.mu.Unlock()
+	}()
+	b, _ := json.Marshal(claimMsg{ID: clientID, Node: n.cfg.NodeName, At: c.at, Clean: cleanStart, Seq: seq})
+	if err := n.nc.Publish("c.claim", b); err != nil {
+		return err
+	}
+	t := time.NewTimer(claimTimeout)
+	defer t.Stop()
+	for range peers {
+		select {
+		case <-ack:
+		case <-t.C:
+			n.log.Warn("cluster: not every node answered a client id claim", "client", clientID, "timeout", claimTimeout)
+			return nil // the nodes that did not answer are being lost
+		case <-n.closed:
+			return nil
+		}
+	}
+	n.mu.Lock()
+	lost := c.lost
+	n.mu.Unlock()
+	if lost {
+		return errors.New("claimed at the same time on another node")
+	}
+	return nil
+}
+
+// onClaim handles another node's claim: a later claim wins (ties: the
+// greater node name), so two CONNECTs racing on two nodes leave one.
+func (n *Node) onClaim(m *nats.Msg) {
+	var c claimMsg
+	if json.Unmarshal(m.Data, &c) != nil || c.Node == n.cfg.NodeName || !nodeName.MatchString(c.Node) {
+		return
+	}
+	n.mu.Lock()
+	mine := n.claims[c.ID]
+	keep := mine != nil && (mine.at > c.At || (mine.at == c.At && n.cfg.NodeName > c.Node))
+	if mine != nil && !keep {
+		mine.lost = true
+	}
+	n.mu.Unlock()
+	reply := func() {
+		n.nc.Publish("c.ack."+c.Node, strconv.AppendUint(nil, c.Seq, 10))
+	}
+	if keep {
+		reply()
+		return
+	}
+	n.wg.Go(func() {
+		n.srv.Evict(c.ID, c.Clean)
+		reply()
+	})
+}
+
+func (n *Node) onClaimAck(m *nats.Msg) {
+	seq, err := strconv.ParseUint(string(m.Data), 10, 64)
+	if err != nil {
+		return
+	}
+	n.mu.Lock()
+	ch := n.waiting[seq]
+	n.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// natsLogger sends the NATS server's log to the broker's: warnings and
+// errors as such, its notices (routes made and lost) at debug level.
+type natsLogger struct{ l *slog.Logger }
+
+func (g natsLogger) Noticef(f string, v ...any) { g.l.Debug("cluster: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Warnf(f string, v ...any)   { g.l.Warn("cluster: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Fatalf(f string, v ...any)  { g.l.Error("cluster: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Errorf(f string, v ...any)  { g.l.Error("cluster: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Debugf(f string, v ...any)  {}
+func (g natsLogger) Tracef(f string, v ...any)  {}
