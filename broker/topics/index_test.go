@@ -2,6 +2,7 @@ package topics
 
 import (
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -115,5 +116,29 @@ func BenchmarkMatch(b *testing.B) {
 	fn := func(*Subscription) { n++ }
 	for b.Loop() {
 		x.Match("sensors/room1/temp", fn)
+	}
+}
+
+// TestWatch: the watcher sees each subscription added and removed once,
+// shared members included, and not a re-subscription that replaces one.
+func TestWatch(t *testing.T) {
+	x := NewIndex()
+	var log []string
+	x.Watch(func(s *Subscription, added bool) {
+		op := "-"
+		if added {
+			op = "+"
+		}
+		log = append(log, op+string(s.Subscriber.(who))+" "+s.Topic)
+	})
+	add(x, "c1", "a/+")
+	add(x, "c1", "a/+") // replaces: no change of interest
+	add(x, "c2", "$share/g/b/#")
+	x.Remove(who("c1"), "a/+")
+	x.Remove(who("c1"), "a/+") // gone already
+	x.Remove(who("c2"), "$share/g/b/#")
+	want := []string{"+c1 a/+", "+c2 b/#", "-c1 a/+", "-c2 b/#"}
+	if strings.Join(log, ",") != strings.Join(want, ",") {
+		t.Fatalf("watched %q, want %q", log, want)
 	}
 }
