@@ -99,11 +99,11 @@ func (s *Server) Evict(clientID string, cleanStart bool) bool {
 			c.Kick(packet.SessionTakenOver, "another connection with the same client id took the session over on another node")
 			kicked = true
 			select {
-			case <-c.done:
+			case <-c.wait(&c.done):
 			case <-time.After(5 * time.Second):
 				s.opts.Logger.Warn("takeover", "client", clientID, "err", errTakeoverTimeout)
 				c.nc.Close()
-				<-c.done
+				<-c.wait(&c.done)
 			}
 			continue
 		}
