@@ -22,6 +22,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqttboard/mqttboard/profiles"
 )
 
 // api is an HTTP client of the broker's --http address.
@@ -383,5 +385,37 @@ func TestBrokerSessionsCounters(t *testing.T) {
 	code, out, e := mqttboard(t, "", "broker", "sessions", "counted", "--http", base, "--fields", "client_id,received,published,rejected")
 	if code != 0 || out != `{"client_id":"counted","published":0,"received":2,"rejected":0}`+"\n" {
 		t.Fatalf("sessions: %d %q %q", code, out, e)
+	}
+}
+
+// TestBoardBrokerHTTP: the broker pane's API comes from --broker-http, or
+// else from the saved board; a bad saved address is a usage error naming
+// the board.
+func TestBoardBrokerHTTP(t *testing.T) {
+	t.Setenv("FLESPI_TOKEN", "tok")
+	f := &profiles.File{Boards: []profiles.Board{{Name: "remote", BrokerHTTP: "9080"}, {Name: "broken", BrokerHTTP: "http://"}, {Name: "plain"}}}
+	for _, tc := range []struct {
+		o    BoardOptions
+		want string
+	}{
+		{BoardOptions{Board: "remote"}, "http://127.0.0.1:9080"},
+		{BoardOptions{Board: "remote", BrokerHTTP: "https://b.example:9443/"}, "https://b.example:9443"},
+		{BoardOptions{Board: "plain"}, ""},
+		{BoardOptions{BrokerHTTP: "h:1"}, "http://h:1"},
+	} {
+		opts, err := boardOptions(&tc.o, f, "p.yaml")
+		got := ""
+		if opts.BrokerAPI != nil {
+			got = opts.BrokerAPI.Base
+			if opts.BrokerAPI.Token != "tok" {
+				t.Errorf("%+v: token %q", tc.o, opts.BrokerAPI.Token)
+			}
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%+v: %q, %v; want %q", tc.o, got, err, tc.want)
+		}
+	}
+	if _, err := boardOptions(&BoardOptions{Board: "broken"}, f, "p.yaml"); err == nil || !strings.Contains(err.Error(), `board "broken": broker_http`) {
+		t.Errorf("a bad saved address: %v", err)
 	}
 }

@@ -50,24 +50,9 @@ func boardRun(ctx context.Context, o *BoardOptions) error {
 	if err != nil {
 		return err
 	}
-	opts := tui.Options{Profiles: f.Profiles, ProfilesPath: path}
-	if o.BrokerHTTP != "" {
-		base, err := restapi.BaseURL(o.BrokerHTTP)
-		if err != nil {
-			return usageError(fmt.Errorf("--broker-http %w", err))
-		}
-		opts.BrokerAPI = &restapi.Client{Base: base, Token: apiToken(o.BrokerToken)}
-	}
-	if o.Board != "" {
-		b, ok := f.Board(o.Board)
-		if !ok {
-			names := strings.Join(f.BoardNames(), ", ")
-			if names == "" {
-				names = "none; save one with ctrl+b in the board"
-			}
-			return usageError(fmt.Errorf("no board %q in %s (saved boards: %s)", o.Board, path, names))
-		}
-		opts.Board = b
+	opts, err := boardOptions(o, f, path)
+	if err != nil {
+		return err
 	}
 	m := tui.New(opts)
 	defer m.Close()
@@ -86,4 +71,34 @@ func boardRun(ctx context.Context, o *BoardOptions) error {
 		return nil
 	}
 	return err
+}
+
+// boardOptions are the board's options from the flags and the profiles
+// file f (read from path): the saved board --board names, and the broker
+// pane's API, --broker-http or else the one the board was saved with.
+func boardOptions(o *BoardOptions, f *profiles.File, path string) (tui.Options, error) {
+	opts := tui.Options{Profiles: f.Profiles, ProfilesPath: path}
+	apiAddr, flag := o.BrokerHTTP, "--broker-http"
+	if o.Board != "" {
+		b, ok := f.Board(o.Board)
+		if !ok {
+			names := strings.Join(f.BoardNames(), ", ")
+			if names == "" {
+				names = "none; save one with ctrl+b in the board"
+			}
+			return opts, usageError(fmt.Errorf("no board %q in %s (saved boards: %s)", o.Board, path, names))
+		}
+		opts.Board = b
+		if apiAddr == "" && b.BrokerHTTP != "" {
+			apiAddr, flag = b.BrokerHTTP, fmt.Sprintf("board %q: broker_http", o.Board)
+		}
+	}
+	if apiAddr != "" {
+		base, err := restapi.BaseURL(apiAddr)
+		if err != nil {
+			return opts, usageError(fmt.Errorf("%s %w", flag, err))
+		}
+		opts.BrokerAPI = &restapi.Client{Base: base, Token: apiToken(o.BrokerToken)}
+	}
+	return opts, nil
 }

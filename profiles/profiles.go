@@ -152,6 +152,10 @@ type Board struct {
 	Name        string            `yaml:"name"`
 	Connections []BoardConnection `yaml:"connections"`
 	Layout      Layout            `yaml:"layout"`
+	// BrokerHTTP is the REST API (`mqttboard broker --http`) whose broker
+	// the broker pane shows (`mqttboard --broker-http`); empty: the
+	// bundled one. Its token is never saved.
+	BrokerHTTP string `yaml:"broker_http,omitempty"`
 }
 
 // File is the whole profiles file.

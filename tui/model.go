@@ -571,6 +571,9 @@ func (m *Model) Board(name string) profiles.Board {
 		focus = Messages
 	}
 	b := profiles.Board{Name: name, Layout: profiles.Layout{TopicTree: m.topicTree, Focus: paneNames[focus]}}
+	if m.opts.BrokerAPI != nil {
+		b.BrokerHTTP = m.opts.BrokerAPI.Base // the token is not saved
+	}
 	for _, c := range m.set.List {
 		bc := profiles.BoardConnection{Profile: c.Profile, PacketLog: c.Tracing()}
 		if bc.Local {
