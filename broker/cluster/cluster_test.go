@@ -2,13 +2,18 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/broker/restapi"
 )
 
 const wait = 10 * time.Second
@@ -308,5 +313,29 @@ func TestClusterMembersInSys(t *testing.T) {
 	}
 	if got["$SYS/broker/cluster/members"] != "n0,n1,n2" || got["$SYS/broker/cluster/node"] != "n1" || got["$SYS/broker/cluster/size"] != "3" {
 		t.Fatalf("$SYS: %v", got)
+	}
+}
+
+// TestClusterMembersInREST: /healthz of a node names it and the members.
+func TestClusterMembersInREST(t *testing.T) {
+	nodes := startCluster(t, 3, broker.Options{NoStamp: true})
+	hs := httptest.NewServer(restapi.New(nodes[2].srv, restapi.Options{}))
+	defer hs.Close()
+	resp, err := http.Get(hs.URL + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Result []struct {
+			Node    string   `json:"node"`
+			Members []string `json:"cluster_members"`
+		} `json:"result"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || len(body.Result) != 1 {
+		t.Fatalf("healthz: %v %+v", err, body)
+	}
+	if r := body.Result[0]; r.Node != "n2" || strings.Join(r.Members, ",") != "n0,n1,n2" {
+		t.Fatalf("healthz: %+v", r)
 	}
 }

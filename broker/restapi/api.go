@@ -25,6 +25,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/mqttboard/mqttboard/broker"
@@ -364,7 +365,11 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m := a.srv.Stats()
-	writeResult(w, []map[string]any{{"status": "ok", "clients_connected": m.ClientsConnected, "sessions": m.Sessions}})
+	res := map[string]any{"status": "ok", "clients_connected": m.ClientsConnected, "sessions": m.Sessions}
+	if members := a.srv.ClusterMembers(); len(members) > 0 { // cluster mode (docs/cluster.md)
+		res["node"], res["cluster_members"] = members[0], slices.Sorted(slices.Values(members))
+	}
+	writeResult(w, []map[string]any{res})
 }
 
 //go:embed openapi.json
