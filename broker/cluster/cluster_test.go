@@ -79,17 +79,26 @@ func startCluster(t *testing.T, n int, opts broker.Options) []*node {
 // client is a paho.golang MQTT 5 client whose publishes arrive on msgs.
 type client struct {
 	*paho.Client
+	nc   net.Conn
 	msgs chan *paho.Publish
 	disc chan *paho.Disconnect
 }
 
 func dial(t *testing.T, addr, id string, clean bool) *client {
 	t.Helper()
+	return dialWith(t, addr, &paho.Connect{ClientID: id, CleanStart: clean, KeepAlive: 30})
+}
+
+// dialWith connects with cp; a persistent session (CleanStart false
+// without properties) gets a 600 s expiry.
+func dialWith(t *testing.T, addr string, cp *paho.Connect) *client {
+	t.Helper()
+	id, clean := cp.ClientID, cp.CleanStart
 	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &client{msgs: make(chan *paho.Publish, 10000), disc: make(chan *paho.Disconnect, 1)}
+	c := &client{nc: nc, msgs: make(chan *paho.Publish, 10000), disc: make(chan *paho.Disconnect, 1)}
 	c.Client = paho.NewClient(paho.ClientConfig{
 		Conn: nc,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
@@ -100,8 +109,7 @@ func dial(t *testing.T, addr, id string, clean bool) *client {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
-	cp := &paho.Connect{ClientID: id, CleanStart: clean, KeepAlive: 30}
-	if !clean {
+	if !clean && cp.Properties == nil {
 		se := uint32(600)
 		cp.Properties = &paho.ConnectProperties{SessionExpiryInterval: &se}
 	}
@@ -337,5 +345,85 @@ func TestClusterMembersInREST(t *testing.T) {
 	}
 	if r := body.Result[0]; r.Node != "n2" || strings.Join(r.Members, ",") != "n0,n1,n2" {
 		t.Fatalf("healthz: %+v", r)
+	}
+}
+
+func willConnect(id string, delay uint32) *paho.Connect {
+	se := uint32(600)
+	return &paho.Connect{ClientID: id, CleanStart: false, KeepAlive: 30, WillMessage: &paho.WillMessage{Topic: "will/" + id, Payload: []byte("gone"), QoS: 1},
+		WillProperties: &paho.WillProperties{WillDelayInterval: &delay},
+		Properties:     &paho.ConnectProperties{SessionExpiryInterval: &se}}
+}
+
+// TestClusterWills: a will published on one node reaches a subscriber on
+// another; a delayed will is sent at once when a connection on another
+// node takes the session over with a clean start (the session ends
+// [MQTT-3.1.2-8]), and cancelled when it resumes without [MQTT-3.1.3-9].
+func TestClusterWills(t *testing.T) {
+	nodes := startCluster(t, 3, broker.Options{NoStamp: true})
+	s := dial(t, nodes[2].addr, "watcher", true)
+	s.sub(t, "will/#", "end")
+	p := dial(t, nodes[1].addr, "p", true)
+
+	// Immediate will, across nodes.
+	w := dialWith(t, nodes[0].addr, willConnect("a", 0))
+	w.nc.Close() // no DISCONNECT: the will is due
+	if m := s.recv(t); m.Topic != "will/a" || string(m.Payload) != "gone" {
+		t.Fatalf("got %q %q, want will/a", m.Topic, m.Payload)
+	}
+
+	// Delayed will; the client comes back on node 1 with a clean start.
+	w = dialWith(t, nodes[0].addr, willConnect("b", 3600))
+	w.nc.Close()
+	dial(t, nodes[1].addr, "b", true)
+	if m := s.recv(t); m.Topic != "will/b" {
+		t.Fatalf("got %q, want will/b at the takeover", m.Topic)
+	}
+
+	// Delayed will; the client resumes on node 2: no will, ever.
+	w = dialWith(t, nodes[0].addr, willConnect("c", 3600))
+	w.nc.Close()
+	dial(t, nodes[2].addr, "c", false)
+	if _, ok := nodes[0].srv.Session("c"); ok {
+		t.Fatal("node 0 still holds c's session (and its will timer)")
+	}
+	s.quiet(t, p, "end")
+}
+
+// TestClusterNodeLoss: when a node stops, the others drop it from the
+// membership and keep serving each other; its clients can reconnect to
+// another node.
+func TestClusterNodeLoss(t *testing.T) {
+	nodes := startCluster(t, 3, broker.Options{NoStamp: true})
+	s := dial(t, nodes[2].addr, "s", true)
+	s.sub(t, "t")
+	gone := dial(t, nodes[1].addr, "mover", true)
+	nodes[1].srv.Close()
+	nodes[1].cl.Close()
+	select {
+	case <-gone.disc:
+	case <-gone.Done():
+	case <-time.After(wait):
+		t.Fatal("the lost node's client was not disconnected")
+	}
+	deadline := time.Now().Add(wait)
+	for len(nodes[0].cl.Members()) != 2 || len(nodes[2].cl.Members()) != 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("members after the loss: %v and %v", nodes[0].cl.Members(), nodes[2].cl.Members())
+		}
+		time.Sleep(5 * time.Millisecond) // no event for "route down"; bounded by deadline
+	}
+	// The moved client comes back on node 0 and publishes to node 2.
+	p := dial(t, nodes[0].addr, "mover", true)
+	p.pub(t, "t", 1, false, "after")
+	if m := s.recv(t); string(m.Payload) != "after" {
+		t.Fatalf("got %q", m.Payload)
+	}
+	// A new subscription after the loss: SUBACK does not wait for the
+	// dead node.
+	s.sub(t, "u")
+	p.pub(t, "u", 1, false, "u")
+	if m := s.recv(t); m.Topic != "u" {
+		t.Fatalf("got %q", m.Topic)
 	}
 }
