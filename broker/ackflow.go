@@ -39,8 +39,11 @@ func (c *conn) handleAck(p packet.Packet) error {
 		default:
 			// A repeated PUBREC (the client did not see our PUBREL) gets
 			// the PUBREL again.
-			c.sess.Pubrec(p.PacketID, false)
-			c.send(&packet.Pubrel{Ack: packet.Ack{PacketID: p.PacketID}})
+			var commits []*storage.Commit
+			if _, cm := c.sess.PubrecDurable(p.PacketID, false); cm != nil {
+				commits = append(commits, cm) // persistent: once AwaitingPubcomp is stored
+			}
+			c.sendAfter(&packet.Pubrel{Ack: packet.Ack{PacketID: p.PacketID}}, commits...)
 		}
 	case *packet.Pubcomp:
 		qos, released, ok := c.sess.Outbound(p.PacketID)

@@ -156,7 +156,9 @@ func (s *Server) restoreSession(ss *storage.Session, now time.Time, fix *storage
 	}
 	n := 0
 	if err := s.store.Messages(ss.ClientID, func(m storage.Message) error {
-		sess.Restore(&m)
+		if stale := sess.Restore(&m); stale != 0 {
+			fix.DeleteMessage(ss.ClientID, stale)
+		}
 		n++
 		return nil
 	}); err != nil {

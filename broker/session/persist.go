@@ -29,7 +29,14 @@ func (s *Session) Persistent() bool {
 // be resent with DUP (or as PUBREL once PUBREC came) when the client
 // attaches [MQTT-4.4.0-1]. The queue limit does not apply: what was
 // acknowledged is delivered.
-func (s *Session) Restore(sm *storage.Message) {
+//
+// Two sent messages with one packet id mean the earlier exchange completed
+// (its id was free again) and its deletion was lost in the crash: the
+// later one keeps the id, and Restore returns the earlier one's Seq for
+// the caller to delete (0 when there is none). Resending the earlier
+// would release the later one's id at the client, which would then take
+// the later one, sent again, for a new message.
+func (s *Session) Restore(sm *storage.Message) (stale uint64) {
 	m := message.FromStored(sm)
 	d := Delivery{Msg: m, QoS: packet.QoS(sm.QoS), Retain: sm.Retain, Seq: sm.Seq}
 	if ids := sm.Props.SubscriptionIDs; len(ids) == 1 {
@@ -41,17 +48,22 @@ func (s *Session) Restore(sm *storage.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.lastSeq = max(s.lastSeq, sm.Seq)
-	if _, used := s.inflight[sm.PacketID]; sm.State != storage.Queued && sm.PacketID != 0 && !used && d.QoS > 0 {
+	if sm.State != storage.Queued && sm.PacketID != 0 && d.QoS > 0 {
+		if old, used := s.inflight[sm.PacketID]; used {
+			s.inflightBytes -= old.Msg.Size()
+			stale = old.Seq
+		}
 		s.outSeq++
 		if s.inflight == nil {
 			s.inflight = make(map[uint16]inflight) // made on first use (session.New)
 		}
 		s.inflight[sm.PacketID] = inflight{Delivery: d, seq: s.outSeq, released: sm.State == storage.AwaitingPubcomp}
 		s.inflightBytes += size
-		return
+		return stale
 	}
 	s.queue = append(s.queue, d)
 	s.queueBytes += size
+	return 0
 }
 
 // RestoreInbound marks a QoS 2 packet id from the client as received and

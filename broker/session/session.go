@@ -114,6 +114,10 @@ type Session struct {
 	// for a clean one and whenever the broker runs without --data.
 	store   storage.Store
 	lastSeq uint64 // the last Delivery.Seq given
+	// staged is what Take took while a QoS 2 delivery's sent state was
+	// being stored: it goes out once stagedGate is durable (see Take).
+	staged     []Outgoing
+	stagedGate *storage.Commit
 
 	// Expiry is the session expiry interval in seconds; 0xFFFFFFFF never.
 	// Written by the connection that owns the session.
@@ -160,6 +164,8 @@ func (s *Session) Attach(c Conn) {
 	s.mu.Lock()
 	s.conn = c
 	s.overflowed = false
+	clear(s.staged) // in the inflight table: resent below
+	s.staged, s.stagedGate = s.staged[:0], nil
 	s.resend = s.resend[:0]
 	for id := range s.inflight {
 		s.resend = append(s.resend, id)
@@ -248,16 +254,47 @@ func (s *Session) EnqueueDurable(d Delivery) (Result, *storage.Commit) {
 // [MQTT-3.3.4-9]) and the inflight bytes are under the limit. Expired
 // messages are dropped [MQTT-3.3.2-5]. more reports whether Take stopped
 // with sendable work left.
-func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (_ []Outgoing, more bool) {
+//
+// For a persistent session, what Take takes is recorded in the store (sent
+// state and packet id). Those updates are not waited for (a lost one means
+// a redelivery, never a loss), except when a QoS 2 PUBLISH is among them:
+// then the whole batch is held back (staged) until its record is durable,
+// so that a client that answered PUBREC can never be sent the message again
+// as a new one (new packet id, no DUP) after a crash, which would deliver
+// it twice. A goroutine waits for that commit and wakes the writer.
+func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (res []Outgoing, more bool) {
 	var journal storage.Batch
+	gated := false // journal holds a QoS 2 delivery's sent state
 	s.mu.Lock()
 	st := s.store
+	if s.stagedGate != nil {
+		select {
+		case <-s.stagedGate.Durable():
+		default:
+			s.mu.Unlock()
+			return out, false // the waiting goroutine wakes the writer
+		}
+		out = append(out, s.staged...)
+		clear(s.staged)
+		s.staged, s.stagedGate = s.staged[:0], nil
+	}
+	start := len(out)
 	defer func() {
 		if journal.Len() > 0 {
-			// Not waited for: a lost update means a redelivery, never a
-			// loss. Under the lock, like every update of the session's
-			// records, so they are applied in the order they happened.
-			st.Apply(&journal)
+			// Under the lock, like every update of the session's records,
+			// so they are applied in the order they happened.
+			commit := st.Apply(&journal)
+			if gated && len(res) > start {
+				s.staged = append(s.staged[:0], res[start:]...)
+				clear(res[start:])
+				res, more = res[:start], false
+				s.stagedGate = commit
+				c := s.conn
+				go func() {
+					<-commit.Durable()
+					wake(c)
+				}()
+			}
 		}
 		s.mu.Unlock()
 	}()
@@ -297,7 +334,7 @@ func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (_ []Out
 			if st != nil && d.Seq != 0 {
 				state := storage.AwaitingPuback
 				if d.QoS == 2 {
-					state = storage.AwaitingPubrec
+					state, gated = storage.AwaitingPubrec, true
 				}
 				journal.PutMessage(s.ClientID, stored(&d, state, o.PacketID))
 			}
@@ -343,23 +380,32 @@ func (s *Session) Puback(id uint16) bool { return s.complete(id, 1, false) }
 // code the exchange ends there; otherwise a PUBREL is owed. It reports false
 // for an unknown id.
 func (s *Session) Pubrec(id uint16, failed bool) bool {
+	ok, _ := s.PubrecDurable(id, failed)
+	return ok
+}
+
+// PubrecDurable is Pubrec returning, for a persistent session, the commit
+// that stores the new state (AwaitingPubcomp): the PUBREL must wait for
+// it, or a crash could resend the PUBLISH to a client that already
+// completed the exchange and forgot the packet id.
+func (s *Session) PubrecDurable(id uint16, failed bool) (bool, *storage.Commit) {
 	if failed {
-		return s.complete(id, 2, false)
+		return s.complete(id, 2, false), nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	f, ok := s.inflight[id]
 	if !ok || f.QoS != 2 {
-		return false
+		return false, nil
 	}
 	f.released = true
 	s.inflight[id] = f
 	if s.store != nil && f.Seq != 0 {
 		var b storage.Batch
 		b.PutMessage(s.ClientID, stored(&f.Delivery, storage.AwaitingPubcomp, id))
-		s.store.Apply(&b) // under mu: Apply does not wait for the disk, and the order of a session's updates must hold
+		return true, s.store.Apply(&b) // under mu: Apply does not wait for the disk, and the order of a session's updates must hold
 	}
-	return true
+	return true, nil
 }
 
 // Pubcomp completes a QoS 2 delivery; false for an unknown id.

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/mqttboard/mqttboard/packet"
 )
 
@@ -128,5 +129,24 @@ func TestIncomingQoS2(t *testing.T) {
 	}
 	if !s.Release(7) || s.Release(7) {
 		t.Fatal("Release must succeed once")
+	}
+}
+
+// TestRestoreStaleInflight: two stored sent messages with one packet id
+// mean the earlier exchange completed and its deletion was lost in a
+// crash; the later one keeps the id and the earlier is reported stale.
+func TestRestoreStaleInflight(t *testing.T) {
+	s := New("c", 1, Limits{MaxQueueBytes: 1 << 20, MaxInflightBytes: 1 << 20})
+	if stale := s.Restore(&storage.Message{Seq: 1, State: storage.AwaitingPubcomp, PacketID: 5, QoS: 2, Topic: "t", Payload: []byte("old")}); stale != 0 {
+		t.Fatalf("first restore reported stale %d", stale)
+	}
+	if stale := s.Restore(&storage.Message{Seq: 2, State: storage.AwaitingPubrec, PacketID: 5, QoS: 2, Topic: "t", Payload: []byte("new")}); stale != 1 {
+		t.Fatalf("stale = %d, want 1", stale)
+	}
+	s.Restore(&storage.Message{Seq: 3, State: storage.Queued, QoS: 1, Topic: "t", Payload: []byte("queued")})
+	s.Attach(&kicked{})
+	out, _ := s.Take(nil, 10, 10, time.Now())
+	if payloads(out) != "new'queued" {
+		t.Fatalf("after restore: %q, want the later message resent with DUP, then the queued one", payloads(out))
 	}
 }
