@@ -172,3 +172,23 @@ func (s *Server) ClusterMembers() []string {
 	}
 	return s.bridge.Members()
 }
+
+// RetainedMessages returns every retained message of this node, in every
+// account (not those under '$' topics, which a "#" does not match), for a
+// node that joins the cluster and catches up.
+func (s *Server) RetainedMessages() []*message.Message {
+	var out []*message.Message
+	s.retained.Match("#", time.Now(), func(m *message.Message) { out = append(out, m) })
+	return out
+}
+
+// RestoreRetained keeps m, a retained message another node had before this
+// one joined, unless this node already retains a newer one for its topic
+// (see [retained.Store.Set]). It is not delivered to anyone: it is no new
+// publication. With a store it is kept in memory only: the node catches up
+// again when it restarts.
+func (s *Server) RestoreRetained(m *message.Message) {
+	if m.Retain && len(m.Payload) > 0 {
+		s.retained.Set(m)
+	}
+}

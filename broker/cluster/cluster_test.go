@@ -32,38 +32,52 @@ type node struct {
 func startCluster(t *testing.T, n int, opts broker.Options) []*node {
 	t.Helper()
 	var nodes []*node
-	var seed string
 	for i := range n {
-		o := opts
-		o.Listen = "127.0.0.1:0"
-		s := broker.New(o)
-		if err := s.Listen(); err != nil {
-			t.Fatal(err)
+		seed := ""
+		if i > 0 {
+			seed = nodes[0].cl.ClusterAddr().String()
 		}
-		cfg := Config{NodeName: "n" + string(rune('0'+i)), Listen: "127.0.0.1:0"}
-		if seed != "" {
-			cfg.Peers = []string{seed}
-		}
-		cl, err := Start(s, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if seed == "" {
-			seed = cl.ClusterAddr().String()
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { defer close(done); s.Serve(ctx) }()
-		t.Cleanup(func() {
-			sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer scancel()
-			s.Shutdown(sctx)
-			cancel()
-			<-done
-			cl.Close()
-		})
-		nodes = append(nodes, &node{srv: s, cl: cl, addr: s.Addr().String()})
+		nodes = append(nodes, startNode(t, "n"+strconv.Itoa(i), seed, opts))
 	}
+	waitMembers(t, nodes, n)
+	return nodes
+}
+
+// startNode runs one broker and its cluster node, joining seed ("": the
+// first node).
+func startNode(t *testing.T, name, seed string, opts broker.Options) *node {
+	t.Helper()
+	o := opts
+	o.Listen = "127.0.0.1:0"
+	s := broker.New(o)
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{NodeName: name, Listen: "127.0.0.1:0"}
+	if seed != "" {
+		cfg.Peers = []string{seed}
+	}
+	cl, err := Start(s, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(ctx) }()
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer scancel()
+		s.Shutdown(sctx)
+		cancel()
+		<-done
+		cl.Close()
+	})
+	return &node{srv: s, cl: cl, addr: s.Addr().String()}
+}
+
+// waitMembers returns once every node has a route to n-1 others.
+func waitMembers(t *testing.T, nodes []*node, n int) {
+	t.Helper()
 	deadline := time.Now().Add(wait)
 	for _, nd := range nodes {
 		for len(nd.cl.Members()) < n {
@@ -73,7 +87,6 @@ func startCluster(t *testing.T, n int, opts broker.Options) []*node {
 			time.Sleep(5 * time.Millisecond) // no event for "route up"; bounded by deadline
 		}
 	}
-	return nodes
 }
 
 // client is a paho.golang MQTT 5 client whose publishes arrive on msgs.
@@ -425,5 +438,38 @@ func TestClusterNodeLoss(t *testing.T) {
 	p.pub(t, "u", 1, false, "u")
 	if m := s.recv(t); m.Topic != "u" {
 		t.Fatalf("got %q", m.Topic)
+	}
+}
+
+// TestClusterRetainedCatchUp: a node that joins after retained messages
+// were set (and one replaced, one deleted) gets them from a peer: its own
+// store answers a subscriber connected to it.
+func TestClusterRetainedCatchUp(t *testing.T) {
+	nodes := startCluster(t, 2, broker.Options{NoStamp: true})
+	w := dial(t, nodes[1].addr, "w", true)
+	w.sub(t, "sync")
+	p := dial(t, nodes[0].addr, "p", true)
+	for i := range 300 {
+		p.pub(t, "r/"+itoa(i), 1, true, "v"+itoa(i))
+	}
+	p.pub(t, "r/7", 1, true, "replaced")
+	p.pub(t, "r/8", 1, true, "") // deleted
+	p.pub(t, "sync", 1, false, "")
+	w.recv(t) // node 1 has handled all of node 0's messages before it
+	late := startNode(t, "late", nodes[1].cl.ClusterAddr().String(), broker.Options{NoStamp: true})
+	select {
+	case <-late.cl.CaughtUp():
+	case <-time.After(wait):
+		t.Fatal("no catch-up")
+	}
+	s := dial(t, late.addr, "s", true)
+	s.sub(t, "r/+")
+	got := map[string]string{}
+	for range 299 {
+		m := s.recv(t)
+		got[m.Topic] = string(m.Payload)
+	}
+	if len(got) != 299 || got["r/7"] != "replaced" || got["r/0"] != "v0" || got["r/8"] != "" {
+		t.Fatalf("late node retains %d: r/7=%q r/0=%q r/8=%q", len(got), got["r/7"], got["r/0"], got["r/8"])
 	}
 }

@@ -96,8 +96,9 @@ type Node struct {
 
 	subs map[string]*nats.Subscription // the interest loop's own
 
-	dropped atomic.Int64 // messages NATS could not hand to the inbox
-	bufPool sync.Pool
+	dropped  atomic.Int64  // messages NATS could not hand to the inbox
+	caughtUp chan struct{} // closed once the retained catch-up ended
+	bufPool  sync.Pool
 }
 
 // claim is a CONNECT of this node waiting for the peers' answers.
@@ -187,6 +188,8 @@ func Start(s *broker.Server, cfg Config) (*Node, error) {
 		claims:  make(map[string]*claim),
 		waiting: make(map[uint64]chan struct{}),
 		subs:    make(map[string]*nats.Subscription),
+
+		caughtUp: make(chan struct{}),
 	}
 	n.nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Token(token), nats.NoEcho(), nats.Name(cfg.NodeName),
 		nats.MaxReconnects(-1), nats.ErrorHandler(n.natsError))
@@ -202,6 +205,7 @@ func Start(s *broker.Server, cfg Config) (*Node, error) {
 	s.SetBridge(n)
 	n.wg.Go(n.receive)
 	n.wg.Go(n.interestLoop)
+	n.wg.Go(n.catchUp)
 	return n, nil
 }
 
@@ -239,6 +243,9 @@ func (n *Node) subscribeControl() error {
 		return err
 	}
 	if _, err := n.nc.Subscribe("c.ack."+n.cfg.NodeName, n.onClaimAck); err != nil {
+		return err
+	}
+	if _, err := n.nc.Subscribe("c.dump."+n.cfg.NodeName, n.onDump); err != nil {
 		return err
 	}
 	return n.nc.Flush()
