@@ -249,6 +249,7 @@ func (s *Server) logEvent(rec LogRecord) {
 	m.Props.PayloadFormat = 1
 	m.Props.Present = m.Props.Present.Add(packet.PropPayloadFormat)
 	m.Props.User = m.UserRoom(2)
+	m.CID = s.logAccount(rec.ClientID) // tokens.go: the session's account sees its own logs
 	s.stamp(m, time.Now())
 	s.routeLog(m)
 	s.insp.published.Add(1)

@@ -295,3 +295,21 @@ func (s *Server) confine(sess *session.Session, sub *topics.Subscription) {
 	cond.auth, cond.viewer = s.opts.Auth, sess.Account
 	sub.Cond = cond
 }
+
+// logAccount is the account a log record about clientID is published in
+// (flespi/log/mqtt/...): its session's, so that each account (and the
+// accounts above it) reads the logs of its own sessions; 0, the broker's
+// account, without token authentication or for a client with no session
+// of an account (a refused CONNECT). It takes s.mu: logEvent is called
+// with no broker lock held.
+func (s *Server) logAccount(clientID string) uint64 {
+	if s.opts.Auth == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if sess := s.sessions[clientID]; sess != nil {
+		return sess.Account
+	}
+	return 0
+}

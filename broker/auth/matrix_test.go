@@ -146,3 +146,26 @@ func TestGrantAllStillNotFlespi(t *testing.T) {
 		t.Fatal("a selector reaching flespi/ was granted")
 	}
 }
+
+// TestLogsPerAccount: a subaccount's master token reads the logs of its own
+// sessions on flespi/log/mqtt/..., not another account's; the root's
+// master reads both.
+func TestLogsPerAccount(t *testing.T) {
+	s := start(t)
+	a, _ := s.reg.CreateAccount(1, "a")
+	b, _ := s.reg.CreateAccount(1, "b")
+	watchA := mustDial(t, s.addr, "watch-a", s.token(t, a.ID, &auth.Access{Type: auth.Master}).Key)
+	watchA.sub(t, "flespi/log/mqtt/sessions/+/connected")
+	root := mustDial(t, s.addr, "watch-root", s.master)
+	root.sub(t, "flespi/log/mqtt/sessions/+/connected")
+	mustDial(t, s.addr, "in-b", s.token(t, b.ID, nil).Key)
+	mustDial(t, s.addr, "in-a", s.token(t, a.ID, nil).Key)
+	if p := watchA.recv(t); p.Topic != "flespi/log/mqtt/sessions/in-a/connected" {
+		t.Fatalf("a's master read %s first", p.Topic)
+	}
+	for _, want := range []string{"in-b", "in-a"} {
+		if p := root.recv(t); p.Topic != "flespi/log/mqtt/sessions/"+want+"/connected" {
+			t.Fatalf("root read %s, want %s", p.Topic, want)
+		}
+	}
+}
