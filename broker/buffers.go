@@ -40,6 +40,11 @@ type input struct {
 	read  atomic.Uint64
 	first [1]byte
 	has   bool
+	// Event-loop transport (transport.go): the first read of a burst does
+	// not wait (nonblock, through rc); short records that the last read
+	// left room in the buffer, so the socket was emptied.
+	nonblock bool
+	short    bool
 
 	// partial bounds a pause inside a packet (see [Options.PacketTimeout]);
 	// 0 while CONNECT is read, whose deadline is fixed.
@@ -51,12 +56,7 @@ type input struct {
 	budget *connectBudget
 	held   int64
 
-	// Event-loop transport (transport.go): rc reads without waiting when
-	// nonblock is set (the first read of a burst); short records that the
-	// last read left room in the buffer, so the socket was emptied.
-	rc       syscall.RawConn
-	nonblock bool
-	short    bool
+	rc syscall.RawConn // event-loop transport: for the non-waiting read
 }
 
 // connectBudget is the bytes held by all connections whose CONNECT is not

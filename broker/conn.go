@@ -50,7 +50,6 @@ type conn struct {
 	r  *packet.Reader // likewise
 
 	// Set while handling CONNECT, read-only afterwards.
-	v           packet.Version
 	clientID    string
 	sess        *session.Session
 	username    string
@@ -59,9 +58,9 @@ type conn struct {
 	maxOut      uint32 // the client's Maximum Packet Size, 0 = none
 	aliasMaxOut uint16 // the client's Topic Alias Maximum
 	problemInfo bool   // Request Problem Information
+	v           packet.Version
 
 	// Read loop only.
-	ending    bool // end has started
 	inAliases map[uint16]string
 	acks      *acks // allocated on the first QoS 1/2 PUBLISH: idle connections stay small
 	route     router
@@ -72,41 +71,44 @@ type conn struct {
 	// stats are the live counters and times the inspection API reads
 	// (inspect.go): the read loop counts PUBLISHes from the client, the
 	// write loop those sent and the bytes written.
-	stats connStats
+	stats  connStats
+	ending bool // end has started
 
-	// Write loop only.
-	w        *writer // borrowed while writing, nil when idle (see buffers.go)
-	aliases  map[string]uint16
-	streamed bool  // nc writes net.Buffers with writev (TCP, Unix)
-	wdl      int64 // the write deadline last set, Unix nanoseconds; 0: none
+	// Write loop only (streamed and evMode: set by newConn, then read-only).
+	streamed bool // nc writes net.Buffers with writev (TCP, Unix)
+	// evMode: the event loop (c.s.loop) serves the connection, its writes
+	// run on the loop's pool; registered once its read side is in the
+	// poller (set before the first Wake); timedOut: the keep alive expired
+	// while idle (set by Due).
+	evMode     bool
+	registered bool
+	timedOut   bool
+	w          *writer // borrowed while writing, nil when idle (see buffers.go)
+	aliases    map[string]uint16
+	wdl        int64 // the write deadline last set, Unix nanoseconds; 0: none
 
 	mu       sync.Mutex       // guards the fields below
 	will     *message.Message // set by CONNECT; taken by DISCONNECT, the ending or Shutdown
 	ctrl     []byte           // encoded control packets (acks, CONNACK) to send
 	held     *heldAcks        // packets waiting for the store before ctrl (durable.go); nil without one
-	stopping bool
-	graceful bool        // Kick at shutdown: send what is queued before the DISCONNECT
-	final    bool        // a DISCONNECT with code and reason is owed, last
-	cut      *time.Timer // closes the socket under a write that outlives a Kick
-	code     packet.ReasonCode
+	cut      *time.Timer      // closes the socket under a write that outlives a Kick
 	reason   string
+	wakeCh   chan struct{}
+	code     packet.ReasonCode
+	stopping bool
+	graceful bool // Kick at shutdown: send what is queued before the DISCONNECT
+	final    bool // a DISCONNECT with code and reason is owed, last
 	ready    bool // CONNACK is queued and the session attached: writing may start
 	writing  bool // a write loop goroutine runs, or ran its final exit (see Wake)
 	pending  bool // Wake was called while it ran: look again before exiting
-	wakeCh   chan struct{}
 
-	// Event-loop transport (transport.go). ev is set for a connection
-	// the loop serves (its writes run on the loop's pool); registered once
-	// its read side is in the poller.
-	ev         *loop
-	registered bool
-	timedOut   bool         // the keep alive expired while idle (set by Due)
-	rstate     atomic.Int32 // readIdle, readRunning, ...
-	idleSince  atomic.Int64 // Unix nanoseconds the read side last parked
-	tok        eventloop.Token
-	kaEntry    eventloop.Entry
+	// Event-loop transport (transport.go).
+	rstate    atomic.Int32 // readIdle, readRunning, ...
+	stopped   atomic.Bool
+	idleSince atomic.Int64 // Unix nanoseconds the read side last parked
+	tok       eventloop.Token
+	kaEntry   eventloop.Entry
 
-	stopped    atomic.Bool
 	readerDone signal // guarded by mu, like the other signals
 	writerDone signal
 	done       signal
@@ -120,9 +122,9 @@ func newConn(s *Server, nc net.Conn) *conn {
 		streamed: streamed,
 	}
 	if streamed {
-		c.ev = s.eventLoop()
+		c.evMode = s.eventLoop() != nil
 	}
-	if c.ev == nil {
+	if !c.evMode {
 		c.wakeCh = make(chan struct{}, 1) // the event loop's writer never waits for a wake
 	}
 	c.in = input{nc: nc, n: &s.ctr.bytesIn, budget: &s.connecting}
@@ -239,7 +241,7 @@ func (c *conn) serve(ctx context.Context) {
 	// Register before the write loop can start: writerExit reads
 	// c.registered, and the write task must see it set (a race otherwise,
 	// TestTakeover311Closes under -race).
-	registered := c.ev != nil && c.register()
+	registered := c.evMode && c.register()
 	c.Wake() // CONNACK, then what the session has queued
 	handedOff = true
 	if registered {
@@ -295,8 +297,8 @@ func (c *conn) end() {
 	c.ending = true
 	if c.registered {
 		c.rstate.Store(readEnded)
-		c.ev.poller.Forget(c.tok)
-		c.ev.wheel.Cancel(&c.kaEntry)
+		c.s.loop.poller.Forget(c.tok)
+		c.s.loop.wheel.Cancel(&c.kaEntry)
 	}
 	// Even if what follows panics (routing the will, say), the
 	// connection is closed and forgotten, so nothing waits for it.

@@ -54,8 +54,9 @@ type Server struct {
 	done      chan struct{}
 	// loop is the event-loop transport (transport.go), started with the
 	// first connection it serves; loopFailed: it could not start.
-	loop       *loop
-	loopFailed bool
+	loop        *loop
+	loopFailed  bool
+	loopStopped bool
 }
 
 // New returns a broker configured by opts; it does not listen until

@@ -3,12 +3,9 @@ package broker
 // signal is a one-shot event of a connection (see the table on [conn])
 // whose channel is made only when someone waits for it before it fires:
 // most connections end without anyone waiting, and an idle one holds a nil
-// pointer instead of a channel (96 bytes each). Guarded by the
-// connection's mu.
-type signal struct {
-	ch    chan struct{}
-	fired bool
-}
+// pointer instead of a channel (96 bytes each). A signal that fires before
+// anyone waited points at closedCh. Guarded by the connection's mu.
+type signal struct{ ch chan struct{} }
 
 // closedCh is the channel of every signal that fired before anyone waited.
 var closedCh = func() chan struct{} {
@@ -22,9 +19,6 @@ func (c *conn) wait(s *signal) <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if s.ch == nil {
-		if s.fired {
-			return closedCh
-		}
 		s.ch = make(chan struct{})
 	}
 	return s.ch
@@ -33,8 +27,9 @@ func (c *conn) wait(s *signal) <-chan struct{} {
 // fire fires s; once only.
 func (c *conn) fire(s *signal) {
 	c.mu.Lock()
-	s.fired = true
-	if s.ch != nil {
+	if s.ch == nil {
+		s.ch = closedCh
+	} else {
 		close(s.ch)
 	}
 	c.mu.Unlock()
@@ -44,5 +39,13 @@ func (c *conn) fire(s *signal) {
 func (c *conn) fired(s *signal) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return s.fired
+	if s.ch == nil {
+		return false
+	}
+	select {
+	case <-s.ch:
+		return true
+	default:
+		return false
+	}
 }

@@ -77,13 +77,16 @@ func (s *Server) eventLoop() *loop {
 	return s.loop
 }
 
-// stopLoop stops the event loop once no connection uses it.
+// stopLoop stops the event loop once no connection uses it. s.loop stays
+// set: connections read it without the lock, having been made after it,
+// and none is made once the server stops.
 func (s *Server) stopLoop() {
 	s.mu.Lock()
 	l := s.loop
-	s.loop = nil
+	stopped := s.loopStopped
+	s.loopStopped = true
 	s.mu.Unlock()
-	if l != nil {
+	if l != nil && !stopped {
 		l.poller.Close()
 		l.wheel.Close()
 		l.pool.Close()
@@ -114,7 +117,7 @@ func (c *conn) register() bool {
 	c.rstate.Store(readRunning)
 	var aerr error
 	if err := rc.Control(func(fd uintptr) {
-		c.tok, aerr = c.ev.poller.Add(int(fd), c)
+		c.tok, aerr = c.s.loop.poller.Add(int(fd), c)
 	}); err != nil || aerr != nil {
 		c.in.rc = nil
 		return false
@@ -126,7 +129,7 @@ func (c *conn) register() bool {
 	if c.keepAlive > 0 {
 		c.kaEntry.Owner = c
 		c.idleSince.Store(time.Now().UnixNano())
-		c.ev.wheel.Schedule(&c.kaEntry, time.Now().Add(c.keepAlive*3/2).UnixNano())
+		c.s.loop.wheel.Schedule(&c.kaEntry, time.Now().Add(c.keepAlive*3/2).UnixNano())
 	}
 	return true
 }
@@ -138,7 +141,7 @@ func (c *conn) Ready() {
 		switch c.rstate.Load() {
 		case readIdle:
 			if c.rstate.CompareAndSwap(readIdle, readRunning) {
-				c.ev.pool.Go((*readTask)(c))
+				c.s.loop.pool.Go((*readTask)(c))
 				return
 			}
 		case readRunning:
@@ -165,7 +168,7 @@ func (c *conn) Due(now int64) int64 {
 		}
 		if c.rstate.CompareAndSwap(readIdle, readRunning) {
 			c.timedOut = true // published to the task by Pool.Go
-			c.ev.pool.Go((*readTask)(c))
+			c.s.loop.pool.Go((*readTask)(c))
 			return 0
 		}
 	}

@@ -51,8 +51,8 @@ func (c *conn) Wake() {
 	c.writing = true
 	c.pending = false
 	c.mu.Unlock()
-	if c.ev != nil {
-		c.ev.pool.Go((*writeTask)(c))
+	if c.evMode {
+		c.s.loop.pool.Go((*writeTask)(c))
 		return
 	}
 	go c.writeLoop()
@@ -114,7 +114,7 @@ func (c *conn) writeLoop() {
 		if again {
 			continue
 		}
-		if c.ev != nil {
+		if c.evMode {
 			// On the event loop the pool keeps the goroutine: nothing to
 			// linger for. The write deadline is left to expire unused
 			// (the pollDesc's own timer, no memory); the next batch sets
