@@ -48,18 +48,18 @@ func (s *Server) restoredMeta(sess *session.Session, ss *storage.Session, at tim
 // its will and the rest in its stored record, which only that connection's
 // code rewrites; the API's change to it is kept in memory and stored with
 // the session's next record (its client's next connection).
-func (s *Server) persistAPISession(sess, apiOnly *session.Session) *storage.Commit {
+func (s *Server) persistAPISession(sess *session.Session, apiOnly apiSession) *storage.Commit {
 	if s.store == nil || !sess.Persistent() {
 		return nil
 	}
 	if c, _ := sess.Conn().(*conn); c != nil {
 		return c.persistSubs()
 	}
-	if apiOnly != sess {
+	if apiOnly.sess != sess {
 		return nil
 	}
 	var b storage.Batch
-	b.PutSession(apiRecord(sess, time.Now()))
+	b.PutSession(apiRecord(sess, apiOnly.since)) // the expiry still counts from then
 	return s.store.Apply(&b)
 }
 
@@ -67,13 +67,21 @@ func (s *Server) persistAPISession(sess, apiOnly *session.Session) *storage.Comm
 // API made and no client has used since (its inspection meta is the
 // API's: no protocol). Taken before Server.mu (inspector.mu is a leaf);
 // the session it speaks of is checked again under Server.mu by identity.
-func (s *Server) apiOnlyID(clientID string) *session.Session {
+func (s *Server) apiOnlyID(clientID string) apiSession {
 	s.insp.mu.Lock()
 	defer s.insp.mu.Unlock()
 	if m := s.insp.meta[clientID]; m != nil && m.version == 0 {
-		return m.sess
+		return apiSession{m.sess, timeOrZero(m.disconnectedAt)}
 	}
-	return nil
+	return apiSession{}
+}
+
+// apiSession is a session the API made and no client has used, with the
+// time its offline period (and so its expiry) counts from: its creation,
+// or what its record said after a restart.
+type apiSession struct {
+	sess  *session.Session
+	since time.Time
 }
 
 // waitStored waits for commit (nil: nothing) and says what failed.

@@ -2,6 +2,7 @@ package restapi_test
 
 import (
 	"context"
+	"math"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -30,6 +31,8 @@ func TestAPISessionsSurviveRestart(t *testing.T) {
 	c.ok("POST", "/mqtt/sessions/{selector}/subscriptions", sel("api"), "", `[{"filter":"b/+","qos":1,"subscription_id":3},{"filter":"c/1"}]`)
 	c.ok("DELETE", "/mqtt/sessions/{selector}/subscriptions/{filter}", map[string]string{"selector": "api", "filter": "c/1"}, "", "")
 	c.ok("POST", "/mqtt/messages", nil, "", `{"topic":"b/x","data":"kept","qos":1}`)
+	// Its expiry counts from its creation, however often the API changes it.
+	since := one(t, c.ok("GET", "/mqtt/sessions/{selector}", sel("api"), "", ""))["disconnected_at"].(float64)
 	live := dial(t, c.addr, "live", true, 600)
 	c.ok("POST", "/mqtt/sessions/{selector}/subscriptions", sel("live"), "", `{"filter":"d/#","qos":1}`)
 	live.Disconnect(&paho.Disconnect{})
@@ -60,6 +63,9 @@ func TestAPISessionsSurviveRestart(t *testing.T) {
 	c = open()
 	if subs := c.ok("GET", "/mqtt/sessions/{selector}/subscriptions", sel("api"), "", ""); len(subs) != 3 || subs[2]["filter"] != "e/1" {
 		t.Fatalf("api after the second restart: subscriptions %v", subs)
+	}
+	if at := one(t, c.ok("GET", "/mqtt/sessions/{selector}", sel("api"), "", ""))["disconnected_at"].(float64); math.Abs(at-since) > 0.001 {
+		t.Fatalf("api's offline time: %f after two restarts, %f at its creation", at, since)
 	}
 	p := dial(t, c.addr, "api", false, 3600)
 	m := p.recv(t)
