@@ -40,8 +40,11 @@ type Bridge interface {
 	// Claim makes clientID unique cluster-wide before a CONNECT's session
 	// is attached: every other node disconnects a connection with that id
 	// (0x8E) and ends its session. It returns an error when a later claim
-	// for the same id on another node won the race.
-	Claim(clientID string, cleanStart bool) error
+	// for the same id on another node won the race. Otherwise the caller
+	// attaches the session and then calls release: a later claim that
+	// arrived in between evicts the new connection then, so two
+	// connections racing on two nodes never both stay.
+	Claim(clientID string, cleanStart bool) (release func(), err error)
 	// Members returns the names of the cluster's nodes that this node is
 	// connected to, this node's first.
 	Members() []string
@@ -125,15 +128,18 @@ func (s *Server) Evict(clientID string, cleanStart bool) bool {
 var errClaimLost = errors.New("a later connection with this client id on another node took it")
 
 // claim is the cluster's part of CONNECT (see [Bridge.Claim]).
-func (s *Server) claim(clientID string, cleanStart bool) error {
+func (s *Server) claim(clientID string, cleanStart bool) (release func(), err error) {
 	if s.bridge == nil {
-		return nil
+		return noRelease, nil
 	}
-	if err := s.bridge.Claim(clientID, cleanStart); err != nil {
-		return errors.Join(errClaimLost, err)
+	release, err = s.bridge.Claim(clientID, cleanStart)
+	if err != nil {
+		return noRelease, errors.Join(errClaimLost, err)
 	}
-	return nil
+	return release, nil
 }
+
+func noRelease() {}
 
 // syncInterest is the cluster's part of SUBSCRIBE (see
 // [Bridge.SyncInterest]).

@@ -136,10 +136,12 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		c.will = nil // a will is a publish like any other: the ACL applies
 	}
 
-	if err := c.s.claim(c.clientID, p.CleanStart); err != nil { // cluster.go
+	release, err := c.s.claim(c.clientID, p.CleanStart) // cluster.go
+	if err != nil {
 		c.refuse(packet.ServerBusy, err.Error())
 		return false
 	}
+	defer release()
 	present, ok, commit := c.s.attach(c, p.CleanStart)
 	if !ok {
 		c.refuse(packet.ServerUnavailable, "server shutting down")

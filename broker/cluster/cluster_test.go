@@ -75,12 +75,12 @@ func startNode(t *testing.T, name, seed string, opts broker.Options) *node {
 	return &node{srv: s, cl: cl, addr: s.Addr().String()}
 }
 
-// waitMembers returns once every node has a route to n-1 others.
+// waitMembers returns once every node has n-1 peers that answer.
 func waitMembers(t *testing.T, nodes []*node, n int) {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for _, nd := range nodes {
-		for len(nd.cl.Members()) < n {
+		for len(nd.cl.readyPeers()) < n-1 {
 			if time.Now().After(deadline) {
 				t.Fatalf("%s sees only %v", nd.cl.Name(), nd.cl.Members())
 			}
@@ -471,5 +471,37 @@ func TestClusterRetainedCatchUp(t *testing.T) {
 	}
 	if len(got) != 299 || got["r/7"] != "replaced" || got["r/0"] != "v0" || got["r/8"] != "" {
 		t.Fatalf("late node retains %d: r/7=%q r/0=%q r/8=%q", len(got), got["r/7"], got["r/0"], got["r/8"])
+	}
+}
+
+// TestClusterClaimWindow: a later claim from another node that arrives
+// after this node's own claim for the id completed, but before its session
+// was attached, evicts that session once it is attached (release), so the
+// two never both stay.
+func TestClusterClaimWindow(t *testing.T) {
+	nodes := startCluster(t, 2, broker.Options{NoStamp: true})
+	release, err := nodes[0].cl.Claim("x", true) // node 0's CONNECT, paused before attach
+	if err != nil {
+		t.Fatal(err)
+	}
+	dial(t, nodes[1].addr, "x", true) // a later CONNECT on node 1 wins
+	// Node 0's CONNECT attaches its session now (as the API would), then
+	// releases its claim: the session must go.
+	if err := nodes[0].srv.CreateSession("x", 600); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	deadline := time.Now().Add(wait)
+	for {
+		if _, ok := nodes[0].srv.Session("x"); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("node 0 kept the session a later claim took")
+		}
+		time.Sleep(5 * time.Millisecond) // Evict runs in the node's goroutine; bounded by deadline
+	}
+	if _, ok := nodes[1].srv.Session("x"); !ok {
+		t.Fatal("node 1 lost the winning session")
 	}
 }

@@ -91,6 +91,7 @@ type Node struct {
 	synced   uint64        // interest changes every peer has confirmed
 	round    chan struct{} // closed when the next interest round ends
 	claims   map[string]*claim
+	ready    map[string]bool // peers that answered a ping: they know our interest and we theirs
 	waiting  map[uint64]chan struct{}
 	claimSeq uint64
 
@@ -101,10 +102,12 @@ type Node struct {
 	bufPool  sync.Pool
 }
 
-// claim is a CONNECT of this node waiting for the peers' answers.
+// claim is a CONNECT of this node from its claim until its session is
+// attached: a later claim from another node in that time marks it lost.
 type claim struct {
-	at   int64
-	lost bool
+	at        int64
+	lost      bool
+	lostClean bool // the winning claim's clean start, for the eviction
 }
 
 // claimMsg is a claim on the wire (JSON: claims are per CONNECT, rare
@@ -186,6 +189,7 @@ func Start(s *broker.Server, cfg Config) (*Node, error) {
 		dirty:   make(map[string]struct{}),
 		round:   make(chan struct{}),
 		claims:  make(map[string]*claim),
+		ready:   make(map[string]bool),
 		waiting: make(map[uint64]chan struct{}),
 		subs:    make(map[string]*nats.Subscription),
 
@@ -477,10 +481,43 @@ func (n *Node) interestLoop() {
 	}
 }
 
+// readyPeers returns the peers this node has a route to and that have
+// answered a ping since: a route is listed as soon as it connects, but
+// the two nodes' subscriptions cross it just after, and until then a
+// claim or a ping would not reach the peer (or its answer not come back).
+func (n *Node) readyPeers() []string {
+	peers := n.peers()
+	n.mu.Lock()
+	for p := range n.ready {
+		if !slices.Contains(peers, p) {
+			delete(n.ready, p) // gone: when it comes back it must answer again
+		}
+	}
+	var unknown []string
+	for _, p := range peers {
+		if !n.ready[p] {
+			unknown = append(unknown, p)
+		}
+	}
+	n.mu.Unlock()
+	for _, p := range unknown {
+		// Without the peer's interest known yet, NATS answers "no
+		// responders" at once: this costs a round trip only once per peer.
+		if _, err := n.nc.Request("c.ping."+p, nil, 200*time.Millisecond); err == nil {
+			n.mu.Lock()
+			n.ready[p] = true
+			n.mu.Unlock()
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return slices.DeleteFunc(peers, func(p string) bool { return !n.ready[p] })
+}
+
 // pingPeers returns once every peer answered a ping (or syncTimeout).
 func (n *Node) pingPeers() {
 	var wg sync.WaitGroup
-	for _, p := range n.peers() {
+	for _, p := range n.readyPeers() {
 		wg.Go(func() {
 			if _, err := n.nc.Request("c.ping."+p, nil, syncTimeout); err != nil {
 				n.log.Debug("cluster: ping", "peer", p, "err", err)
@@ -491,10 +528,10 @@ func (n *Node) pingPeers() {
 }
 
 // Claim implements [broker.Bridge].
-func (n *Node) Claim(clientID string, cleanStart bool) error {
-	peers := n.peers()
+func (n *Node) Claim(clientID string, cleanStart bool) (release func(), err error) {
+	peers := n.readyPeers()
 	if len(peers) == 0 {
-		return nil
+		return func() {}, nil
 	}
 	c := &claim{at: time.Now().UnixNano()}
 	ack := make(chan struct{}, len(peers))
@@ -504,37 +541,58 @@ func (n *Node) Claim(clientID string, cleanStart bool) error {
 	n.claims[clientID] = c
 	n.waiting[seq] = ack
 	n.mu.Unlock()
-	defer func() {
+	// release forgets the claim once the session is attached; a later
+	// claim that came meanwhile found no session to evict, so the
+	// eviction happens now (in its own goroutine: the caller is the new
+	// connection's own loop, which Evict waits for).
+	release = func() {
 		n.mu.Lock()
 		if n.claims[clientID] == c {
 			delete(n.claims, clientID)
 		}
+		lost, clean := c.lost, c.lostClean
+		n.mu.Unlock()
+		if lost {
+			n.wg.Go(func() { n.srv.Evict(clientID, clean) })
+		}
+	}
+	defer func() {
+		n.mu.Lock()
 		delete(n.waiting, seq)
 		n.mu.Unlock()
+		if err != nil {
+			release = nil
+			n.mu.Lock()
+			if n.claims[clientID] == c {
+				delete(n.claims, clientID)
+			}
+			n.mu.Unlock()
+		}
 	}()
 	b, _ := json.Marshal(claimMsg{ID: clientID, Node: n.cfg.NodeName, At: c.at, Clean: cleanStart, Seq: seq})
 	if err := n.nc.Publish("c.claim", b); err != nil {
-		return err
+		return nil, err
 	}
 	t := time.NewTimer(claimTimeout)
 	defer t.Stop()
+wait:
 	for range peers {
 		select {
 		case <-ack:
 		case <-t.C:
 			n.log.Warn("cluster: not every node answered a client id claim", "client", clientID, "timeout", claimTimeout)
-			return nil // the nodes that did not answer are being lost
+			break wait // the nodes that did not answer are being lost
 		case <-n.closed:
-			return nil
+			break wait
 		}
 	}
 	n.mu.Lock()
 	lost := c.lost
 	n.mu.Unlock()
 	if lost {
-		return errors.New("claimed at the same time on another node")
+		return nil, errors.New("claimed at the same time on another node")
 	}
-	return nil
+	return release, nil
 }
 
 // onClaim handles another node's claim: a later claim wins (ties: the
@@ -548,7 +606,7 @@ func (n *Node) onClaim(m *nats.Msg) {
 	mine := n.claims[c.ID]
 	keep := mine != nil && (mine.at > c.At || (mine.at == c.At && n.cfg.NodeName > c.Node))
 	if mine != nil && !keep {
-		mine.lost = true
+		mine.lost, mine.lostClean = true, c.Clean
 	}
 	n.mu.Unlock()
 	reply := func() {
