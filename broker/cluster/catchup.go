@@ -34,7 +34,7 @@ func (n *Node) catchUp() {
 		if len(n.cfg.Peers) == 0 {
 			return // the first node of a cluster has nobody to ask
 		}
-		if p := n.peers(); len(p) > 0 {
+		if p := n.readyPeers(); len(p) > 0 {
 			peer = p[0]
 			break
 		}
@@ -67,6 +67,19 @@ func (n *Node) catchUp() {
 			n.log.Warn("cluster: retained catch-up incomplete", "peer", peer, "messages", got)
 			return
 		case m := <-ch:
+			if m.Header.Get("Status") == "503" {
+				// No responders: the peer's subscription has not crossed
+				// the route yet (or it left). Ask again, a little later.
+				select {
+				case <-n.closed:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				if err := n.nc.PublishRequest("c.dump."+peer, inbox, nil); err != nil {
+					return
+				}
+				continue
+			}
 			if len(m.Data) == 0 {
 				n.log.Debug("cluster: retained catch-up", "peer", peer, "messages", got)
 				return
