@@ -48,6 +48,12 @@ func (s *Server) restoredMeta(sess *session.Session, ss *storage.Session, at tim
 // its will and the rest in its stored record, which only that connection's
 // code rewrites; the API's change to it is kept in memory and stored with
 // the session's next record (its client's next connection).
+//
+// One window stays: a client resuming the session between apiOnlyID and
+// Server.mu here (its attach stored its record; it is not yet attached)
+// has that record replaced by the API's, without its will, until its next
+// SUBSCRIBE or disconnect rewrites it; only a crash inside that span loses
+// the will.
 func (s *Server) persistAPISession(sess *session.Session, apiOnly apiSession) *storage.Commit {
 	if s.store == nil || !sess.Persistent() {
 		return nil
