@@ -48,6 +48,28 @@ type Bridge interface {
 	// Members returns the names of the cluster's nodes that this node is
 	// connected to, this node's first.
 	Members() []string
+	// Remote is called for a QoS 1/2 MQTT 5 PUBLISH once it was routed
+	// here: with count, it returns how many subscriptions on the other
+	// nodes received m (flespi's count_subscribers; it waits for their
+	// answers, bounded); without, 1 when another node may have
+	// subscribers and 0 when none has any interest, so that PUBACK says
+	// "no matching subscribers" (0x10) only when that is known.
+	Remote(m *message.Message, count bool) int
+}
+
+// remoteSubscribers is the cluster's part of a PUBLISH's acknowledgement
+// (see [Bridge.Remote]).
+func (s *Server) remoteSubscribers(m *message.Message, p *packet.Publish, v packet.Version) int {
+	if s.bridge == nil || p.QoS == 0 || v != packet.V5 {
+		return 0
+	}
+	count := false
+	if p.QoS == 1 {
+		if x, ok := p.Props.UserValue("count_subscribers"); ok && x == "1" {
+			count = true
+		}
+	}
+	return s.bridge.Remote(m, count)
 }
 
 // SetBridge joins s to a cluster. Call it once, before [Server.Serve] and

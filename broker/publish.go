@@ -124,6 +124,8 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			m.Expires = timeOf(m.Timestamp).Add(time.Duration(p.Props.MessageExpiry) * time.Second)
 		}
 		subscribers = c.s.route(m, &c.route)
+		// cluster.go: the other nodes' subscribers, for 0x10 and the count.
+		subscribers += c.s.remoteSubscribers(m, p, c.v)
 		if published%routeSample == 1 { // the first and one in routeSample after: latency.go
 			c.s.routeLatency.observe(time.Since(now))
 		}

@@ -505,3 +505,41 @@ func TestClusterClaimWindow(t *testing.T) {
 		t.Fatal("node 1 lost the winning session")
 	}
 }
+
+// TestClusterCountSubscribers: count_subscribers counts the deliveries on
+// every node, and PUBACK says "no matching subscribers" (0x10) only when
+// no node has any.
+func TestClusterCountSubscribers(t *testing.T) {
+	nodes := startCluster(t, 3, broker.Options{NoStamp: true})
+	a := dial(t, nodes[1].addr, "a", true)
+	a.sub(t, "c/+", "c/#") // one session: one delivery
+	b := dial(t, nodes[2].addr, "b", true)
+	b.sub(t, "c/x")
+	l := dial(t, nodes[0].addr, "l", true)
+	l.sub(t, "c/x")
+	p := dial(t, nodes[0].addr, "p", true)
+	pub := func(topic string, count bool) *paho.PublishResponse {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		pb := &paho.Publish{Topic: topic, QoS: 1, Payload: []byte("x")}
+		if count {
+			pb.Properties = &paho.PublishProperties{User: paho.UserProperties{{Key: "count_subscribers", Value: "1"}}}
+		}
+		r, err := p.Publish(ctx, pb)
+		if err != nil && r == nil {
+			t.Fatalf("publish %s: %v", topic, err)
+		}
+		return r
+	}
+	r := pub("c/x", true)
+	if got := r.Properties.User.Get("subscribers_count"); got != "3" {
+		t.Fatalf("subscribers_count %q, want 3 (one per node)", got)
+	}
+	if r := pub("c/y", false); r.ReasonCode != 0 {
+		t.Fatalf("a topic with a subscriber on another node only: PUBACK %#x, want 0", r.ReasonCode)
+	}
+	if r := pub("none/here", false); r.ReasonCode != 0x10 {
+		t.Fatalf("a topic nobody subscribes: PUBACK %#x, want 0x10", r.ReasonCode)
+	}
+}

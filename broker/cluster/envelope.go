@@ -24,6 +24,7 @@ const (
 	flagRetain = 1 << iota
 	flagPayloadFormat
 	flagCorrelation // CorrelationData present (it may be empty)
+	flagCount       // the publisher asked for count_subscribers: a count id and the node follow
 )
 
 // maxUserProps bounds the user properties a decoded envelope may claim,
@@ -34,6 +35,12 @@ var errEnvelope = errors.New("cluster: malformed message envelope")
 
 // appendEnvelope encodes m.
 func appendEnvelope(b []byte, m *message.Message) []byte {
+	return appendCounted(b, m, 0, "")
+}
+
+// appendCounted encodes m with a count_subscribers request: the receiving
+// node remembers how many deliveries it made under countID for node.
+func appendCounted(b []byte, m *message.Message, countID uint64, node string) []byte {
 	b = append(b, envelopeVersion)
 	var fl byte
 	if m.Retain {
@@ -45,6 +52,9 @@ func appendEnvelope(b []byte, m *message.Message) []byte {
 	}
 	if p.Has(packet.PropCorrelationData) {
 		fl |= flagCorrelation
+	}
+	if countID != 0 {
+		fl |= flagCount
 	}
 	b = append(b, fl, byte(m.QoS), p.PayloadFormat)
 	b = appendString(b, m.Topic)
@@ -64,6 +74,10 @@ func appendEnvelope(b []byte, m *message.Message) []byte {
 		b = appendString(b, u.Key)
 		b = appendString(b, u.Value)
 	}
+	if countID != 0 {
+		b = binary.AppendUvarint(b, countID)
+		b = appendString(b, node)
+	}
 	return append(b, m.Payload...) // the rest is the payload
 }
 
@@ -75,19 +89,26 @@ func appendString(b []byte, s string) []byte {
 // decodeEnvelope decodes an envelope into a new message. The message's
 // strings and payload are copies: b belongs to the NATS client.
 func decodeEnvelope(b []byte) (*message.Message, error) {
+	m, _, _, err := decodeCounted(b)
+	return m, err
+}
+
+// decodeCounted is decodeEnvelope that also returns the count request
+// (0 and "" when there is none).
+func decodeCounted(b []byte) (m *message.Message, countID uint64, node string, err error) {
 	d := decoder{b: b}
 	if d.byte() != envelopeVersion {
-		return nil, errEnvelope
+		return nil, 0, "", errEnvelope
 	}
 	fl, qos, pf := d.byte(), d.byte(), d.byte()
-	m := &message.Message{Retain: fl&flagRetain != 0, QoS: packet.QoS(qos)}
+	m = &message.Message{Retain: fl&flagRetain != 0, QoS: packet.QoS(qos)}
 	if qos > 2 {
-		return nil, errEnvelope
+		return nil, 0, "", errEnvelope
 	}
 	m.Topic = d.string()
 	m.Origin = d.string()
 	if len(d.b) < 8 {
-		return nil, errEnvelope
+		return nil, 0, "", errEnvelope
 	}
 	m.Timestamp = math.Float64frombits(binary.BigEndian.Uint64(d.b))
 	d.b = d.b[8:]
@@ -108,7 +129,7 @@ func decodeEnvelope(b []byte) (*message.Message, error) {
 	}
 	n := d.uvarint()
 	if n > maxUserProps || n > uint64(len(d.b)) { // each pair takes at least 2 bytes
-		return nil, errEnvelope
+		return nil, 0, "", errEnvelope
 	}
 	if n > 0 {
 		p.User = m.UserRoom(int(n))
@@ -118,11 +139,15 @@ func decodeEnvelope(b []byte) (*message.Message, error) {
 			p.User = append(p.User, packet.UserProperty{Key: k, Value: v})
 		}
 	}
+	if fl&flagCount != 0 {
+		countID = d.uvarint()
+		node = d.string()
+	}
 	if d.err {
-		return nil, errEnvelope
+		return nil, 0, "", errEnvelope
 	}
 	m.Payload = append([]byte(nil), d.b...)
-	return m, nil
+	return m, countID, node, nil
 }
 
 // decoder reads an envelope; err is set by the first short read, after

@@ -84,16 +84,22 @@ type Node struct {
 	closed chan struct{}
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex // guards below; taken under the topic index's lock (Interest)
-	refs     map[string]int
-	dirty    map[string]struct{}
-	gen      uint64        // interest changes so far
-	synced   uint64        // interest changes every peer has confirmed
-	round    chan struct{} // closed when the next interest round ends
-	claims   map[string]*claim
-	ready    map[string]bool // peers that answered a ping: they know our interest and we theirs
-	waiting  map[uint64]chan struct{}
-	claimSeq uint64
+	mu     sync.Mutex // guards below; taken under the topic index's lock (Interest)
+	refs   map[string]int
+	dirty  map[string]struct{}
+	gen    uint64        // interest changes so far
+	synced uint64        // interest changes every peer has confirmed
+	round  chan struct{} // closed when the next interest round ends
+	claims map[string]*claim
+	ready  map[string]bool // peers that answered a ping: they know our interest and we theirs
+	// count_subscribers (count.go): ids of this node's counted messages,
+	// the answers awaited, and (inbox goroutine only) other nodes' counts.
+	countSeq  uint64
+	counting  map[*message.Message]uint64
+	countWait map[uint64]chan int
+	counted   map[countKey]int
+	waiting   map[uint64]chan struct{}
+	claimSeq  uint64
 
 	subs map[string]*nats.Subscription // the interest loop's own
 
@@ -181,17 +187,21 @@ func Start(s *broker.Server, cfg Config) (*Node, error) {
 	}
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, srv: s, ns: ns,
-		queue:   "n." + cfg.NodeName,
-		inbox:   make(chan *nats.Msg, inboxLen),
-		wake:    make(chan struct{}, 1),
-		closed:  make(chan struct{}),
-		refs:    make(map[string]int),
-		dirty:   make(map[string]struct{}),
-		round:   make(chan struct{}),
-		claims:  make(map[string]*claim),
-		ready:   make(map[string]bool),
-		waiting: make(map[uint64]chan struct{}),
-		subs:    make(map[string]*nats.Subscription),
+		queue:  "n." + cfg.NodeName,
+		inbox:  make(chan *nats.Msg, inboxLen),
+		wake:   make(chan struct{}, 1),
+		closed: make(chan struct{}),
+		refs:   make(map[string]int),
+		dirty:  make(map[string]struct{}),
+		round:  make(chan struct{}),
+		claims: make(map[string]*claim),
+		ready:  make(map[string]bool),
+
+		counting:  make(map[*message.Message]uint64),
+		countWait: make(map[uint64]chan int),
+		counted:   make(map[countKey]int),
+		waiting:   make(map[uint64]chan struct{}),
+		subs:      make(map[string]*nats.Subscription),
 
 		caughtUp: make(chan struct{}),
 	}
@@ -235,7 +245,7 @@ func splitAddr(a string) (string, int, error) {
 func (n *Node) subscribeControl() error {
 	// Every node's retained messages and wildcard deletions reach every
 	// node, through the same inbox as messages so their order holds.
-	for _, subj := range []string{"r.>", "d"} {
+	for _, subj := range []string{"r.>", "d", "k"} {
 		if _, err := n.nc.ChanQueueSubscribe(subj, n.queue, n.inbox); err != nil {
 			return err
 		}
@@ -250,6 +260,9 @@ func (n *Node) subscribeControl() error {
 		return err
 	}
 	if _, err := n.nc.Subscribe("c.dump."+n.cfg.NodeName, n.onDump); err != nil {
+		return err
+	}
+	if _, err := n.nc.Subscribe("c.cnt."+n.cfg.NodeName, n.onCount); err != nil {
 		return err
 	}
 	return n.nc.Flush()
@@ -319,7 +332,12 @@ func (n *Node) Publish(m *message.Message) {
 	if bp == nil {
 		bp = new([]byte)
 	}
-	b := appendEnvelope((*bp)[:0], m)
+	var b []byte
+	if wantsCount(m) {
+		b = appendCounted((*bp)[:0], m, n.countID(m), n.cfg.NodeName)
+	} else {
+		b = appendEnvelope((*bp)[:0], m)
+	}
 	// The NATS client copies b into its write buffer before returning.
 	if err := n.nc.Publish(subject(prefix, m.Topic), b); err != nil {
 		n.log.Warn("cluster: publish to the other nodes failed", "topic", m.Topic, "err", err)
@@ -351,6 +369,10 @@ func (n *Node) receive() {
 }
 
 func (n *Node) handle(nm *nats.Msg) {
+	if nm.Subject == "k" {
+		n.answerCount(nm.Data)
+		return
+	}
 	if nm.Subject == "d" {
 		if len(nm.Data) < 8 {
 			return
@@ -358,12 +380,15 @@ func (n *Node) handle(nm *nats.Msg) {
 		n.srv.DeleteRetainedLocal(string(nm.Data[8:]), binary.BigEndian.Uint64(nm.Data))
 		return
 	}
-	m, err := decodeEnvelope(nm.Data)
+	m, countID, node, err := decodeCounted(nm.Data)
 	if err != nil {
 		n.log.Warn("cluster: dropped a malformed message from another node", "subject", nm.Subject, "err", err)
 		return
 	}
-	n.srv.RouteRemote(m)
+	d := n.srv.RouteRemote(m)
+	if countID != 0 {
+		n.remember(node, countID, d)
+	}
 }
 
 func (n *Node) natsError(_ *nats.Conn, sub *nats.Subscription, err error) {

@@ -1,0 +1,149 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/nats-io/nats.go"
+)
+
+// count_subscribers across nodes: the publishing node sends the message
+// with a count id, then a count request ("k") to every node, on the same
+// connection. Each node handles both through its one inbox, in that
+// order, so when it reads the request it has routed the message (or never
+// received it: no interest) and answers with its number of deliveries.
+
+const (
+	// countTimeout bounds how long a PUBACK with count_subscribers waits
+	// for the other nodes' counts.
+	countTimeout = 2 * time.Second
+	// maxCounting bounds the counts remembered on either side, against a
+	// leak when an answer or a request never comes.
+	maxCounting = 4096
+)
+
+// wantsCount reports whether m asks for count_subscribers (QoS 1).
+func wantsCount(m *message.Message) bool {
+	if m.QoS != 1 {
+		return false
+	}
+	for _, u := range m.Props.User {
+		if u.Key == "count_subscribers" && u.Value == "1" {
+			return true
+		}
+	}
+	return false
+}
+
+// countID assigns m a count id (under n.mu).
+func (n *Node) countID(m *message.Message) uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.counting) >= maxCounting {
+		clear(n.counting)
+	}
+	n.countSeq++
+	n.counting[m] = n.countSeq
+	return n.countSeq
+}
+
+// Remote implements [broker.Bridge].
+func (n *Node) Remote(m *message.Message, count bool) int {
+	n.mu.Lock()
+	id := n.counting[m]
+	delete(n.counting, m)
+	n.mu.Unlock()
+	if !count || id == 0 {
+		// Any interest at all, ours included: NATS knows the union of
+		// every node's subjects, so 0 here means nobody anywhere.
+		if n.ns.GlobalAccount().Interest(subject("m.", m.Topic)) > 0 {
+			return 1
+		}
+		return 0
+	}
+	peers := n.readyPeers()
+	if len(peers) == 0 {
+		return 0
+	}
+	ch := make(chan int, len(peers))
+	n.mu.Lock()
+	n.countWait[id] = ch
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		delete(n.countWait, id)
+		n.mu.Unlock()
+	}()
+	req := binary.AppendUvarint(nil, id)
+	if n.nc.Publish("k", append(req, n.cfg.NodeName...)) != nil {
+		return 0
+	}
+	t := time.NewTimer(countTimeout)
+	defer t.Stop()
+	sum := 0
+	for range peers {
+		select {
+		case c := <-ch:
+			sum += c
+		case <-t.C:
+			n.log.Warn("cluster: not every node answered count_subscribers", "timeout", countTimeout)
+			return sum
+		case <-n.closed:
+			return sum
+		}
+	}
+	return sum
+}
+
+// remember keeps the deliveries of a counted message (inbox goroutine).
+func (n *Node) remember(node string, id uint64, deliveries int) {
+	if len(n.counted) >= maxCounting {
+		clear(n.counted)
+	}
+	n.counted[countKey{node, id}] = deliveries
+}
+
+// answerCount answers a count request (inbox goroutine).
+func (n *Node) answerCount(data []byte) {
+	id, k := binary.Uvarint(data)
+	if k <= 0 {
+		return
+	}
+	node := string(data[k:])
+	if !nodeName.MatchString(node) {
+		return
+	}
+	key := countKey{node, id}
+	c := n.counted[key]
+	delete(n.counted, key)
+	b := binary.AppendUvarint(nil, id)
+	b = binary.AppendUvarint(b, uint64(c))
+	n.nc.Publish("c.cnt."+node, b)
+}
+
+// onCount takes a node's answer to this node's count request.
+func (n *Node) onCount(m *nats.Msg) {
+	id, k := binary.Uvarint(m.Data)
+	if k <= 0 {
+		return
+	}
+	c, k2 := binary.Uvarint(m.Data[k:])
+	if k2 <= 0 {
+		return
+	}
+	n.mu.Lock()
+	ch := n.countWait[id]
+	n.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- int(c):
+		default:
+		}
+	}
+}
+
+type countKey struct {
+	node string
+	id   uint64
+}
