@@ -668,8 +668,16 @@ func (n *Node) onClaimAck(m *nats.Msg) {
 type natsLogger struct{ l *slog.Logger }
 
 func (g natsLogger) Noticef(f string, v ...any) { g.l.Debug("cluster: " + fmt.Sprintf(f, v...)) }
-func (g natsLogger) Warnf(f string, v ...any)   { g.l.Warn("cluster: " + fmt.Sprintf(f, v...)) }
-func (g natsLogger) Fatalf(f string, v ...any)  { g.l.Error("cluster: " + fmt.Sprintf(f, v...)) }
-func (g natsLogger) Errorf(f string, v ...any)  { g.l.Error("cluster: " + fmt.Sprintf(f, v...)) }
-func (g natsLogger) Debugf(f string, v ...any)  {}
-func (g natsLogger) Tracef(f string, v ...any)  {}
+func (g natsLogger) Warnf(f string, v ...any) {
+	msg := fmt.Sprintf(f, v...)
+	if strings.HasPrefix(msg, "Maximum payloads over") {
+		// The broker's 60 MB payload limit needs NATS's raised: known.
+		g.l.Debug("cluster: " + msg)
+		return
+	}
+	g.l.Warn("cluster: " + msg)
+}
+func (g natsLogger) Fatalf(f string, v ...any) { g.l.Error("cluster: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Errorf(f string, v ...any) { g.l.Error("cluster: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Debugf(f string, v ...any) {}
+func (g natsLogger) Tracef(f string, v ...any) {}
