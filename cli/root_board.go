@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/mqttboard/mqttboard/broker/restapi"
+	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/mqttboard/mqttboard/profiles"
 	"github.com/mqttboard/mqttboard/tui"
 )
@@ -26,12 +27,17 @@ type BoardOptions struct {
 	BrokerToken string
 	// ProfilesPath overrides the profiles file (tests); "" is the default.
 	ProfilesPath string
+	// BrokerData keeps the bundled broker's persistent sessions and
+	// retained messages in this directory (as `mqttboard broker --data`);
+	// "" keeps them in memory, as before.
+	BrokerData string
 }
 
 // addBoardFlags registers the root command's board flags.
 func addBoardFlags(root *cobra.Command, o *BoardOptions) {
 	root.Flags().StringVar(&o.Board, "board", "", "open the board saved under `NAME` in the profiles file")
 	root.Flags().StringVar(&o.BrokerToken, "broker-token", "", "token `KEY` for the API of --broker-http when that broker runs with --auth token (default $FLESPI_TOKEN)")
+	root.Flags().StringVar(&o.BrokerData, "broker-data", "", "keep the bundled broker's persistent sessions and retained messages in `DIR` across runs (as mqttboard broker --data; default: in memory)")
 	root.Flags().StringVar(&o.BrokerHTTP, "broker-http", "", "show the broker at this REST API address (`ADDR` of `mqttboard broker --http`: host:port, a port or a URL) in the broker pane (B)")
 }
 
@@ -53,6 +59,16 @@ func boardRun(ctx context.Context, o *BoardOptions) error {
 	opts, err := boardOptions(o, f, path)
 	if err != nil {
 		return err
+	}
+	if o.BrokerData != "" {
+		// Opened before the board: a directory another broker uses is an
+		// error on the command line, not a failure inside the board.
+		st, err := storage.Open(o.BrokerData, storage.Options{})
+		if err != nil {
+			return withExit(ExitError, fmt.Errorf("--broker-data %s: %w", o.BrokerData, err))
+		}
+		defer st.Close() // the broker closes it when it ran; safe twice
+		opts.BrokerOptions.Store = st
 	}
 	m := tui.New(opts)
 	defer m.Close()

@@ -212,7 +212,10 @@ func (m *Model) startLocal() (string, error) {
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:0"
 	}
-	s := broker.New(o)
+	s, err := broker.Open(o) // with a store (--broker-data), recovers it first
+	if err != nil {
+		return "", err
+	}
 	if err := s.Listen(); err != nil {
 		return "", err
 	}
