@@ -192,6 +192,8 @@ func brokerAPIRun(ctx context.Context, o *BrokerAPIOptions) error {
 		switch {
 		case res.StatusCode == 400 || res.StatusCode == 413:
 			return usageError(err)
+		case res.StatusCode == 401 && req.Header.Get("Authorization") == "":
+			return withExit(ExitRefused, fmt.Errorf("%w (the broker runs with --auth token: pass --token KEY or set FLESPI_TOKEN)", err))
 		case res.StatusCode == 401 || res.StatusCode == 403:
 			return withExit(ExitRefused, err)
 		}

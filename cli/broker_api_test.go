@@ -354,13 +354,14 @@ func TestBrokerHTTPFlagOfTheBoard(t *testing.T) {
 
 // TestBrokerAPIToken: against a broker with --auth token, the API clients
 // send --token (or $FLESPI_TOKEN) as "Authorization: FlespiToken"; without
-// one the broker's 401 is exit code 4 (refused).
+// one the broker's 401 is exit code 4 (refused) and the message says how to
+// give one.
 func TestBrokerAPIToken(t *testing.T) {
 	key := strings.Repeat("k", 64)
 	_, base, _ := startBrokerHTTP(t, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--auth", "token", "--master-token", key)
 	t.Setenv("FLESPI_TOKEN", "")
-	if code, _, e := mqttboard(t, "", "broker", "logs", "--http", base); code != ExitRefused || !strings.Contains(e, "401") {
-		t.Fatalf("no token: exit %d %q", code, e)
+	if code, _, e := mqttboard(t, "", "broker", "logs", "--http", base); code != ExitRefused || !strings.Contains(e, "401") || !strings.Contains(e, "--token KEY") {
+		t.Fatalf("no token: exit %d %q (want 4 and a hint to pass --token KEY)", code, e)
 	}
 	if code, out, e := mqttboard(t, "", "broker", "logs", "--http", base, "--token", key, "--count", "1"); code != 0 {
 		t.Fatalf("--token: exit %d %q %q", code, out, e)
