@@ -259,6 +259,17 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		s.Close() // releases the data directory
 		return withExit(ExitError, err)
 	}
+	if o.ClusterListen != "" {
+		// The embedded NATS server reports a taken cluster port only
+		// after a 10 s wait and without saying why; try the address
+		// first, before any "listening on" line, so the error is at once
+		// and names the flag.
+		l, err := net.Listen("tcp", o.ClusterListen)
+		if err != nil {
+			return fail(fmt.Errorf("--cluster-listen %s: %w (stop what holds it or choose another port)", o.ClusterListen, err))
+		}
+		l.Close()
+	}
 	for _, a := range o.Listen {
 		l, err := listeners.TCP(a)
 		if err != nil {
