@@ -73,10 +73,19 @@ func (s *Server) remoteSubscribers(m *message.Message, p *packet.Publish, v pack
 }
 
 // SetBridge joins s to a cluster. Call it once, before [Server.Serve] and
-// before any connection is served.
+// before any connection is served. The subscriptions the server already
+// has (sessions recovered from its store, or made through the API) are
+// announced to the bridge at once.
 func (s *Server) SetBridge(b Bridge) {
 	s.bridge = b
 	s.index.Watch(b.Interest)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sess := range s.sessions {
+		for _, sub := range sess.Subs() {
+			b.Interest(sub, true)
+		}
+	}
 }
 
 // RouteRemote delivers a message that another node of the cluster

@@ -543,3 +543,36 @@ func TestClusterCountSubscribers(t *testing.T) {
 		t.Fatalf("a topic nobody subscribes: PUBACK %#x, want 0x10", r.ReasonCode)
 	}
 }
+
+// TestClusterExistingSubscriptions: subscriptions the broker had before it
+// joined (recovered from its store, or made through the API) receive
+// messages published on other nodes.
+func TestClusterExistingSubscriptions(t *testing.T) {
+	first := startNode(t, "n0", "", broker.Options{NoStamp: true})
+	s := broker.New(broker.Options{NoStamp: true, Listen: "127.0.0.1:0"})
+	if err := s.CreateSession("kept", 600); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Subscribe("kept", []broker.SubscriptionInfo{{Filter: "k/#", QoS: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	cl, err := Start(s, Config{NodeName: "n1", Listen: "127.0.0.1:0", Peers: []string{first.cl.ClusterAddr().String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(ctx) }()
+	t.Cleanup(func() { s.Close(); cancel(); <-done; cl.Close() })
+	second := &node{srv: s, cl: cl, addr: s.Addr().String()}
+	waitMembers(t, []*node{first, second}, 2)
+	p := dial(t, first.addr, "p", true)
+	p.pub(t, "k/1", 1, false, "for the kept session")
+	c := dial(t, second.addr, "kept", false) // resumes the session on its node
+	if m := c.recv(t); m.Topic != "k/1" {
+		t.Fatalf("got %q", m.Topic)
+	}
+}
