@@ -142,6 +142,7 @@ func (s *Server) Evict(clientID string, cleanStart bool) bool {
 			continue
 		}
 		delete(s.sessions, clientID)
+		s.persistEnd(sess) // persist.go: the session lives on the other node now
 		will := sess.Resume()
 		s.mu.Unlock()
 		s.dropSubscriptions(sess)
@@ -149,6 +150,7 @@ func (s *Server) Evict(clientID string, cleanStart bool) bool {
 		if cleanStart {
 			s.publishWill(will)
 		}
+		s.logEvent(LogRecord{EventCode: LogSessionDeleted, ClientID: clientID, Detail: "taken over on another node of the cluster"})
 		return true
 	}
 	return kicked
