@@ -398,6 +398,12 @@ func (o *BrokerOptions) validateListeners() error {
 			}
 		}
 	}
+	if o.HTTP != "" {
+		_, port, err := net.SplitHostPort(apiAddr(o.HTTP))
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			return usageError(fmt.Errorf("--http %s: give host:port or a port (0 to 65535), e.g. --http 9080 or --http 127.0.0.1:9080", o.HTTP))
+		}
+	}
 	if len(o.TLSListen)+len(o.WSSListen) > 0 {
 		for _, f := range [][2]string{{"--cert", o.CertFile}, {"--key", o.KeyFile}} {
 			if _, err := os.Stat(f[1]); err != nil {

@@ -420,3 +420,16 @@ func TestBoardBrokerHTTP(t *testing.T) {
 		t.Errorf("a bad saved address: %v", err)
 	}
 }
+
+// TestBrokerHTTPAddressMistake: an --http address that is neither a port
+// nor host:port is a usage error (exit 2) naming the flag, found before
+// anything binds (before: "listening on mqtt://..." printed, then exit 1
+// with net.Listen's words).
+func TestBrokerHTTPAddressMistake(t *testing.T) {
+	for _, a := range []string{"abc", "127.0.0.1:99999", "localhost:http-alt"} {
+		code, out, e := mqttboard(t, "", "broker", "--listen", "127.0.0.1:0", "--http", a)
+		if code != ExitUsage || !strings.Contains(e, "--http "+a) || strings.Contains(out, "listening on") {
+			t.Errorf("--http %s: exit %d, stdout %q, stderr %q: want 2 naming --http before anything listens", a, code, out, e)
+		}
+	}
+}
