@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,22 +35,34 @@ type Client struct {
 }
 
 // BaseURL turns an address as users give it (host:port, a bare port meaning
-// 127.0.0.1, or an http:// or https:// URL) into a base URL.
+// 127.0.0.1, or an http:// or https:// URL) into a base URL. Anything
+// else (another scheme, a port that is not 1 to 65535, a host with spaces)
+// is an error saying what to give, so a typo fails where it is typed
+// instead of later, as a request that cannot be made.
 func BaseURL(addr string) (string, error) {
-	if strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://") {
-		u, err := url.Parse(addr)
-		if err != nil || u.Host == "" {
-			return "", fmt.Errorf("%q: not a URL with a host", addr)
-		}
-		return strings.TrimSuffix(addr, "/"), nil
-	}
-	if addr == "" {
+	var base string
+	switch {
+	case addr == "":
 		return "", errors.New("no address: give host:port, a port or an http(s):// URL")
+	case strings.HasPrefix(addr, "http://") || strings.HasPrefix(addr, "https://"):
+		base = strings.TrimSuffix(addr, "/")
+	case strings.Contains(addr, "://"):
+		return "", fmt.Errorf("%q: give host:port, a port or an http:// or https:// URL", addr)
+	case !strings.Contains(addr, ":"):
+		base = "http://127.0.0.1:" + addr
+	default:
+		base = "http://" + addr
 	}
-	if !strings.Contains(addr, ":") {
-		addr = "127.0.0.1:" + addr
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" || u.Hostname() == "" && u.Port() == "" {
+		return "", fmt.Errorf("%q: not host:port, a port or an http(s):// URL with a host", addr)
 	}
-	return "http://" + addr, nil
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "", fmt.Errorf("%q: the port is 1 to 65535", addr)
+		}
+	}
+	return base, nil
 }
 
 // APIError is an {"errors":[...]} answer.
