@@ -180,3 +180,74 @@ func TestClusterListenInUse(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q: want 1, an error naming --cluster-listen %s and nothing listening", code, out, e, addr)
 	}
 }
+
+// TestClusterMosquittoTakeover: mosquitto_sub on node a is disconnected with
+// 0x8E (as mosquitto_sub itself reports it) when a second mosquitto_sub with
+// the same client id connects to node b.
+func TestClusterMosquittoTakeover(t *testing.T) {
+	subBin, err := exec.LookPath("mosquitto_sub")
+	pubBin, err2 := exec.LookPath("mosquitto_pub")
+	if err != nil || err2 != nil {
+		t.Skip("mosquitto_sub/mosquitto_pub not installed (Debian package mosquitto-clients); skipping")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodeCtx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	a, aCluster := startNode(t, nodeCtx, "--cluster-listen", "127.0.0.1:0", "--node-name", "a")
+	b, _ := startNode(t, nodeCtx, "--cluster-listen", "127.0.0.1:0", "--cluster-peer", aCluster, "--node-name", "b")
+	hp := func(addr string) []string {
+		h, p, _ := strings.Cut(addr, ":")
+		return []string{"-h", h, "-p", p}
+	}
+	// The route a-b is up once a's retained marker can be read on b.
+	if out, err := exec.CommandContext(ctx, pubBin, append(hp(a), "-r", "-q", "1", "-t", "mark", "-m", "a")...).CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_pub: %v %s", err, out)
+	}
+	meshed := false
+	for range 50 {
+		out, _ := exec.CommandContext(ctx, subBin, append(hp(b), "-t", "mark", "-C", "1", "-W", "1")...).Output()
+		if strings.TrimSpace(string(out)) == "a" {
+			meshed = true
+			break
+		}
+	}
+	if !meshed {
+		t.Fatal("a's retained marker never reached b")
+	}
+	stdbuf, err := exec.LookPath("stdbuf")
+	if err != nil {
+		t.Skip("stdbuf (coreutils) not installed: mosquitto_sub's trace would arrive only when it exits")
+	}
+	// stdbuf -oL: mosquitto_sub's trace line by line, as it happens.
+	first := exec.CommandContext(ctx, stdbuf, append([]string{"-oL", subBin}, append(hp(a), "-V", "5", "-i", "dup", "-t", "x", "-d")...)...)
+	// mosquitto_sub -d writes its trace to stdout and its errors to
+	// stderr: read both, in order.
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.Stdout, first.Stderr = pw, pw
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	defer pr.Close()
+	lines := bufio.NewScanner(pr)
+	for lines.Scan() && !strings.HasPrefix(lines.Text(), "Subscribed") {
+	}
+	second := exec.CommandContext(ctx, subBin, append(hp(b), "-V", "5", "-i", "dup", "-t", "x", "-W", "3")...)
+	if err := second.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer second.Wait()
+	var seen []string
+	for lines.Scan() {
+		seen = append(seen, lines.Text())
+		if lines.Text() == "Received DISCONNECT (142)" {
+			first.Wait()
+			return
+		}
+	}
+	t.Fatalf("the first mosquitto_sub never got DISCONNECT 0x8E; it printed %q", seen)
+}
