@@ -288,7 +288,15 @@ func decodeBody[T any](w http.ResponseWriter, r *http.Request, limit int64, v *[
 		return false
 	}
 	if b[0] == '{' {
-		b = append(append([]byte{'['}, b...), ']')
+		// Decoded as sent, so an error's byte offset and characters are
+		// the body's own and trailing data after the object is refused.
+		var one T
+		if err := strictJSON(b, &one); err != nil {
+			writeError(w, http.StatusBadRequest, "body: "+err.Error())
+			return false
+		}
+		*v = []T{one}
+		return true
 	}
 	if err := strictJSON(b, v); err != nil {
 		writeError(w, http.StatusBadRequest, "body: "+err.Error())
@@ -319,8 +327,9 @@ func strictJSON(b []byte, v any) error {
 		}
 		return errors.New(strings.TrimPrefix(err.Error(), "json: "))
 	}
-	if d.More() {
-		return errors.New("trailing data after the JSON value")
+	// d.More is false before a stray ']' or '}': look at what is left.
+	if rest := bytes.TrimSpace(b[d.InputOffset():]); len(rest) > 0 {
+		return fmt.Errorf("trailing data after the JSON value at byte %d", d.InputOffset())
 	}
 	return nil
 }

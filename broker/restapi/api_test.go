@@ -227,6 +227,12 @@ func TestBadInput(t *testing.T) {
 		{"POST", "/mqtt/messages", nil, "", `[{"topic":"ok/1","data":"` + strings.Repeat("x", 1001) + `"}]`, 400, "exceeds the limit"},
 		{"POST", "/mqtt/messages", nil, "", `[{"topic":"ok/1","data":"` + strings.Repeat("x", 3<<20) + `"}]`, 413, "larger than the limit"},
 		{"POST", "/mqtt/messages", nil, "", `{"topic":"ok/1","qos":"one"}`, 400, `field "qos"`},
+		// One object (not an array): errors are about what was sent, not
+		// about the brackets once added around it.
+		{"POST", "/mqtt/messages", nil, "", `{"topic":"ok/1"`, 400, "ends before the value is complete"},
+		{"POST", "/mqtt/messages", nil, "", `{"topic":"ok/1",}`, 400, "at byte 17: invalid character '}'"},
+		{"POST", "/mqtt/messages", nil, "", `{"topic":"ok/1"}]`, 400, "trailing data"},
+		{"POST", "/mqtt/messages", nil, "", `[{"topic":"ok/1"}]]`, 400, "trailing data"},
 		{"POST", "/mqtt/messages", nil, "", ``, 400, "empty"},
 		{"GET", "/mqtt/messages/{topic}", map[string]string{"topic": "a/#/b"}, "", "", 400, "#"},
 		{"GET", "/mqtt/messages/{topic}", map[string]string{"topic": "a"}, "fields=topic,colour", "", 400, `unknown field "colour"`},
