@@ -232,6 +232,9 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 	}
 	if cfgHTTP != nil && o.HTTP == "" {
 		o.HTTP, o.HTTPTLS = cfgHTTP.Listen, o.HTTPTLS || cfgHTTP.TLS
+		if err := checkHTTPAddr(o.Config+": http.listen", o.HTTP); err != nil {
+			return err
+		}
 	}
 	if len(o.Listen)+len(o.TLSListen)+len(o.WSListen)+len(o.WSSListen) == 0 {
 		o.Listen = []string{"127.0.0.1:1883"}
@@ -399,9 +402,8 @@ func (o *BrokerOptions) validateListeners() error {
 		}
 	}
 	if o.HTTP != "" {
-		_, port, err := net.SplitHostPort(apiAddr(o.HTTP))
-		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
-			return usageError(fmt.Errorf("--http %s: give host:port or a port (0 to 65535), e.g. --http 9080 or --http 127.0.0.1:9080", o.HTTP))
+		if err := checkHTTPAddr("--http", o.HTTP); err != nil {
+			return err
 		}
 	}
 	if len(o.TLSListen)+len(o.WSSListen) > 0 {
@@ -410,6 +412,17 @@ func (o *BrokerOptions) validateListeners() error {
 				return usageError(fmt.Errorf("%s %s: %w", f[0], f[1], errors.Unwrap(err)))
 			}
 		}
+	}
+	return nil
+}
+
+// checkHTTPAddr checks an address of the HTTP API (from what, a flag or
+// the configuration's key): host:port or a bare port, the port a number
+// from 0 to 65535. A mistake is a usage error, found before anything binds.
+func checkHTTPAddr(what, a string) error {
+	_, port, err := net.SplitHostPort(apiAddr(a))
+	if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+		return usageError(fmt.Errorf("%s %s: give host:port or a port (0 to 65535), e.g. 9080 or 127.0.0.1:9080", what, a))
 	}
 	return nil
 }

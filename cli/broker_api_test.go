@@ -424,12 +424,19 @@ func TestBoardBrokerHTTP(t *testing.T) {
 // TestBrokerHTTPAddressMistake: an --http address that is neither a port
 // nor host:port is a usage error (exit 2) naming the flag, found before
 // anything binds (before: "listening on mqtt://..." printed, then exit 1
-// with net.Listen's words).
+// with net.Listen's words); the same for the configuration's http.listen,
+// named as such.
 func TestBrokerHTTPAddressMistake(t *testing.T) {
 	for _, a := range []string{"abc", "127.0.0.1:99999", "localhost:http-alt"} {
 		code, out, e := mqttboard(t, "", "broker", "--listen", "127.0.0.1:0", "--http", a)
 		if code != ExitUsage || !strings.Contains(e, "--http "+a) || strings.Contains(out, "listening on") {
 			t.Errorf("--http %s: exit %d, stdout %q, stderr %q: want 2 naming --http before anything listens", a, code, out, e)
 		}
+	}
+	cfg := filepath.Join(t.TempDir(), "b.yaml")
+	os.WriteFile(cfg, []byte("http:\n  listen: abc\n"), 0o600)
+	code, out, e := mqttboard(t, "", "broker", "--listen", "127.0.0.1:0", "--config", cfg)
+	if code != ExitUsage || !strings.Contains(e, cfg+": http.listen abc") || strings.Contains(out, "listening on") {
+		t.Errorf("config http.listen abc: exit %d, stdout %q, stderr %q: want 2 naming the file's key before anything listens", code, out, e)
 	}
 }
