@@ -47,6 +47,12 @@ type Config struct {
 	MaxPayload int
 	// Logger receives the node's warnings (nil: slog.Default()).
 	Logger *slog.Logger
+	// JoinWarnAfter is how long a node given Peers may run without a
+	// single route before it warns that it is alone (0: 5 s). Peers refuse
+	// a node whose name is already in the cluster by closing its route,
+	// and NATS tells the refused node nothing, so this warning is the only
+	// sign it gets.
+	JoinWarnAfter time.Duration
 }
 
 // nodeName is what a node name may be.
@@ -217,10 +223,44 @@ func Start(s *broker.Server, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	s.SetBridge(n)
+	if len(cfg.Peers) > 0 {
+		n.wg.Go(n.watchJoin)
+	}
 	n.wg.Go(n.receive)
 	n.wg.Go(n.interestLoop)
 	n.wg.Go(n.catchUp)
 	return n, nil
+}
+
+// watchJoin warns once if the node has joined no peer JoinWarnAfter
+// after its start: a peer that is down is retried quietly, and a node
+// whose name is taken is refused without a word to it, so without this
+// warning it would serve alone, its clients cut off from the cluster.
+func (n *Node) watchJoin() {
+	after := n.cfg.JoinWarnAfter
+	if after <= 0 {
+		after = 5 * time.Second
+	}
+	deadline := time.NewTimer(after)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.closed:
+			return
+		case <-tick.C:
+			if n.ns.NumRoutes() > 0 {
+				return
+			}
+		case <-deadline.C:
+			if n.ns.NumRoutes() == 0 {
+				n.log.Warn(fmt.Sprintf("cluster: node %q has joined none of its peers (%s) after %v: this node serves alone until one answers; check that a peer runs at that address, and that no other node is already named %q (each node needs its own --node-name; a peer refuses a duplicate)",
+					n.cfg.NodeName, strings.Join(n.cfg.Peers, ", "), after, n.cfg.NodeName))
+			}
+			return
+		}
+	}
 }
 
 // splitAddr parses host:port; port 0 becomes NATS's "any free port".
@@ -678,6 +718,14 @@ func (g natsLogger) Warnf(f string, v ...any) {
 	g.l.Warn("cluster: " + msg)
 }
 func (g natsLogger) Fatalf(f string, v ...any) { g.l.Error("cluster: " + fmt.Sprintf(f, v...)) }
-func (g natsLogger) Errorf(f string, v ...any) { g.l.Error("cluster: " + fmt.Sprintf(f, v...)) }
+func (g natsLogger) Errorf(f string, v ...any) {
+	msg := fmt.Sprintf(f, v...)
+	if strings.Contains(msg, "Remote server has a duplicate name") {
+		// NATS logs this each time the refused node retries; say what
+		// it means for the operator.
+		msg += " (a node tried to join with a name this cluster already has and was refused: give each node its own --node-name)"
+	}
+	g.l.Error("cluster: " + msg)
+}
 func (g natsLogger) Debugf(f string, v ...any) {}
 func (g natsLogger) Tracef(f string, v ...any) {}
