@@ -34,13 +34,15 @@ import (
 func (a *API) platformRoutes() []route {
 	p, pw := Access{Resource: "platform"}, Access{Resource: "platform", Write: true}
 	return []route{
-		{"POST", "/platform/tokens", pw, a.postTokens},
-		{"GET", "/platform/tokens/{selector}", p, a.getTokens},
+		{"POST", "/platform/tokens", pw, created(a, a.opts.Tokens.CreateToken)},
+		{"GET", "/platform/tokens/{selector}", p, selected(a, a.opts.Tokens.Tokens)},
 		{"PUT", "/platform/tokens/{selector}", pw, a.putTokens},
-		{"DELETE", "/platform/tokens/{selector}", pw, a.deleteTokens},
-		{"POST", "/platform/subaccounts", pw, a.postSubaccounts},
-		{"GET", "/platform/subaccounts/{selector}", p, a.getSubaccounts},
-		{"DELETE", "/platform/subaccounts/{selector}", pw, a.deleteSubaccounts},
+		{"DELETE", "/platform/tokens/{selector}", pw, deleted(a, a.opts.Tokens.DeleteTokens, func(t auth.Token) uint64 { return t.ID })},
+		{"POST", "/platform/subaccounts", pw, created(a, func(cid uint64, in subaccountIn) (auth.Account, error) {
+			return a.opts.Tokens.CreateAccount(cid, in.Name)
+		})},
+		{"GET", "/platform/subaccounts/{selector}", p, selected(a, a.opts.Tokens.Accounts)},
+		{"DELETE", "/platform/subaccounts/{selector}", pw, deleted(a, a.opts.Tokens.DeleteAccounts, func(acc auth.Account) uint64 { return acc.ID })},
 	}
 }
 
@@ -110,40 +112,6 @@ func writeAuthError(w http.ResponseWriter, err error) {
 	}
 }
 
-func (a *API) postTokens(w http.ResponseWriter, r *http.Request) {
-	cid, ok := a.actingCID(w, r)
-	if !ok {
-		return
-	}
-	var in []auth.TokenSpec
-	if !decodeBody(w, r, smallBody, &in) {
-		return
-	}
-	var out []auth.Token
-	for _, s := range in {
-		t, err := a.opts.Tokens.CreateToken(cid, s)
-		if err != nil {
-			writeAuthError(w, err)
-			return
-		}
-		out = append(out, t)
-	}
-	writeResult(w, out)
-}
-
-func (a *API) getTokens(w http.ResponseWriter, r *http.Request) {
-	cid, ok := a.actingCID(w, r)
-	if !ok {
-		return
-	}
-	ts, err := a.opts.Tokens.Tokens(cid, r.PathValue("selector"))
-	if err != nil {
-		writeAuthError(w, err)
-		return
-	}
-	writeResult(w, ts)
-}
-
 func (a *API) putTokens(w http.ResponseWriter, r *http.Request) {
 	cid, ok := a.actingCID(w, r)
 	if !ok {
@@ -165,82 +133,77 @@ func (a *API) putTokens(w http.ResponseWriter, r *http.Request) {
 	writeResult(w, ts)
 }
 
+// created serves a POST of a list of items, each made by create in the
+// acting account; the answer lists what was made.
+func created[In, Out any](a *API, create func(cid uint64, in In) (Out, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		cid, ok := a.actingCID(w, r)
+		if !ok {
+			return
+		}
+		var in []In
+		if !decodeBody(w, r, smallBody, &in) {
+			return
+		}
+		var out []Out
+		for _, item := range in {
+			made, err := create(cid, item)
+			if err != nil {
+				writeAuthError(w, err)
+				return
+			}
+			out = append(out, made)
+		}
+		writeResult(w, out)
+	}
+}
+
+// selected serves a GET of the items the path's selector names in the
+// acting account.
+func selected[T any](a *API, list func(cid uint64, sel string) ([]T, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		cid, ok := a.actingCID(w, r)
+		if !ok {
+			return
+		}
+		items, err := list(cid, r.PathValue("selector"))
+		if err != nil {
+			writeAuthError(w, err)
+			return
+		}
+		writeResult(w, items)
+	}
+}
+
+// deleted serves a DELETE of the items the path's selector names in the
+// acting account, answering their ids only, as flespi does.
+func deleted[T any](a *API, del func(cid uint64, sel string) ([]T, error), id func(T) uint64) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		cid, ok := a.actingCID(w, r)
+		if !ok {
+			return
+		}
+		items, err := del(cid, r.PathValue("selector"))
+		if err != nil {
+			writeAuthError(w, err)
+			return
+		}
+		out := make([]idOnly, len(items))
+		for i, item := range items {
+			out[i].ID = id(item)
+		}
+		writeResult(w, out)
+	}
+}
+
 // idOnly is what a DELETE returns per item, as flespi does.
 type idOnly struct {
 	ID uint64 `json:"id"`
 }
 
-func (a *API) deleteTokens(w http.ResponseWriter, r *http.Request) {
-	cid, ok := a.actingCID(w, r)
-	if !ok {
-		return
-	}
-	ts, err := a.opts.Tokens.DeleteTokens(cid, r.PathValue("selector"))
-	if err != nil {
-		writeAuthError(w, err)
-		return
-	}
-	out := make([]idOnly, len(ts))
-	for i, t := range ts {
-		out[i].ID = t.ID
-	}
-	writeResult(w, out)
-}
-
 // subaccountIn is one item of POST /platform/subaccounts.
 type subaccountIn struct {
 	Name string `json:"name"`
-}
-
-func (a *API) postSubaccounts(w http.ResponseWriter, r *http.Request) {
-	cid, ok := a.actingCID(w, r)
-	if !ok {
-		return
-	}
-	var in []subaccountIn
-	if !decodeBody(w, r, smallBody, &in) {
-		return
-	}
-	var out []auth.Account
-	for _, s := range in {
-		acc, err := a.opts.Tokens.CreateAccount(cid, s.Name)
-		if err != nil {
-			writeAuthError(w, err)
-			return
-		}
-		out = append(out, acc)
-	}
-	writeResult(w, out)
-}
-
-func (a *API) getSubaccounts(w http.ResponseWriter, r *http.Request) {
-	cid, ok := a.actingCID(w, r)
-	if !ok {
-		return
-	}
-	as, err := a.opts.Tokens.Accounts(cid, r.PathValue("selector"))
-	if err != nil {
-		writeAuthError(w, err)
-		return
-	}
-	writeResult(w, as)
-}
-
-func (a *API) deleteSubaccounts(w http.ResponseWriter, r *http.Request) {
-	cid, ok := a.actingCID(w, r)
-	if !ok {
-		return
-	}
-	as, err := a.opts.Tokens.DeleteAccounts(cid, r.PathValue("selector"))
-	if err != nil {
-		writeAuthError(w, err)
-		return
-	}
-	out := make([]idOnly, len(as))
-	for i, acc := range as {
-		out[i].ID = acc.ID
-	}
-	writeResult(w, out)
 }
 
 // publisher is the token a request presented and the account it acts in
