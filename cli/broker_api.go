@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf16"
 
 	"github.com/spf13/cobra"
 
@@ -205,9 +207,12 @@ func brokerAPIRun(ctx context.Context, o *BrokerAPIOptions) error {
 	return nil
 }
 
-// escapeC1 writes DEL and the C1 control characters, which JSON leaves
-// raw, as \u escapes, so nothing the broker holds reaches a terminal
-// unescaped (JSON already escapes the C0 controls). They can only occur
+// escapeC1 writes DEL and every non-ASCII character common.Safe would
+// escape (C1 controls, bidi overrides and isolates and other format
+// characters, line and paragraph separators, private-use and unassigned
+// code points), which JSON leaves raw, as \u escapes (a surrogate pair
+// above the BMP), so nothing the broker holds can reorder or control the
+// terminal (JSON already escapes the C0 controls). They can only occur
 // inside JSON strings, so the result is the same JSON value.
 func escapeC1(b []byte) []byte {
 	s := string(b)
@@ -216,13 +221,19 @@ func escapeC1(b []byte) []byte {
 	}
 	var sb strings.Builder
 	for _, r := range s {
-		if isC1(r) {
-			fmt.Fprintf(&sb, `\u%04x`, r)
+		if !isC1(r) {
+			sb.WriteRune(r)
 			continue
 		}
-		sb.WriteRune(r)
+		if r1, r2 := utf16.EncodeRune(r); r1 != unicode.ReplacementChar {
+			fmt.Fprintf(&sb, `\u%04x\u%04x`, r1, r2)
+			continue
+		}
+		fmt.Fprintf(&sb, `\u%04x`, r)
 	}
 	return []byte(sb.String())
 }
 
-func isC1(r rune) bool { return r == 0x7f || (r >= 0x80 && r <= 0x9f) }
+// isC1 is what escapeC1 escapes: DEL, and the non-ASCII characters that
+// are not graphic (common.Safe's classification).
+func isC1(r rune) bool { return r == 0x7f || (r >= 0x80 && !unicode.IsGraphic(r)) }

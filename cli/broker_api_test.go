@@ -260,12 +260,14 @@ func TestBrokerHTTPConfig(t *testing.T) {
 // print the API's results as JSON lines and map its errors to exit codes.
 func TestBrokerAPIClients(t *testing.T) {
 	port, base, _ := startBrokerHTTP(t, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
-	if code, _, e := mqttboard(t, "", "pub", "-p", port, "-i", "pub1", "-t", "cli/a", "-m", "hello\u0085", "-r", "-q", "1"); code != 0 {
+	if code, _, e := mqttboard(t, "", "pub", "-p", port, "-i", "pub1", "-t", "cli/a", "-m", "hello\u0085\u202e\U000e0041", "-r", "-q", "1"); code != 0 {
 		t.Fatalf("pub: %d %s", code, e)
 	}
 	code, out, e := mqttboard(t, "", "broker", "retained", "cli/#", "--http", base, "--fields", "topic,data")
-	// The C1 control character in the payload is escaped, never raw.
-	if code != 0 || out != `{"data":"hello\u0085","topic":"cli/a"}`+"\n" {
+	// The C1 control, the bidi override and the tag character in the
+	// payload are escaped (as JSON \u escapes, a surrogate pair above the
+	// BMP), never raw: the same characters common.Safe escapes.
+	if code != 0 || out != `{"data":"hello\u0085\u202e\udb40\udc41","topic":"cli/a"}`+"\n" {
 		t.Fatalf("retained: %d %q %q", code, out, e)
 	}
 	s := subscribed(t, "-p", port, "-i", "cli-sub", "-t", "x")
