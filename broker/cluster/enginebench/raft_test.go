@@ -175,8 +175,11 @@ func TestMemberlist(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for lists[2].NumMembers() < 3 || lists[1].NumMembers() < 3 {
-		time.Sleep(time.Millisecond)
+	for deadline := time.Now().Add(20 * time.Second); lists[2].NumMembers() < 3 || lists[1].NumMembers() < 3; {
+		if time.Now().After(deadline) {
+			t.Fatal("memberlist: 3 members never joined")
+		}
+		time.Sleep(time.Millisecond) // memberlist signals no join event here
 	}
 	t.Logf("memberlist: 3 members joined in %v", time.Since(start))
 	var lat []time.Duration
@@ -196,7 +199,10 @@ func TestMemberlist(t *testing.T) {
 	report(t, "memberlist SendReliable (TCP connection per message)", lat)
 	lists[2].Shutdown()
 	dead := time.Now()
-	for lists[0].NumMembers() > 2 {
+	for deadline := time.Now().Add(60 * time.Second); lists[0].NumMembers() > 2; {
+		if time.Now().After(deadline) {
+			t.Fatal("memberlist: the dead member was never detected")
+		}
 		time.Sleep(time.Millisecond)
 	}
 	t.Logf("memberlist (LAN defaults): a dead member detected by another in %v", time.Since(dead))
