@@ -159,7 +159,7 @@ func TestBrokerPane(t *testing.T) {
 	m.focusPane(Broker)
 	v := view(m)
 	id := cn.Connack.Props.AssignedClientID
-	for _, want := range []string{"Broker 127.0.0.1:", "1 sessions (1 online, 0 offline) · 1 subscriptions", id, "5.0", "mqttboard/# q1", "── log", "connected " + id} {
+	for _, want := range []string{"Broker 127.0.0.1:", "1 session (1 online, 0 offline) · 1 subscription", id, "5.0", "mqttboard/# q1", "── log", "connected " + id} {
 		if !strings.Contains(v, want) {
 			t.Errorf("no %q in:\n%s", want, v)
 		}

@@ -269,8 +269,8 @@ func (p *Pane) View() string {
 		lines = append(lines, st.Error.Render(common.Safe(p.snap.Err.Error())))
 	}
 	for _, items := range [][]string{
-		{fmt.Sprintf("up %v", m.Uptime.Round(time.Second)), fmt.Sprintf("%d sessions (%d online, %d offline)", m.Sessions, m.SessionsOnline, m.SessionsOffline),
-			fmt.Sprintf("%d subscriptions", m.Subscriptions), fmt.Sprintf("%d retained (%s)", m.Retained, humanBytes(m.RetainedBytes)), fmt.Sprintf("%d shared groups", m.SharedGroups)},
+		{fmt.Sprintf("up %v", m.Uptime.Round(time.Second)), fmt.Sprintf("%s (%d online, %d offline)", count(m.Sessions, "session"), m.SessionsOnline, m.SessionsOffline),
+			count(m.Subscriptions, "subscription"), fmt.Sprintf("%d retained (%s)", m.Retained, humanBytes(m.RetainedBytes)), count(m.SharedGroups, "shared group")},
 		{fmt.Sprintf("messages in %d", m.MessagesReceived), fmt.Sprintf("out %d", m.MessagesSent), fmt.Sprintf("dropped %d", m.MessagesDropped),
 			"bytes in " + humanBytes(m.BytesReceived), "out " + humanBytes(m.BytesSent), fmt.Sprintf("queued %d", m.Queued), fmt.Sprintf("inflight %d", m.Inflight)},
 	} {
@@ -399,4 +399,13 @@ func logLine(r broker.LogRecord, loc *time.Location) string {
 		b.WriteString(" (" + r.Detail + ")")
 	}
 	return common.Safe(b.String())
+}
+
+// count writes n with noun, in the plural unless n is 1 ("1 session",
+// "0 sessions").
+func count[N ~int | ~int64 | ~uint64](n N, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
