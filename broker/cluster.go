@@ -91,9 +91,9 @@ func (s *Server) SetBridge(b Bridge) {
 // RouteRemote delivers a message that another node of the cluster
 // received from its publisher to the matching subscriptions of this node
 // (and retains it if asked), without handing it back to the bridge. Shared
-// groups are node-local for now (docs/cluster.md): a group's members get
-// only the messages published on their own node, so a message still
-// reaches one member per group. It returns the number of deliveries.
+// groups are left out: the publishing node picked their member among every
+// node's and forwarded the message to it ([Server.DeliverShared]). It
+// returns the number of deliveries.
 func (s *Server) RouteRemote(m *message.Message) int {
 	r := routerPool.Get().(*router)
 	r.remote = true

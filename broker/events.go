@@ -81,6 +81,9 @@ func (s *Server) emit(e Event) {
 	case EventSubscribed, EventUnsubscribed, EventExpired:
 		s.logFromEvent(&e) // never the per-message EventDropped
 	}
+	if s.bridge != nil {
+		s.onlineChanged(&e) // cluster_shared.go
+	}
 	if s.opts.OnEvent != nil {
 		s.opts.OnEvent(e)
 	}

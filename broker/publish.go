@@ -202,7 +202,7 @@ func (r *router) add(sub *topics.Subscription) {
 	if sub.Group == "" {
 		seq = sub.Subscriber.(*session.Session).Seq
 	} else if r.remote {
-		return // shared groups are node-local in a cluster (cluster.go)
+		return // the publishing node picked the group's member (cluster_shared.go)
 	}
 	r.matches = append(r.matches, match{seq: seq, sub: sub})
 }

@@ -66,7 +66,10 @@ func (s *Server) route(m *message.Message, r *router) int {
 
 // deliver enqueues m once for the session of subs (all the same session).
 func (s *Server) deliver(m *message.Message, subs []match, r *router) bool {
-	sess := subs[0].sub.Subscriber.(*session.Session)
+	sess, ok := subs[0].sub.Subscriber.(*session.Session)
+	if !ok { // a shared group's member on another node (cluster_shared.go)
+		return forwardShared(m, subs[0].sub, false)
+	}
 	d := session.Delivery{Msg: m}
 	found := false
 	var ids int

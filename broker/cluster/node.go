@@ -109,6 +109,8 @@ type Node struct {
 
 	subs map[string]*nats.Subscription // the interest loop's own
 
+	grp groupState // shared groups across nodes (groups.go)
+
 	dropped  atomic.Int64  // messages NATS could not hand to the inbox
 	caughtUp chan struct{} // closed once the retained catch-up ended
 	bufPool  sync.Pool
@@ -211,13 +213,14 @@ func Start(s *broker.Server, cfg Config) (*Node, error) {
 
 		caughtUp: make(chan struct{}),
 	}
+	n.grp.init()
 	n.nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Token(token), nats.NoEcho(), nats.Name(cfg.NodeName),
 		nats.MaxReconnects(-1), nats.ErrorHandler(n.natsError))
 	if err != nil {
 		ns.Shutdown()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	if err := n.subscribeControl(); err != nil {
+	if err := errors.Join(n.subscribeControl(), n.subscribeGroups()); err != nil {
 		n.nc.Close()
 		ns.Shutdown()
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -229,6 +232,7 @@ func Start(s *broker.Server, cfg Config) (*Node, error) {
 	n.wg.Go(n.receive)
 	n.wg.Go(n.interestLoop)
 	n.wg.Go(n.catchUp)
+	n.wg.Go(n.groupsLoop)
 	return n, nil
 }
 
@@ -409,6 +413,10 @@ func (n *Node) receive() {
 }
 
 func (n *Node) handle(nm *nats.Msg) {
+	if len(nm.Subject) > 2 && nm.Subject[:2] == "g." {
+		n.onForward(nm.Data) // groups.go
+		return
+	}
 	if nm.Subject == "k" {
 		n.answerCount(nm.Data)
 		return
@@ -443,10 +451,12 @@ func (n *Node) natsError(_ *nats.Conn, sub *nats.Subscription, err error) {
 	n.log.Warn("cluster: NATS client", "err", err)
 }
 
-// Interest implements [broker.Bridge]. Shared groups are node-local for
-// now (docs/cluster.md), so they announce no interest.
+// Interest implements [broker.Bridge]. Shared-group members announce no
+// NATS interest: the publishing node picks the member and forwards the
+// message to its node (groups.go).
 func (n *Node) Interest(sub *topics.Subscription, added bool) {
 	if sub.Group != "" {
+		n.localMember(sub, added)
 		return
 	}
 	d := -1
@@ -478,22 +488,28 @@ func (n *Node) kick() {
 
 // SyncInterest implements [broker.Bridge].
 func (n *Node) SyncInterest() {
-	n.mu.Lock()
-	if n.synced >= n.gen {
-		n.mu.Unlock()
-		return
-	}
-	round := n.round
-	n.mu.Unlock()
-	n.kick()
+	n.syncGroupsWait() // groups.go
 	t := time.NewTimer(syncTimeout)
 	defer t.Stop()
-	select {
-	case <-round:
-	case <-t.C:
-		n.log.Warn("cluster: a peer did not confirm a new subscription in time", "timeout", syncTimeout)
-	case <-n.closed:
+	n.mu.Lock()
+	want := n.gen
+	// A round that began before our changes ends without them: wait
+	// for rounds until one has covered them.
+	for n.synced < want {
+		round := n.round
+		n.mu.Unlock()
+		n.kick()
+		select {
+		case <-round:
+		case <-t.C:
+			n.log.Warn("cluster: a peer did not confirm a new subscription in time", "timeout", syncTimeout)
+			return
+		case <-n.closed:
+			return
+		}
+		n.mu.Lock()
 	}
+	n.mu.Unlock()
 }
 
 // interestLoop applies interest changes to NATS and, after each batch,
@@ -511,7 +527,10 @@ func (n *Node) interestLoop() {
 		n.mu.Lock()
 		gen := n.gen
 		if gen == n.synced {
+			done := n.round // wake whoever waits: nothing was pending
+			n.round = make(chan struct{})
 			n.mu.Unlock()
+			close(done)
 			continue
 		}
 		dirty := n.dirty

@@ -53,7 +53,8 @@ func (x *Index) Watch(fn func(sub *Subscription, added bool)) {
 // NewIndex returns an empty index.
 func NewIndex() *Index { return &Index{} }
 
-// Len returns the number of subscriptions, shared members included.
+// Len returns the number of subscriptions, shared members included
+// (not those of other nodes, see [RemoteSubscriber]).
 func (x *Index) Len() int {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
@@ -108,7 +109,9 @@ func (x *Index) Add(sub *Subscription) (replaced *Subscription) {
 		}
 	}
 	g.setMembers(append(append([]*Subscription(nil), g.members...), sub))
-	x.count++
+	if !isRemote(sub.Subscriber) {
+		x.count++
+	}
 	if x.watch != nil {
 		x.watch(sub, true)
 	}
@@ -165,7 +168,9 @@ func (x *Index) Remove(subscriber Subscriber, filter string) bool {
 	if gone == nil {
 		return false
 	}
-	x.count--
+	if !isRemote(gone.Subscriber) {
+		x.count--
+	}
 	if x.watch != nil {
 		x.watch(gone, false)
 	}

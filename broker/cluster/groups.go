@@ -1,0 +1,439 @@
+package cluster
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/topics"
+	"github.com/nats-io/nats.go"
+)
+
+// Shared groups across nodes (docs/cluster.md, "Shared subscriptions").
+//
+// Each node tells every other node the $share members its sessions hold
+// (client id, filter, account, online) as a whole table, sent as a request
+// on "c.grp.<peer>" whenever it changes and to each peer that has not got
+// the current one (a new peer, a restarted one). The receiver adds the
+// members to its topic index as [remoteMember]s and answers after that,
+// so SUBACK (which waits for the answers, see [Node.SyncInterest]) means
+// every node balances over the new member.
+//
+// The node a message is published on then picks the member among all of
+// them with the one-node rules (round robin; a sticky group's rendezvous
+// hash over the same members, hence the same winner on every node) and,
+// for a member on another node, sends the message on "g.<node>" to that
+// node only, which delivers it to that member: one delivery per group
+// cluster-wide.
+
+// memberEntry is one member in a table.
+type memberEntry struct {
+	Client  string `json:"c"`
+	Filter  string `json:"f"`
+	Account uint64 `json:"a,omitempty"`
+	Online  bool   `json:"o,omitempty"`
+}
+
+// memberTable is a node's whole list of members (JSON: it is sent when
+// membership changes, rare next to messages).
+type memberTable struct {
+	Node string `json:"n"`
+	// Inc is the node's incarnation (its start time), so a peer tells a
+	// restarted node, which knows nothing of the peer's table, from a
+	// late copy of an old one.
+	Inc     int64         `json:"i"`
+	Ver     uint64        `json:"v"`
+	Members []memberEntry `json:"m"`
+}
+
+// memberKey is one member: a client's shared filter.
+type memberKey struct{ client, filter string }
+
+// sentTo is what a peer has of this node's table: the version, and the
+// peer's incarnation that answered.
+type sentTo struct {
+	ver uint64
+	inc int64
+}
+
+// groupState is a node's share of the shared-group protocol.
+type groupState struct {
+	inc int64
+
+	mu     sync.Mutex // guards local..round; taken under the index lock (Node.Interest)
+	local  map[memberKey]uint64
+	online map[string]topics.Subscriber // local members' sessions, by client id
+	gen    uint64                       // local changes so far (members, online)
+	synced uint64                       // changes every peer has
+	round  chan struct{}                // closed when the next sync ends
+	wake   chan struct{}
+
+	pmu   sync.Mutex // guards peers, sent; taken before the index lock (adding remote members)
+	peers map[string]*peerMembers
+	sent  map[string]sentTo
+
+	ver uint64 // this node's table version; the group loop's own
+}
+
+// peerMembers is what this node holds of one peer's table.
+type peerMembers struct {
+	inc     int64
+	ver     uint64
+	subs    map[memberKey]*topics.Subscription
+	clients map[string]*remoteMember
+}
+
+// remoteMember is a client on another node with shared-group members: the
+// Subscriber of its subscriptions in this node's index.
+type remoteMember struct {
+	n      *Node
+	node   string
+	client string
+	online atomic.Bool
+}
+
+func (r *remoteMember) SubscriberID() string { return r.client }
+func (r *remoteMember) Online() bool         { return r.online.Load() }
+func (r *remoteMember) Node() string         { return r.node }
+
+// Forward implements [broker.RemoteMember].
+func (r *remoteMember) Forward(m *message.Message, sub *topics.Subscription, final bool) {
+	r.n.forward(r.node, r.client, sub.Filter, sub.Account, final, m)
+}
+
+// groupsTick is how often the group loop checks for peers that came or
+// went: NATS sends no event for a route, and a peer that joins must get
+// this node's table soon after (a message published meanwhile still goes
+// to the members already known).
+const groupsTick = 200 * time.Millisecond
+
+func (g *groupState) init() {
+	g.inc = time.Now().UnixNano()
+	g.local = make(map[memberKey]uint64)
+	g.online = make(map[string]topics.Subscriber)
+	g.round = make(chan struct{})
+	g.wake = make(chan struct{}, 1)
+	g.peers = make(map[string]*peerMembers)
+	g.sent = make(map[string]sentTo)
+}
+
+func (g *groupState) kick() {
+	select {
+	case g.wake <- struct{}{}:
+	default:
+	}
+}
+
+// subscribeGroups subscribes this node's share of the protocol.
+func (n *Node) subscribeGroups() error {
+	if _, err := n.nc.Subscribe("c.grp."+n.cfg.NodeName, n.onMembers); err != nil {
+		return err
+	}
+	// Forwarded messages share the inbox with the rest, so a publisher's
+	// messages keep their order whichever way they came.
+	_, err := n.nc.ChanSubscribe("g."+n.cfg.NodeName, n.inbox)
+	return err
+}
+
+// localMember follows this node's own shared-group members (from
+// [Node.Interest], under the index lock).
+func (n *Node) localMember(sub *topics.Subscription, added bool) {
+	if _, remote := sub.Subscriber.(*remoteMember); remote {
+		return
+	}
+	g := &n.grp
+	g.mu.Lock()
+	k := memberKey{sub.Subscriber.SubscriberID(), sub.Filter}
+	if added {
+		g.local[k] = sub.Account
+		g.online[k.client] = sub.Subscriber
+	} else {
+		delete(g.local, k)
+		if !slices.ContainsFunc(keysOf(g.local), func(o memberKey) bool { return o.client == k.client }) {
+			delete(g.online, k.client)
+		}
+	}
+	g.gen++
+	g.mu.Unlock()
+	g.kick()
+}
+
+func keysOf(m map[memberKey]uint64) []memberKey {
+	out := make([]memberKey, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+// OnlineChanged implements [broker.OnlineWatcher]: a member's online
+// state changes which member a group prefers, on every node.
+func (n *Node) OnlineChanged(clientID string) {
+	g := &n.grp
+	g.mu.Lock()
+	_, member := g.online[clientID]
+	if member {
+		g.gen++
+	}
+	g.mu.Unlock()
+	if member {
+		g.kick()
+	}
+}
+
+// syncGroupsWait returns once every peer has this node's members as they
+// were when it was called (bounded by syncTimeout).
+func (n *Node) syncGroupsWait() {
+	g := &n.grp
+	t := time.NewTimer(syncTimeout)
+	defer t.Stop()
+	g.mu.Lock()
+	want := g.gen
+	// A round that began before our change ends without it: wait for
+	// rounds until one has covered it.
+	for g.synced < want {
+		round := g.round
+		g.mu.Unlock()
+		g.kick()
+		select {
+		case <-round:
+		case <-t.C:
+			n.log.Warn("cluster: a peer did not confirm a shared-group member in time", "timeout", syncTimeout)
+			return
+		case <-n.closed:
+			return
+		}
+		g.mu.Lock()
+	}
+	g.mu.Unlock()
+}
+
+// groupsLoop sends this node's table to the peers that lack it and
+// forgets the members of peers that left.
+func (n *Node) groupsLoop() {
+	g := &n.grp
+	tick := time.NewTicker(groupsTick)
+	defer tick.Stop()
+	var sentGen uint64
+	for {
+		select {
+		case <-n.closed:
+			return
+		case <-g.wake:
+		case <-tick.C:
+		}
+		peers := n.readyPeers()
+		g.pmu.Lock()
+		for p := range g.peers {
+			if !slices.Contains(peers, p) {
+				n.applyMembers(p, nil) // gone: its members with it
+				delete(g.peers, p)
+			}
+		}
+		for p := range g.sent {
+			if !slices.Contains(peers, p) {
+				delete(g.sent, p)
+			}
+		}
+		g.pmu.Unlock()
+
+		g.mu.Lock()
+		gen := g.gen
+		done := g.round // whoever waits is woken when this round ends
+		g.round = make(chan struct{})
+		t := memberTable{Node: n.cfg.NodeName, Inc: g.inc}
+		for k, acct := range g.local {
+			on := false
+			if s := g.online[k.client]; s != nil {
+				on = s.Online()
+			}
+			t.Members = append(t.Members, memberEntry{Client: k.client, Filter: k.filter, Account: acct, Online: on})
+		}
+		g.mu.Unlock()
+		if gen != sentGen || g.ver == 0 {
+			g.ver++
+			sentGen = gen
+		}
+		t.Ver = g.ver
+		b, _ := json.Marshal(t)
+		var wg sync.WaitGroup
+		for _, p := range peers {
+			g.pmu.Lock()
+			have := g.sent[p].ver == g.ver
+			g.pmu.Unlock()
+			if have {
+				continue
+			}
+			wg.Go(func() {
+				r, err := n.nc.Request("c.grp."+p, b, syncTimeout)
+				if err != nil {
+					n.log.Debug("cluster: shared-group members not sent", "peer", p, "err", err)
+					return
+				}
+				var inc int64
+				json.Unmarshal(r.Data, &inc)
+				g.pmu.Lock()
+				g.sent[p] = sentTo{ver: t.Ver, inc: inc}
+				g.pmu.Unlock()
+			})
+		}
+		wg.Wait()
+		g.mu.Lock()
+		g.synced = max(g.synced, gen)
+		g.mu.Unlock()
+		close(done)
+	}
+}
+
+// onMembers takes a peer's table and answers with this node's
+// incarnation once its index has the members.
+func (n *Node) onMembers(m *nats.Msg) {
+	var t memberTable
+	if json.Unmarshal(m.Data, &t) != nil || t.Node == n.cfg.NodeName || !nodeName.MatchString(t.Node) {
+		return
+	}
+	g := &n.grp
+	g.pmu.Lock()
+	pm := g.peers[t.Node]
+	stale := pm != nil && (t.Inc < pm.inc || t.Inc == pm.inc && t.Ver <= pm.ver)
+	if !stale {
+		n.applyMembers(t.Node, &t)
+	}
+	if s, ok := g.sent[t.Node]; ok && s.inc != t.Inc {
+		delete(g.sent, t.Node) // it restarted: it lost this node's table
+		g.kick()
+	}
+	g.pmu.Unlock()
+	b, _ := json.Marshal(g.inc)
+	m.Respond(b)
+}
+
+// applyMembers makes this node's index hold exactly the members of t for
+// peer (none when t is nil). The caller holds g.pmu.
+func (n *Node) applyMembers(peer string, t *memberTable) {
+	g := &n.grp
+	pm := g.peers[peer]
+	if pm == nil {
+		pm = &peerMembers{subs: make(map[memberKey]*topics.Subscription), clients: make(map[string]*remoteMember)}
+		g.peers[peer] = pm
+	}
+	want := map[memberKey]memberEntry{}
+	if t != nil {
+		pm.inc, pm.ver = t.Inc, t.Ver
+		for _, e := range t.Members {
+			want[memberKey{e.Client, e.Filter}] = e
+		}
+	}
+	for k, sub := range pm.subs {
+		if e, ok := want[k]; !ok || e.Account != sub.Account {
+			n.srv.RemoveRemoteMember(sub)
+			delete(pm.subs, k)
+		}
+	}
+	online := map[string]bool{}
+	for k, e := range want {
+		online[k.client] = online[k.client] || e.Online
+		if pm.subs[k] != nil {
+			continue
+		}
+		group, topic := topics.ParseShared(e.Filter)
+		if group == "" || topic == "" {
+			continue
+		}
+		rm := pm.clients[k.client]
+		if rm == nil {
+			rm = &remoteMember{n: n, node: peer, client: k.client}
+			pm.clients[k.client] = rm
+		}
+		sub := &topics.Subscription{Subscriber: rm, Filter: e.Filter, Topic: topic, Group: group, QoS: 2, Account: e.Account}
+		pm.subs[k] = sub
+		n.srv.AddRemoteMember(sub)
+	}
+	for c, rm := range pm.clients {
+		on, ok := online[c]
+		if !ok {
+			delete(pm.clients, c)
+			continue
+		}
+		rm.online.Store(on)
+	}
+}
+
+// forward flags.
+const fwdFinal = 1 // the member's node must not forward it again
+
+// forward sends m to node for client's shared filter.
+func (n *Node) forward(node, client, filter string, account uint64, final bool, m *message.Message) {
+	bp, _ := n.bufPool.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	var fl byte
+	if final {
+		fl = fwdFinal
+	}
+	b := append((*bp)[:0], fl)
+	b = appendString(b, client)
+	b = appendString(b, filter)
+	b = binary.AppendUvarint(b, account)
+	b = appendEnvelope(b, m)
+	if err := n.nc.Publish("g."+node, b); err != nil {
+		n.log.Warn("cluster: forward to a shared-group member's node failed", "node", node, "client", client, "err", err)
+	}
+	if cap(b) <= 64<<10 {
+		*bp = b
+		n.bufPool.Put(bp)
+	}
+}
+
+// onForward delivers a message another node picked one of this node's
+// members for.
+func (n *Node) onForward(data []byte) {
+	d := decoder{b: data}
+	fl := d.byte()
+	client := d.string()
+	filter := d.string()
+	account := d.uvarint()
+	if d.err {
+		n.log.Warn("cluster: dropped a malformed forwarded message")
+		return
+	}
+	m, err := decodeEnvelope(d.b)
+	if err != nil {
+		n.log.Warn("cluster: dropped a malformed forwarded message", "err", err)
+		return
+	}
+	if !n.srv.DeliverShared(m, client, filter, account, fl&fwdFinal != 0) {
+		n.log.Debug("cluster: a forwarded message found no member of its group", "client", client, "filter", filter)
+	}
+}
+
+// remoteMembers returns how many members of other nodes this node holds.
+func (n *Node) remoteMembers() int {
+	g := &n.grp
+	g.pmu.Lock()
+	defer g.pmu.Unlock()
+	k := 0
+	for _, pm := range g.peers {
+		k += len(pm.subs)
+	}
+	return k
+}
+
+// remoteOnline reports whether this node sees client, a member on another
+// node, online, and whether it knows the member at all.
+func (n *Node) remoteOnline(client string) (online, known bool) {
+	g := &n.grp
+	g.pmu.Lock()
+	defer g.pmu.Unlock()
+	for _, pm := range g.peers {
+		if rm := pm.clients[client]; rm != nil {
+			return rm.Online(), true
+		}
+	}
+	return false, false
+}
