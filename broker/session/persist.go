@@ -7,9 +7,10 @@ import (
 )
 
 // SetStore makes the session persistent (st non-nil) or clean (nil). A
-// persistent session stores each QoS 1/2 delivery when it is queued, its
-// packet id and state when it is sent and when PUBREC comes, and deletes
-// it on PUBACK, PUBCOMP, expiry or drop (see storage's package doc).
+// persistent session stores each QoS 1/2 delivery when it is queued, a
+// QoS 2 one's packet id and state when it is sent and when PUBREC comes
+// (not a QoS 1 one's: see [Session.Take]), and deletes it on PUBACK,
+// PUBCOMP, expiry or drop (see storage's package doc).
 func (s *Session) SetStore(st storage.Store) {
 	s.mu.Lock()
 	s.store = st
@@ -61,6 +62,9 @@ func (s *Session) Restore(sm *storage.Message) (stale uint64) {
 		s.inflightBytes += size
 		return stale
 	}
+	// A Queued QoS 1 record may have been sent before the crash (its sent
+	// state is not stored): DUP says it might be a redelivery.
+	d.Restored = d.QoS == 1
 	s.queue = append(s.queue, d)
 	s.queueBytes += size
 	return 0

@@ -20,6 +20,10 @@ type Delivery struct {
 	Msg    *message.Message
 	QoS    packet.QoS
 	Retain bool
+	// Restored: a QoS 1 delivery read back from the store at start, which
+	// may have gone out before the broker stopped (its sent state is not
+	// stored): it goes out with DUP set.
+	Restored bool
 	// SubID is the subscription identifier of the matching subscription;
 	// SubIDs holds them all when more than one subscription matched.
 	SubID  uint32
@@ -255,13 +259,15 @@ func (s *Session) EnqueueDurable(d Delivery) (Result, *storage.Commit) {
 // messages are dropped [MQTT-3.3.2-5]. more reports whether Take stopped
 // with sendable work left.
 //
-// For a persistent session, what Take takes is recorded in the store (sent
-// state and packet id). Those updates are not waited for (a lost one means
-// a redelivery, never a loss), except when a QoS 2 PUBLISH is among them:
-// then the whole batch is held back (staged) until its record is durable,
-// so that a client that answered PUBREC can never be sent the message again
-// as a new one (new packet id, no DUP) after a crash, which would deliver
-// it twice. A goroutine waits for that commit and wakes the writer.
+// For a persistent session, a QoS 2 delivery's sent state and packet id
+// are stored when Take takes it, and the whole batch is held back (staged)
+// until that record is durable, so that a client that answered PUBREC can
+// never be sent the message again as a new one (new packet id, no DUP)
+// after a crash, which would deliver it twice. A goroutine waits for that
+// commit and wakes the writer. A QoS 1 delivery's sent state is not stored
+// at all: the record stays Queued until the PUBACK deletes it, and after a
+// crash it goes out again with DUP and a new packet id, which QoS 1 (at
+// least once) allows; this saves a record rewrite per delivery.
 func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (res []Outgoing, more bool) {
 	var journal storage.Batch
 	gated := false // journal holds a QoS 2 delivery's sent state
@@ -331,13 +337,12 @@ func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (res []O
 			}
 			s.inflight[o.PacketID] = inflight{Delivery: d, seq: s.outSeq} // a value: no allocation per delivery
 			s.inflightBytes += size
-			if st != nil && d.Seq != 0 {
-				state := storage.AwaitingPuback
-				if d.QoS == 2 {
-					state, gated = storage.AwaitingPubrec, true
-				}
-				journal.PutMessage(s.ClientID, stored(&d, state, o.PacketID))
+			if st != nil && d.Seq != 0 && d.QoS == 2 {
+				// Only QoS 2 stores its packet id (see Take's comment).
+				gated = true
+				journal.PutMessage(s.ClientID, stored(&d, storage.AwaitingPubrec, o.PacketID))
 			}
+			o.Dup = d.Restored
 		}
 		out = append(out, o)
 	}

@@ -146,7 +146,42 @@ func TestRestoreStaleInflight(t *testing.T) {
 	s.Restore(&storage.Message{Seq: 3, State: storage.Queued, QoS: 1, Topic: "t", Payload: []byte("queued")})
 	s.Attach(&kicked{})
 	out, _ := s.Take(nil, 10, 10, time.Now())
-	if payloads(out) != "new'queued" {
-		t.Fatalf("after restore: %q, want the later message resent with DUP, then the queued one", payloads(out))
+	if payloads(out) != "new'queued'" {
+		t.Fatalf("after restore: %q, want the later message resent with DUP, then the queued one (with DUP: it may have gone out before)", payloads(out))
+	}
+}
+
+// TestSentStateStoredForQoS2Only: taking a QoS 1 delivery writes nothing
+// (its record stays Queued until the PUBACK deletes it); a QoS 2 one's
+// packet id is stored before it goes out.
+func TestSentStateStoredForQoS2Only(t *testing.T) {
+	st := storage.NewMem()
+	s := New("c", 1, Limits{MaxQueueBytes: 1 << 20, MaxInflightBytes: 1 << 20})
+	s.SetStore(st)
+	s.Attach(&kicked{})
+	s.Enqueue(Delivery{Msg: msg("one", 1), QoS: 1})
+	s.Enqueue(Delivery{Msg: msg("two", 2), QoS: 2})
+	out, _ := s.Take(nil, 10, 10, time.Now())
+	for i := 0; len(out) < 2 && i < 10; i++ { // the QoS 2 one waits for its record (resolved at once in Mem)
+		more, _ := s.Take(nil, 10, 10, time.Now())
+		out = append(out, more...)
+	}
+	if payloads(out) != "onetwo" {
+		t.Fatalf("took %q", payloads(out))
+	}
+	var states []storage.MessageState
+	var ids []uint16
+	st.Messages("c", func(m storage.Message) error {
+		states, ids = append(states, m.State), append(ids, m.PacketID)
+		return nil
+	})
+	if len(states) != 2 || states[0] != storage.Queued || states[1] != storage.AwaitingPubrec || ids[1] != out[1].PacketID {
+		t.Fatalf("stored states %v ids %v, want [Queued AwaitingPubrec] with the QoS 2 packet id %d", states, ids, out[1].PacketID)
+	}
+	s.Puback(out[0].PacketID)
+	n := 0
+	st.Messages("c", func(storage.Message) error { n++; return nil })
+	if n != 1 {
+		t.Fatalf("%d records after the PUBACK, want 1", n)
 	}
 }

@@ -44,22 +44,27 @@ func name(prefix byte, s string) []byte {
 	return b
 }
 
-func seqKey(seq uint64) []byte { return binary.BigEndian.AppendUint64(nil, seq) }
-
 // Bolt is the embedded [Store], one bbolt file in a data directory. Open
 // it with [Open].
 type Bolt struct {
 	path string
 	opts Options
 
-	// mu guards closed and the sends on reqs: Apply and Compact hold it
-	// for reading while they queue, Close for writing to close reqs.
-	mu     sync.RWMutex
-	closed bool
-	reqs   chan *request
+	// gmu guards the write side: closed, pending (the group that Apply
+	// fills, see group.go) and the committer's hand-over. Apply holds it
+	// while it encodes its batch into pending, which is what orders
+	// batches (and so their Commits) in Apply order.
+	gmu     sync.Mutex
+	closed  bool
+	pending *group
+	room    *sync.Cond    // on gmu: Apply waits here while pending is full
+	kick    chan struct{} // cap 1: tells the committer pending has work
+	// mu guards readersClosed: a read holds it for reading, Close for
+	// writing before it closes the file.
+	mu            sync.RWMutex
+	readersClosed bool
 	// dbMu guards db, which compact replaces. Readers hold it for reading;
-	// only the committer writes it, and it never takes mu, so an Apply
-	// blocked on a full reqs while holding mu cannot deadlock it.
+	// only the committer writes it.
 	dbMu sync.RWMutex
 	db   *bbolt.DB
 	done chan struct{} // closed when the committer has returned
@@ -76,27 +81,13 @@ type Bolt struct {
 
 var _ Store = (*Bolt)(nil)
 
-// request is one applied batch, already encoded by the caller's goroutine.
-type request struct {
-	ops    []prim
-	commit *Commit
-	// fn, when set, runs in the committer instead of a write (Compact).
-	fn func() error
-}
-
-// prim is one engine operation: a put or delete of key in a bucket path,
-// or the deletion of a whole nested bucket (value ignored).
-type prim struct {
-	del       bool
-	delBucket bool
-	bucket    []byte // top-level bucket
-	sub       []byte // nested bucket name, or nil
-	key       []byte
-	value     []byte
-	// cond, when set, runs against the stored value of key first and the
-	// prim applies only if it returns true (the sweep's re-check).
-	cond func(stored []byte) bool
-}
+// Back-pressure: Apply waits while the pending group holds this many
+// operations or bytes (the committer is behind); 16 groups' worth of
+// operations, and enough bytes for one maximum payload.
+const (
+	maxPendingGroups = 16
+	maxPendingBytes  = 64 << 20
+)
 
 // Open opens (creating if needed) the store in dir. A second Open of the
 // same dir, here or in another process, fails with [ErrLocked]; a damaged
@@ -118,10 +109,12 @@ func openBolt(dir string, opts Options, openFile func(string, int, os.FileMode) 
 		unlock:   unlock,
 		path:     filepath.Join(dir, FileName),
 		opts:     opts,
-		reqs:     make(chan *request, 1024),
+		pending:  newGroup(),
+		kick:     make(chan struct{}, 1),
 		done:     make(chan struct{}),
 		openFile: openFile,
 	}
+	s.room = sync.NewCond(&s.gmu)
 	db, err := s.openDB(s.path)
 	if err != nil {
 		unlock()
@@ -203,158 +196,111 @@ func (s *Bolt) openDB(path string) (db *bbolt.DB, err error) {
 }
 
 // Apply implements [Store.Apply]. It encodes the batch in the caller's
-// goroutine, so the committer only copies bytes into the transaction.
+// goroutine straight into the pending group (group.go), so the committer
+// only hands bytes to bbolt, and it returns the group's Commit.
 func (s *Bolt) Apply(b *Batch) *Commit {
-	r := &request{ops: encodeOps(b), commit: newCommit()}
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.gmu.Lock()
+	for !s.closed && s.full() {
+		s.room.Wait()
+	}
 	if s.closed {
+		s.gmu.Unlock()
 		return resolved(ErrClosed)
 	}
-	s.reqs <- r
-	return r.commit
-}
-
-func encodeOps(b *Batch) []prim {
-	out := make([]prim, 0, len(b.ops))
-	for _, o := range b.ops {
-		id := name('c', o.clientID)
-		switch o.kind {
-		case opPutSession:
-			out = append(out, prim{bucket: bucketSessions, key: id, value: encodeSession(o.session)})
-		case opDeleteSession:
-			out = append(out,
-				prim{del: true, bucket: bucketSessions, key: id},
-				prim{delBucket: true, bucket: bucketQueues, key: id},
-				prim{delBucket: true, bucket: bucketInbound, key: id})
-		case opPutMessage:
-			out = append(out, prim{bucket: bucketQueues, sub: id, key: seqKey(o.seq), value: encodeMessage(o.message)})
-		case opDeleteMessage:
-			out = append(out, prim{del: true, bucket: bucketQueues, sub: id, key: seqKey(o.seq)})
-		case opMarkInbound:
-			out = append(out, prim{bucket: bucketInbound, sub: id, key: binary.BigEndian.AppendUint16(nil, uint16(o.seq)), value: []byte{}})
-		case opClearInbound:
-			out = append(out, prim{del: true, bucket: bucketInbound, sub: id, key: binary.BigEndian.AppendUint16(nil, uint16(o.seq))})
-		case opPutRetained:
-			out = append(out, prim{bucket: bucketRetained, key: name('t', o.key), value: encodeRetained(o.retained)})
-		case opDeleteRetained:
-			out = append(out, prim{del: true, bucket: bucketRetained, key: name('t', o.key)})
-		case opPutKV:
-			out = append(out, prim{bucket: bucketKV, sub: name('s', o.clientID), key: name('k', o.key), value: cloneBytes(o.value)})
-		case opDeleteKV:
-			out = append(out, prim{del: true, bucket: bucketKV, sub: name('s', o.clientID), key: name('k', o.key)})
-		case opSweepSession:
-			now := o.now
-			expiredNow := func(v []byte) bool {
-				ss, err := decodeSession(v)
-				return err == nil && sessionExpired(ss, now)
-			}
-			// All three check the session record (applyPrim reads it for
-			// bucket deletions), which is deleted last.
-			out = append(out,
-				prim{delBucket: true, bucket: bucketQueues, key: id, cond: expiredNow},
-				prim{delBucket: true, bucket: bucketInbound, key: id, cond: expiredNow},
-				prim{del: true, bucket: bucketSessions, key: id, cond: expiredNow})
-		case opSweepMessage:
-			now := o.now
-			out = append(out, prim{del: true, bucket: bucketQueues, sub: id, key: seqKey(o.seq), cond: func(v []byte) bool {
-				m, err := decodeMessage(v)
-				return err == nil && messageExpired(m, now)
-			}})
-		case opSweepRetained:
-			now := o.now
-			out = append(out, prim{del: true, bucket: bucketRetained, key: name('t', o.key), cond: func(v []byte) bool {
-				r, err := decodeRetained(v)
-				return err == nil && expired(r.Expires, now)
-			}})
-		}
+	g := s.pending
+	wasIdle := !g.touched
+	before := len(g.prims)
+	g.encode(b)
+	c := g.commit
+	s.gmu.Unlock()
+	if wasIdle || (before < s.opts.MaxBatchOps && len(g.prims) >= s.opts.MaxBatchOps) {
+		s.wake()
 	}
-	return out
+	return c
 }
 
-// commitLoop is the one writer: it gathers waiting batches into a group,
-// writes the group in one transaction (one fsync) and resolves its commits.
+// full reports whether Apply must wait for the committer; gmu is held.
+func (s *Bolt) full() bool {
+	g := s.pending
+	return len(g.prims) >= maxPendingGroups*s.opts.MaxBatchOps || len(g.arena) >= maxPendingBytes
+}
+
+func (s *Bolt) wake() {
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+}
+
+// commitLoop is the one writer: it takes the pending group, writes it in
+// one transaction (one fsync) and resolves its Commit, while Apply fills
+// the other group.
 func (s *Bolt) commitLoop() {
 	defer close(s.done)
 	var lastWrite time.Time
-	for r := range s.reqs {
-		if r.fn != nil {
-			r.commit.resolve(r.fn())
+	spare := newGroup()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		s.gmu.Lock()
+		idle := !s.pending.touched && len(s.pending.after) == 0
+		closed := s.closed
+		s.gmu.Unlock()
+		if idle {
+			if closed {
+				return
+			}
+			<-s.kick
 			continue
 		}
-		group := []*request{r}
-		n := len(r.ops)
-		var next *request // a Compact request that ended the group
 		// batch: a group is written no sooner than MaxDelay after the
 		// previous write began, so fsyncs are at most one per MaxDelay
-		// under load, while a batch arriving after a quiet spell is written
-		// at once. Either way a commit waits at most MaxDelay plus one
-		// fsync, however busy.
-		var timeout <-chan time.Time
-		var timer *time.Timer
-		gathering := s.opts.Fsync == FsyncBatch
-		if gathering {
+		// under load, while a batch arriving after a quiet spell is
+		// written at once. Either way a commit waits at most MaxDelay plus
+		// the write before it, however busy.
+		if s.opts.Fsync == FsyncBatch && !closed {
 			if wait := s.opts.MaxDelay - time.Since(lastWrite); wait > 0 {
-				timer = time.NewTimer(wait)
-				timeout = timer.C
-			} else {
-				gathering = false
-			}
-		}
-	gather:
-		for n < s.opts.MaxBatchOps {
-			if !gathering {
-				// always/never, or a quiet batch store: take what is already
-				// waiting, wait for nothing.
-				select {
-				case r2, ok := <-s.reqs:
-					if !ok {
+				timer.Reset(wait)
+			gather:
+				for {
+					select {
+					case <-timer.C:
 						break gather
+					case <-s.kick:
+						s.gmu.Lock()
+						enough := len(s.pending.prims) >= s.opts.MaxBatchOps || len(s.pending.after) > 0 || s.closed
+						s.gmu.Unlock()
+						if enough {
+							timer.Stop()
+							break gather
+						}
 					}
-					if r2.fn != nil {
-						next = r2
-						break gather
-					}
-					group = append(group, r2)
-					n += len(r2.ops)
-					continue
-				default:
-					break gather
 				}
 			}
-			select {
-			case r2, ok := <-s.reqs:
-				if !ok {
-					break gather
-				}
-				if r2.fn != nil {
-					next = r2
-					break gather
-				}
-				group = append(group, r2)
-				n += len(r2.ops)
-			case <-timeout:
-				break gather
-			}
 		}
-		if timer != nil {
-			timer.Stop()
-		}
+		s.gmu.Lock()
+		g := s.pending
+		s.pending, spare = spare, nil
+		s.room.Broadcast()
+		s.gmu.Unlock()
 		lastWrite = time.Now()
-		s.groups.Add(1)
-		err := s.write(group)
-		for _, g := range group {
-			g.commit.resolve(err)
+		var err error
+		if g.live() > 0 {
+			s.groups.Add(1)
+			err = s.write(g)
 		}
-		if next != nil {
-			next.commit.resolve(next.fn())
+		g.commit.resolve(err)
+		for _, r := range g.after {
+			r.commit.resolve(r.fn())
 		}
+		g.reset()
+		spare = g
 	}
 }
 
 // write applies a group in one bbolt transaction. A failure fails every
 // batch in the group: bbolt rolls the whole transaction back.
-func (s *Bolt) write(group []*request) (err error) {
+func (s *Bolt) write(g *group) (err error) {
 	if s.broken != nil {
 		return s.broken
 	}
@@ -365,9 +311,9 @@ func (s *Bolt) write(group []*request) (err error) {
 	}()
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	err = s.db.Update(func(tx *bbolt.Tx) error {
-		for _, g := range group {
-			for _, p := range g.ops {
-				if err := applyPrim(tx, p); err != nil {
+		for i := range g.prims {
+			if p := &g.prims[i]; !p.dead {
+				if err := applyPrim(tx, g, p); err != nil {
 					return err
 				}
 			}
@@ -380,50 +326,56 @@ func (s *Bolt) write(group []*request) (err error) {
 	return nil
 }
 
-func applyPrim(tx *bbolt.Tx, p prim) error {
+func applyPrim(tx *bbolt.Tx, g *group, p *prim) error {
 	b := tx.Bucket(p.bucket)
+	key := g.bytes(p.key)
 	if p.cond != nil {
 		var stored []byte
 		switch {
 		case p.delBucket:
 			// Bucket deletions of a session sweep depend on the session.
-			stored = tx.Bucket(bucketSessions).Get(p.key)
-		case p.sub != nil:
-			if sb := b.Bucket(p.sub); sb != nil {
-				stored = sb.Get(p.key)
+			stored = tx.Bucket(bucketSessions).Get(key)
+		case p.hasSub:
+			if sb := b.Bucket(g.bytes(p.sub)); sb != nil {
+				stored = sb.Get(key)
 			}
 		default:
-			stored = b.Get(p.key)
+			stored = b.Get(key)
 		}
 		if stored == nil || !p.cond(stored) {
 			return nil
 		}
 	}
 	if p.delBucket {
-		if err := b.DeleteBucket(p.key); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
+		if err := b.DeleteBucket(key); err != nil && !errors.Is(err, bolterrors.ErrBucketNotFound) {
 			return err
 		}
 		return nil
 	}
-	if p.sub != nil {
-		if p.del {
-			if b = b.Bucket(p.sub); b == nil {
+	if p.hasSub {
+		sub := g.bytes(p.sub)
+		// Bucket finds a nested bucket already opened in this transaction
+		// without allocating; CreateBucketIfNotExists would copy the name
+		// every time.
+		nb := b.Bucket(sub)
+		if nb == nil {
+			if p.del {
 				return nil
 			}
-		} else {
 			var err error
-			if b, err = b.CreateBucketIfNotExists(p.sub); err != nil {
+			if nb, err = b.CreateBucket(sub); err != nil {
 				return err
 			}
-			// Queues are appended in seq order; a full fill factor keeps
-			// their pages dense.
-			b.FillPercent = 0.9
 		}
+		// Queues are appended in seq order; a full fill factor keeps
+		// their pages dense.
+		nb.FillPercent = 0.9
+		b = nb
 	}
 	if p.del {
-		return b.Delete(p.key)
+		return b.Delete(key)
 	}
-	return b.Put(p.key, p.value)
+	return b.Put(key, g.bytes(p.value))
 }
 
 // view runs fn in a read transaction with the store's checks: closed,
@@ -431,7 +383,7 @@ func applyPrim(tx *bbolt.Tx, p prim) error {
 func (s *Bolt) view(fn func(tx *bbolt.Tx) error) (err error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if s.closed {
+	if s.readersClosed {
 		return ErrClosed
 	}
 	defer func() {
@@ -563,13 +515,14 @@ func (s *Bolt) Sweep(ctx context.Context, now time.Time) (SweepStats, error) {
 // throughout.
 func (s *Bolt) Compact(ctx context.Context) error {
 	c := newCommit()
-	s.mu.RLock()
+	s.gmu.Lock()
 	if s.closed {
-		s.mu.RUnlock()
+		s.gmu.Unlock()
 		return ErrClosed
 	}
-	s.reqs <- &request{commit: c, fn: s.compact}
-	s.mu.RUnlock()
+	s.pending.after = append(s.pending.after, &request{commit: c, fn: s.compact})
+	s.gmu.Unlock()
+	s.wake()
 	return c.Wait(ctx)
 }
 
@@ -623,15 +576,19 @@ func syncDir(dir string) {
 
 // Close implements [Store.Close].
 func (s *Bolt) Close() error {
-	s.mu.Lock()
+	s.gmu.Lock()
 	if s.closed {
-		s.mu.Unlock()
+		s.gmu.Unlock()
 		return nil
 	}
 	s.closed = true
-	close(s.reqs)
-	s.mu.Unlock()
+	s.room.Broadcast()
+	s.gmu.Unlock()
+	s.wake()
 	<-s.done
+	s.mu.Lock()
+	s.readersClosed = true
+	s.mu.Unlock()
 	err := s.db.Close()
 	s.unlock()
 	return err

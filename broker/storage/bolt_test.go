@@ -176,8 +176,9 @@ func TestBoltCorruptRecordNamesIt(t *testing.T) {
 	dir := t.TempDir()
 	s := openTestBolt(t, dir, Options{})
 	// Write a damaged record under the store's own key layout.
-	r := &request{ops: []prim{{bucket: bucketRetained, key: name('t', "bad/topic"), value: []byte{1, 200}}}, commit: newCommit()}
-	if err := s.write([]*request{r}); err != nil {
+	g := newGroup()
+	g.add(prim{bucket: bucketRetained, key: g.name('t', "bad/topic"), value: g.raw([]byte{1, 200})})
+	if err := s.write(g); err != nil {
 		t.Fatal(err)
 	}
 	err := s.Retained(func(Retained) error { return nil })
@@ -243,5 +244,77 @@ func TestBoltLockedAcrossProcesses(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "LOCKED: ") || !strings.Contains(string(out), "another --data directory") {
 		t.Fatalf("child Open: %v\n%s", err, out)
+	}
+}
+
+// A delivery acknowledged before its group was written never reaches the
+// disk: its put and delete cancel out in the group. A state change in
+// between (a QoS 2 record rewritten) must not let the delete be dropped.
+func TestBoltGroupCancelsAckedPut(t *testing.T) {
+	dir := t.TempDir()
+	s := openTestBolt(t, dir, Options{})
+	var b Batch
+	b.PutMessage("s", sampleMessage(1, Queued))
+	b.PutMessage("s", sampleMessage(2, Queued))
+	b.DeleteMessage("s", 1)
+	b.PutMessage("s", sampleMessage(3, Queued))
+	b.PutMessage("s", sampleMessage(3, AwaitingPubrec))
+	b.DeleteMessage("s", 3)
+	b.PutMessage("s", sampleMessage(4, Queued))
+	b.DeleteSession("s") // seqs start again after it
+	b.PutMessage("s", sampleMessage(4, Queued))
+	g := newGroup()
+	g.encode(&b)
+	// Left: seq 2 (put), seq 3 (both puts, the delete), seq 4 (first put),
+	// the session deletion (3 prims), seq 4 again; gone: seq 1's put and
+	// delete.
+	if n := g.live(); n != 9 {
+		t.Fatalf("%d operations left in the group, want 9", n)
+	}
+	mustApply(t, s, &b)
+	got := allMessages(t, s, "s")
+	want := []Message{sampleMessage(4, Queued)}
+	equal(t, "messages", got, want)
+
+	// A record written by an earlier group is deleted by a later one.
+	b = Batch{}
+	b.DeleteMessage("s", 4)
+	mustApply(t, s, &b)
+	equal(t, "messages", len(allMessages(t, s, "s")), 0)
+	if n := s.groups.Load(); n != 2 {
+		t.Fatalf("%d transactions, want 2", n)
+	}
+}
+
+// Batches share their group's Commit; Commits still resolve in Apply
+// order, and one that follows a Compact waits for it.
+func TestBoltCommitsInOrder(t *testing.T) {
+	s := openTestBolt(t, t.TempDir(), Options{})
+	var commits []*Commit
+	for i := range 200 {
+		var b Batch
+		b.PutMessage("o", sampleMessage(uint64(i+1), Queued))
+		commits = append(commits, s.Apply(&b))
+		if i == 100 {
+			go s.Compact(context.Background())
+		}
+	}
+	for i, c := range commits {
+		<-c.Durable()
+		for _, earlier := range commits[:i] {
+			if !isResolved(earlier) {
+				t.Fatalf("commit %d resolved before commit an earlier one", i)
+			}
+		}
+	}
+	equal(t, "count", len(allMessages(t, s, "o")), 200)
+}
+
+func isResolved(c *Commit) bool {
+	select {
+	case <-c.Durable():
+		return true
+	default:
+		return false
 	}
 }

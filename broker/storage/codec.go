@@ -65,7 +65,13 @@ func (e *encoder) props(p Properties) {
 }
 
 func encodeSession(s *Session) []byte {
-	e := encoder{b: make([]byte, 0, 64+len(s.ClientID))}
+	return appendSession(make([]byte, 0, 64+len(s.ClientID)), s)
+}
+
+// appendSession appends s's record to dst: the group commit encodes into
+// one buffer per group instead of a slice per record.
+func appendSession(dst []byte, s *Session) []byte {
+	e := encoder{b: dst}
 	e.byte(recordVersion)
 	e.string(s.ClientID)
 	e.byte(s.Protocol)
@@ -96,7 +102,11 @@ func encodeSession(s *Session) []byte {
 }
 
 func encodeMessage(m *Message) []byte {
-	e := encoder{b: make([]byte, 0, 48+len(m.Topic)+len(m.Payload))}
+	return appendMessage(make([]byte, 0, 48+len(m.Topic)+len(m.Payload)), m)
+}
+
+func appendMessage(dst []byte, m *Message) []byte {
+	e := encoder{b: dst}
 	e.byte(recordVersion)
 	e.uint(m.Seq)
 	e.byte(byte(m.State))
@@ -112,7 +122,11 @@ func encodeMessage(m *Message) []byte {
 }
 
 func encodeRetained(r *Retained) []byte {
-	e := encoder{b: make([]byte, 0, 48+len(r.Topic)+len(r.Payload))}
+	return appendRetained(make([]byte, 0, 48+len(r.Topic)+len(r.Payload)), r)
+}
+
+func appendRetained(dst []byte, r *Retained) []byte {
+	e := encoder{b: dst}
 	e.byte(recordVersion)
 	e.string(r.Topic)
 	e.nilBytes(r.Payload)

@@ -16,13 +16,17 @@
 // session it was routed to (and stored it as retained, if so) resolves
 // with a nil error. Commits resolve in Apply order.
 //
-// The embedded store group-commits: one goroutine takes every batch that
-// is waiting, writes them in one bbolt transaction and fsyncs once. The
-// [FsyncMode] decides when:
+// The embedded store group-commits: Apply encodes its batch, in the
+// caller's goroutine, into the pending group (one buffer for all of them)
+// and returns the group's Commit; one goroutine takes the whole group,
+// writes it in one bbolt transaction and fsyncs once, while the next group
+// fills. A message put and deleted in the same group (a delivery
+// acknowledged before its group was written) cancels out and never
+// reaches the file. The [FsyncMode] decides when a group is written:
 //
 //   - batch (default): at most one fsync per [Options.MaxDelay] (2 ms);
-//     what arrives in between is gathered (up to [Options.MaxBatchOps])
-//     into the next. Power failure loses nothing that was acknowledged; a
+//     what arrives in between is gathered into the next (written early
+//     once it holds [Options.MaxBatchOps]). Power failure loses nothing that was acknowledged; a
 //     commit waits up to MaxDelay longer under load, not when idle.
 //   - always: no gathering; batches that arrived during the previous fsync
 //     share the next. Power failure loses nothing acknowledged.
@@ -86,10 +90,15 @@
 //     errors, off the read loop: broker/durable.go), and as 0x97 when one
 //     failed with [ErrWrite]. Online delivery does not wait. PUBREL from
 //     the publisher: ClearInbound, and the PUBCOMP waits for it.
-//   - Outbound to a persistent session: PutMessage with the new State and
-//     PacketID when it is sent, PUBREC -> AwaitingPubcomp, PUBACK/PUBCOMP
-//     -> DeleteMessage, expired or dropped -> DeleteMessage. These need not
-//     be waited for: commits are ordered, and a lost one only means a DUP
-//     redelivery after a crash.
+//   - Outbound to a persistent session: a QoS 2 delivery is PutMessage
+//     with State AwaitingPubrec and its PacketID when it is sent (and goes
+//     out only once that is durable), PUBREC -> AwaitingPubcomp (the
+//     PUBREL waits for it); a QoS 1 delivery's sent state is not stored
+//     (it stays Queued; after a crash it is sent again with DUP and a new
+//     packet id). PUBACK/PUBCOMP -> DeleteMessage, expired or dropped ->
+//     DeleteMessage. Deletions need not be waited for: commits are
+//     ordered, and a lost one only means a DUP redelivery after a crash.
+//     Records written before this (QoS 1 AwaitingPuback with a packet id)
+//     still load and are resent with their packet id.
 //   - Shutdown: [Store.Close] after the connections are drained.
 package storage

@@ -121,9 +121,11 @@ type Options struct {
 	// Default 2 ms: below the 10 ms publish-to-ack p99 target with
 	// room for the fsync itself, and long enough to gather a burst.
 	MaxDelay time.Duration
-	// MaxBatchOps ends a group early when it holds this many operations.
-	// Default 4096: bounds the memory of one group to a few MB of small
-	// messages while amortising the fsync over thousands of them.
+	// MaxBatchOps ends [FsyncBatch]'s gathering early when the pending
+	// group holds this many operations, and Apply waits (back-pressure)
+	// while it holds 16 times as many, or 64 MB, because the disk is
+	// behind. Default 4096: a few MB of small messages per group while
+	// amortising the fsync over thousands of them.
 	MaxBatchOps int
 }
 

@@ -1,0 +1,222 @@
+package storage
+
+import "encoding/binary"
+
+// A group is what one bbolt transaction (one fsync) writes: every batch
+// applied while the previous group was being written, already encoded by
+// the goroutines that applied them into one buffer (arena), and the one
+// [Commit] they all share. Two groups alternate: Apply fills the pending
+// one under Bolt.gmu while the committer writes the other, so a batch
+// costs its encoding and a lock, not a request, a channel send and a
+// Commit of its own.
+type group struct {
+	prims []prim
+	arena []byte
+	// commit resolves when the group is written (or failed).
+	commit *Commit
+	// touched: a batch was applied to the group (even an empty one, whose
+	// Commit must still resolve after the ones before it).
+	touched bool
+	// fresh indexes the group's puts of new queued messages (State Queued,
+	// the first record of that seq): a DeleteMessage of one in the same
+	// group cancels both, so a delivery acknowledged before its group was
+	// written never reaches the disk at all.
+	fresh map[msgKey]int
+	// after runs in the committer once the group is written (Compact), so
+	// it sees every batch applied before it.
+	after []*request
+}
+
+type msgKey struct {
+	clientID string
+	seq      uint64
+}
+
+// span is a byte range of the group's arena; slices are taken only when
+// the group is written, since the arena may move while it grows.
+type span struct{ off, n int }
+
+// request is work for the committer that is not a write (Compact).
+type request struct {
+	commit *Commit
+	fn     func() error
+}
+
+// prim is one engine operation: a put or delete of key in a bucket path,
+// or the deletion of a whole nested bucket (value ignored).
+type prim struct {
+	del       bool
+	delBucket bool
+	dead      bool // cancelled by a later delete in the same group
+	hasSub    bool
+	bucket    []byte // top-level bucket
+	sub       span   // nested bucket name, when hasSub
+	key       span
+	value     span
+	// cond, when set, runs against the stored value of key first and the
+	// prim applies only if it returns true (the sweep's re-check).
+	cond func(stored []byte) bool
+}
+
+func newGroup() *group { return &group{commit: newCommit(), fresh: map[msgKey]int{}} }
+
+// Groups keep their buffers between uses, up to these sizes: a burst of
+// large payloads gives its memory back.
+const (
+	keepArenaBytes = 4 << 20
+	keepPrims      = 1 << 16
+)
+
+// reset readies a written group for reuse.
+func (g *group) reset() {
+	if cap(g.arena) > keepArenaBytes {
+		g.arena = nil
+	} else {
+		g.arena = g.arena[:0]
+	}
+	if cap(g.prims) > keepPrims {
+		g.prims = nil
+	} else {
+		clear(g.prims) // drop the sweep's closures
+		g.prims = g.prims[:0]
+	}
+	clear(g.fresh)
+	clear(g.after)
+	g.after = g.after[:0]
+	g.touched = false
+	g.commit = newCommit()
+}
+
+func (g *group) bytes(sp span) []byte { return g.arena[sp.off : sp.off+sp.n : sp.off+sp.n] }
+
+func (g *group) start() int { return len(g.arena) }
+
+func (g *group) since(off int) span { return span{off, len(g.arena) - off} }
+
+func (g *group) raw(v []byte) span {
+	off := g.start()
+	g.arena = append(g.arena, v...)
+	return g.since(off)
+}
+
+func (g *group) name(prefix byte, s string) span {
+	off := g.start()
+	g.arena = append(append(g.arena, prefix), s...)
+	return g.since(off)
+}
+
+func (g *group) seq(seq uint64) span {
+	off := g.start()
+	g.arena = binary.BigEndian.AppendUint64(g.arena, seq)
+	return g.since(off)
+}
+
+func (g *group) packetID(id uint16) span {
+	off := g.start()
+	g.arena = binary.BigEndian.AppendUint16(g.arena, id)
+	return g.since(off)
+}
+
+func (g *group) add(p prim) { g.prims = append(g.prims, p) }
+
+// encode appends b's operations to the group.
+func (g *group) encode(b *Batch) {
+	g.touched = true
+	for i := range b.ops {
+		o := &b.ops[i]
+		switch o.kind {
+		case opPutSession:
+			id := g.name('c', o.clientID)
+			off := g.start()
+			g.arena = appendSession(g.arena, o.session)
+			g.add(prim{bucket: bucketSessions, key: id, value: g.since(off)})
+		case opDeleteSession:
+			id := g.name('c', o.clientID)
+			g.add(prim{del: true, bucket: bucketSessions, key: id})
+			g.add(prim{delBucket: true, bucket: bucketQueues, key: id})
+			g.add(prim{delBucket: true, bucket: bucketInbound, key: id})
+			for k := range g.fresh {
+				if k.clientID == o.clientID {
+					delete(g.fresh, k) // the session's seqs start again
+				}
+			}
+		case opPutMessage:
+			k := msgKey{o.clientID, o.seq}
+			if o.message.State == Queued {
+				g.fresh[k] = len(g.prims)
+			} else {
+				// A state change of a record written before: a delete
+				// must reach the disk to remove that one.
+				delete(g.fresh, k)
+			}
+			id := g.name('c', o.clientID)
+			key := g.seq(o.seq)
+			off := g.start()
+			g.arena = appendMessage(g.arena, o.message)
+			g.add(prim{hasSub: true, bucket: bucketQueues, sub: id, key: key, value: g.since(off)})
+		case opDeleteMessage:
+			k := msgKey{o.clientID, o.seq}
+			if i, ok := g.fresh[k]; ok {
+				g.prims[i].dead = true
+				delete(g.fresh, k)
+				continue
+			}
+			g.add(prim{del: true, hasSub: true, bucket: bucketQueues, sub: g.name('c', o.clientID), key: g.seq(o.seq)})
+		case opMarkInbound:
+			g.add(prim{hasSub: true, bucket: bucketInbound, sub: g.name('c', o.clientID), key: g.packetID(uint16(o.seq))})
+		case opClearInbound:
+			g.add(prim{del: true, hasSub: true, bucket: bucketInbound, sub: g.name('c', o.clientID), key: g.packetID(uint16(o.seq))})
+		case opPutRetained:
+			key := g.name('t', o.key)
+			off := g.start()
+			g.arena = appendRetained(g.arena, o.retained)
+			g.add(prim{bucket: bucketRetained, key: key, value: g.since(off)})
+		case opDeleteRetained:
+			g.add(prim{del: true, bucket: bucketRetained, key: g.name('t', o.key)})
+		case opPutKV:
+			g.add(prim{hasSub: true, bucket: bucketKV, sub: g.name('s', o.clientID), key: g.name('k', o.key), value: g.raw(o.value)})
+		case opDeleteKV:
+			g.add(prim{del: true, hasSub: true, bucket: bucketKV, sub: g.name('s', o.clientID), key: g.name('k', o.key)})
+		case opSweepSession:
+			id := g.name('c', o.clientID)
+			now := o.now
+			expiredNow := func(v []byte) bool {
+				ss, err := decodeSession(v)
+				return err == nil && sessionExpired(ss, now)
+			}
+			// All three check the session record (applyPrim reads it for
+			// bucket deletions), which is deleted last.
+			g.add(prim{delBucket: true, bucket: bucketQueues, key: id, cond: expiredNow})
+			g.add(prim{delBucket: true, bucket: bucketInbound, key: id, cond: expiredNow})
+			g.add(prim{del: true, bucket: bucketSessions, key: id, cond: expiredNow})
+			for k := range g.fresh {
+				if k.clientID == o.clientID {
+					delete(g.fresh, k)
+				}
+			}
+		case opSweepMessage:
+			now := o.now
+			g.add(prim{del: true, hasSub: true, bucket: bucketQueues, sub: g.name('c', o.clientID), key: g.seq(o.seq), cond: func(v []byte) bool {
+				m, err := decodeMessage(v)
+				return err == nil && messageExpired(m, now)
+			}})
+		case opSweepRetained:
+			now := o.now
+			g.add(prim{del: true, bucket: bucketRetained, key: g.name('t', o.key), cond: func(v []byte) bool {
+				r, err := decodeRetained(v)
+				return err == nil && expired(r.Expires, now)
+			}})
+		}
+	}
+}
+
+// live is the number of prims the group will write.
+func (g *group) live() int {
+	n := 0
+	for i := range g.prims {
+		if !g.prims[i].dead {
+			n++
+		}
+	}
+	return n
+}
