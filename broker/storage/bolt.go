@@ -211,9 +211,9 @@ func (s *Bolt) Apply(b *Batch) *Commit {
 	wasIdle := !g.touched
 	before := len(g.prims)
 	g.encode(b)
-	c := g.commit
+	c, after := g.commit, len(g.prims)
 	s.gmu.Unlock()
-	if wasIdle || (before < s.opts.MaxBatchOps && len(g.prims) >= s.opts.MaxBatchOps) {
+	if wasIdle || (before < s.opts.MaxBatchOps && after >= s.opts.MaxBatchOps) {
 		s.wake()
 	}
 	return c
