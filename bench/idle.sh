@@ -6,6 +6,7 @@
 #
 #   bench/idle.sh [N ...]          # default: 10000 100000
 #   SETTLE=60s bench/idle.sh       # RSS read again after the connections sat idle (default 30s)
+#   BROKERS="mqttboard-eventloop mosquitto" bench/idle.sh 10000   # a subset of the brokers
 #
 # 100,000 connections need 100,000 descriptors in the broker and in the
 # load generator: run as root with CAP_SYS_RESOURCE (the script raises the
@@ -45,7 +46,7 @@ for n in $counts; do
     echo "$n idle connections: skipped, they need $((n + 1024)) descriptors per process and the hard limit is $hard (raising it needs CAP_SYS_RESOURCE)"
     continue
   fi
-  for b in mqttboard-eventloop mqttboard-goroutine mosquitto; do
+  for b in ${BROKERS:-mqttboard-eventloop mqttboard-goroutine mosquitto}; do
     start_broker $b "$n"
     # prlimit: the broker's pid is prlimit's exec'd child (same pid).
     prlimit --nofile=$((n + 1024)):$((n + 1024)) taskset -c 1 "$bin" bench --target "$b=127.0.0.1:$port" --pid "$b=$pid" --idle "$n" -V 3.1.1 --settle "${SETTLE:-30s}" || true

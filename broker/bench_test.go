@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -329,7 +330,13 @@ func BenchmarkIdleConnections(b *testing.B) {
 		stack = ms.StackInuse
 		return ms.HeapInuse + ms.StackInuse
 	}
-	connect, _ := (&packet.Connect{ProtocolVersion: packet.V311, CleanStart: true, KeepAlive: 60}).AppendTo(nil, 0)
+	// MQTTBOARD_IDLE_HEAPPROFILE=FILE writes a heap profile of every
+	// allocation live with the idle connections open (MemProfileRate 1:
+	// each object sampled), for `go tool pprof -sample_index=inuse_space`.
+	profile := os.Getenv("MQTTBOARD_IDLE_HEAPPROFILE")
+	if profile != "" {
+		runtime.MemProfileRate = 1
+	}
 	open := func(addr string, n int, handshake bool) []net.Conn {
 		cs := make([]net.Conn, n)
 		for i := range cs {
@@ -338,6 +345,8 @@ func BenchmarkIdleConnections(b *testing.B) {
 				b.Fatal(err)
 			}
 			if handshake {
+				// Like `mqttboard bench --idle`: a client id of its own.
+				connect, _ := (&packet.Connect{ProtocolVersion: packet.V311, CleanStart: true, KeepAlive: 60, ClientID: fmt.Sprintf("idle-%d", i)}).AppendTo(nil, 0)
 				c.Write(connect)
 				io.ReadFull(c, make([]byte, 4))
 			}
@@ -376,6 +385,14 @@ func BenchmarkIdleConnections(b *testing.B) {
 	// client end is not the broker's.
 	b.ReportMetric(float64(total-min(total, clientCost/2))/float64(b.N), "broker-B/conn")
 	b.ReportMetric(float64(stack-stack0)/float64(b.N), "stack-B/conn")
+	if profile != "" {
+		f, err := os.Create(profile)
+		if err != nil {
+			b.Fatal(err)
+		}
+		pprof.Lookup("heap").WriteTo(f, 0)
+		f.Close()
+	}
 	for _, c := range cs {
 		c.Close()
 	}
