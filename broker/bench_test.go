@@ -7,8 +7,10 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/metrics"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -376,11 +378,23 @@ func BenchmarkIdleConnections(b *testing.B) {
 	_, addr := brokertest.StartServer(b, broker.Options{SysInterval: -1})
 	base = inUse()
 	stack0 := stack
+	classes0 := memoryClasses()
 	b.ResetTimer()
 	cs := open(addr, b.N, true)
 	b.StopTimer()
 	time.Sleep(3 * writerLingerForTest) // idle: the write loops that sent CONNACK have ended
 	total := inUse() - base
+	if profile != "" {
+		// Where the process's memory went, per connection (both ends:
+		// the client ends' share is what the plain listener cost).
+		for _, c := range memoryClasses() {
+			for _, c0 := range classes0 {
+				if c.Name == c0.Name && c.Value.Uint64() != c0.Value.Uint64() {
+					b.Logf("%-50s %+8.1f B/conn", c.Name, (float64(c.Value.Uint64())-float64(c0.Value.Uint64()))/float64(b.N))
+				}
+			}
+		}
+	}
 	// clientCost covered both ends of each plain connection; only the
 	// client end is not the broker's.
 	b.ReportMetric(float64(total-min(total, clientCost/2))/float64(b.N), "broker-B/conn")
@@ -396,6 +410,18 @@ func BenchmarkIdleConnections(b *testing.B) {
 	for _, c := range cs {
 		c.Close()
 	}
+}
+
+// memoryClasses reads the runtime's /memory/classes metrics.
+func memoryClasses() []metrics.Sample {
+	var ss []metrics.Sample
+	for _, d := range metrics.All() {
+		if strings.HasPrefix(d.Name, "/memory/classes/") {
+			ss = append(ss, metrics.Sample{Name: d.Name})
+		}
+	}
+	metrics.Read(ss)
+	return ss
 }
 
 // writerLingerForTest mirrors the broker's writerLinger.

@@ -8,9 +8,9 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
+	"github.com/mqttboard/mqttboard/broker/eventloop"
 	"github.com/mqttboard/mqttboard/packet"
 )
 
@@ -56,7 +56,7 @@ type input struct {
 	budget *connectBudget
 	held   int64
 
-	rc syscall.RawConn // event-loop transport: for the non-waiting read
+	sock *eventloop.Socket // event-loop transport: for the non-waiting read
 }
 
 // connectBudget is the bytes held by all connections whose CONNECT is not
@@ -94,7 +94,7 @@ func (in *input) Read(p []byte) (int, error) {
 	var err error
 	if in.nonblock {
 		in.nonblock = false
-		n, err = in.nbRead(in.rc, p)
+		n, err = in.sock.ReadNow(p)
 	} else {
 		n, err = in.nc.Read(p)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
@@ -102,7 +103,9 @@ type conn struct {
 	writing  bool // a write loop goroutine runs, or ran its final exit (see Wake)
 	pending  bool // Wake was called while it ran: look again before exiting
 
-	// Event-loop transport (transport.go).
+	// Event-loop transport (transport.go). sock is the socket itself (nc
+	// points at it) when evMode.
+	sock      eventloop.Socket
 	rstate    atomic.Int32 // readIdle, readRunning, ...
 	stopped   atomic.Bool
 	idleSince atomic.Int64 // Unix nanoseconds the read side last parked
@@ -114,20 +117,31 @@ type conn struct {
 	done       signal
 }
 
-// newConn is called with s.mu held (it may start the event loop).
-func newConn(s *Server, nc net.Conn) *conn {
-	streamed := streamedConn(nc)
-	c := &conn{
-		s: s, nc: nc,
-		streamed: streamed,
-	}
-	if streamed {
-		c.evMode = s.eventLoop() != nil
-	}
-	if !c.evMode {
+// newConn is called with s.mu held. fd >= 0 is a socket detached for the
+// event loop (see [Server.detachSocket]), nc is nil then; newConn
+// registers it with the poller, and returns nil (having closed it) if
+// that fails.
+func newConn(s *Server, nc net.Conn, fd int, raddr netip.AddrPort) *conn {
+	c := &conn{s: s}
+	if fd >= 0 {
+		c.sock.Init(fd, raddr)
+		nc = &c.sock
+		c.evMode, c.streamed = true, true
+		// Events during CONNECT only wake serve's reads (see Ready).
+		c.rstate.Store(readRunning)
+		tok, err := s.loop.poller.Add(fd, (*pollHandler)(c))
+		if err != nil {
+			s.opts.Logger.Warn("event loop: cannot register a connection", "err", err)
+			c.sock.Close()
+			return nil
+		}
+		c.tok = tok
+	} else {
+		c.streamed = streamedConn(nc)
 		c.wakeCh = make(chan struct{}, 1) // the event loop's writer never waits for a wake
 	}
-	c.in = input{nc: nc, n: &s.ctr.bytesIn, budget: &s.connecting}
+	c.nc = nc
+	c.in = input{nc: nc, sock: &c.sock, n: &s.ctr.bytesIn, budget: &s.connecting}
 	return c
 }
 
@@ -241,10 +255,12 @@ func (c *conn) serve(ctx context.Context) {
 	// Register before the write loop can start: writerExit reads
 	// c.registered, and the write task must see it set (a race otherwise,
 	// TestTakeover311Closes under -race).
-	registered := c.evMode && c.register()
+	if c.evMode {
+		c.register()
+	}
 	c.Wake() // CONNACK, then what the session has queued
 	handedOff = true
-	if registered {
+	if c.evMode {
 		c.burst() // then parked in the poller: this goroutine ends
 		return
 	}
@@ -295,7 +311,7 @@ func (c *conn) guard(handedOff *bool) {
 // session (publishing or scheduling the will) and forgets the connection.
 func (c *conn) end() {
 	c.ending = true
-	if c.registered {
+	if c.evMode {
 		c.rstate.Store(readEnded)
 		c.s.loop.poller.Forget(c.tok)
 		c.s.loop.wheel.Cancel(&c.kaEntry)

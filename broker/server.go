@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mqttboard/mqttboard/broker/eventloop"
 	"github.com/mqttboard/mqttboard/broker/retained"
 	"github.com/mqttboard/mqttboard/broker/session"
 	"github.com/mqttboard/mqttboard/broker/storage"
@@ -249,13 +250,24 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 // track registers a new connection, or closes nc when the server is
 // closing. Every tracked connection is forgotten by its [conn.end].
 func (s *Server) track(nc net.Conn) *conn {
+	fd, raddr := s.detachSocket(nc) // transport.go
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		nc.Close()
+		if fd >= 0 {
+			eventloop.CloseFD(fd)
+		} else {
+			nc.Close()
+		}
 		return nil
 	}
-	c := newConn(s, nc)
+	if fd >= 0 {
+		nc = nil
+	}
+	c := newConn(s, nc, fd, raddr)
+	if c == nil {
+		return nil
+	}
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
 	return c

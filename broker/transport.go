@@ -2,12 +2,9 @@ package broker
 
 import (
 	"errors"
-	"io"
 	"net"
-	"os"
+	"net/netip"
 	"runtime"
-	"sync"
-	"syscall"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/eventloop"
@@ -16,9 +13,11 @@ import (
 // The two transports (see [Options.Transport]).
 const (
 	// TransportEventLoop serves plain TCP connections from one readiness
-	// notifier (epoll) and a pool of goroutines: an idle connection owns
-	// no goroutine and no buffer. The default where supported (Linux);
-	// TLS, WebSocket and in-memory connections use goroutines in any case.
+	// notifier (epoll) and a pool of goroutines, reading and writing
+	// their raw descriptors ([eventloop.Socket]): an idle connection owns
+	// no goroutine, no buffer and no runtime socket state. The default
+	// where supported (Linux); TLS, WebSocket, Unix sockets and in-memory
+	// connections use goroutines in any case.
 	TransportEventLoop = "eventloop"
 	// TransportGoroutine gives each connection a read goroutine (and a
 	// write goroutine while it has something to send).
@@ -102,26 +101,44 @@ type (
 func (t *readTask) Run()  { (*conn)(t).burst() }
 func (t *writeTask) Run() { (*conn)(t).writeLoop() }
 
-// register hands the connection's read side to the poller. On failure the
-// connection is read by its own goroutine (see [conn.reads]).
-func (c *conn) register() bool {
-	sc, ok := c.nc.(syscall.Conn)
-	if !ok {
-		return false
+// detachSocket takes the descriptor out of an accepted TCP connection
+// when the event loop is to serve it (see [eventloop.Socket]): fd is -1
+// otherwise, and nc is left as it was.
+func (s *Server) detachSocket(nc net.Conn) (fd int, raddr netip.AddrPort) {
+	if _, ok := nc.(*net.TCPConn); !ok || s.opts.Transport != TransportEventLoop {
+		return -1, raddr
 	}
-	rc, err := sc.SyscallConn()
+	s.mu.Lock()
+	l := s.eventLoop()
+	s.mu.Unlock()
+	if l == nil {
+		return -1, raddr
+	}
+	fd, raddr, err := eventloop.Detach(nc)
 	if err != nil {
-		return false
+		s.opts.Logger.Warn("event loop: keeping the runtime's socket", "err", err)
+		return -1, raddr
 	}
-	c.in.rc = rc
+	return fd, raddr
+}
+
+// pollHandler is a connection as the poller sees it.
+type pollHandler conn
+
+// Ready implements [eventloop.Handler]: a waiting Read or Write of the
+// socket is woken, and an idle read side starts a burst.
+func (h *pollHandler) Ready(ev eventloop.Events) {
+	c := (*conn)(h)
+	c.sock.Notify(ev)
+	if ev&(eventloop.In|eventloop.Hangup) != 0 {
+		c.Ready()
+	}
+}
+
+// register hands the connection's read side to the poller once CONNECT
+// is handled (the socket itself was registered by newConn).
+func (c *conn) register() {
 	c.rstate.Store(readRunning)
-	var aerr error
-	if err := rc.Control(func(fd uintptr) {
-		c.tok, aerr = c.s.loop.poller.Add(int(fd), c)
-	}); err != nil || aerr != nil {
-		c.in.rc = nil
-		return false
-	}
 	c.registered = true
 	// The CONNECT's deadline no longer applies: the next read sets the
 	// packet's own (see input.Read).
@@ -131,11 +148,11 @@ func (c *conn) register() bool {
 		c.idleSince.Store(time.Now().UnixNano())
 		c.s.loop.wheel.Schedule(&c.kaEntry, time.Now().Add(c.keepAlive*3/2).UnixNano())
 	}
-	return true
 }
 
-// Ready implements [eventloop.Handler]: bytes arrived, the peer hung up,
-// or (see writerExit) the socket was closed under an idle read side.
+// Ready starts a burst if the read side is idle (or tells the one running
+// to look again): bytes arrived, the peer hung up, or (see writerExit) the
+// socket was closed under an idle read side.
 func (c *conn) Ready() {
 	for {
 		switch c.rstate.Load() {
@@ -225,53 +242,21 @@ func (c *conn) endRead(err error) {
 
 // errWouldBlock is a burst's first read finding nothing: the read side
 // parks.
-var errWouldBlock = errors.New("no bytes waiting")
+var errWouldBlock = eventloop.ErrWouldBlock
 
-// nbRead reads without waiting: the first read of a burst.
-func (in *input) nbRead(rc syscall.RawConn, p []byte) (int, error) {
-	r := nbReaders.Get().(*nbReader)
-	r.p = p
-	err := rc.Read(r.fn)
-	n, rerr := r.n, r.err
-	r.p, r.err = nil, nil
-	nbReaders.Put(r)
-	if err != nil {
-		return 0, err
+// writeBufs writes a batch: with one writev on the event loop's socket
+// (net.Buffers.WriteTo would write it a buffer at a time there), with the
+// runtime's writev otherwise. Like WriteTo it consumes *b.
+func (c *conn) writeBufs(b *net.Buffers) (int64, error) {
+	if c.evMode {
+		return c.sock.Writev(b)
 	}
-	switch {
-	case rerr == syscall.EAGAIN:
-		return 0, errWouldBlock
-	case rerr != nil:
-		return 0, os.NewSyscallError("read", rerr)
-	case n == 0 && len(p) > 0:
-		return 0, io.EOF
-	}
-	return n, nil
+	return b.WriteTo(c.nc)
 }
 
-// nbReader holds one non-waiting read's arguments and results, with its
-// func bound once, so the read allocates nothing.
-type nbReader struct {
-	p   []byte
-	n   int
-	err error
-	fn  func(uintptr) bool
-}
-
-var nbReaders = sync.Pool{New: func() any {
-	r := new(nbReader)
-	r.fn = func(fd uintptr) bool {
-		r.n, r.err = sysRead(fd, r.p)
-		if r.n < 0 {
-			r.n = 0
-		}
-		return true // never wait in the runtime's poller
-	}
-	return r
-}}
-
-// streamedConn reports whether nc is served by the event loop: plain TCP
-// and Unix sockets (TLS and WebSocket wrap theirs in state of their own).
+// streamedConn reports whether nc writes net.Buffers with writev: plain
+// TCP and Unix sockets (TLS and WebSocket wrap theirs in state of their
+// own).
 func streamedConn(nc net.Conn) bool {
 	switch nc.(type) {
 	case *net.TCPConn, *net.UnixConn:

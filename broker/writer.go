@@ -292,7 +292,7 @@ func (c *conn) writeBatch() (more bool, err error) {
 		bufs := w.bufs // WriteTo consumes its receiver: after an error, the rest
 		for {
 			var m int64
-			m, err = bufs.WriteTo(c.nc)
+			m, err = c.writeBufs(&bufs) // transport.go
 			n += m
 			// Progress before the deadline: the client reads, slowly
 			// (a large payload over a slow link). Keep going.

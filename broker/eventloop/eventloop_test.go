@@ -12,7 +12,10 @@ const wait = 5 * time.Second
 
 type chanHandler chan struct{}
 
-func (h chanHandler) Ready() {
+func (h chanHandler) Ready(ev Events) {
+	if ev&(In|Hangup) == 0 {
+		return // room to write: not what these tests wait for
+	}
 	select {
 	case h <- struct{}{}:
 	default:

@@ -10,9 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Poller waits, on one goroutine, for bytes on every registered socket
-// (epoll, edge-triggered) and calls the socket's [Handler] when some
-// arrive or the peer hangs up.
+// Poller waits, on one goroutine, for readiness on every registered
+// socket (epoll, edge-triggered) and calls the socket's [Handler] when
+// bytes arrive, room to write appears or the peer hangs up.
 //
 // A registration is forgotten by the kernel when its socket is closed, so
 // [Poller.Forget] only frees the slot; each event carries the slot's
@@ -33,6 +33,12 @@ type Poller struct {
 type slot struct {
 	h   Handler
 	gen uint32
+}
+
+// ready is one Handler call of a batch.
+type ready struct {
+	h  Handler
+	ev Events
 }
 
 // Token names one registration.
@@ -75,7 +81,8 @@ func data(ev *unix.EpollEvent) Token {
 
 // Add registers fd; h.Ready is called, on the poller's goroutine, after
 // bytes arrive on it (edge-triggered: once per arrival, not while unread
-// bytes stay), when the peer closes or resets. Ready must not block. fd
+// bytes stay), after room to write appears following a full send buffer,
+// and when the peer closes or resets. Ready must not block. fd
 // must stay open until Forget is called or its owner has closed it.
 func (p *Poller) Add(fd int, h Handler) (Token, error) {
 	p.mu.Lock()
@@ -99,7 +106,7 @@ func (p *Poller) Add(fd int, h Handler) (Token, error) {
 	s.h = h
 	t := Token(s.gen)<<32 | Token(i)
 	p.mu.Unlock()
-	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLET}
 	setData(&ev, t)
 	if err := unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		p.Forget(t)
@@ -128,7 +135,7 @@ var ErrClosed = errors.New("eventloop: poller closed")
 func (p *Poller) loop() {
 	defer close(p.done)
 	events := make([]unix.EpollEvent, 256)
-	ready := make([]Handler, 0, 256)
+	batch := make([]ready, 0, 256)
 	wait := -1
 	for {
 		n, err := unix.EpollWait(p.epfd, events, wait)
@@ -149,7 +156,7 @@ func (p *Poller) loop() {
 			continue
 		}
 		wait = 0
-		ready = ready[:0]
+		batch = batch[:0]
 		stop := false
 		p.mu.Lock()
 		for i := range events[:n] {
@@ -160,21 +167,36 @@ func (p *Poller) loop() {
 			}
 			idx := uint32(t)
 			if int(idx) < len(p.slots) && p.slots[idx].gen == uint32(t>>32) && p.slots[idx].h != nil {
-				ready = append(ready, p.slots[idx].h)
+				batch = append(batch, ready{p.slots[idx].h, toEvents(events[i].Events)})
 			}
 		}
 		if stop {
 			stop = p.closed
 		}
 		p.mu.Unlock()
-		for i, h := range ready {
-			h.Ready()
-			ready[i] = nil
+		for i, r := range batch {
+			r.h.Ready(r.ev)
+			batch[i].h = nil
 		}
 		if stop {
 			return
 		}
 	}
+}
+
+// toEvents translates epoll's bits.
+func toEvents(e uint32) Events {
+	var ev Events
+	if e&unix.EPOLLIN != 0 {
+		ev |= In
+	}
+	if e&unix.EPOLLOUT != 0 {
+		ev |= Out
+	}
+	if e&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		ev |= Hangup
+	}
+	return ev
 }
 
 // Close stops the poller's goroutine and closes its descriptors; the

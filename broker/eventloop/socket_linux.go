@@ -1,0 +1,424 @@
+//go:build linux
+
+package eventloop
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Socket is a TCP connection the broker reads and writes with system
+// calls of its own on a raw descriptor registered with a [Poller], not
+// through the runtime's poller: an idle Socket is this struct and the
+// kernel's socket, nothing else (a net.TCPConn also holds a netFD, two
+// TCPAddrs, a cached iovec array and the runtime's pollDesc with its two
+// deadline timers, ~600 bytes per connection in all; bench/transportcmp
+// and BENCHMARKS.md have the measurement). It is a [net.Conn]: a Read or
+// Write that finds the socket empty or full waits for the poller's next
+// event for it (see [Socket.Notify]) or its deadline, so the code above
+// it is the same as on a net.TCPConn.
+//
+// Embed it in the connection (its zero value is unused) and call
+// [Socket.Init]; the connection's [Handler] must pass every event to
+// [Socket.Notify].
+type Socket struct {
+	fd int32
+	// state counts the calls using fd, with sockClosed set by Close: the
+	// descriptor is closed when both hold (no call in progress), so a
+	// number reused by the next accept is never read by a late call.
+	state atomic.Int64
+	// rseq and wseq count the poller's readiness events per direction: a
+	// call that read EAGAIN waits only if no event came since it began.
+	rseq, wseq atomic.Uint32
+
+	mu       sync.Mutex    // guards the fields below
+	rdl, wdl int64         // read and write deadlines, Unix nanoseconds; 0: none
+	rch, wch chan struct{} // made by a waiting Read or Write, closed to wake it
+
+	raddr netip.AddrPort
+}
+
+const sockClosed = 1 << 62
+
+// Detach takes the descriptor out of an accepted *net.TCPConn: it returns
+// a duplicate (non-blocking, like the original) and the peer's address,
+// and closes nc, so the runtime forgets the socket. Anything else, or a
+// failure, returns an error and leaves nc as it was.
+func Detach(nc net.Conn) (fd int, raddr netip.AddrPort, err error) {
+	tc, ok := nc.(*net.TCPConn)
+	if !ok {
+		return -1, raddr, ErrUnsupported
+	}
+	ta, _ := tc.RemoteAddr().(*net.TCPAddr)
+	if ta == nil {
+		return -1, raddr, ErrUnsupported
+	}
+	raddr = ta.AddrPort()
+	raddr = netip.AddrPortFrom(raddr.Addr().Unmap(), raddr.Port())
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return -1, raddr, err
+	}
+	var derr error
+	if err := rc.Control(func(s uintptr) {
+		fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0)
+	}); err != nil {
+		return -1, raddr, err
+	}
+	if derr != nil {
+		return -1, raddr, os.NewSyscallError("fcntl", derr)
+	}
+	tc.Close()
+	return fd, raddr, nil
+}
+
+// Init makes s serve fd, a non-blocking socket whose peer is raddr.
+func (s *Socket) Init(fd int, raddr netip.AddrPort) {
+	s.fd = int32(fd)
+	s.raddr = raddr
+}
+
+// FD is the descriptor, for [Poller.Add].
+func (s *Socket) FD() int { return int(s.fd) }
+
+// Notify passes on a readiness event from the [Poller]: a Read or Write
+// waiting for it is woken. Call it from the connection's Handler.
+func (s *Socket) Notify(ev Events) {
+	in := ev&(In|Hangup) != 0
+	out := ev&(Out|Hangup) != 0
+	if in {
+		s.rseq.Add(1)
+	}
+	if out {
+		s.wseq.Add(1)
+	}
+	s.mu.Lock()
+	if in && s.rch != nil {
+		close(s.rch)
+		s.rch = nil
+	}
+	if out && s.wch != nil {
+		close(s.wch)
+		s.wch = nil
+	}
+	s.mu.Unlock()
+}
+
+func (s *Socket) acquire() bool {
+	for {
+		st := s.state.Load()
+		if st&sockClosed != 0 {
+			return false
+		}
+		if s.state.CompareAndSwap(st, st+1) {
+			return true
+		}
+	}
+}
+
+func (s *Socket) release() {
+	if s.state.Add(-1) == sockClosed {
+		unix.Close(int(s.fd))
+	}
+}
+
+// Close closes the socket; a Read or Write waiting on it returns
+// net.ErrClosed. The descriptor is closed once no call uses it (which
+// also takes it out of the poller's epoll set).
+func (s *Socket) Close() error {
+	for {
+		st := s.state.Load()
+		if st&sockClosed != 0 {
+			return net.ErrClosed
+		}
+		if s.state.CompareAndSwap(st, st|sockClosed) {
+			if st == 0 {
+				unix.Close(int(s.fd))
+			}
+			break
+		}
+	}
+	s.mu.Lock()
+	if s.rch != nil {
+		close(s.rch)
+		s.rch = nil
+	}
+	if s.wch != nil {
+		close(s.wch)
+		s.wch = nil
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// CloseWrite shuts down the sending side (FIN after what was written).
+func (s *Socket) CloseWrite() error {
+	if !s.acquire() {
+		return net.ErrClosed
+	}
+	defer s.release()
+	return os.NewSyscallError("shutdown", unix.Shutdown(int(s.fd), unix.SHUT_WR))
+}
+
+// ErrWouldBlock is [Socket.ReadNow] finding nothing to read.
+var ErrWouldBlock = errors.New("eventloop: no bytes waiting")
+
+// ReadNow reads what is there without waiting: ErrWouldBlock if nothing.
+func (s *Socket) ReadNow(p []byte) (int, error) {
+	if !s.acquire() {
+		return 0, net.ErrClosed
+	}
+	defer s.release()
+	for {
+		n, err := syscall.Read(int(s.fd), p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			return 0, ErrWouldBlock
+		case err != nil:
+			return 0, os.NewSyscallError("read", err)
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// Read reads, waiting for bytes until the read deadline.
+func (s *Socket) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	if !s.acquire() {
+		return 0, net.ErrClosed
+	}
+	defer s.release()
+	for {
+		seq := s.rseq.Load()
+		n, err := syscall.Read(int(s.fd), p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			if err := s.wait(false, seq); err != nil {
+				return 0, err
+			}
+			continue
+		case err != nil:
+			return 0, os.NewSyscallError("read", err)
+		case n == 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+// Write writes all of p, waiting for room until the write deadline.
+func (s *Socket) Write(p []byte) (int, error) {
+	if !s.acquire() {
+		return 0, net.ErrClosed
+	}
+	defer s.release()
+	done := 0
+	for done < len(p) {
+		seq := s.wseq.Load()
+		n, err := syscall.Write(int(s.fd), p[done:])
+		if n > 0 {
+			done += n
+		}
+		switch {
+		case err == syscall.EINTR:
+		case err == syscall.EAGAIN:
+			if err := s.wait(true, seq); err != nil {
+				return done, err
+			}
+		case err != nil:
+			return done, os.NewSyscallError("write", err)
+		}
+	}
+	return done, nil
+}
+
+// maxIovecs is how many buffers one writev takes; a longer list is
+// written in turns.
+const maxIovecs = 128
+
+// Writev writes all of *bufs with writev, waiting for room until the write
+// deadline, and consumes what it wrote from *bufs (like
+// net.Buffers.WriteTo: after an error *bufs holds the rest).
+func (s *Socket) Writev(bufs *net.Buffers) (int64, error) {
+	if !s.acquire() {
+		return 0, net.ErrClosed
+	}
+	defer s.release()
+	var iov [maxIovecs]unix.Iovec
+	var total int64
+	for len(*bufs) > 0 {
+		k := 0
+		for _, b := range *bufs {
+			if k == maxIovecs {
+				break
+			}
+			if len(b) == 0 {
+				continue
+			}
+			iov[k].Base = &b[0]
+			iov[k].SetLen(len(b))
+			k++
+		}
+		if k == 0 {
+			*bufs = (*bufs)[:0]
+			break
+		}
+		seq := s.wseq.Load()
+		r, _, e := syscall.Syscall(syscall.SYS_WRITEV, uintptr(s.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+		clear(iov[:k]) // keep no payload reachable from this frame
+		n := int64(r)
+		if e != 0 {
+			n = 0
+		}
+		if n > 0 {
+			total += n
+			consume(bufs, n)
+		}
+		switch {
+		case e == 0:
+		case e == syscall.EINTR:
+		case e == syscall.EAGAIN:
+			if err := s.wait(true, seq); err != nil {
+				return total, err
+			}
+		default:
+			return total, os.NewSyscallError("writev", e)
+		}
+	}
+	return total, nil
+}
+
+// consume drops n written bytes from the front of *bufs.
+func consume(bufs *net.Buffers, n int64) {
+	for len(*bufs) > 0 {
+		l := int64(len((*bufs)[0]))
+		if l > n {
+			(*bufs)[0] = (*bufs)[0][n:]
+			return
+		}
+		n -= l
+		(*bufs)[0] = nil
+		*bufs = (*bufs)[1:]
+	}
+}
+
+// wait blocks a Read (write false) or Write that found the socket empty
+// or full until the poller's next event for that direction, the deadline
+// or Close. seq is the direction's event count before the system call:
+// an event since then returns at once.
+func (s *Socket) wait(write bool, seq uint32) error {
+	sq, dl, ch := &s.rseq, &s.rdl, &s.rch
+	if write {
+		sq, dl, ch = &s.wseq, &s.wdl, &s.wch
+	}
+	s.mu.Lock()
+	if s.state.Load()&sockClosed != 0 {
+		s.mu.Unlock()
+		return net.ErrClosed
+	}
+	if sq.Load() != seq {
+		s.mu.Unlock()
+		return nil
+	}
+	var d time.Duration
+	if *dl != 0 {
+		if d = time.Duration(*dl - time.Now().UnixNano()); d <= 0 {
+			s.mu.Unlock()
+			return os.ErrDeadlineExceeded
+		}
+	}
+	c := make(chan struct{})
+	*ch = c
+	s.mu.Unlock()
+	if d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-c:
+		case <-t.C:
+		}
+		t.Stop()
+	} else {
+		<-c
+	}
+	s.mu.Lock()
+	if *ch == c {
+		*ch = nil
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+func (s *Socket) setDeadline(t time.Time, read, write bool) {
+	var d int64
+	if !t.IsZero() {
+		d = t.UnixNano()
+	}
+	s.mu.Lock()
+	// A waiting call looks at its new deadline.
+	if read {
+		s.rdl = d
+		if s.rch != nil {
+			close(s.rch)
+			s.rch = nil
+		}
+	}
+	if write {
+		s.wdl = d
+		if s.wch != nil {
+			close(s.wch)
+			s.wch = nil
+		}
+	}
+	s.mu.Unlock()
+}
+
+// SetDeadline implements [net.Conn].
+func (s *Socket) SetDeadline(t time.Time) error { s.setDeadline(t, true, true); return nil }
+
+// SetReadDeadline implements [net.Conn].
+func (s *Socket) SetReadDeadline(t time.Time) error { s.setDeadline(t, true, false); return nil }
+
+// SetWriteDeadline implements [net.Conn].
+func (s *Socket) SetWriteDeadline(t time.Time) error { s.setDeadline(t, false, true); return nil }
+
+// RemoteAddr implements [net.Conn]: the peer's address, kept as a
+// netip.AddrPort (no allocation until asked).
+func (s *Socket) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(s.raddr) }
+
+// LocalAddr implements [net.Conn]; it asks the kernel (it is seldom
+// needed, so it is not kept).
+func (s *Socket) LocalAddr() net.Addr {
+	if s.acquire() {
+		defer s.release()
+		if sa, err := unix.Getsockname(int(s.fd)); err == nil {
+			switch sa := sa.(type) {
+			case *unix.SockaddrInet4:
+				return &net.TCPAddr{IP: net.IP(sa.Addr[:]).To16(), Port: sa.Port}
+			case *unix.SockaddrInet6:
+				return &net.TCPAddr{IP: net.IP(sa.Addr[:]), Port: sa.Port}
+			}
+		}
+	}
+	return &net.TCPAddr{}
+}
+
+// CloseFD closes a descriptor [Detach] returned that no Socket took.
+func CloseFD(fd int) error { return unix.Close(fd) }
