@@ -201,6 +201,14 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 				o.MasterToken = cfgMaster
 			}
 		}
+		// In a cluster every node shares the tokens (docs/cluster.md),
+		// and each node would otherwise generate its own master token.
+		if o.MasterToken == "" && (o.ClusterListen != "" || cfgCluster != nil && cfgCluster.Listen != "") {
+			if st != nil {
+				st.Close()
+			}
+			return usageError(errors.New("--auth token in a cluster needs the same master token on every node: give each node --master-token KEY (or MQTTBOARD_MASTER_TOKEN, or auth.master_token in the config); make one with `openssl rand -hex 32`"))
+		}
 		// Tokens and accounts live in the broker's store: on disk with
 		// --data, else in memory.
 		var kv storage.Store = storage.NewMem()
@@ -318,8 +326,12 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		fmt.Fprintf(o.IO.Out, "listening on %s://%s%s\n", b.kind, b.l.Addr(), path)
 	}
 	if o.ClusterListen != "" {
-		node, err := cluster.Start(s, cluster.Config{NodeName: o.nodeName(), Listen: o.ClusterListen, Peers: o.ClusterPeers,
-			MaxPayload: s.Limits().MaxPayload, Logger: opts.Logger})
+		cc := cluster.Config{NodeName: o.nodeName(), Listen: o.ClusterListen, Peers: o.ClusterPeers,
+			MaxPayload: s.Limits().MaxPayload, Logger: opts.Logger}
+		if o.registry != nil {
+			cc.Tokens = o.registry // tokens and accounts shared by the nodes
+		}
+		node, err := cluster.Start(s, cc)
 		if err != nil {
 			return fail(err)
 		}

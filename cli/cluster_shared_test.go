@@ -111,3 +111,14 @@ func TestClusterMosquittoShared(t *testing.T) {
 		t.Fatalf("the group got %d of %d messages", len(seen), N)
 	}
 }
+
+// TestClusterTokenNeedsMasterKey: --auth token in a cluster without a
+// master token is a usage error naming the fix (each node would otherwise
+// generate its own master token, valid on it alone).
+func TestClusterTokenNeedsMasterKey(t *testing.T) {
+	t.Setenv("MQTTBOARD_MASTER_TOKEN", "")
+	code, out, e := mqttboard(t, "", "broker", "--listen", "127.0.0.1:0", "--auth", "token", "--cluster-listen", "127.0.0.1:0")
+	if code != ExitUsage || !strings.Contains(e, "--master-token") || strings.Contains(out, "listening on") {
+		t.Fatalf("exit %d, stdout %q, stderr %q: want a usage error naming --master-token", code, out, e)
+	}
+}

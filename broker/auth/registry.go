@@ -63,6 +63,9 @@ type Registry struct {
 	revoke   func(tokenID uint64, reason string)
 	timer    *time.Timer // fires at the next token's end of validity
 	closed   bool
+	// replicate sends this registry's changes to a cluster's other nodes
+	// (replica.go); nil outside a cluster.
+	replicate func(changes []byte)
 }
 
 var _ broker.Authenticator = (*Registry)(nil)
@@ -214,6 +217,7 @@ func (r *Registry) create(cid uint64, t Token) (Token, error) {
 	stored := nt // the registry's own: nt is returned after unlocking
 	r.tokens[nt.ID], r.byKey[nt.Key] = &stored, &stored
 	r.schedule()
+	r.sendLocked([]change{{Token: &nt}})
 	// Queued under the lock, so writes reach the store in the order the
 	// registry changed, and waited for without it (deliveries read it):
 	// the token is usable a moment before it is durable, and forgotten
@@ -603,6 +607,11 @@ func (r *Registry) UpdateTokens(cid uint64, sel string, s TokenSpec) ([]Token, e
 		out = append(out, nt)
 	}
 	r.schedule()
+	cs := make([]change, len(out))
+	for i := range out {
+		cs[i].Token = &out[i]
+	}
+	r.sendLocked(cs)
 	revoke := r.revoke
 	cm := r.store.Apply(&b) // queued in order under the lock, waited for without it
 	r.mu.Unlock()
@@ -634,10 +643,13 @@ func (r *Registry) DeleteTokens(cid uint64, sel string) ([]Token, error) {
 	}
 	r.mu.Lock()
 	var b storage.Batch
+	var cs []change
 	for _, t := range ts {
 		r.dropTokenLocked(&b, t.ID)
+		cs = append(cs, change{DeletedToken: t.ID})
 	}
 	r.schedule()
+	r.sendLocked(cs)
 	revoke := r.revoke
 	cm := r.store.Apply(&b) // queued in order under the lock, waited for without it
 	r.mu.Unlock()
@@ -681,6 +693,7 @@ func (r *Registry) CreateAccount(parent uint64, name string) (Account, error) {
 	b.PutKV(spaceAccounts, idKey(a.ID), v)
 	stored := a
 	r.accounts[a.ID] = &stored
+	r.sendLocked([]change{{Account: &a}})
 	cm := r.store.Apply(&b) // as in create
 	r.mu.Unlock()
 	if err := cm.Wait(context.Background()); err != nil {
@@ -739,17 +752,21 @@ func (r *Registry) DeleteAccounts(cid uint64, sel string) ([]Account, error) {
 		}
 	}
 	var tokens []uint64
+	var cs []change
 	for id, t := range r.tokens {
 		if doomed[t.CID] {
 			tokens = append(tokens, id)
 			r.dropTokenLocked(&b, id)
+			cs = append(cs, change{DeletedToken: id})
 		}
 	}
 	for id := range doomed {
 		delete(r.accounts, id)
 		b.DeleteKV(spaceAccounts, idKey(id))
+		cs = append(cs, change{DeletedAccount: id})
 	}
 	r.schedule()
+	r.sendLocked(cs)
 	revoke := r.revoke
 	cm := r.store.Apply(&b) // queued in order under the lock, waited for without it
 	r.mu.Unlock()

@@ -44,8 +44,8 @@ func startCluster(t *testing.T, n int, opts broker.Options) []*node {
 }
 
 // startNode runs one broker and its cluster node, joining seed ("": the
-// first node).
-func startNode(t *testing.T, name, seed string, opts broker.Options) *node {
+// first node); each of with may change the node's Config.
+func startNode(t *testing.T, name, seed string, opts broker.Options, with ...func(*Config)) *node {
 	t.Helper()
 	o := opts
 	o.Listen = "127.0.0.1:0"
@@ -56,6 +56,9 @@ func startNode(t *testing.T, name, seed string, opts broker.Options) *node {
 	cfg := Config{NodeName: name, Listen: "127.0.0.1:0"}
 	if seed != "" {
 		cfg.Peers = []string{seed}
+	}
+	for _, f := range with {
+		f(&cfg)
 	}
 	cl, err := Start(s, cfg)
 	if err != nil {

@@ -47,6 +47,10 @@ type Config struct {
 	MaxPayload int
 	// Logger receives the node's warnings (nil: slog.Default()).
 	Logger *slog.Logger
+	// Tokens, when set, is shared with the other nodes: tokens and
+	// accounts created, changed or deleted on any node apply on every node
+	// (tokens.go).
+	Tokens Replica
 	// JoinWarnAfter is how long a node given Peers may run without a
 	// single route before it warns that it is alone (0: 5 s). Peers refuse
 	// a node whose name is already in the cluster by closing its route,
@@ -109,7 +113,8 @@ type Node struct {
 
 	subs map[string]*nats.Subscription // the interest loop's own
 
-	grp groupState // shared groups across nodes (groups.go)
+	grp         groupState    // shared groups across nodes (groups.go)
+	tokensReady chan struct{} // closed once the tokens were taken from a peer (tokens.go)
 
 	dropped  atomic.Int64  // messages NATS could not hand to the inbox
 	caughtUp chan struct{} // closed once the retained catch-up ended
@@ -220,7 +225,9 @@ func Start(s *broker.Server, cfg Config) (*Node, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	if err := errors.Join(n.subscribeControl(), n.subscribeGroups()); err != nil {
+	if err := errors.Join(n.subscribeControl(), n.subscribeGroups(), n.startTokens()); err != nil {
+		close(n.closed)
+		n.wg.Wait()
 		n.nc.Close()
 		ns.Shutdown()
 		return nil, fmt.Errorf("cluster: %w", err)
