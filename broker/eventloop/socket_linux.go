@@ -170,7 +170,8 @@ func (s *Socket) CloseWrite() error {
 	return os.NewSyscallError("shutdown", unix.Shutdown(int(s.fd), unix.SHUT_WR))
 }
 
-// ErrWouldBlock is [Socket.ReadNow] finding nothing to read.
+// ErrWouldBlock is [Socket.ReadNow] finding nothing to read, or
+// [Socket.WritevNow] no room to write.
 var ErrWouldBlock = errors.New("eventloop: no bytes waiting")
 
 // ReadNow reads what is there without waiting: ErrWouldBlock if nothing.
@@ -180,7 +181,7 @@ func (s *Socket) ReadNow(p []byte) (int, error) {
 	}
 	defer s.release()
 	for {
-		n, err := syscall.Read(int(s.fd), p)
+		n, err := rawRead(s.fd, p)
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -206,7 +207,7 @@ func (s *Socket) Read(p []byte) (int, error) {
 	defer s.release()
 	for {
 		seq := s.rseq.Load()
-		n, err := syscall.Read(int(s.fd), p)
+		n, err := rawRead(s.fd, p)
 		switch {
 		case err == syscall.EINTR:
 			continue
@@ -233,7 +234,7 @@ func (s *Socket) Write(p []byte) (int, error) {
 	done := 0
 	for done < len(p) {
 		seq := s.wseq.Load()
-		n, err := syscall.Write(int(s.fd), p[done:])
+		n, err := rawWrite(s.fd, p[done:])
 		if n > 0 {
 			done += n
 		}
@@ -257,7 +258,13 @@ const maxIovecs = 128
 // Writev writes all of *bufs with writev, waiting for room until the write
 // deadline, and consumes what it wrote from *bufs (like
 // net.Buffers.WriteTo: after an error *bufs holds the rest).
-func (s *Socket) Writev(bufs *net.Buffers) (int64, error) {
+func (s *Socket) Writev(bufs *net.Buffers) (int64, error) { return s.writev(bufs, true) }
+
+// WritevNow is Writev without waiting: when the socket is full it returns
+// what it wrote and ErrWouldBlock, *bufs holding the rest.
+func (s *Socket) WritevNow(bufs *net.Buffers) (int64, error) { return s.writev(bufs, false) }
+
+func (s *Socket) writev(bufs *net.Buffers, wait bool) (int64, error) {
 	if !s.acquire() {
 		return 0, net.ErrClosed
 	}
@@ -282,7 +289,7 @@ func (s *Socket) Writev(bufs *net.Buffers) (int64, error) {
 			break
 		}
 		seq := s.wseq.Load()
-		r, _, e := syscall.Syscall(syscall.SYS_WRITEV, uintptr(s.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
+		r, _, e := syscall.RawSyscall(syscall.SYS_WRITEV, uintptr(s.fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(k))
 		clear(iov[:k]) // keep no payload reachable from this frame
 		n := int64(r)
 		if e != 0 {
@@ -296,6 +303,9 @@ func (s *Socket) Writev(bufs *net.Buffers) (int64, error) {
 		case e == 0:
 		case e == syscall.EINTR:
 		case e == syscall.EAGAIN:
+			if !wait {
+				return total, ErrWouldBlock
+			}
 			if err := s.wait(true, seq); err != nil {
 				return total, err
 			}
@@ -418,6 +428,36 @@ func (s *Socket) LocalAddr() net.Addr {
 		}
 	}
 	return &net.TCPAddr{}
+}
+
+// rawRead and rawWrite are read(2) and write(2) as raw system calls. The
+// socket is non-blocking, so they never wait, and a raw call needs no
+// hand-over of the processor: at low rates every entersyscall also woke
+// the runtime's monitor thread from its sleep into polling every 20 µs
+// (~650 wake-ups a second at 1,000 msg/s, strace -c). The writev in
+// Writev is raw for the same reason.
+func rawRead(fd int32, p []byte) (int, error) {
+	var b unsafe.Pointer
+	if len(p) > 0 {
+		b = unsafe.Pointer(&p[0])
+	}
+	n, _, e := syscall.RawSyscall(syscall.SYS_READ, uintptr(fd), uintptr(b), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+func rawWrite(fd int32, p []byte) (int, error) {
+	var b unsafe.Pointer
+	if len(p) > 0 {
+		b = unsafe.Pointer(&p[0])
+	}
+	n, _, e := syscall.RawSyscall(syscall.SYS_WRITE, uintptr(fd), uintptr(b), uintptr(len(p)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
 }
 
 // CloseFD closes a descriptor [Detach] returned that no Socket took.
