@@ -21,15 +21,10 @@ type group struct {
 	// the first record of that seq): a DeleteMessage of one in the same
 	// group cancels both, so a delivery acknowledged before its group was
 	// written never reaches the disk at all.
-	fresh map[msgKey]int
+	fresh freshSet
 	// after runs in the committer once the group is written (Compact), so
 	// it sees every batch applied before it.
 	after []*request
-}
-
-type msgKey struct {
-	clientID string
-	seq      uint64
 }
 
 // span is a byte range of the group's arena; slices are taken only when
@@ -58,7 +53,7 @@ type prim struct {
 	cond func(stored []byte) bool
 }
 
-func newGroup() *group { return &group{commit: newCommit(), fresh: map[msgKey]int{}} }
+func newGroup() *group { return &group{commit: newCommit()} }
 
 // Groups keep their buffers between uses, up to these sizes: a burst of
 // large payloads gives its memory back.
@@ -80,7 +75,7 @@ func (g *group) reset() {
 		clear(g.prims) // drop the sweep's closures
 		g.prims = g.prims[:0]
 	}
-	clear(g.fresh)
+	g.fresh.reset()
 	clear(g.after)
 	g.after = g.after[:0]
 	g.touched = false
@@ -135,19 +130,14 @@ func (g *group) encode(b *Batch) {
 			g.add(prim{del: true, bucket: bucketSessions, key: id})
 			g.add(prim{delBucket: true, bucket: bucketQueues, key: id})
 			g.add(prim{delBucket: true, bucket: bucketInbound, key: id})
-			for k := range g.fresh {
-				if k.clientID == o.clientID {
-					delete(g.fresh, k) // the session's seqs start again
-				}
-			}
+			g.fresh.dropClient(o.clientID) // the session's seqs start again
 		case opPutMessage:
-			k := msgKey{o.clientID, o.seq}
 			if o.message.State == Queued {
-				g.fresh[k] = len(g.prims)
+				g.fresh.put(o.clientID, o.seq, len(g.prims))
 			} else {
 				// A state change of a record written before: a delete
 				// must reach the disk to remove that one.
-				delete(g.fresh, k)
+				g.fresh.take(o.clientID, o.seq)
 			}
 			id := g.name('c', o.clientID)
 			key := g.seq(o.seq)
@@ -155,10 +145,8 @@ func (g *group) encode(b *Batch) {
 			g.arena = appendMessage(g.arena, o.message)
 			g.add(prim{hasSub: true, bucket: bucketQueues, sub: id, key: key, value: g.since(off)})
 		case opDeleteMessage:
-			k := msgKey{o.clientID, o.seq}
-			if i, ok := g.fresh[k]; ok {
+			if i := g.fresh.take(o.clientID, o.seq); i >= 0 {
 				g.prims[i].dead = true
-				delete(g.fresh, k)
 				continue
 			}
 			g.add(prim{del: true, hasSub: true, bucket: bucketQueues, sub: g.name('c', o.clientID), key: g.seq(o.seq)})
@@ -189,11 +177,7 @@ func (g *group) encode(b *Batch) {
 			g.add(prim{delBucket: true, bucket: bucketQueues, key: id, cond: expiredNow})
 			g.add(prim{delBucket: true, bucket: bucketInbound, key: id, cond: expiredNow})
 			g.add(prim{del: true, bucket: bucketSessions, key: id, cond: expiredNow})
-			for k := range g.fresh {
-				if k.clientID == o.clientID {
-					delete(g.fresh, k)
-				}
-			}
+			g.fresh.dropClient(o.clientID)
 		case opSweepMessage:
 			now := o.now
 			g.add(prim{del: true, hasSub: true, bucket: bucketQueues, sub: g.name('c', o.clientID), key: g.seq(o.seq), cond: func(v []byte) bool {
