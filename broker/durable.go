@@ -38,6 +38,12 @@ import (
 type heldAcks struct {
 	buf   []byte
 	marks []heldMark
+	// waiting is the commit of the last wait queued to ackLoop for this
+	// connection, until a release finds it done. The store's batches share
+	// one Commit per group, so the many acks of one group need one wait:
+	// a mark for the same commit is released by that wait's releaseHeld,
+	// which cannot have run yet (it would have cleared waiting).
+	waiting *storage.Commit
 }
 
 // heldMark is one commit and the packets waiting for it: buf[start:end],
@@ -110,7 +116,12 @@ func (c *conn) sendAfter(p packet.Packet, commits ...*storage.Commit) {
 		m.id = a.PacketID
 	}
 	h.marks = append(h.marks, m)
+	queued := h.waiting == commit
+	h.waiting = commit
 	c.mu.Unlock()
+	if queued {
+		return
+	}
 	select {
 	case c.s.ackq <- ackWait{c, commit}:
 	case <-c.s.done:
@@ -162,6 +173,9 @@ func (c *conn) releaseHeld() {
 	if c.stopping || h == nil {
 		c.mu.Unlock()
 		return
+	}
+	if h.waiting != nil && isDone(h.waiting) {
+		h.waiting = nil
 	}
 	i := 0
 	for ; i < len(h.marks); i++ {
