@@ -106,3 +106,14 @@ func (s *Server) DeliverShared(m *message.Message, clientID, filter string, acco
 	routerPool.Put(r)
 	return ok
 }
+
+// PublishClusterSys publishes the $SYS/broker/cluster/... topics now: the
+// bridge calls it when the members change, so a dashboard sees a node
+// leave or come back at once rather than at the next $SYS interval.
+func (s *Server) PublishClusterSys() {
+	r := routerPool.Get().(*router)
+	for _, kv := range s.clusterSys() {
+		s.route(&message.Message{Topic: "$SYS/broker/" + kv[0], Payload: []byte(kv[1]), Retain: true}, r)
+	}
+	routerPool.Put(r)
+}

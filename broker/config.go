@@ -222,4 +222,7 @@ type ClusterConfig struct {
 	// Peers are other nodes' listen addresses; any one live node is
 	// enough to join.
 	Peers []string `json:"peers" yaml:"peers"`
+	// Secret, when set, authenticates the routes between nodes: every
+	// node must have the same one, and a node without it is refused.
+	Secret string `json:"secret" yaml:"secret"`
 }

@@ -45,6 +45,10 @@ type BrokerOptions struct {
 	// peers to join and its name.
 	ClusterListen string
 	ClusterPeers  []string
+	// ClusterSecret authenticates the routes between nodes
+	// (--cluster-secret, else MQTTBOARD_CLUSTER_SECRET, else
+	// cluster.secret in the config).
+	ClusterSecret string
 	NodeName      string
 
 	Data  string // data directory of the persistent store ("" in memory)
@@ -148,6 +152,7 @@ last seconds). One broker at a time may use DIR.`,
 	f.StringVar(&o.Fsync, "fsync", "", "with --data: when to sync the disk: batch (default), always or never (config: storage.fsync)")
 	f.StringVar(&o.ClusterListen, "cluster-listen", "", "run as a cluster node: host:port the other nodes connect to (see docs/cluster.md; config: cluster.listen)")
 	f.StringArrayVar(&o.ClusterPeers, "cluster-peer", nil, "host:port of another node's --cluster-listen to join (repeatable; any one live node is enough)")
+	f.StringVar(&o.ClusterSecret, "cluster-secret", "", "a secret every node of the cluster shares: routes from nodes without it are refused (env MQTTBOARD_CLUSTER_SECRET; config: cluster.secret)")
 	f.StringVar(&o.NodeName, "node-name", "", "this node's name in the cluster, unique (default: host name and cluster port)")
 	f.BoolVar(&o.NoStamp, "no-stamp", false, "strictly standard MQTT: no flespi timestamp/cid user properties on messages, no CONNACK user properties (config: stamp: false)")
 	for _, kind := range []string{"sessions", "retained", "logs"} {
@@ -327,7 +332,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 	}
 	if o.ClusterListen != "" {
 		cc := cluster.Config{NodeName: o.nodeName(), Listen: o.ClusterListen, Peers: o.ClusterPeers,
-			MaxPayload: s.Limits().MaxPayload, Logger: opts.Logger}
+			Secret: o.ClusterSecret, MaxPayload: s.Limits().MaxPayload, Logger: opts.Logger}
 		if o.registry != nil {
 			cc.Tokens = o.registry // tokens and accounts shared by the nodes
 		}
@@ -341,8 +346,8 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 			fmt.Fprintf(o.IO.Out, ", joining %s", strings.Join(o.ClusterPeers, " "))
 		}
 		fmt.Fprintln(o.IO.Out)
-		if host, _, _ := net.SplitHostPort(node.ClusterAddr().String()); !net.ParseIP(host).IsLoopback() {
-			fmt.Fprintf(o.IO.ErrOut, "warning: the cluster port %s is reachable from the network and has no authentication: keep it on a private network\n", node.ClusterAddr())
+		if host, _, _ := net.SplitHostPort(node.ClusterAddr().String()); !net.ParseIP(host).IsLoopback() && o.ClusterSecret == "" {
+			fmt.Fprintf(o.IO.ErrOut, "warning: the cluster port %s is reachable from the network and has no authentication: give every node the same --cluster-secret, and keep it on a private network\n", node.ClusterAddr())
 		}
 	}
 	var api *http.Server
@@ -442,6 +447,11 @@ func checkHTTPAddr(what, a string) error {
 // validateCluster checks the cluster flags: the peers and the name only
 // mean something with --cluster-listen, and every address is host:port.
 func (o *BrokerOptions) validateCluster() error {
+	if o.ClusterSecret == "" {
+		// The flag, else the environment, else the config file (read
+		// after this first call).
+		o.ClusterSecret = os.Getenv("MQTTBOARD_CLUSTER_SECRET")
+	}
 	if o.ClusterListen == "" {
 		if len(o.ClusterPeers) > 0 || o.NodeName != "" {
 			return usageError(errors.New("--cluster-peer and --node-name need --cluster-listen (this node's own cluster address)"))
@@ -457,6 +467,9 @@ func (o *BrokerOptions) validateCluster() error {
 	if o.NodeName != "" && !validNodeName(o.NodeName) {
 		return usageError(fmt.Errorf("--node-name %q: use 1 to 64 letters, digits, '-' or '_'", o.NodeName))
 	}
+	if err := cluster.ValidSecret(o.ClusterSecret); err != nil {
+		return usageError(fmt.Errorf("--cluster-secret: %w", err))
+	}
 	return nil
 }
 
@@ -471,6 +484,9 @@ func (o *BrokerOptions) clusterFromConfig(c *broker.ClusterConfig) {
 	}
 	if o.NodeName == "" {
 		o.NodeName = c.NodeName
+	}
+	if o.ClusterSecret == "" {
+		o.ClusterSecret = c.Secret
 	}
 }
 

@@ -122,3 +122,47 @@ func TestClusterTokenNeedsMasterKey(t *testing.T) {
 		t.Fatalf("exit %d, stdout %q, stderr %q: want a usage error naming --master-token", code, out, e)
 	}
 }
+
+// TestClusterSecretFlag: a secret too short to resist guessing, or with a
+// space, is a usage error naming the flag, from the flag or the
+// environment; two nodes given the same secret (one by flag, one by
+// MQTTBOARD_CLUSTER_SECRET) form a cluster.
+func TestClusterSecretFlag(t *testing.T) {
+	for _, s := range []string{"short", "with a space 0123456789"} {
+		code, _, e := mqttboard(t, "", "broker", "--listen", "127.0.0.1:0", "--cluster-listen", "127.0.0.1:0", "--cluster-secret", s)
+		if code != ExitUsage || !strings.Contains(e, "--cluster-secret") {
+			t.Errorf("%q: exit %d, stderr %q", s, code, e)
+		}
+	}
+	t.Setenv("MQTTBOARD_CLUSTER_SECRET", "tiny")
+	if code, _, e := mqttboard(t, "", "broker", "--listen", "127.0.0.1:0", "--cluster-listen", "127.0.0.1:0"); code != ExitUsage {
+		t.Errorf("MQTTBOARD_CLUSTER_SECRET=tiny: exit %d, stderr %q", code, e)
+	}
+	pubBin, err := exec.LookPath("mosquitto_pub")
+	subBin, err2 := exec.LookPath("mosquitto_sub")
+	if err != nil || err2 != nil {
+		t.Skip("mosquitto_sub/mosquitto_pub not installed (Debian package mosquitto-clients); skipping the join")
+	}
+	const secret = "a-secret-both-nodes-share"
+	t.Setenv("MQTTBOARD_CLUSTER_SECRET", secret)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodeCtx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	a, aCluster := startNode(t, nodeCtx, "--cluster-listen", "127.0.0.1:0", "--node-name", "a", "--cluster-secret", secret)
+	b, _ := startNode(t, nodeCtx, "--cluster-listen", "127.0.0.1:0", "--cluster-peer", aCluster, "--node-name", "b")
+	hp := func(addr string) []string {
+		h, p, _ := strings.Cut(addr, ":")
+		return []string{"-h", h, "-p", p}
+	}
+	if out, err := exec.CommandContext(ctx, pubBin, append(hp(a), "-r", "-q", "1", "-t", "mark", "-m", "a")...).CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_pub: %v %s", err, out)
+	}
+	for range 50 {
+		out, _ := exec.CommandContext(ctx, subBin, append(hp(b), "-t", "mark", "-C", "1", "-W", "1", "-v")...).Output()
+		if strings.Contains(string(out), "mark a") {
+			return
+		}
+	}
+	t.Fatal("the retained marker set on a never reached b: the nodes sharing the secret did not join")
+}

@@ -219,6 +219,7 @@ func (n *Node) groupsLoop() {
 	tick := time.NewTicker(groupsTick)
 	defer tick.Stop()
 	var sentGen uint64
+	var members []string
 	for {
 		select {
 		case <-n.closed:
@@ -227,6 +228,10 @@ func (n *Node) groupsLoop() {
 		case <-tick.C:
 		}
 		peers := n.readyPeers()
+		if !slices.Equal(peers, members) {
+			members = peers
+			n.srv.PublishClusterSys() // $SYS/broker/cluster/members now, not at the next interval
+		}
 		g.pmu.Lock()
 		for p := range g.peers {
 			if !slices.Contains(peers, p) {

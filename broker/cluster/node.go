@@ -42,6 +42,11 @@ type Config struct {
 	// enough: NATS tells the new node about the rest. A peer that is down
 	// is retried for as long as the node runs.
 	Peers []string
+	// Secret, when set, authenticates the routes: a node accepts a route
+	// only from a node with the same secret, and presents it on the
+	// routes it makes (see [ValidSecret]). It is not encryption: routes
+	// are plain TCP.
+	Secret string
 	// MaxPayload is the broker's largest payload; the NATS limits are
 	// raised to carry it with its envelope (0: 1 MB).
 	MaxPayload int
@@ -149,12 +154,19 @@ func Start(s *broker.Server, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: listen address %q: %w", cfg.Listen, err)
 	}
+	if err := ValidSecret(cfg.Secret); err != nil {
+		return nil, fmt.Errorf("cluster: secret: %w", err)
+	}
 	var routes []*url.URL
 	for _, p := range cfg.Peers {
 		if _, _, err := splitAddr(p); err != nil {
 			return nil, fmt.Errorf("cluster: peer %q: %w", p, err)
 		}
-		routes = append(routes, &url.URL{Scheme: "nats", Host: p})
+		u := &url.URL{Scheme: "nats", Host: p}
+		if cfg.Secret != "" {
+			u.User = url.UserPassword(routeUserName, cfg.Secret)
+		}
+		routes = append(routes, u)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -182,6 +194,10 @@ func Start(s *broker.Server, cfg Config) (*Node, error) {
 			// order, which the per-topic order and the interest barrier
 			// rely on.
 			PoolSize: -1,
+			// With a secret, NATS refuses a route whose CONNECT lacks
+			// it, and presents it on the routes it learns by gossip.
+			Username: routeUser(cfg.Secret),
+			Password: cfg.Secret,
 		},
 		Routes:         routes,
 		MaxPayload:     int32(min(maxPayload, 1<<30)),
@@ -266,7 +282,7 @@ func (n *Node) watchJoin() {
 			}
 		case <-deadline.C:
 			if n.ns.NumRoutes() == 0 {
-				n.log.Warn(fmt.Sprintf("cluster: node %q has joined none of its peers (%s) after %v: this node serves alone until one answers; check that a peer runs at that address, and that no other node is already named %q (each node needs its own --node-name; a peer refuses a duplicate)",
+				n.log.Warn(fmt.Sprintf("cluster: node %q has joined none of its peers (%s) after %v: this node serves alone until one answers; check that a peer runs at that address, that every node has the same --cluster-secret (or none has one), and that no other node is already named %q (each node needs its own --node-name; a peer refuses a duplicate)",
 					n.cfg.NodeName, strings.Join(n.cfg.Peers, ", "), after, n.cfg.NodeName))
 			}
 			return
@@ -750,6 +766,12 @@ func (g natsLogger) Errorf(f string, v ...any) {
 		// NATS logs this each time the refused node retries; say what
 		// it means for the operator.
 		msg += " (a node tried to join with a name this cluster already has and was refused: give each node its own --node-name)"
+	}
+	if strings.Contains(msg, "rid:") && strings.Contains(msg, "authentication error") {
+		msg += " (a node without this cluster's --cluster-secret, or with another one, tried to join and was refused)"
+	}
+	if strings.Contains(msg, "Authorization Violation") {
+		msg += " (a peer refused this node's route: every node needs the same --cluster-secret)"
 	}
 	g.l.Error("cluster: " + msg)
 }
