@@ -4,13 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"net"
 	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/mqttboard/mqttboard/broker/eventloop"
 	"github.com/mqttboard/mqttboard/packet"
 )
 
@@ -34,8 +32,7 @@ const busyReadBuffer = 4096
 // input is what a read loop reads from: the connection, counted for Stats,
 // after the byte the idle wait already took.
 type input struct {
-	nc net.Conn
-	n  *atomic.Int64 // the server's bytes received
+	c *conn // its nc, its sock (event loop) and the server's byte counter
 	// read counts this connection's bytes (the inspection API's bytes in).
 	read  atomic.Uint64
 	first [1]byte
@@ -55,8 +52,6 @@ type input struct {
 	// server-wide budget of unauthenticated connections.
 	budget *connectBudget
 	held   int64
-
-	sock *eventloop.Socket // event-loop transport: for the non-waiting read
 }
 
 // connectBudget is the bytes held by all connections whose CONNECT is not
@@ -87,21 +82,21 @@ func (in *input) Read(p []byte) (int, error) {
 		if now := time.Now(); in.deadline-now.UnixNano() < int64(in.partial/2) {
 			d := now.Add(in.partial)
 			in.deadline = d.UnixNano()
-			in.nc.SetReadDeadline(d)
+			in.c.nc.SetReadDeadline(d)
 		}
 	}
 	var n int
 	var err error
 	if in.nonblock {
 		in.nonblock = false
-		n, err = in.sock.ReadNow(p)
+		n, err = in.c.sock.ReadNow(p)
 	} else {
-		n, err = in.nc.Read(p)
+		n, err = in.c.nc.Read(p)
 	}
 	if err == nil {
 		in.short = n < len(p)
 	}
-	in.n.Add(int64(n))
+	in.c.s.ctr.bytesIn.Add(int64(n))
 	in.read.Add(uint64(n))
 	if in.budget != nil && err == nil && !in.hold(n) {
 		err = errConnectBudget
@@ -131,13 +126,13 @@ func (in *input) connected() {
 // idle is the deadline for it (zero: none).
 func (in *input) waitIdle(idle time.Time) error {
 	if d := unixNano(idle); d != in.deadline {
-		in.nc.SetReadDeadline(idle)
+		in.c.nc.SetReadDeadline(idle)
 		in.deadline = d
 	}
 	for {
-		n, err := in.nc.Read(in.first[:])
+		n, err := in.c.nc.Read(in.first[:])
 		if n == 1 {
-			in.n.Add(1)
+			in.c.s.ctr.bytesIn.Add(1)
 			in.read.Add(1)
 			in.has = true
 			if in.budget != nil && !in.hold(1) {
@@ -184,8 +179,10 @@ var (
 	errPartialTimeout = errors.New("packet not completed in time")
 )
 
-// borrow gives the read loop a buffer and a packet reader.
+// borrow gives the read loop a buffer, a packet reader and routing
+// scratch.
 func (c *conn) borrow() {
+	c.route = routerPool.Get().(*router)
 	c.br = readBufPool.Get().(*bufio.Reader)
 	c.br.Reset(&c.in)
 	c.r = readerPool.Get().(*packet.Reader)
@@ -208,11 +205,7 @@ func (c *conn) giveBack() (idle bool) {
 	if c.br == nil || c.br.Buffered() > 0 || c.in.has {
 		return false
 	}
-	c.br.Reset(nil)
-	readBufPool.Put(c.br)
-	c.r.Reset(nil)
-	readerPool.Put(c.r)
-	c.br, c.r = nil, nil
+	c.release()
 	return true
 }
 
@@ -221,11 +214,23 @@ func (c *conn) giveBackAll() {
 	if c.br == nil {
 		return
 	}
+	c.release()
+}
+
+func (c *conn) release() {
 	c.br.Reset(nil)
 	readBufPool.Put(c.br)
 	c.r.Reset(nil)
 	readerPool.Put(c.r)
-	c.br, c.r = nil, nil
+	// Routing left matches, message and commits behind: nothing of this
+	// connection's may stay reachable from the pool.
+	r := c.route
+	clear(r.matches[:cap(r.matches)])
+	r.matches = r.matches[:0]
+	r.msg, r.fm, r.batch = nil, nil, nil
+	r.resetCommits()
+	routerPool.Put(r)
+	c.br, c.r, c.route = nil, nil, nil
 }
 
 // readPacket reads the next packet, waiting idle without buffers. Waiting

@@ -63,8 +63,8 @@ type conn struct {
 
 	// Read loop only.
 	inAliases map[uint16]string
-	acks      *acks // allocated on the first QoS 1/2 PUBLISH: idle connections stay small
-	route     router
+	acks      *acks   // allocated on the first QoS 1/2 PUBLISH: idle connections stay small
+	route     *router // borrowed with br and r (buffers.go)
 	willDelay uint32
 	expiry    uint32
 	acl       *clientACL // the ACL as it applies to this client (acl.go)
@@ -141,7 +141,7 @@ func newConn(s *Server, nc net.Conn, fd int, raddr netip.AddrPort) *conn {
 		c.wakeCh = make(chan struct{}, 1) // the event loop's writer never waits for a wake
 	}
 	c.nc = nc
-	c.in = input{nc: nc, sock: &c.sock, n: &s.ctr.bytesIn, budget: &s.connecting}
+	c.in = input{c: c, budget: &s.connecting}
 	return c
 }
 

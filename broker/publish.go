@@ -123,7 +123,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			// flespi counts the expiry from the message's timestamp.
 			m.Expires = timeOf(m.Timestamp).Add(time.Duration(p.Props.MessageExpiry) * time.Second)
 		}
-		subscribers = c.s.route(m, &c.route)
+		subscribers = c.s.route(m, c.route)
 		// cluster.go: the other nodes' subscribers, for 0x10 and the count.
 		subscribers += c.s.remoteSubscribers(m, p, c.v)
 		if published%routeSample == 1 { // the first and one in routeSample after: latency.go

@@ -58,6 +58,7 @@ type Server struct {
 	loop        *loop
 	loopFailed  bool
 	loopStopped bool
+	stopTrim    func() // memtrim.go; set by Serve, run by stopLoop
 }
 
 // New returns a broker configured by opts; it does not listen until
@@ -166,6 +167,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		return errors.New("broker: Serve called twice")
 	}
 	s.serveCtx = ctx
+	s.stopTrim = startTrimmer(s.opts.MemoryTrim)
 	for _, l := range s.listeners {
 		s.acceptWG.Go(func() { s.acceptLoop(ctx, l) })
 	}

@@ -273,9 +273,9 @@ func (c *conn) scope(sub *topics.Subscription, cond *condition) *condition {
 // empty PUBLISH: within the publisher's account.
 func (c *conn) deleteRetained(pattern string) int {
 	if c.ident == nil {
-		return c.s.deleteRetainedMatching(pattern, 0, true, &c.route) // persist.go
+		return c.s.deleteRetainedMatching(pattern, 0, true, c.route) // persist.go
 	}
-	return c.s.deleteRetainedMatching(pattern, c.ident.Account, false, &c.route)
+	return c.s.deleteRetainedMatching(pattern, c.ident.Account, false, c.route)
 }
 
 // confine keeps a subscription made for a session by the API within the

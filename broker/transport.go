@@ -76,7 +76,8 @@ func (s *Server) eventLoop() *loop {
 	return s.loop
 }
 
-// stopLoop stops the event loop once no connection uses it. s.loop stays
+// stopLoop stops the event loop once no connection uses it, and the
+// server's use of the memory trimmer. s.loop stays
 // set: connections read it without the lock, having been made after it,
 // and none is made once the server stops.
 func (s *Server) stopLoop() {
@@ -84,7 +85,11 @@ func (s *Server) stopLoop() {
 	l := s.loop
 	stopped := s.loopStopped
 	s.loopStopped = true
+	stopTrim := s.stopTrim
 	s.mu.Unlock()
+	if stopTrim != nil {
+		stopTrim() // the memory trimmer too (memtrim.go)
+	}
 	if l != nil && !stopped {
 		l.poller.Close()
 		l.wheel.Close()

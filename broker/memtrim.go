@@ -1,0 +1,124 @@
+package broker
+
+import (
+	"runtime/debug"
+	"runtime/metrics"
+	"sync"
+	"time"
+)
+
+// The memory trimmer gives a quiet broker's freed heap back to the system.
+//
+// The Go heap grows to about twice what is live before the collector runs
+// (GOGC=100), and what a collection frees stays resident until the
+// runtime's scavenger returns it, which it does only past the heap goal:
+// a broker that went quiet after a burst (10,000 devices connected, then
+// silence) keeps its RSS at about twice its live memory for good, which
+// is most of what an idle connection costs (BENCHMARKS.md, issue 15).
+//
+// Every interval the trimmer reads three runtime metrics. When the broker
+// is quiet — it allocated less than an eighth of its live heap since the
+// last look, so the collector would not run for a long while — and its
+// resident heap is more than a quarter above what is live, it runs one
+// collection and returns every free page (debug.FreeOSMemory). A busy
+// broker allocates far more than that between two looks, so under load
+// the trimmer never collects: the throughput path pays one metrics read
+// per interval, nothing more. A quiet broker pays one collection per trim,
+// a few milliseconds for tens of megabytes live, and trims again only
+// once as much has been allocated and freed.
+//
+// It is one per process (the runtime's heap is), started by the first
+// serving [Server] that wants it and stopped with the last.
+var trimmer struct {
+	mu    sync.Mutex
+	users int
+	every time.Duration
+	quit  chan struct{}
+	done  chan struct{}
+	// trims counts the collections it ran, for tests and the log.
+	trims int
+}
+
+// trimMetrics are the samples the trimmer reads, in this order.
+var trimMetrics = []string{
+	"/gc/heap/allocs:bytes",              // allocated since the process started
+	"/gc/heap/live:bytes",                // live after the last collection
+	"/memory/classes/heap/objects:bytes", // objects, live or not yet collected
+	"/memory/classes/heap/unused:bytes",  // free slots in spans that hold objects
+	"/memory/classes/heap/free:bytes",    // free spans not yet returned
+}
+
+// startTrimmer starts the process's trimmer (or counts one more user of
+// it); every <= 0 does nothing. The returned func stops this use.
+func startTrimmer(every time.Duration) (stop func()) {
+	if every <= 0 {
+		return func() {}
+	}
+	trimmer.mu.Lock()
+	defer trimmer.mu.Unlock()
+	trimmer.users++
+	if trimmer.users == 1 {
+		trimmer.every = every
+		trimmer.quit = make(chan struct{})
+		trimmer.done = make(chan struct{})
+		go trimLoop(every, trimmer.quit, trimmer.done)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			trimmer.mu.Lock()
+			trimmer.users--
+			var quit, done chan struct{}
+			if trimmer.users == 0 {
+				quit, done = trimmer.quit, trimmer.done
+			}
+			trimmer.mu.Unlock()
+			if quit != nil {
+				close(quit)
+				<-done
+			}
+		})
+	}
+}
+
+func trimLoop(every time.Duration, quit, done chan struct{}) {
+	defer close(done)
+	samples := make([]metrics.Sample, len(trimMetrics))
+	for i, name := range trimMetrics {
+		samples[i].Name = name
+	}
+	read := func() (allocs, live, resident uint64) {
+		metrics.Read(samples)
+		v := func(i int) uint64 {
+			if samples[i].Value.Kind() != metrics.KindUint64 {
+				return 0 // a runtime without the metric: never trims
+			}
+			return samples[i].Value.Uint64()
+		}
+		return v(0), v(1), v(2) + v(3) + v(4)
+	}
+	last, _, _ := read()
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-quit:
+			return
+		}
+		allocs, live, resident := read()
+		quiet := allocs-last < live/8
+		last = allocs
+		if quiet && live > 0 && resident > live+live/4+trimSlack {
+			debug.FreeOSMemory()
+			last, _, _ = read()
+			trimmer.mu.Lock()
+			trimmer.trims++
+			trimmer.mu.Unlock()
+		}
+	}
+}
+
+// trimSlack is what the trimmer leaves resident above the live heap in any
+// case: below it a collection is not worth its CPU.
+const trimSlack = 4 << 20
