@@ -1,0 +1,53 @@
+package broker
+
+import (
+	"runtime"
+	"testing"
+	"time"
+)
+
+// TestMemoryTrimmer: after a burst of garbage, a quiet process's trimmer
+// collects and gives the free pages back (it counts a trim); stopping its
+// last user ends it; a negative interval starts nothing.
+func TestMemoryTrimmer(t *testing.T) {
+	startTrimmer(-1)() // never started, nothing to stop
+	trimmer.mu.Lock()
+	before, users := trimmer.trims, trimmer.users
+	trimmer.mu.Unlock()
+	if users != 0 {
+		t.Skip("another server's trimmer runs in this process")
+	}
+	// Live memory well above trimSlack, then as much garbage: resident
+	// is then about twice the live heap, and nothing allocates after.
+	live := make([][]byte, 0, 64)
+	for range 64 {
+		live = append(live, make([]byte, 256<<10))
+	}
+	var garbage [][]byte
+	for range 64 {
+		garbage = append(garbage, make([]byte, 256<<10))
+	}
+	runtime.KeepAlive(garbage)
+	garbage = nil
+	runtime.GC() // /gc/heap/live reflects live; the garbage's pages are free
+	stop := startTrimmer(20 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	trimmed := false
+	for time.Now().Before(deadline) && !trimmed {
+		time.Sleep(20 * time.Millisecond)
+		trimmer.mu.Lock()
+		trimmed = trimmer.trims > before
+		trimmer.mu.Unlock()
+	}
+	stop()
+	stop() // idempotent
+	runtime.KeepAlive(live)
+	if !trimmed {
+		t.Fatal("the trimmer did not trim a quiet heap with as much free as live")
+	}
+	trimmer.mu.Lock()
+	defer trimmer.mu.Unlock()
+	if trimmer.users != 0 {
+		t.Fatalf("%d users after stop", trimmer.users)
+	}
+}
