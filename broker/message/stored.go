@@ -15,6 +15,13 @@ import (
 // StoredProps is p as the store keeps it. Slices are shared, not copied:
 // the store copies them when the batch is applied.
 func StoredProps(p *packet.Properties) storage.Properties {
+	return StoredPropsBuf(p, nil)
+}
+
+// StoredPropsBuf is [StoredProps] with the user properties appended to
+// buf[:0] instead of a new slice, for a caller that reuses one buffer for
+// record after record (a session's store updates).
+func StoredPropsBuf(p *packet.Properties, buf []storage.UserProperty) storage.Properties {
 	sp := storage.Properties{
 		PayloadFormat:   p.PayloadFormat,
 		ContentType:     p.ContentType,
@@ -22,10 +29,14 @@ func StoredProps(p *packet.Properties) storage.Properties {
 		CorrelationData: p.CorrelationData,
 	}
 	if len(p.User) > 0 {
-		sp.UserProperties = make([]storage.UserProperty, len(p.User))
-		for i, u := range p.User {
-			sp.UserProperties[i] = storage.UserProperty{Key: u.Key, Value: u.Value}
+		if buf == nil {
+			buf = make([]storage.UserProperty, 0, len(p.User))
 		}
+		buf = buf[:0]
+		for _, u := range p.User {
+			buf = append(buf, storage.UserProperty{Key: u.Key, Value: u.Value})
+		}
+		sp.UserProperties = buf
 	}
 	return sp
 }

@@ -1,6 +1,8 @@
 package session
 
 import (
+	"sync"
+
 	"github.com/mqttboard/mqttboard/broker/message"
 	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/mqttboard/mqttboard/packet"
@@ -74,9 +76,42 @@ func (s *Session) Restore(sm *storage.Message) (stale uint64) {
 // not released, as the store had it at start.
 func (s *Session) RestoreInbound(id uint16) { s.ReceiveQoS2(id) }
 
-// stored is d as the store keeps it in a session's queue.
-func stored(d *Delivery, state storage.MessageState, packetID uint16) storage.Message {
+// scratch is a reusable one-operation batch for a session's store updates
+// (the hot path: a delivery queued, a QoS 2 one released, one
+// acknowledged), so they allocate nothing once the pool is warm: Apply
+// keeps nothing of a batch (see [storage.Store]).
+type scratch struct {
+	b    storage.Batch
+	user []storage.UserProperty
+}
+
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+// release returns sc to the pool once its batch was applied.
+func (sc *scratch) release() {
+	sc.b.Reset()
+	clear(sc.user) // do not keep old messages' strings alive
+	if cap(sc.user) > 16 {
+		sc.user = nil
+	}
+	scratchPool.Put(sc)
+}
+
+// stored is d as the store keeps it in a session's queue. With sc, its
+// user properties go into sc's buffer (one record per scratch batch).
+func stored(d *Delivery, state storage.MessageState, packetID uint16, sc *scratch) storage.Message {
 	m := d.Msg
+	var sp storage.Properties
+	if sc != nil {
+		sp = message.StoredPropsBuf(&m.Props, sc.user)
+		if sp.UserProperties != nil {
+			sc.user = sp.UserProperties[:0]
+		}
+	} else {
+		sp = message.StoredProps(&m.Props)
+	}
 	sm := storage.Message{
 		Seq:      d.Seq,
 		State:    state,
@@ -85,7 +120,7 @@ func stored(d *Delivery, state storage.MessageState, packetID uint16) storage.Me
 		Retain:   d.Retain,
 		Topic:    m.Topic,
 		Payload:  m.Payload,
-		Props:    message.StoredProps(&m.Props),
+		Props:    sp,
 		Created:  message.TimeOf(m.Timestamp),
 		Expires:  m.Expires,
 	}

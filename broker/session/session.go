@@ -239,9 +239,10 @@ func (s *Session) EnqueueDurable(d Delivery) (Result, *storage.Commit) {
 	if s.store != nil && d.QoS > 0 {
 		s.lastSeq++
 		d.Seq = s.lastSeq
-		var b storage.Batch
-		b.PutMessage(s.ClientID, stored(&d, storage.Queued, 0))
-		commit = s.store.Apply(&b) // does not wait for the disk
+		sc := getScratch()
+		sc.b.PutMessage(s.ClientID, stored(&d, storage.Queued, 0, sc))
+		commit = s.store.Apply(&sc.b) // does not wait for the disk
+		sc.release()
 	}
 	s.queue = append(s.queue, d)
 	s.queueBytes += size
@@ -340,7 +341,7 @@ func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (res []O
 			if st != nil && d.Seq != 0 && d.QoS == 2 {
 				// Only QoS 2 stores its packet id (see Take's comment).
 				gated = true
-				journal.PutMessage(s.ClientID, stored(&d, storage.AwaitingPubrec, o.PacketID))
+				journal.PutMessage(s.ClientID, stored(&d, storage.AwaitingPubrec, o.PacketID, nil))
 			}
 			o.Dup = d.Restored
 		}
@@ -406,9 +407,10 @@ func (s *Session) PubrecDurable(id uint16, failed bool) (bool, *storage.Commit) 
 	f.released = true
 	s.inflight[id] = f
 	if s.store != nil && f.Seq != 0 {
-		var b storage.Batch
-		b.PutMessage(s.ClientID, stored(&f.Delivery, storage.AwaitingPubcomp, id))
-		return true, s.store.Apply(&b) // under mu: Apply does not wait for the disk, and the order of a session's updates must hold
+		sc := getScratch()
+		defer sc.release()
+		sc.b.PutMessage(s.ClientID, stored(&f.Delivery, storage.AwaitingPubcomp, id, sc))
+		return true, s.store.Apply(&sc.b) // under mu: Apply does not wait for the disk, and the order of a session's updates must hold
 	}
 	return true, nil
 }
@@ -426,9 +428,10 @@ func (s *Session) complete(id uint16, qos packet.QoS, released bool) bool {
 	delete(s.inflight, id)
 	s.inflightBytes -= f.Msg.Size()
 	if s.store != nil && f.Seq != 0 {
-		var b storage.Batch
-		b.DeleteMessage(s.ClientID, f.Seq)
-		s.store.Apply(&b)
+		sc := getScratch()
+		sc.b.DeleteMessage(s.ClientID, f.Seq)
+		s.store.Apply(&sc.b)
+		sc.release()
 	}
 	var c Conn
 	if s.head < len(s.queue) {

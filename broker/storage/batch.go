@@ -54,6 +54,18 @@ type op struct {
 	now      time.Time // sweep ops: the sweep's clock
 }
 
+// Reset empties b for reuse, keeping its memory, once [Store.Apply] has
+// returned.
+func (b *Batch) Reset() {
+	clear(b.ops)
+	if cap(b.ops) > 64 {
+		b.ops = nil // a large batch gives its memory back
+	} else {
+		b.ops = b.ops[:0]
+	}
+	b.firstMsg = Message{}
+}
+
 // Len is the number of operations in b.
 func (b *Batch) Len() int { return len(b.ops) }
 

@@ -15,14 +15,22 @@ import "unsafe"
 type freshSet struct {
 	slots []freshSlot // a power of two long, or nil
 	used  int         // live and deleted slots
+	// gen is the generation of the current contents: a slot of another
+	// generation is empty, so reset is O(1) instead of clearing a table
+	// that a burst made large.
+	gen uint32
 }
 
 type freshSlot struct {
-	id   *byte // the client id's bytes; nil: an empty slot
+	id   *byte // the client id's bytes
 	idn  int
 	seq  uint64
 	prim int // index of the put in group.prims; -1: deleted
+	gen  uint32
 }
+
+// empty reports whether s holds nothing of the current generation.
+func (f *freshSet) empty(s *freshSlot) bool { return s.gen != f.gen || s.id == nil }
 
 func freshHash(id *byte, seq uint64) uint64 {
 	h := uint64(uintptr(unsafe.Pointer(id)))*0x9E3779B97F4A7C15 ^ seq*0xC2B2AE3D27D4EB4F
@@ -43,13 +51,13 @@ func (f *freshSet) put(clientID string, seq uint64, prim int) {
 	for i := freshHash(id, seq) & mask; ; i = (i + 1) & mask {
 		s := &f.slots[i]
 		switch {
-		case s.id == nil:
+		case f.empty(s):
 			if tomb >= 0 {
 				s = &f.slots[tomb]
 			} else {
 				f.used++
 			}
-			*s = freshSlot{id: id, idn: len(clientID), seq: seq, prim: prim}
+			*s = freshSlot{id: id, idn: len(clientID), seq: seq, prim: prim, gen: f.gen}
 			return
 		case s.prim < 0:
 			if tomb < 0 {
@@ -72,7 +80,7 @@ func (f *freshSet) take(clientID string, seq uint64) int {
 	for i := freshHash(id, seq) & mask; ; i = (i + 1) & mask {
 		s := &f.slots[i]
 		switch {
-		case s.id == nil:
+		case f.empty(s):
 			return -1
 		case s.prim >= 0 && s.id == id && s.idn == len(clientID) && s.seq == seq:
 			p := s.prim
@@ -87,7 +95,7 @@ func (f *freshSet) take(clientID string, seq uint64) int {
 func (f *freshSet) dropClient(clientID string) {
 	for i := range f.slots {
 		s := &f.slots[i]
-		if s.id != nil && s.prim >= 0 && unsafe.String(s.id, s.idn) == clientID {
+		if !f.empty(s) && s.prim >= 0 && unsafe.String(s.id, s.idn) == clientID {
 			s.prim = -1
 		}
 	}
@@ -99,9 +107,10 @@ func (f *freshSet) grow() {
 	if f.used-f.deleted(old) < len(old)/4 {
 		n = max(64, len(old)) // mostly deleted slots: rehash at the same size
 	}
-	f.slots, f.used = make([]freshSlot, n), 0
+	gen := f.gen
+	f.slots, f.used, f.gen = make([]freshSlot, n), 0, 0
 	for _, s := range old {
-		if s.id != nil && s.prim >= 0 {
+		if s.gen == gen && s.id != nil && s.prim >= 0 {
 			f.put(unsafe.String(s.id, s.idn), s.seq, s.prim)
 		}
 	}
@@ -109,20 +118,21 @@ func (f *freshSet) grow() {
 
 func (f *freshSet) deleted(slots []freshSlot) int {
 	n := 0
-	for _, s := range slots {
-		if s.id != nil && s.prim < 0 {
+	for i := range slots {
+		if s := &slots[i]; !f.empty(s) && s.prim < 0 {
 			n++
 		}
 	}
 	return n
 }
 
-// reset empties the set, keeping its table unless it grew large.
+// reset empties the set, keeping its table unless it grew large. The
+// client id pointers left in old slots keep those strings alive until
+// overwritten, which is bounded by the table's size.
 func (f *freshSet) reset() {
-	if len(f.slots) > keepPrims {
-		f.slots = nil
-	} else {
-		clear(f.slots)
-	}
 	f.used = 0
+	f.gen++
+	if len(f.slots) > keepPrims || f.gen == 0 {
+		f.slots, f.gen = nil, 0 // also when the generation wraps: old slots could look current
+	}
 }

@@ -22,6 +22,8 @@ type group struct {
 	// group cancels both, so a delivery acknowledged before its group was
 	// written never reaches the disk at all.
 	fresh freshSet
+	// conds: a prim holds a closure (the sweep's), cleared on reset.
+	conds bool
 	// after runs in the committer once the group is written (Compact), so
 	// it sees every batch applied before it.
 	after []*request
@@ -69,12 +71,18 @@ func (g *group) reset() {
 	} else {
 		g.arena = g.arena[:0]
 	}
-	if cap(g.prims) > keepPrims {
+	switch {
+	case cap(g.prims) > keepPrims:
 		g.prims = nil
-	} else {
+	case g.conds:
 		clear(g.prims) // drop the sweep's closures
+		fallthrough
+	default:
+		// Other prims point only at the bucket names (globals): left as
+		// they are, not cleared each group.
 		g.prims = g.prims[:0]
 	}
+	g.conds = false
 	g.fresh.reset()
 	clear(g.after)
 	g.after = g.after[:0]
@@ -112,7 +120,10 @@ func (g *group) packetID(id uint16) span {
 	return g.since(off)
 }
 
-func (g *group) add(p prim) { g.prims = append(g.prims, p) }
+func (g *group) add(p prim) {
+	g.conds = g.conds || p.cond != nil
+	g.prims = append(g.prims, p)
+}
 
 // encode appends b's operations to the group.
 func (g *group) encode(b *Batch) {

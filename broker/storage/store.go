@@ -26,7 +26,9 @@ import (
 // All methods are safe for concurrent use. After Close every method
 // returns [ErrClosed].
 type Store interface {
-	// Apply queues b for commit. b must not be used again by the caller.
+	// Apply queues b for commit. It has read b when it returns and keeps
+	// nothing b points to (engines encode or copy what they need), so the
+	// caller may [Batch.Reset] b and reuse it.
 	Apply(b *Batch) *Commit
 
 	// Sessions calls fn for each stored session, in client id order,
