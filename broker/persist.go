@@ -31,9 +31,8 @@ import (
 //     disconnect) has passed.
 //   - A session the broker died holding (kill -9, power loss) counts its
 //     expiry and its will delay from the restart; its will is sent then.
-//   - Not stored: the flespi cid option of a subscription, sticky shared
-//     group pins, the will's message expiry interval, $SYS retained
-//     topics (regenerated).
+//   - Not stored: sticky shared group pins (a restart pins devices
+//     afresh), $SYS retained topics (regenerated).
 
 // ackQueueLen bounds the commits waiting in ackLoop's queue; a read loop
 // that finds it full waits (back-pressure, like a full store queue).
@@ -207,10 +206,10 @@ func (s *Server) restoreSession(ss *storage.Session, now time.Time, fix *storage
 }
 
 // restoredSubscription rebuilds a subscription from its stored form, as
-// handleSubscribe built it (without the SUBSCRIBE's cid option).
+// handleSubscribe built it (with the SUBSCRIBE's cid option).
 func restoredSubscription(sess *session.Session, sub storage.Subscription, rights *clientACL) (*topics.Subscription, error) {
 	group, rest, _ := packet.CutShare(sub.Filter)
-	topic, cond, err := parseFlespiFilter(rest, subscribeOptions{})
+	topic, cond, err := parseFlespiFilter(rest, subscribeOptions{cid: sub.CID, hasCID: sub.HasCID})
 	if err != nil {
 		return nil, err
 	}
@@ -246,8 +245,10 @@ func (s *Server) willFromStored(ss *storage.Session) *message.Message {
 	if cid == 0 {
 		cid = s.opts.AccountID
 	}
-	return &message.Message{Topic: w.Topic, Payload: w.Payload, QoS: packet.QoS(w.QoS), Retain: w.Retain,
+	m := &message.Message{Topic: w.Topic, Payload: w.Payload, QoS: packet.QoS(w.QoS), Retain: w.Retain,
 		Props: message.PropsFromStored(&w.Props), Origin: ss.ClientID, CID: cid, TokenID: ss.TokenID}
+	m.Props.MessageExpiry = w.MessageExpiry // counted from publication (publishWill)
+	return m
 }
 
 // sessionRecord is sess as the store keeps it. at is when its connection
@@ -266,13 +267,17 @@ func sessionRecord(sess *session.Session, v packet.Version, user string, at time
 	}
 	if will != nil {
 		rec.Will = &storage.Will{Topic: will.Topic, Payload: will.Payload, QoS: byte(will.QoS), Retain: will.Retain,
-			DelayInterval: willDelay, Props: message.StoredProps(&will.Props)}
+			DelayInterval: willDelay, Props: message.StoredProps(&will.Props), MessageExpiry: will.Props.MessageExpiry}
 	}
 	for _, sub := range sess.Subs() {
-		rec.Subscriptions = append(rec.Subscriptions, storage.Subscription{
+		st := storage.Subscription{
 			Filter: sub.Filter, QoS: byte(sub.QoS), NoLocal: sub.NoLocal, RetainAsPublished: sub.RetainAsPublished,
 			RetainHandling: sub.RetainHandling, ID: sub.ID,
-		})
+		}
+		if cond, ok := sub.Cond.(*condition); ok && cond.hasCID {
+			st.CID, st.HasCID = cond.cid, true // the SUBSCRIBE's cid option (flespi.go)
+		}
+		rec.Subscriptions = append(rec.Subscriptions, st)
 	}
 	return rec
 }

@@ -98,6 +98,27 @@ func appendSession(dst []byte, s *Session) []byte {
 	e.string(s.Username)
 	e.uint(s.Account)
 	e.uint(s.TokenID)
+	// Then, only when one is set (so records without them stay readable by
+	// the code before them): the will's message expiry and each
+	// subscription's cid option.
+	var willExpiry uint32
+	if s.Will != nil {
+		willExpiry = s.Will.MessageExpiry
+	}
+	anyCID := false
+	for _, sub := range s.Subscriptions {
+		anyCID = anyCID || sub.HasCID
+	}
+	if willExpiry != 0 || anyCID {
+		e.uint(uint64(willExpiry))
+		e.uint(uint64(len(s.Subscriptions)))
+		for _, sub := range s.Subscriptions {
+			e.bool(sub.HasCID)
+			if sub.HasCID {
+				e.uint(sub.CID)
+			}
+		}
+	}
 	return e.b
 }
 
@@ -324,6 +345,23 @@ func decodeSession(b []byte) (Session, error) {
 		s.Username = d.string("user name")
 		s.Account = d.uint("account", 1<<64-1)
 		s.TokenID = d.uint("token id", 1<<64-1)
+	}
+	if d.err == nil && d.off < len(d.b) {
+		willExpiry := uint32(d.uint("will message expiry", 1<<32-1))
+		if s.Will != nil {
+			s.Will.MessageExpiry = willExpiry
+		}
+		if n := d.count("subscription cid count"); d.err == nil && n != len(s.Subscriptions) {
+			d.fail("subscription cid count", fmt.Sprintf("%d for %d subscriptions", n, len(s.Subscriptions)))
+		}
+		for i := range s.Subscriptions {
+			if d.err != nil {
+				break
+			}
+			if s.Subscriptions[i].HasCID = d.bool("subscription has cid"); s.Subscriptions[i].HasCID {
+				s.Subscriptions[i].CID = d.uint("subscription cid", 1<<64-1)
+			}
+		}
 	}
 	return s, d.end()
 }

@@ -53,6 +53,9 @@ type Will struct {
 	// DelayInterval is the MQTT 5 Will Delay Interval in seconds.
 	DelayInterval uint32
 	Props         Properties
+	// MessageExpiry is the will's MQTT 5 Message Expiry Interval in
+	// seconds (0: none), counted from when the will is published.
+	MessageExpiry uint32
 }
 
 // Subscription is one subscription of a session with all its options.
@@ -65,6 +68,10 @@ type Subscription struct {
 	RetainHandling byte
 	// ID is the Subscription Identifier, 0 when none.
 	ID uint32
+	// CID is flespi's cid option of the SUBSCRIBE (only messages of that
+	// account), when HasCID.
+	CID    uint64
+	HasCID bool
 }
 
 // UserProperty is one MQTT 5 user property; order and duplicates matter.
