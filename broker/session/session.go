@@ -98,7 +98,12 @@ type Session struct {
 	Account uint64
 
 	online atomic.Bool
-	limits Limits
+	// Expiry is the session expiry interval in seconds; 0xFFFFFFFF never.
+	// Written by the connection that owns the session.
+	Expiry uint32
+	// limits are shared by the sessions made with the same ones (see
+	// New): one pointer, not two ints, per session.
+	limits *Limits
 
 	mu            sync.Mutex
 	conn          Conn
@@ -109,11 +114,11 @@ type Session struct {
 	inflightBytes int
 	resend        []uint16
 	nextID        uint16
+	overflowed    bool // an Overflow was reported for the current connection
 	outSeq        uint64
 	incoming      map[uint16]struct{}
 	subs          map[string]*topics.Subscription
 	dropped       uint64
-	overflowed    bool // an Overflow was reported for the current connection
 	// store journals the queue of a persistent session (persist.go); nil
 	// for a clean one and whenever the broker runs without --data.
 	store   storage.Store
@@ -123,16 +128,31 @@ type Session struct {
 	staged     []Outgoing
 	stagedGate *storage.Commit
 
-	// Expiry is the session expiry interval in seconds; 0xFFFFFFFF never.
-	// Written by the connection that owns the session.
-	Expiry uint32
+	// off is what the session waits with while offline (see Park), nil
+	// while online or with nothing pending; guarded by mu.
+	off *parked
+}
 
-	// While offline (see Park), guarded by mu like the rest: the pending
-	// will of the last connection and the timers that publish it and end
-	// the session.
+// parked is an offline session's pending will of its last connection and
+// the timers that publish it and end the session. It is made by Park, so
+// an online session carries one pointer for it instead of three.
+type parked struct {
 	will        *message.Message
 	willTimer   *time.Timer
 	expiryTimer *time.Timer
+}
+
+// sharedLimits is the Limits value the last session was made with: every
+// session of a broker has the same, so they share one.
+var sharedLimits atomic.Pointer[Limits]
+
+func internLimits(l Limits) *Limits {
+	if p := sharedLimits.Load(); p != nil && *p == l {
+		return p
+	}
+	p := &l
+	sharedLimits.Store(p)
+	return p
 }
 
 // New returns an offline session.
@@ -140,7 +160,7 @@ func New(clientID string, seq uint64, l Limits) *Session {
 	return &Session{
 		ClientID: clientID,
 		Seq:      seq,
-		limits:   l,
+		limits:   internLimits(l),
 		// inflight, incoming and subs are made on first use: most
 		// sessions of an idle broker never receive QoS 1/2, publish QoS 2
 		// or subscribe.
@@ -515,12 +535,18 @@ func (s *Session) Park(will *message.Message, willDelay time.Duration, publish f
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stopTimers()
+	if will == nil && expiry <= 0 {
+		return
+	}
+	if s.off == nil {
+		s.off = new(parked)
+	}
 	if will != nil {
-		s.will = will
-		s.willTimer = time.AfterFunc(willDelay, func() { publish(s.willDue()) })
+		s.off.will = will
+		s.off.willTimer = time.AfterFunc(willDelay, func() { publish(s.willDue()) })
 	}
 	if expiry > 0 {
-		s.expiryTimer = time.AfterFunc(expiry, expire)
+		s.off.expiryTimer = time.AfterFunc(expiry, expire)
 	}
 }
 
@@ -534,8 +560,11 @@ func (s *Session) TakeWill() *message.Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stopTimers()
-	w := s.will
-	s.will = nil
+	if s.off == nil {
+		return nil
+	}
+	w := s.off.will
+	s.off = nil
 	return w
 }
 
@@ -543,26 +572,42 @@ func (s *Session) TakeWill() *message.Message {
 func (s *Session) HasWill() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.will != nil
+	return s.off != nil && s.off.will != nil
 }
 
 // willDue takes the will when its delay ran out; the expiry timer runs on.
 func (s *Session) willDue() *message.Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	w := s.will
-	s.will, s.willTimer = nil, nil
+	p := s.off
+	if p == nil {
+		return nil
+	}
+	w := p.will
+	p.will, p.willTimer = nil, nil
+	if p.expiryTimer == nil {
+		s.off = nil
+	}
 	return w
 }
 
+// stopTimers stops the offline timers; a pending will stays (TakeWill
+// takes it).
 func (s *Session) stopTimers() {
-	if s.willTimer != nil {
-		s.willTimer.Stop()
-		s.willTimer = nil
+	p := s.off
+	if p == nil {
+		return
 	}
-	if s.expiryTimer != nil {
-		s.expiryTimer.Stop()
-		s.expiryTimer = nil
+	if p.willTimer != nil {
+		p.willTimer.Stop()
+		p.willTimer = nil
+	}
+	if p.expiryTimer != nil {
+		p.expiryTimer.Stop()
+		p.expiryTimer = nil
+	}
+	if p.will == nil {
+		s.off = nil
 	}
 }
 
