@@ -19,7 +19,7 @@ var _ Sizer = (*Bolt)(nil)
 // which is what the disk holds.
 func (s *Bolt) Size() (int64, error) {
 	s.mu.RLock()
-	closed := s.closed
+	closed := s.readersClosed
 	s.mu.RUnlock()
 	if closed {
 		return 0, ErrClosed
