@@ -117,3 +117,17 @@ func (s *Server) PublishClusterSys() {
 	}
 	routerPool.Put(r)
 }
+
+// nodeName is this node's name in a cluster, "" outside one.
+func (s *Server) nodeName() string {
+	if s.bridge == nil {
+		return ""
+	}
+	if n, ok := s.bridge.(interface{ Name() string }); ok {
+		return n.Name()
+	}
+	if m := s.bridge.Members(); len(m) > 0 {
+		return m[0]
+	}
+	return ""
+}

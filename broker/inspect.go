@@ -67,6 +67,9 @@ type SessionInfo struct {
 	Published, Received, Rejected, BytesIn, BytesOut uint64
 	// WillPending is true while a delayed will waits to be published.
 	WillPending bool
+	// Node is the name of the cluster node that holds the session, ""
+	// when the broker is not in a cluster.
+	Node string
 }
 
 // SubscriptionInfo is one subscription of a session, as a client would
@@ -239,8 +242,11 @@ func (s *Server) sessionInfos(want func(string) bool) []SessionInfo {
 	}
 	s.mu.Unlock()
 	out := make([]SessionInfo, 0, len(list))
+	node := s.nodeName() // cluster_shared.go
 	for _, e := range list {
-		out = append(out, s.sessionInfo(e.sess, e.expiry, e.will))
+		info := s.sessionInfo(e.sess, e.expiry, e.will)
+		info.Node = node
+		out = append(out, info)
 	}
 	slices.SortFunc(out, func(a, b SessionInfo) int { return cmp.Compare(a.ClientID, b.ClientID) })
 	return out

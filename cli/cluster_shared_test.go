@@ -166,3 +166,19 @@ func TestClusterSecretFlag(t *testing.T) {
 	}
 	t.Fatal("the retained marker set on a never reached b: the nodes sharing the secret did not join")
 }
+
+// TestBrokerNodesFlag: --broker-nodes takes 1 to 9, and a local cluster
+// (in memory) does not go with --broker-data: usage errors before the
+// board starts.
+func TestBrokerNodesFlag(t *testing.T) {
+	for _, args := range [][]string{
+		{"--broker-nodes", "0"},
+		{"--broker-nodes", "10"},
+		{"--broker-nodes", "3", "--broker-data", t.TempDir()},
+	} {
+		code, _, e := mqttboard(t, "", args...)
+		if code != ExitUsage || !strings.Contains(e, "--broker-nodes") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, e)
+		}
+	}
+}

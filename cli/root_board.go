@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -31,6 +32,9 @@ type BoardOptions struct {
 	// retained messages in this directory (as `mqttboard broker --data`);
 	// "" keeps them in memory, as before.
 	BrokerData string
+	// BrokerNodes runs the bundled broker as an in-process cluster of
+	// this many nodes (--broker-nodes; 1: one broker).
+	BrokerNodes int
 }
 
 // addBoardFlags registers the root command's board flags.
@@ -38,6 +42,7 @@ func addBoardFlags(root *cobra.Command, o *BoardOptions) {
 	root.Flags().StringVar(&o.Board, "board", "", "open the board saved under `NAME` in the profiles file")
 	root.Flags().StringVar(&o.BrokerToken, "broker-token", "", "token `KEY` for the API of --broker-http when that broker runs with --auth token (default $FLESPI_TOKEN)")
 	root.Flags().StringVar(&o.BrokerData, "broker-data", "", "keep the bundled broker's persistent sessions and retained messages in `DIR` across runs (as mqttboard broker --data; default: in memory)")
+	root.Flags().IntVar(&o.BrokerNodes, "broker-nodes", 1, "run the bundled broker as an in-process cluster of `N` nodes on loopback (1 to 9; local connections are spread over the nodes, the broker pane (B) shows each session's node)")
 	root.Flags().StringVar(&o.BrokerHTTP, "broker-http", "", "show the broker at this REST API address (`ADDR` of `mqttboard broker --http`: host:port, a port or a URL) in the broker pane (B)")
 }
 
@@ -60,6 +65,13 @@ func boardRun(ctx context.Context, o *BoardOptions) error {
 	if err != nil {
 		return err
 	}
+	if o.BrokerNodes < 1 || o.BrokerNodes > 9 {
+		return usageError(fmt.Errorf("--broker-nodes %d: give 1 to 9", o.BrokerNodes))
+	}
+	if o.BrokerNodes > 1 && o.BrokerData != "" {
+		return usageError(errors.New("--broker-nodes runs the local cluster in memory: it does not go with --broker-data"))
+	}
+	opts.BrokerNodes = o.BrokerNodes
 	if o.BrokerData != "" {
 		// Opened before the board: a directory another broker uses is an
 		// error on the command line, not a failure inside the board.

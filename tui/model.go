@@ -81,6 +81,11 @@ type Options struct {
 	// (`mqttboard broker --http`) that the broker pane (B) shows instead of
 	// the bundled one.
 	BrokerAPI *restapi.Client
+	// BrokerNodes, above 1, runs the bundled broker as an in-process
+	// cluster of that many nodes on loopback (docs/cluster.md): local
+	// connections are spread over the nodes in turn and the broker pane
+	// shows every node's sessions with a node column. 0 or 1: one broker.
+	BrokerNodes int
 	// Offline creates the connections without connecting them or starting
 	// the broker (golden views, benchmarks).
 	Offline bool
@@ -135,7 +140,10 @@ type Model struct {
 	broker       *broker.Server
 	brokerCancel context.CancelFunc
 	brokerDone   chan struct{}
-	init         []tea.Cmd
+	// nodes are the bundled broker's nodes when it runs as a cluster
+	// (Options.BrokerNodes; cluster.go), broker being the first.
+	nodes []*localNode
+	init  []tea.Cmd
 }
 
 // New builds the board. Connections start in Init.
@@ -155,7 +163,7 @@ func New(opts Options) *Model {
 		Topics:        topics.New(c, m.set),
 		Publish:       publish.New(c, m.set),
 		Packets:       packetlog.New(c, m.set),
-		Broker:        brokerpane.New(c, func() *broker.Server { return m.broker }),
+		Broker:        brokerpane.NewCluster(c, m.brokerNodes),
 	}
 	if opts.BrokerAPI != nil {
 		m.panes[Broker] = brokerpane.NewRemote(c, opts.BrokerAPI)
@@ -208,6 +216,9 @@ func (m *Model) connect(c *conn.Conn) tea.Cmd {
 
 // startLocal starts the bundled broker in-process on a free loopback port.
 func (m *Model) startLocal() (string, error) {
+	if m.opts.BrokerNodes > 1 {
+		return m.startLocalCluster(m.opts.BrokerNodes) // cluster.go
+	}
 	o := m.opts.BrokerOptions
 	if o.Listen == "" {
 		o.Listen = "127.0.0.1:0"
@@ -234,6 +245,10 @@ func (m *Model) startLocal() (string, error) {
 func (m *Model) Close() {
 	for _, c := range m.set.List {
 		c.Close()
+	}
+	if len(m.nodes) > 0 {
+		m.closeLocalCluster() // cluster.go
+		return
 	}
 	if m.broker != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -1,11 +1,14 @@
 package cluster
 
 import (
+	"context"
 	"log/slog"
+	"net/http/httptest"
 	"testing"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/broker/restapi"
 )
 
 // TestClusterSecret: with a cluster secret, a node that has it joins and
@@ -83,4 +86,23 @@ func TestClusterMembersInSysOnChange(t *testing.T) {
 	until("n0")
 	startNode(t, "n1", a.cl.ClusterAddr().String(), opts, func(c *Config) { c.Listen = addr })
 	until("n0,n1")
+}
+
+// TestClusterSessionsNode: the REST API's session listing names the node
+// holding each session, and "node=NAME" selects by it.
+func TestClusterSessionsNode(t *testing.T) {
+	nodes := startCluster(t, 2, broker.Options{NoStamp: true})
+	dial(t, nodes[1].addr, "here", true)
+	hs := httptest.NewServer(restapi.New(nodes[1].srv, restapi.Options{}))
+	defer hs.Close()
+	cl := &restapi.Client{Base: hs.URL}
+	for _, sel := range []string{"all", "node=n1"} {
+		got, err := cl.Sessions(context.Background(), sel)
+		if err != nil || len(got) != 1 || got[0].ClientID != "here" || got[0].Node != "n1" {
+			t.Fatalf("sessions %s: %+v %v", sel, got, err)
+		}
+	}
+	if got, err := cl.Sessions(context.Background(), "node=n0"); err == nil && len(got) != 0 {
+		t.Fatalf("node=n0 on n1's API: %+v", got)
+	}
 }

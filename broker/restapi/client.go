@@ -161,6 +161,7 @@ type sessionWire struct {
 	Rejected      uint64 `json:"rejected"`
 	BytesIn       uint64 `json:"bytes_in"`
 	BytesOut      uint64 `json:"bytes_out"`
+	Node          string `json:"node"`
 }
 
 // timeOf is the inverse of unixOrZero.
@@ -188,6 +189,7 @@ func (c *Client) Sessions(ctx context.Context, selector string) ([]broker.Sessio
 			Queued: w.Queued, QueuedBytes: w.QueuedBytes, Inflight: w.Inflight, InflightBytes: w.InflightBytes,
 			IncomingQoS2: w.IncomingQoS2, Dropped: w.Dropped, WillPending: w.WillPending,
 			Published: w.Published, Received: w.Received, Rejected: w.Rejected, BytesIn: w.BytesIn, BytesOut: w.BytesOut,
+			Node: w.Node,
 		}
 		for _, sub := range w.Subscriptions {
 			s.Subscriptions = append(s.Subscriptions, broker.SubscriptionInfo{Filter: sub.Filter, QoS: packet.QoS(sub.QoS),

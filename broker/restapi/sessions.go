@@ -20,10 +20,10 @@ func unwrapInvalid(err error) string {
 var sessionFields = []string{"client_id", "connected", "protocol", "address", "username", "clean", "keep_alive",
 	"session_expiry", "created", "connected_at", "disconnected_at", "subscriptions", "subscriptions_count",
 	"queued", "queued_bytes", "inflight", "inflight_bytes", "incoming_qos2", "dropped", "will_pending",
-	"published", "received", "rejected", "bytes_in", "bytes_out"}
+	"published", "received", "rejected", "bytes_in", "bytes_out", "node"}
 
 // selectorFields may appear in a field=value selector.
-var selectorFields = []string{"client_id", "connected", "protocol", "address", "username", "clean"}
+var selectorFields = []string{"client_id", "connected", "protocol", "address", "username", "clean", "node"}
 
 func unixOrZero(t time.Time) float64 {
 	if t.IsZero() {
@@ -47,7 +47,7 @@ func sessionOut(s *broker.SessionInfo) map[string]any {
 		delete(m, "client_id")
 		subs = append(subs, m)
 	}
-	return map[string]any{
+	out := map[string]any{
 		"client_id": s.ClientID, "connected": s.Connected, "protocol": s.Protocol, "address": s.Address,
 		"username": s.Username, "clean": s.Clean, "keep_alive": s.KeepAlive, "session_expiry": s.Expiry,
 		"created": unixOrZero(s.CreatedAt), "connected_at": unixOrZero(s.ConnectedAt),
@@ -57,6 +57,10 @@ func sessionOut(s *broker.SessionInfo) map[string]any {
 		"incoming_qos2": s.IncomingQoS2, "dropped": s.Dropped, "will_pending": s.WillPending,
 		"published": s.Published, "received": s.Received, "rejected": s.Rejected, "bytes_in": s.BytesIn, "bytes_out": s.BytesOut,
 	}
+	if s.Node != "" {
+		out["node"] = s.Node // in a cluster only: the node holding the session
+	}
+	return out
 }
 
 // selector is a parsed session selector: "all", or a comma-separated list
@@ -121,6 +125,8 @@ func (sel selector) selects(s *broker.SessionInfo) bool {
 			v = s.Username
 		case "clean":
 			v = strconv.FormatBool(s.Clean)
+		case "node":
+			v = s.Node
 		}
 		if glob(m[1], v) {
 			return true

@@ -10,6 +10,7 @@
 package brokerpane
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -64,6 +65,50 @@ func Take(s *broker.Server) Snapshot {
 	return sn
 }
 
+// TakeAll reads the state of the nodes of an in-process cluster (the
+// board's local broker with --broker-nodes) as one broker: their sessions
+// (each naming its node), their logs in time order, and their counters
+// added up, but for the retained messages, which every node holds in
+// full, and the uptime, the first node's.
+func TakeAll(nodes []*broker.Server) Snapshot {
+	if len(nodes) == 1 {
+		return Take(nodes[0])
+	}
+	var sn Snapshot
+	for i, s := range nodes {
+		one := Take(s)
+		if i == 0 {
+			sn = one
+			continue
+		}
+		a, b := &sn.Metrics, &one.Metrics
+		a.Sessions += b.Sessions
+		a.SessionsOnline += b.SessionsOnline
+		a.SessionsOffline += b.SessionsOffline
+		a.Subscriptions += b.Subscriptions
+		a.MessagesReceived += b.MessagesReceived
+		a.MessagesSent += b.MessagesSent
+		a.MessagesDropped += b.MessagesDropped
+		a.BytesReceived += b.BytesReceived
+		a.BytesSent += b.BytesSent
+		a.Queued += b.Queued
+		a.Inflight += b.Inflight
+		a.SharedGroups = max(a.SharedGroups, b.SharedGroups)
+		sn.Sessions = append(sn.Sessions, one.Sessions...)
+		sn.Logs = append(sn.Logs, one.Logs...)
+		if sn.Err == nil {
+			sn.Err = one.Err
+		}
+	}
+	sn.Addr += fmt.Sprintf(" · cluster of %d nodes", len(nodes))
+	slices.SortStableFunc(sn.Sessions, func(a, b broker.SessionInfo) int { return strings.Compare(a.ClientID, b.ClientID) })
+	slices.SortStableFunc(sn.Logs, func(a, b broker.LogRecord) int { return cmp.Compare(a.Timestamp, b.Timestamp) })
+	if len(sn.Logs) > logLines {
+		sn.Logs = sn.Logs[len(sn.Logs)-logLines:]
+	}
+	return sn
+}
+
 // remoteTimeout bounds one remote snapshot (three requests).
 const remoteTimeout = 3 * time.Second
 
@@ -113,8 +158,8 @@ func remoteError(err error) error {
 // Pane is the broker pane.
 type Pane struct {
 	c       *common.Common
-	broker  func() *broker.Server // nil result: the board runs no broker
-	remote  *restapi.Client       // set: the pane shows this broker instead
+	broker  func() []*broker.Server // empty result: the board runs no broker
+	remote  *restapi.Client         // set: the pane shows this broker instead
 	w, h    int
 	focused bool
 	snap    *Snapshot
@@ -128,13 +173,25 @@ type Pane struct {
 
 // New returns the pane; srv returns the bundled broker or nil.
 func New(c *common.Common, srv func() *broker.Server) *Pane {
-	return &Pane{c: c, broker: srv}
+	return &Pane{c: c, broker: func() []*broker.Server {
+		if s := srv(); s != nil {
+			return []*broker.Server{s}
+		}
+		return nil
+	}}
+}
+
+// NewCluster returns the pane for a bundled broker that may run as an
+// in-process cluster: nodes returns its nodes (none while it runs none),
+// shown as one broker with a node column (see [TakeAll]).
+func NewCluster(c *common.Common, nodes func() []*broker.Server) *Pane {
+	return &Pane{c: c, broker: nodes}
 }
 
 // NewRemote returns the pane showing the broker whose REST API cl reads
 // (`mqttboard --broker-http ADDR`), whether or not the board runs one.
 func NewRemote(c *common.Common, cl *restapi.Client) *Pane {
-	return &Pane{c: c, broker: func() *broker.Server { return nil }, remote: cl}
+	return &Pane{c: c, broker: func() []*broker.Server { return nil }, remote: cl}
 }
 
 // Poll starts the snapshots (the root calls it when the pane is shown).
@@ -158,11 +215,11 @@ func (p *Pane) take() tea.Cmd {
 	if cl := p.remote; cl != nil {
 		return func() tea.Msg { return SnapshotMsg{Snapshot: TakeRemote(cl), gen: gen} }
 	}
-	s := p.broker()
-	if s == nil {
+	nodes := p.broker()
+	if len(nodes) == 0 {
 		return nil
 	}
-	return func() tea.Msg { return SnapshotMsg{Snapshot: Take(s), gen: gen} }
+	return func() tea.Msg { return SnapshotMsg{Snapshot: TakeAll(nodes), gen: gen} }
 }
 
 // Title implements common.Pane.
@@ -250,7 +307,7 @@ func humanBytes(n int64) string {
 // one with its subscriptions), and the newest log records below.
 func (p *Pane) View() string {
 	st := p.c.Styles
-	if p.snap == nil && p.remote == nil && p.broker() == nil {
+	if p.snap == nil && p.remote == nil && len(p.broker()) == 0 {
 		return common.Lines([]string{st.Dim.Render("the board runs no broker: a local connection (l in Connections) starts one")}, p.w, p.h)
 	}
 	if p.snap == nil {
@@ -299,7 +356,21 @@ func (p *Pane) View() string {
 	if counts {
 		idW = min(idW, p.w-69)
 	}
-	head := common.Fit("client id", idW) + " " + common.Fit("proto", protoW) + " "
+	// A cluster's sessions name their node: a column after the client
+	// id, as wide as the longest name.
+	nodeW := 0
+	for _, s := range p.snap.Sessions {
+		nodeW = max(nodeW, common.Width(common.Safe(s.Node)))
+	}
+	if nodeW > 0 {
+		nodeW = min(max(nodeW, 4), 12)
+		idW = max(idW-nodeW-1, 10)
+	}
+	head := common.Fit("client id", idW) + " "
+	if nodeW > 0 {
+		head += common.Fit("node", nodeW) + " "
+	}
+	head += common.Fit("proto", protoW) + " "
 	if addrW > 0 {
 		head += common.Fit("address", addrW) + " "
 	}
@@ -321,7 +392,11 @@ func (p *Pane) View() string {
 		if addrW > 0 {
 			addr = common.Fit(common.Safe(s.Address), addrW) + " "
 		}
-		row := fmt.Sprintf("%s %s %s %s%4d %5d %4d %7d", state, common.Fit(common.Safe(s.ClientID), idW-2), common.Fit(common.Safe(s.Protocol), protoW),
+		node := ""
+		if nodeW > 0 {
+			node = common.Fit(common.Safe(s.Node), nodeW) + " "
+		}
+		row := fmt.Sprintf("%s %s %s%s %s%4d %5d %4d %7d", state, common.Fit(common.Safe(s.ClientID), idW-2), node, common.Fit(common.Safe(s.Protocol), protoW),
 			addr, len(s.Subscriptions), s.Queued, s.Inflight, s.Dropped)
 		if counts {
 			row += fmt.Sprintf(" %7d %7d", s.Published, s.Received)

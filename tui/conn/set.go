@@ -1,6 +1,8 @@
 package conn
 
 import (
+	"slices"
+
 	"github.com/mqttboard/mqttboard/profiles"
 	"github.com/mqttboard/mqttboard/tui/common"
 )
@@ -17,6 +19,11 @@ type Set struct {
 	// LocalURL is the bundled broker's address once it listens ("" when
 	// it is not running); local profiles connect there.
 	LocalURL string
+	// LocalNodes are the URLs of every node when the bundled broker runs
+	// as an in-process cluster (LocalURL is the first): local connections
+	// are spread over them in turn, so the board shows a cluster at work.
+	LocalNodes []string
+	localNext  int
 	// StartLocal starts the bundled broker when a local connection needs it
 	// and returns its URL.
 	StartLocal func() (string, error)
@@ -87,6 +94,14 @@ func (s *Set) ResolveLocal(c *Conn) error {
 			return err
 		}
 		s.LocalURL = u
+	}
+	if len(s.LocalNodes) > 1 {
+		if slices.Contains(s.LocalNodes, c.Profile.URL) {
+			return nil // a reconnect stays on its node
+		}
+		c.Profile.URL = s.LocalNodes[s.localNext%len(s.LocalNodes)]
+		s.localNext++
+		return nil
 	}
 	c.Profile.URL = s.LocalURL
 	return nil
