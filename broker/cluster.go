@@ -142,10 +142,13 @@ func (s *Server) Evict(clientID string, cleanStart bool) bool {
 			continue
 		}
 		delete(s.sessions, clientID)
-		s.persistEnd(sess) // persist.go: the session lives on the other node now
+		if s.shared == nil {
+			s.persistEnd(sess) // persist.go: the session lives on the other node now
+		}
 		will := sess.Resume()
 		s.mu.Unlock()
 		s.dropSubscriptions(sess)
+		s.handOver(sess) // cluster_store.go: the other node reads it from the shared store
 		s.forgetMeta(sess)
 		if cleanStart {
 			s.publishWill(will)

@@ -142,6 +142,10 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		return false
 	}
 	defer release()
+	if err := c.s.adoptStored(c.clientID, p.CleanStart); err != nil { // cluster_store.go
+		c.refuse(packet.ServerUnavailable, err.Error())
+		return false
+	}
 	present, ok, commit := c.s.attach(c, p.CleanStart)
 	if !ok {
 		c.refuse(packet.ServerUnavailable, "server shutting down")

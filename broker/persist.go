@@ -401,7 +401,9 @@ func (r *router) batchFor(s *Server) *storage.Batch {
 // persistRetained stores a retained message (or its deletion) in the
 // routing batch. $SYS topics are regenerated and never stored.
 func (r *router) persistRetained(s *Server, m *message.Message) {
-	if s.store == nil || strings.HasPrefix(m.Topic, "$SYS/") {
+	if s.store == nil || strings.HasPrefix(m.Topic, "$SYS/") || (r.remote && s.shared != nil) {
+		// Another node's retained message is in the shared store already:
+		// its own node wrote it there, in its publisher's order.
 		return
 	}
 	b := r.batchFor(s)

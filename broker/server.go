@@ -38,6 +38,7 @@ type Server struct {
 	// commits that held acknowledgements wait for (durable.go);
 	// restoreErr is what recovery at New met (persist.go).
 	store      storage.Store
+	shared     storage.Shared // store, when several nodes share it (cluster_store.go)
 	ackq       chan ackWait
 	restoreErr error
 	sweeps     atomic.Uint64 // store sweeps done, for the compaction schedule
@@ -80,6 +81,7 @@ func New(opts Options) *Server {
 	}
 	if opts.Store != nil {
 		s.store = opts.Store
+		s.shared, _ = opts.Store.(storage.Shared)
 		s.ackq = make(chan ackWait, ackQueueLen)
 		s.restoreErr = s.restore()
 		go s.ackLoop()

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -54,7 +55,10 @@ type BrokerOptions struct {
 	Data  string // data directory of the persistent store ("" in memory)
 	Fsync string // always, batch or never ("" config or batch)
 
-	registry *auth.Registry // with --auth token, for the REST API
+	registry   *auth.Registry // with --auth token, for the REST API
+	node       *cluster.Node  // opened with the replicated store (--data in a cluster)
+	logger     *slog.Logger
+	maxPayload int
 }
 
 // NewCmdBroker builds `mqttboard broker`; runF replaces the run function in
@@ -185,7 +189,14 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 			cfgMaster = a.MasterToken
 		}
 	}
-	st, dir, err := openStore(o, cfgStorage)
+	if cfgCluster != nil {
+		o.clusterFromConfig(cfgCluster)
+		if err := o.validateCluster(); err != nil {
+			return err
+		}
+	}
+	o.logger, o.maxPayload = opts.Logger, cmp.Or(opts.MaxPayload, 60<<20) // for the cluster's store
+	st, dir, err := openStore(ctx, o, cfgStorage)
 	if err != nil {
 		return withExit(ExitError, err)
 	}
@@ -237,12 +248,6 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 	if o.NoStamp {
 		opts.NoStamp = true
 	}
-	if cfgCluster != nil {
-		o.clusterFromConfig(cfgCluster)
-		if err := o.validateCluster(); err != nil {
-			return err
-		}
-	}
 	if cfgHTTP != nil && o.HTTP == "" {
 		o.HTTP, o.HTTPTLS = cfgHTTP.Listen, o.HTTPTLS || cfgHTTP.TLS
 		if err := checkHTTPAddr(o.Config+": http.listen", o.HTTP); err != nil {
@@ -275,7 +280,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		s.Close() // releases the data directory
 		return withExit(ExitError, err)
 	}
-	if o.ClusterListen != "" {
+	if o.ClusterListen != "" && o.node == nil {
 		// The embedded NATS server reports a taken cluster port only
 		// after a 10 s wait and without saying why; try the address
 		// first, before any "listening on" line, so the error is at once
@@ -331,12 +336,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		fmt.Fprintf(o.IO.Out, "listening on %s://%s%s\n", b.kind, b.l.Addr(), path)
 	}
 	if o.ClusterListen != "" {
-		cc := cluster.Config{NodeName: o.nodeName(), Listen: o.ClusterListen, Peers: o.ClusterPeers,
-			Secret: o.ClusterSecret, MaxPayload: s.Limits().MaxPayload, Logger: opts.Logger}
-		if o.registry != nil {
-			cc.Tokens = o.registry // tokens and accounts shared by the nodes
-		}
-		node, err := cluster.Start(s, cc)
+		node, err := o.joinCluster(s, opts.Logger) // broker_cluster.go
 		if err != nil {
 			return fail(err)
 		}
@@ -373,7 +373,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 // openStore opens the store of --data (or the config's storage), nil
 // without a data directory. A directory another broker uses is refused
 // with storage.ErrLocked, naming its lock.
-func openStore(o *BrokerOptions, cfg *broker.StorageConfig) (storage.Store, string, error) {
+func openStore(ctx context.Context, o *BrokerOptions, cfg *broker.StorageConfig) (storage.Store, string, error) {
 	dir, fsync := o.Data, o.Fsync
 	if cfg != nil {
 		if dir == "" {
@@ -389,6 +389,11 @@ func openStore(o *BrokerOptions, cfg *broker.StorageConfig) (storage.Store, stri
 	mode, err := storage.ParseFsyncMode(fsync)
 	if err != nil {
 		return nil, "", err
+	}
+	if o.ClusterListen != "" {
+		// A cluster node keeps its state in the cluster's replicated store.
+		st, err := o.openClusterStore(ctx, dir, mode) // broker_cluster.go
+		return st, dir, err
 	}
 	st, err := storage.Open(dir, storage.Options{Fsync: mode})
 	if err != nil {

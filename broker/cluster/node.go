@@ -62,6 +62,17 @@ type Config struct {
 	// and NATS tells the refused node nothing, so this warning is the only
 	// sign it gets.
 	JoinWarnAfter time.Duration
+	// DataDir, when set, turns on JetStream with its files under this
+	// directory (DataDir/jetstream): the node's replicated state
+	// ([Node.Store], store.go). Empty: no JetStream, nothing replicated
+	// beyond the retained broadcast.
+	DataDir string
+	// Replicas is how many nodes keep each replicated record (0: 3, or
+	// fewer when the node was told of fewer peers: min(3, 1+len(Peers))).
+	Replicas int
+	// SyncAlways makes JetStream fsync every write (--fsync always);
+	// otherwise it syncs every 2 minutes and relies on the replicas.
+	SyncAlways bool
 }
 
 // nodeName is what a node name may be.
@@ -120,6 +131,7 @@ type Node struct {
 
 	grp         groupState    // shared groups across nodes (groups.go)
 	tokensReady chan struct{} // closed once the tokens were taken from a peer (tokens.go)
+	store       *Store        // the replicated store (store.go), nil without DataDir
 
 	dropped  atomic.Int64  // messages NATS could not hand to the inbox
 	caughtUp chan struct{} // closed once the retained catch-up ended
@@ -145,8 +157,25 @@ type claimMsg struct {
 }
 
 // Start starts this node's NATS server and joins s to the cluster. Call
-// it before s serves; call [Node.Close] after s has shut down.
+// it before s serves; call [Node.Close] after s has shut down. It is
+// [Open] then [Node.Join].
 func Start(s *broker.Server, cfg Config) (*Node, error) {
+	n, err := Open(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.Join(s); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// Open starts this node's NATS server (and JetStream, with
+// Config.DataDir) without a broker yet: [Node.Store] is then available for
+// the broker's Options.Store, and [Node.Join] joins the broker made with
+// it.
+func Open(cfg Config) (*Node, error) {
 	if !nodeName.MatchString(cfg.NodeName) {
 		return nil, fmt.Errorf("cluster: node name %q: use 1 to 64 letters, digits, '-' or '_'", cfg.NodeName)
 	}
@@ -204,6 +233,11 @@ func Start(s *broker.Server, cfg Config) (*Node, error) {
 		MaxPending:     int64(max(maxPayload, 64<<20)),
 		MaxControlLine: 1 << 20, // subjects of long (escaped) topics
 	}
+	if cfg.DataDir != "" {
+		o.JetStream = true
+		o.StoreDir = cfg.DataDir // NATS keeps its files in StoreDir/jetstream
+		o.SyncAlways = cfg.SyncAlways
+	}
 	ns, err := server.NewServer(o)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
@@ -215,7 +249,7 @@ func Start(s *broker.Server, cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: the NATS server did not start on %s (is the address in use?)", cfg.Listen)
 	}
 	n := &Node{
-		cfg: cfg, log: cfg.Logger, srv: s, ns: ns,
+		cfg: cfg, log: cfg.Logger, ns: ns,
 		queue:  "n." + cfg.NodeName,
 		inbox:  make(chan *nats.Msg, inboxLen),
 		wake:   make(chan struct{}, 1),
@@ -241,22 +275,33 @@ func Start(s *broker.Server, cfg Config) (*Node, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
+	return n, nil
+}
+
+// SetTokens sets Config.Tokens of a node made by [Open], before [Node.Join].
+func (n *Node) SetTokens(r Replica) { n.cfg.Tokens = r }
+
+// Join joins s to the cluster: the node starts serving the other nodes'
+// messages, claims and requests for s. Call it once, before s serves.
+func (n *Node) Join(s *broker.Server) error {
+	n.srv = s
 	if err := errors.Join(n.subscribeControl(), n.subscribeGroups(), n.startTokens()); err != nil {
-		close(n.closed)
-		n.wg.Wait()
-		n.nc.Close()
-		ns.Shutdown()
-		return nil, fmt.Errorf("cluster: %w", err)
+		return fmt.Errorf("cluster: %w", err)
 	}
 	s.SetBridge(n)
-	if len(cfg.Peers) > 0 {
+	if len(n.cfg.Peers) > 0 {
 		n.wg.Go(n.watchJoin)
 	}
 	n.wg.Go(n.receive)
 	n.wg.Go(n.interestLoop)
-	n.wg.Go(n.catchUp)
-	n.wg.Go(n.groupsLoop)
-	return n, nil
+	if n.store != nil {
+		// The retained messages came from the replicated store, which is
+		// newer than any peer's copy and has every deletion.
+		close(n.caughtUp)
+	} else {
+		n.wg.Go(n.catchUp)
+	}
+	return nil
 }
 
 // watchJoin warns once if the node has joined no peer JoinWarnAfter
@@ -356,6 +401,9 @@ func (n *Node) Close() error {
 	}
 	n.nc.Flush()
 	close(n.closed)
+	if n.store != nil {
+		n.store.Close()
+	}
 	n.nc.Close()
 	n.wg.Wait()
 	n.ns.Shutdown()

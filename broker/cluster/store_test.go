@@ -1,0 +1,247 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	"github.com/mqttboard/mqttboard/broker"
+)
+
+// durable is a test cluster whose nodes keep their state in the
+// replicated store, each in its own data directory, on fixed ports so a
+// crashed node can come back with the same address and directory.
+type durable struct {
+	t     *testing.T
+	ports []int
+	dirs  []string
+	nodes []*node
+	stop  []func()
+}
+
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	var ls []net.Listener
+	var out []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ls = append(ls, l)
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
+	}
+	for _, l := range ls {
+		l.Close()
+	}
+	return out
+}
+
+// startDurable starts n nodes at once (the first can only make the
+// replicated store once a majority runs).
+func startDurable(t *testing.T, n int) *durable {
+	t.Helper()
+	d := &durable{t: t, ports: freePorts(t, n), nodes: make([]*node, n), stop: make([]func(), n)}
+	for range n {
+		d.dirs = append(d.dirs, t.TempDir())
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() { errs[i] = d.start(i) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		for i := range d.stop {
+			if d.stop[i] != nil {
+				d.stop[i]()
+			}
+		}
+	})
+	waitMembers(t, d.nodes, n)
+	return d
+}
+
+// start runs node i (again).
+func (d *durable) start(i int) error {
+	var peers []string
+	for j, p := range d.ports {
+		if j != i {
+			peers = append(peers, fmt.Sprintf("127.0.0.1:%d", p))
+		}
+	}
+	cl, err := Open(Config{NodeName: fmt.Sprintf("n%d", i), Listen: fmt.Sprintf("127.0.0.1:%d", d.ports[i]),
+		Peers: peers, DataDir: d.dirs[i]})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	st, err := cl.Store(ctx)
+	cancel()
+	if err != nil {
+		cl.Close()
+		return err
+	}
+	s, err := broker.Open(broker.Options{NoStamp: true, Listen: "127.0.0.1:0", Store: st})
+	if err != nil {
+		cl.Close()
+		return err
+	}
+	if err := s.Listen(); err != nil {
+		s.Close()
+		cl.Close()
+		return err
+	}
+	if err := cl.Join(s); err != nil {
+		s.Close()
+		cl.Close()
+		return err
+	}
+	sctx, scancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); s.Serve(sctx) }()
+	d.nodes[i] = &node{srv: s, cl: cl, addr: s.Addr().String()}
+	d.stop[i] = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.Shutdown(ctx)
+		scancel()
+		<-done
+		cl.Close()
+	}
+	return nil
+}
+
+// crash stops node i as a kill -9 would for the others: its NATS server
+// goes first, so nothing it did afterwards reaches the cluster.
+func (d *durable) crash(i int) {
+	nd := d.nodes[i]
+	nd.cl.ns.Shutdown()
+	nd.srv.Close()
+	nd.cl.Close()
+	d.stop[i] = nil
+}
+
+// TestClusterStoreRetainedSurvivesNodeLoss: retained messages set,
+// replaced and wildcard-deleted on one node are in the replicated store:
+// that node crashes, the survivors keep serving them and take changes,
+// and the node comes back with every change made while it was down (and
+// nothing deleted meanwhile).
+func TestClusterStoreRetainedSurvivesNodeLoss(t *testing.T) {
+	d := startDurable(t, 3)
+	p := dial(t, d.nodes[0].addr, "p", true)
+	for i := range 20 {
+		p.pub(t, "r/"+itoa(i), 1, true, "v"+itoa(i))
+	}
+	p.pub(t, "r/1", 1, true, "replaced")
+	p.pub(t, "r/2", 1, true, "") // deleted
+	p.pub(t, "gone/a", 1, true, "x")
+	p.pub(t, "gone/b", 1, true, "y")
+	p.pub(t, "gone/+", 1, false, "") // flespi's wildcard deletion of gone/a and gone/b
+	d.crash(0)
+
+	p1 := dial(t, d.nodes[1].addr, "p1", true)
+	p1.pub(t, "r/3", 1, true, "while-down")
+	p1.pub(t, "r/4", 1, true, "") // deleted while node 0 was down
+
+	check := func(addr, id string) {
+		t.Helper()
+		s := dial(t, addr, id, true)
+		s.sub(t, "r/+", "gone/+")
+		got := map[string]string{}
+		for range 18 {
+			m := s.recv(t)
+			got[m.Topic] = string(m.Payload)
+		}
+		if got["r/1"] != "replaced" || got["r/3"] != "while-down" || got["r/0"] != "v0" || got["r/19"] != "v19" {
+			t.Fatalf("%s: retained %v", addr, got)
+		}
+		for _, gone := range []string{"r/2", "r/4", "gone/a", "gone/b"} {
+			if _, ok := got[gone]; ok {
+				t.Fatalf("%s: %s still retained: %v", addr, gone, got)
+			}
+		}
+		s.quiet(t, p1, "r/quiet-marker-"+id)
+	}
+	check(d.nodes[2].addr, "s2")
+	if err := d.start(0); err != nil {
+		t.Fatal(err)
+	}
+	check(d.nodes[0].addr, "s0")
+}
+
+// TestClusterStoreSessionResumesOnSurvivor: a persistent session on a
+// node, offline with 50 acknowledged QoS 1 messages queued, resumes on
+// another node after its node crashed, with every message in order; a
+// session moved while both nodes run (takeover) keeps its queue too.
+func TestClusterStoreSessionResumesOnSurvivor(t *testing.T) {
+	d := startDurable(t, 3)
+	for _, id := range []string{"crashed", "moved"} {
+		x := dial(t, d.nodes[0].addr, id, false)
+		x.sub(t, "q/"+id)
+		x.Disconnect(&paho.Disconnect{})
+	}
+	p := dial(t, d.nodes[0].addr, "p", true)
+	for i := range 50 {
+		p.pub(t, "q/moved", 1, false, itoa(i))
+	}
+	// The takeover: node 0 runs, the client comes back on node 1.
+	expect := func(c *client, n int) {
+		t.Helper()
+		for i := range n {
+			m := c.recv(t)
+			if string(m.Payload) != itoa(i) {
+				t.Fatalf("message %d: got %q", i, m.Payload)
+			}
+		}
+	}
+	x := dialWithPresent(t, d.nodes[1].addr, "moved")
+	expect(x, 50)
+	x.quiet(t, p, "q/moved") // a later message reaches it on its new node
+
+	for i := range 50 {
+		p.pub(t, "q/crashed", 1, false, itoa(i))
+	}
+	d.crash(0)
+	y := dialWithPresent(t, d.nodes[2].addr, "crashed")
+	expect(y, 50)
+}
+
+// dialWithPresent resumes a persistent session and fails unless the
+// broker had it.
+func dialWithPresent(t *testing.T, addr, id string) *client {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &client{nc: nc, msgs: make(chan *paho.Publish, 10000), disc: make(chan *paho.Disconnect, 1)}
+	c.Client = paho.NewClient(paho.ClientConfig{
+		Conn: nc,
+		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
+			c.msgs <- pr.Packet
+			return true, nil
+		}},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	se := uint32(600)
+	ca, err := c.Connect(ctx, &paho.Connect{ClientID: id, KeepAlive: 30, Properties: &paho.ConnectProperties{SessionExpiryInterval: &se}})
+	if err != nil {
+		t.Fatalf("connect %s: %v", id, err)
+	}
+	if !ca.SessionPresent {
+		t.Fatalf("%s: no session present on %s", id, addr)
+	}
+	t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
+	return c
+}

@@ -1,0 +1,89 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/broker/storage"
+)
+
+// A store shared by the nodes of a cluster (storage.Shared; the cluster's
+// replicated store, docs/cluster.md): each node holds some of the
+// persistent sessions, and a session moves to the node its client
+// connects to. The node that gives a session up (a takeover from another
+// node: Evict) stops writing it and waits until all it wrote is
+// replicated; the node that takes it reads it from the shared store, with
+// its subscriptions, queue, in-flight window and inbound QoS 2 ids, and
+// continues as after a restart. A node that died holding sessions loses
+// nothing its commits confirmed: its clients reconnect elsewhere and
+// their sessions are read the same way.
+
+// handOverTimeout bounds how long an evicting node waits for its writes
+// of the session to be replicated before answering the claim.
+const handOverTimeout = 5 * time.Second
+
+// adoptStored runs in CONNECT after the client id's claim and before the
+// session is attached: a session this node does not hold is read from the
+// shared store (clean start false), or ended there (clean start). One nil
+// check without a shared store.
+func (s *Server) adoptStored(clientID string, cleanStart bool) error {
+	if s.shared == nil {
+		return nil
+	}
+	s.mu.Lock()
+	_, here := s.sessions[clientID]
+	s.mu.Unlock()
+	if here {
+		return nil
+	}
+	if cleanStart {
+		// Another node (maybe one that died) may have stored a session
+		// under this id; a clean start ends it, before the attach's own
+		// records (commits are applied in order).
+		var b storage.Batch
+		b.DeleteSession(clientID)
+		s.store.Apply(&b)
+		return nil
+	}
+	ss, ok, err := s.shared.Session(clientID)
+	if err != nil {
+		return fmt.Errorf("the cluster could not read the stored session: %w", err)
+	}
+	if !ok {
+		return nil
+	}
+	var fix storage.Batch
+	_, due, err := s.restoreSession(&ss, time.Now(), &fix)
+	if err != nil {
+		return err
+	}
+	if fix.Len() > 0 {
+		s.store.Apply(&fix)
+	}
+	if due != nil {
+		s.publishWill(due)
+	}
+	// Messages published on other nodes after CONNACK must find the
+	// session's subscriptions here.
+	s.syncInterest()
+	s.opts.Logger.Debug("session taken from the cluster's store", "client", clientID, "subscriptions", len(ss.Subscriptions))
+	return nil
+}
+
+// handOver is Evict's end of a session on this node with a shared store:
+// the session stops writing, and every record written so far is
+// replicated before Evict returns (and the claim is answered), so the
+// claiming node reads them all.
+func (s *Server) handOver(sess *session.Session) {
+	if s.shared == nil {
+		return
+	}
+	sess.SetStore(nil)
+	ctx, cancel := context.WithTimeout(context.Background(), handOverTimeout)
+	defer cancel()
+	if err := s.store.Apply(new(storage.Batch)).Wait(ctx); err != nil {
+		s.opts.Logger.Warn("cluster: a session's last records were not confirmed before its takeover", "client", sess.ClientID, "err", err)
+	}
+}
