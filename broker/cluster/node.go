@@ -294,6 +294,7 @@ func (n *Node) Join(s *broker.Server) error {
 	}
 	n.wg.Go(n.receive)
 	n.wg.Go(n.interestLoop)
+	n.wg.Go(n.groupsLoop)
 	if n.store != nil {
 		// The retained messages came from the replicated store, which is
 		// newer than any peer's copy and has every deletion.
