@@ -183,6 +183,7 @@ var (
 // scratch.
 func (c *conn) borrow() {
 	c.route = routerPool.Get().(*router)
+	c.route.deferWakes = c.evMode // see readLoop
 	c.br = readBufPool.Get().(*bufio.Reader)
 	c.br.Reset(&c.in)
 	c.r = readerPool.Get().(*packet.Reader)
@@ -225,6 +226,8 @@ func (c *conn) release() {
 	// Routing left matches, message and commits behind: nothing of this
 	// connection's may stay reachable from the pool.
 	r := c.route
+	r.flushWakes() // done already by readLoop, which ends each burst
+	r.deferWakes = false
 	clear(r.matches[:cap(r.matches)])
 	r.matches = r.matches[:0]
 	r.msg, r.fm, r.batch = nil, nil, nil

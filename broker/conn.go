@@ -389,17 +389,26 @@ func (c *conn) drain() {
 // idle. Deadlines: waiting idle for a packet, the keep alive (see
 // [conn.readPacket]); inside a packet, PacketTimeout without progress (see
 // [input.Read]).
+//
+// Subscribers a packet was routed to are written to (see
+// [router.flushWakes]) before the loop reads from the socket again or
+// returns: once per burst, not once per message.
 func (c *conn) readLoop() error {
 	for {
 		p, err := c.readPacket()
 		if err != nil {
+			c.route.flushWakes()
 			if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
 				return io.EOF
 			}
 			return err
 		}
 		if err := c.handle(p); err != nil {
+			c.route.flushWakes()
 			return err
+		}
+		if c.route != nil && len(c.route.wakes) > 0 && !c.packetBuffered() {
+			c.route.flushWakes()
 		}
 		if c.giveBack() {
 			return errIdle

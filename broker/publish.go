@@ -186,6 +186,13 @@ type router struct {
 	batch   *storage.Batch
 	commits []*storage.Commit
 	remote  bool // routing another cluster node's message (cluster.go)
+	// A read loop's router on the event loop (deferWakes) wakes the
+	// subscribers it enqueued for once, at the end of what it read:
+	// wakes are those since the last flushWakes, seen the same as a set
+	// once there are many (route.go).
+	deferWakes bool
+	wakes      []*conn
+	seen       map[*conn]struct{}
 }
 
 // view returns the $filter view of the message being routed, built once

@@ -6,6 +6,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/broker/message"
 	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/mqttboard/mqttboard/packet"
 )
 
@@ -111,7 +112,17 @@ func (s *Server) deliver(m *message.Message, subs []match, r *router) bool {
 // enqueue queues d for sess; r (nil: nobody waits) collects the commits
 // of what persistent sessions stored, for the publisher's acknowledgement.
 func (s *Server) enqueue(sess *session.Session, d session.Delivery, r *router) {
-	res, commit := sess.EnqueueDurable(d)
+	var res session.Result
+	var commit *storage.Commit
+	if r != nil && r.deferWakes {
+		var c session.Conn
+		res, commit, c = sess.EnqueueDeferred(d)
+		if c != nil {
+			r.wakeLater(c)
+		}
+	} else {
+		res, commit = sess.EnqueueDurable(d)
+	}
 	if commit != nil && r != nil {
 		r.commits = append(r.commits, commit)
 	}
@@ -137,4 +148,77 @@ func hasSubID(d *session.Delivery, ids int, id uint32) bool {
 		return d.SubID == id
 	}
 	return slices.Contains(d.SubIDs, id)
+}
+
+// wakeLater remembers, once, that c has something new to send: the read
+// loop calls flushWakes before it reads from its socket again or ends,
+// so a subscriber gets one write for all the burst routed to it.
+func (r *router) wakeLater(sc session.Conn) {
+	c, ok := sc.(*conn)
+	if !ok {
+		sc.Wake()
+		return
+	}
+	switch {
+	case len(r.seen) > 0:
+		if _, dup := r.seen[c]; dup {
+			return
+		}
+		r.seen[c] = struct{}{}
+	case len(r.wakes) < 8:
+		if slices.Contains(r.wakes, c) {
+			return
+		}
+	default: // many subscribers: a set from here on
+		if r.seen == nil {
+			r.seen = make(map[*conn]struct{})
+		}
+		for _, w := range r.wakes {
+			r.seen[w] = struct{}{}
+		}
+		if _, dup := r.seen[c]; dup {
+			return
+		}
+		r.seen[c] = struct{}{}
+	}
+	r.wakes = append(r.wakes, c)
+}
+
+// flushWakes writes to (or wakes) every connection routed to since the
+// last flush (see [conn.writeNow]). r may be nil (no buffers borrowed).
+func (r *router) flushWakes() {
+	if r == nil || len(r.wakes) == 0 {
+		return
+	}
+	for i, c := range r.wakes {
+		r.wakes[i] = nil
+		c.writeNow()
+	}
+	r.wakes = r.wakes[:0]
+	clear(r.seen)
+	if cap(r.wakes) > 4096 {
+		r.wakes, r.seen = nil, nil // a large fan-out's: let them go
+	}
+}
+
+// packetBuffered reports whether the read buffer holds a whole packet,
+// which the next readPacket decodes without reading the socket.
+func (c *conn) packetBuffered() bool {
+	if c.br == nil {
+		return false
+	}
+	n := c.br.Buffered()
+	if n < 2 {
+		return false
+	}
+	b, _ := c.br.Peek(n) // n is buffered: Peek does not read
+	size, mul := 0, 1
+	for i := 1; i < len(b) && i < 5; i++ {
+		size += int(b[i]&0x7f) * mul
+		if b[i]&0x80 == 0 {
+			return 1+i+size <= n
+		}
+		mul <<= 7
+	}
+	return false
 }

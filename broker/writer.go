@@ -25,6 +25,9 @@ type writer struct {
 	flat  []byte // the batch in one buffer, for connections without writev
 	pub   packet.Publish
 	ids   []uint32
+	// rest is what an inline write (see [conn.writeNow]) left unwritten
+	// when the socket was full: the write task writes it first.
+	rest net.Buffers
 }
 
 // span is one packet of a batch: hdr[start:end] followed by payload.
@@ -81,6 +84,15 @@ func (c *conn) writeLoop() {
 		}
 	}()
 	var idle *time.Timer
+	if c.w != nil {
+		// An inline write filled the socket: its rest goes first, then
+		// whatever else (the DISCONNECT too) follows it.
+		if err := c.writeRest(); err != nil {
+			c.writeFailed(err)
+			return
+		}
+		c.releaseWriter()
+	}
 	for {
 		c.mu.Lock()
 		c.pending = false
@@ -191,6 +203,7 @@ func (c *conn) releaseWriter() {
 	}
 	c.w = nil
 	w.pub = packet.Publish{}
+	w.rest = nil
 	clear(w.batch)
 	clear(w.bufs)
 	w.batch, w.bufs, w.spans, w.hdr = w.batch[:0], w.bufs[:0], w.spans[:0], w.hdr[:0]
@@ -255,11 +268,42 @@ func (c *conn) writeBatch() (more bool, err error) {
 	w := c.w
 	now := time.Now()
 	c.mu.Lock()
-	w.ctrl, c.ctrl = c.ctrl, w.ctrl[:0]
-	// Every write has a deadline: a client that stops reading is cut off
-	// after WriteTimeout, never holding the write loop (and its session's
-	// queue) for ever. The deadline moves only when half of it is used,
-	// so a busy connection seldom sets it; once kicked, it is not moved.
+	c.moveDeadlineLocked(now)
+	c.mu.Unlock()
+	more = c.prepare(now)
+	if len(w.bufs) == 0 {
+		return more, nil
+	}
+	var n int64
+	if c.streamed {
+		bufs := w.bufs // WriteTo consumes its receiver: after an error, the rest
+		n, err = c.writeAll(&bufs)
+	} else {
+		// TLS and WebSocket turn every Write into a record or a message,
+		// so for them the batch is copied into one buffer first: the
+		// payload copy costs less than a frame per buffer.
+		w.flat = w.flat[:0]
+		for _, b := range w.bufs {
+			w.flat = append(w.flat, b...)
+		}
+		var m int
+		m, err = c.nc.Write(w.flat)
+		n = int64(m)
+		if cap(w.flat) > 64<<10 {
+			w.flat = nil
+		}
+	}
+	c.wrote(n)
+	return more, err
+}
+
+// moveDeadlineLocked gives the write about to start a deadline. Every
+// write that may wait has one: a client that stops reading is cut off
+// after WriteTimeout, never holding the write loop (and its session's
+// queue) for ever. The deadline moves only when half of it is used, so a
+// busy connection seldom sets it; once kicked, it is not moved. Called
+// with c.mu held.
+func (c *conn) moveDeadlineLocked(now time.Time) {
 	if !c.stopping || c.graceful {
 		if c.wdl-now.UnixNano() < int64(c.s.opts.WriteTimeout/2) {
 			d := now.Add(c.s.opts.WriteTimeout)
@@ -267,6 +311,14 @@ func (c *conn) writeBatch() (more bool, err error) {
 			c.nc.SetWriteDeadline(d)
 		}
 	}
+}
+
+// prepare takes the control packets and the next batch of the session's
+// queue and lays them out in c.w.bufs, headers encoded, payloads shared.
+func (c *conn) prepare(now time.Time) (more bool) {
+	w := c.w
+	c.mu.Lock()
+	w.ctrl, c.ctrl = c.ctrl, w.ctrl[:0]
 	c.mu.Unlock()
 	w.batch, more = c.sess.Take(w.batch[:0], batchSize, c.recvMax, now)
 	w.hdr = w.hdr[:0]
@@ -284,45 +336,135 @@ func (c *conn) writeBatch() (more bool, err error) {
 			w.bufs = append(w.bufs, sp.payload)
 		}
 	}
-	if len(w.bufs) == 0 {
-		return more, nil
-	}
-	var n int64
-	if c.streamed {
-		bufs := w.bufs // WriteTo consumes its receiver: after an error, the rest
-		for {
-			var m int64
-			m, err = c.writeBufs(&bufs) // transport.go
-			n += m
-			// Progress before the deadline: the client reads, slowly
-			// (a large payload over a slow link). Keep going.
-			if err == nil || m == 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !c.extendWrite() {
-				break
-			}
-		}
-	} else {
-		// TLS and WebSocket turn every Write into a record or a message,
-		// so for them the batch is copied into one buffer first: the
-		// payload copy costs less than a frame per buffer.
-		w.flat = w.flat[:0]
-		for _, b := range w.bufs {
-			w.flat = append(w.flat, b...)
-		}
-		var m int
-		m, err = c.nc.Write(w.flat)
-		n = int64(m)
-		if cap(w.flat) > 64<<10 {
-			w.flat = nil
+	return more
+}
+
+// writeAll writes *bufs on a streamed connection, waiting (within the
+// write deadline) for room; it consumes what it wrote.
+func (c *conn) writeAll(bufs *net.Buffers) (n int64, err error) {
+	for {
+		var m int64
+		m, err = c.writeBufs(bufs) // transport.go
+		n += m
+		// Progress before the deadline: the client reads, slowly
+		// (a large payload over a slow link). Keep going.
+		if err == nil || m == 0 || !errors.Is(err, os.ErrDeadlineExceeded) || !c.extendWrite() {
+			return n, err
 		}
 	}
+}
+
+// wrote counts n bytes written and lets go of the batch just written.
+func (c *conn) wrote(n int64) {
+	w := c.w
 	c.s.ctr.bytesOut.Add(n)
 	c.stats.bytesOut.Add(uint64(n))
 	clear(w.bufs) // drop payload references
 	clear(w.batch)
+	w.rest = nil
 	if cap(w.ctrl) > 64<<10 {
 		w.ctrl = nil // give a burst's buffer back
 	}
-	return more, err
+}
+
+// inlineBatches bounds how many batches an inline write (see
+// [conn.writeNow]) sends for one connection before it leaves the rest to
+// the connection's write task: the publisher's burst that runs it has
+// its own connection to read.
+const inlineBatches = 2
+
+// writeNow is Wake for a connection that a read burst routed messages
+// to, called once at the end of that burst (see [router.wakeLater]). When
+// no write is in progress it writes what is queued from the burst's own
+// goroutine, with writevs that do not wait: at low rates a message then
+// reaches the subscriber's socket without a second goroutine (the hand-
+// over to a write task was a scheduler round trip per message, more
+// than the writev itself), and at high rates the burst's messages still
+// go out together, one writev per subscriber per burst. It falls back to
+// the write task (Wake) when a write is in progress or the connection is
+// not the event loop's, and hands over the rest when the socket is full,
+// the queue needs more than inlineBatches batches or a Wake came
+// meanwhile. Only one writer ever runs: writing is claimed under c.mu
+// exactly as Wake claims it.
+func (c *conn) writeNow() {
+	if !c.evMode {
+		c.Wake()
+		return
+	}
+	c.mu.Lock()
+	if !c.ready || c.writing || c.stopping {
+		c.mu.Unlock()
+		c.Wake() // pending for the writer that runs, or the final write
+		return
+	}
+	c.writing = true
+	c.pending = false
+	c.mu.Unlock()
+	c.writeInline()
+}
+
+// writeInline is writeNow's write, with writing claimed.
+func (c *conn) writeInline() {
+	defer func() {
+		if r := recover(); r != nil {
+			// This connection's fault, not the burst's that runs it.
+			c.s.opts.Logger.Error("write panic", "client", c.clientID, "panic", r, "stack", string(debug.Stack()))
+			c.releaseWriter()
+			c.Kick(packet.ImplementationSpecificError, "internal error")
+			c.nc.Close()
+			c.writerExit()
+		}
+	}()
+	c.w = writerPool.Get().(*writer)
+	w := c.w
+	now := time.Now()
+	handOver := false
+	for i := 0; ; i++ {
+		if i == inlineBatches {
+			handOver = true
+			break
+		}
+		more := c.prepare(now)
+		if len(w.bufs) > 0 {
+			w.rest = w.bufs // consumed as written: the part the socket did not take stays
+			n, err := c.sock.WritevNow(&w.rest)
+			c.s.ctr.bytesOut.Add(n)
+			c.stats.bytesOut.Add(uint64(n))
+			switch {
+			case err == errWouldBlock:
+				// The socket is full: the write task writes the rest,
+				// waiting for room within the write deadline.
+				c.s.loop.pool.Go((*writeTask)(c))
+				return
+			case err != nil:
+				c.writeFailed(err)
+				return
+			}
+			c.wrote(0)
+		}
+		if !more {
+			break
+		}
+	}
+	c.releaseWriter()
+	c.mu.Lock()
+	if handOver || c.pending || c.stopping {
+		c.mu.Unlock()
+		c.s.loop.pool.Go((*writeTask)(c))
+		return
+	}
+	c.writing = false
+	c.mu.Unlock()
+}
+
+// writeRest writes what an inline write left when the socket was full.
+func (c *conn) writeRest() error {
+	c.mu.Lock()
+	c.moveDeadlineLocked(time.Now())
+	c.mu.Unlock()
+	n, err := c.writeAll(&c.w.rest)
+	c.wrote(n)
+	return err
 }
 
 // extendWrite gives a write that made progress another WriteTimeout, unless

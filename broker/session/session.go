@@ -234,20 +234,30 @@ func (s *Session) Enqueue(d Delivery) Result {
 // applied after it: commits are applied in order, and an update can never
 // be overtaken by the record it updates.
 func (s *Session) EnqueueDurable(d Delivery) (Result, *storage.Commit) {
+	r, commit, c := s.EnqueueDeferred(d)
+	wake(c)
+	return r, commit
+}
+
+// EnqueueDeferred is EnqueueDurable without the wake-up: it returns the
+// connection (nil when offline or dropped) for the caller to wake, so a
+// publisher's burst can wake each subscriber once, after routing all it
+// read (see the broker's router).
+func (s *Session) EnqueueDeferred(d Delivery) (Result, *storage.Commit, Conn) {
 	size := d.Msg.Size()
 	var commit *storage.Commit
 	s.mu.Lock()
 	online := s.conn != nil
 	if !online && d.QoS == 0 {
 		s.mu.Unlock()
-		return DroppedOffline, nil
+		return DroppedOffline, nil, nil
 	}
 	r := Queued
 	if s.queueBytes+size > s.limits.MaxQueueBytes {
 		if d.QoS == 0 || !online || s.overflowed {
 			s.dropped++
 			s.mu.Unlock()
-			return DroppedFull, nil
+			return DroppedFull, nil, nil
 		}
 		// The first QoS 1/2 message past the limit is kept and the
 		// consumer is disconnected; the messages after it are dropped
@@ -268,8 +278,7 @@ func (s *Session) EnqueueDurable(d Delivery) (Result, *storage.Commit) {
 	s.queueBytes += size
 	c := s.conn
 	s.mu.Unlock()
-	wake(c)
-	return r, commit
+	return r, commit, c
 }
 
 // Take appends what the write loop should send next to out, at most max
