@@ -82,8 +82,11 @@ func (b *Batch) DeleteSession(clientID string) {
 }
 
 // PutMessage adds m to clientID's queue, or replaces the message with the
-// same Seq (a state change: Queued -> AwaitingPuback with a packet id,
-// AwaitingPubrec -> AwaitingPubcomp).
+// same Seq (a state change: Queued -> AwaitingPubrec with a packet id,
+// AwaitingPubrec -> AwaitingPubcomp). An engine may drop a Queued put and
+// a DeleteMessage of the same Seq that reach it together (the embedded
+// store does, within one group), so Queued must be the record's first
+// state: a message is put as Queued only when it is new.
 func (b *Batch) PutMessage(clientID string, m Message) {
 	p := &b.firstMsg
 	if len(b.ops) > 0 {

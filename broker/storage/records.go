@@ -94,7 +94,9 @@ type MessageState byte
 const (
 	// Queued: not sent yet (offline session, or beyond receive maximum).
 	Queued MessageState = iota
-	// AwaitingPuback: QoS 1 sent with PacketID, no PUBACK yet.
+	// AwaitingPuback: QoS 1 sent with PacketID, no PUBACK yet. The broker
+	// no longer writes it (a QoS 1 record stays Queued until its PUBACK);
+	// records written before still load and are resent with their id.
 	AwaitingPuback
 	// AwaitingPubrec: QoS 2 sent with PacketID, no PUBREC yet.
 	AwaitingPubrec
