@@ -60,6 +60,22 @@ type Config struct {
 	// 3.1.1: clean session false), so a broker with persistence stores
 	// every QoS 1 delivery to them before acknowledging the publisher.
 	Persistent bool
+	// Nodes, when set, are the addresses of a cluster's nodes, used in
+	// place of Addr: publisher i connects to Nodes[i%n] and subscriber i
+	// to Nodes[(i+1)%n], so with several nodes every pair's messages
+	// cross nodes and a fan-in's or fan-out's clients are spread.
+	Nodes []string
+}
+
+// addrOf is where publisher (sub false) or subscriber i connects.
+func (c *Config) addrOf(sub bool, i int) string {
+	if len(c.Nodes) == 0 {
+		return c.Addr
+	}
+	if sub {
+		i++
+	}
+	return c.Nodes[i%len(c.Nodes)]
 }
 
 // Validate fills in the defaults and checks c, without connecting
@@ -297,15 +313,16 @@ func closeAll(subs []*subscriber) {
 
 // dial connects and completes CONNECT/CONNACK.
 func dial(ctx context.Context, c *Config, id string) (net.Conn, *packet.Reader, error) {
-	return dialSession(ctx, c, id, false)
+	return dialSession(ctx, c, c.Addr, id, false)
 }
 
-// dialSession is dial with a persistent session when persistent is set.
-func dialSession(ctx context.Context, c *Config, id string, persistent bool) (net.Conn, *packet.Reader, error) {
+// dialSession is dial to addr with a persistent session when persistent
+// is set.
+func dialSession(ctx context.Context, c *Config, addr, id string, persistent bool) (net.Conn, *packet.Reader, error) {
 	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", c.Addr)
+	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, nil, &DialError{Addr: c.Addr, Err: fmt.Errorf("connect to %s: %w", c.Addr, err)}
+		return nil, nil, &DialError{Addr: addr, Err: fmt.Errorf("connect to %s: %w", addr, err)}
 	}
 	connect := &packet.Connect{ProtocolVersion: c.Version, CleanStart: true, KeepAlive: 0, ClientID: id}
 	if c.Version == packet.V5 {
@@ -331,11 +348,11 @@ func dialSession(ctx context.Context, c *Config, id string, persistent bool) (ne
 	nc.SetReadDeadline(time.Time{})
 	if err != nil {
 		nc.Close()
-		return nil, nil, &DialError{Addr: c.Addr, Err: fmt.Errorf("%s: reading CONNACK from %s: %w", id, c.Addr, err)}
+		return nil, nil, &DialError{Addr: addr, Err: fmt.Errorf("%s: reading CONNACK from %s: %w", id, addr, err)}
 	}
 	if ack, ok := p.(*packet.Connack); !ok || ack.ReasonCode.IsError() {
 		nc.Close()
-		return nil, nil, &DialError{Addr: c.Addr, Refused: true, Err: fmt.Errorf("%s: broker at %s refused the connection: %v", id, c.Addr, p)}
+		return nil, nil, &DialError{Addr: addr, Refused: true, Err: fmt.Errorf("%s: broker at %s refused the connection: %v", id, addr, p)}
 	}
 	return nc, r, nil
 }

@@ -29,7 +29,7 @@ type publisher struct {
 }
 
 func newPublisher(ctx context.Context, c *Config, id int) (*publisher, error) {
-	nc, r, err := dial(ctx, c, c.Prefix+"-pub-"+strconv.Itoa(id))
+	nc, r, err := dialSession(ctx, c, c.addrOf(false, id), c.Prefix+"-pub-"+strconv.Itoa(id), false)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +169,7 @@ type subscriber struct {
 }
 
 func newSubscriber(ctx context.Context, c *Config, id int, epoch time.Time) (*subscriber, error) {
-	nc, r, err := dialSession(ctx, c, c.Prefix+"-sub-"+strconv.Itoa(id), c.Persistent)
+	nc, r, err := dialSession(ctx, c, c.addrOf(true, id), c.Prefix+"-sub-"+strconv.Itoa(id), c.Persistent)
 	if err != nil {
 		return nil, err
 	}

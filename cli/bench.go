@@ -85,7 +85,7 @@ Scenarios:
 		cmd.AddCommand(newCmdBenchLoad(ios, mode, nil))
 	}
 	fs := cmd.Flags()
-	fs.StringArrayVar(&o.Targets, "target", nil, "broker to measure, `name=host:port` (repeatable; default -h/-p)")
+	fs.StringArrayVar(&o.Targets, "target", nil, "broker to measure, `name=host:port` (repeatable; default -h/-p); a cluster's nodes as name=host:port,host:port,...: publisher i connects to node i, subscriber i to node i+1 (each pair crosses nodes)")
 	fs.StringVarP(&o.Host, "host", "h", "127.0.0.1", "broker host when no --target is given")
 	fs.IntVarP(&o.Port, "port", "p", 1883, "broker port when no --target is given")
 	fs.StringVarP(&o.Version, "mqtt-version", "V", "5", "protocol version: 5 or 3.1.1")
@@ -98,7 +98,7 @@ Scenarios:
 	fs.Float64Var(&o.Rate, "rate", 0, "total messages per second over all publishers (0: as fast as possible)")
 	fs.IntVar(&o.Inflight, "inflight", 100, "unacknowledged QoS 1 messages per publisher")
 	fs.BoolVar(&o.Persistent, "persistent", false, "subscribers keep persistent sessions (5.0 session expiry 60 s, 3.1.1 clean session false): with a broker's --data, every QoS 1 delivery is stored before the publisher's PUBACK")
-	fs.StringArrayVar(&o.PIDs, "pid", nil, "`name=pid` of a target's broker process: report its RSS (Linux)")
+	fs.StringArrayVar(&o.PIDs, "pid", nil, "`name=pid` of a target's broker process: report its RSS (Linux); a cluster's as name=pid,pid,...: the sum")
 	fs.IntVar(&o.Idle, "idle", 0, "instead of traffic, open this many idle connections and report RSS per connection (needs --pid)")
 	fs.DurationVar(&o.Settle, "settle", 0, "with --idle: keep the connections open this long and report RSS again (the runtime returns a ramp's transient memory over some seconds)")
 	fs.StringVarP(&o.Output, "output", "o", "text", "text or json (one object per measurement)")
@@ -114,8 +114,10 @@ func parseTargets(o *BenchOptions) ([]benchTarget, error) {
 		if !ok {
 			name, pid = "", p
 		}
-		if _, err := strconv.Atoi(pid); err != nil {
-			return nil, usageError(fmt.Errorf("--pid %q: want name=pid with a numeric pid", p))
+		for one := range strings.SplitSeq(pid, ",") {
+			if _, err := strconv.Atoi(one); err != nil {
+				return nil, usageError(fmt.Errorf("--pid %q: want name=pid with a numeric pid (a cluster's: name=pid,pid,...)", p))
+			}
 		}
 		pids[name] = pid
 	}
@@ -126,8 +128,10 @@ func parseTargets(o *BenchOptions) ([]benchTarget, error) {
 		if !ok {
 			name, addr = t, t
 		}
-		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
-			return nil, usageError(fmt.Errorf("--target %q: want name=host:port or host:port", t))
+		for one := range strings.SplitSeq(addr, ",") {
+			if _, port, err := net.SplitHostPort(one); err != nil || port == "" {
+				return nil, usageError(fmt.Errorf("--target %q: want name=host:port or host:port (a cluster's nodes: name=host:port,host:port,...)", t))
+			}
 		}
 		pid := pids[name]
 		if pid == "" && len(o.Targets) == 1 && len(pids) == 1 {
@@ -206,6 +210,9 @@ func benchRun(ctx context.Context, o *BenchOptions) error {
 				cfg := bench.Config{Addr: t.addr, Version: v, Scenario: bench.Scenario(sc), Publishers: o.Publishers,
 					Subscribers: o.Subscribers, QoS: packet.QoS(q), Size: o.Size, Duration: o.Duration, Rate: o.Rate,
 					Inflight: o.Inflight, Prefix: "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36), Persistent: o.Persistent}
+				if strings.Contains(t.addr, ",") {
+					cfg.Addr, cfg.Nodes = "", strings.Split(t.addr, ",")
+				}
 				if o.Output == "text" {
 					fmt.Fprintf(o.IO.ErrOut, "measuring %s: %s, QoS %d, %d publishers, %d subscribers, %v...\n",
 						t.name, sc, q, o.Publishers, o.Subscribers, o.Duration)
@@ -288,6 +295,17 @@ func rssMiB(pid string) float64 {
 	if pid == "" {
 		return -1
 	}
+	if strings.Contains(pid, ",") { // a cluster's nodes: the sum
+		sum := 0.0
+		for one := range strings.SplitSeq(pid, ",") {
+			v := rssMiB(one)
+			if v < 0 {
+				return -1
+			}
+			sum += v
+		}
+		return sum
+	}
 	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return -1
@@ -308,6 +326,17 @@ func rssMiB(pid string) float64 {
 func cpuSeconds(pid string) float64 {
 	if pid == "" {
 		return -1
+	}
+	if strings.Contains(pid, ",") { // a cluster's nodes: the sum
+		sum := 0.0
+		for one := range strings.SplitSeq(pid, ",") {
+			v := cpuSeconds(one)
+			if v < 0 {
+				return -1
+			}
+			sum += v
+		}
+		return sum
 	}
 	b, err := os.ReadFile("/proc/" + pid + "/stat")
 	if err != nil {
