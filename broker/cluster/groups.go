@@ -67,6 +67,7 @@ type groupState struct {
 	mu     sync.Mutex // guards local..round; taken under the index lock (Node.Interest)
 	local  map[memberKey]uint64
 	online map[string]topics.Subscriber // local members' sessions, by client id
+	count  map[string]int               // local members per client id
 	gen    uint64                       // local changes so far (members, online)
 	synced uint64                       // changes every peer has
 	round  chan struct{}                // closed when the next sync ends
@@ -76,7 +77,7 @@ type groupState struct {
 	peers map[string]*peerMembers
 	sent  map[string]sentTo
 
-	ver uint64 // this node's table version; the group loop's own
+	ver uint64 // this node's table version; the group loop's own (read under mu)
 }
 
 // peerMembers is what this node holds of one peer's table.
@@ -115,6 +116,7 @@ func (g *groupState) init() {
 	g.inc = time.Now().UnixNano()
 	g.local = make(map[memberKey]uint64)
 	g.online = make(map[string]topics.Subscriber)
+	g.count = make(map[string]int)
 	g.round = make(chan struct{})
 	g.wake = make(chan struct{}, 1)
 	g.peers = make(map[string]*peerMembers)
@@ -148,26 +150,24 @@ func (n *Node) localMember(sub *topics.Subscription, added bool) {
 	g := &n.grp
 	g.mu.Lock()
 	k := memberKey{sub.Subscriber.SubscriberID(), sub.Filter}
-	if added {
+	_, had := g.local[k]
+	switch {
+	case added && !had:
 		g.local[k] = sub.Account
 		g.online[k.client] = sub.Subscriber
-	} else {
+		g.count[k.client]++
+	case added:
+		g.local[k] = sub.Account
+	case had:
 		delete(g.local, k)
-		if !slices.ContainsFunc(keysOf(g.local), func(o memberKey) bool { return o.client == k.client }) {
+		if g.count[k.client]--; g.count[k.client] <= 0 {
+			delete(g.count, k.client)
 			delete(g.online, k.client)
 		}
 	}
 	g.gen++
 	g.mu.Unlock()
 	g.kick()
-}
-
-func keysOf(m map[memberKey]uint64) []memberKey {
-	out := make([]memberKey, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 // OnlineChanged implements [broker.OnlineWatcher]: a member's online
@@ -248,9 +248,34 @@ func (n *Node) groupsLoop() {
 
 		g.mu.Lock()
 		gen := g.gen
+		if gen != sentGen || g.ver == 0 {
+			g.ver++
+			sentGen = gen
+		}
+		ver := g.ver
 		done := g.round // whoever waits is woken when this round ends
 		g.round = make(chan struct{})
-		t := memberTable{Node: n.cfg.NodeName, Inc: g.inc}
+		g.mu.Unlock()
+		var lacking []string
+		g.pmu.Lock()
+		for _, p := range peers {
+			if g.sent[p].ver != ver {
+				lacking = append(lacking, p)
+			}
+		}
+		g.pmu.Unlock()
+		if len(lacking) == 0 {
+			// Every peer has the table: nothing to build or send.
+			g.mu.Lock()
+			g.synced = max(g.synced, gen)
+			g.mu.Unlock()
+			close(done)
+			continue
+		}
+		// The table may hold changes newer than gen: the next round sends
+		// them again under the next version, harmlessly.
+		t := memberTable{Node: n.cfg.NodeName, Inc: g.inc, Ver: ver}
+		g.mu.Lock()
 		for k, acct := range g.local {
 			on := false
 			if s := g.online[k.client]; s != nil {
@@ -259,20 +284,9 @@ func (n *Node) groupsLoop() {
 			t.Members = append(t.Members, memberEntry{Client: k.client, Filter: k.filter, Account: acct, Online: on})
 		}
 		g.mu.Unlock()
-		if gen != sentGen || g.ver == 0 {
-			g.ver++
-			sentGen = gen
-		}
-		t.Ver = g.ver
 		b, _ := json.Marshal(t)
 		var wg sync.WaitGroup
-		for _, p := range peers {
-			g.pmu.Lock()
-			have := g.sent[p].ver == g.ver
-			g.pmu.Unlock()
-			if have {
-				continue
-			}
+		for _, p := range lacking {
 			wg.Go(func() {
 				r, err := n.nc.Request("c.grp."+p, b, syncTimeout)
 				if err != nil {
