@@ -41,6 +41,10 @@ type Config struct {
 	// hold no goroutine) or "goroutine" (a goroutine per connection); see
 	// [Options.Transport].
 	Transport string `json:"transport" yaml:"transport"`
+	// MemoryTrim is how often, in seconds, the broker looks whether it is
+	// quiet enough to give the memory it freed back to the system (see
+	// [Options.MemoryTrim]); 0 or absent: every 5 s; negative: never.
+	MemoryTrim int `json:"memory_trim" yaml:"memory_trim"`
 	// Cluster runs the broker as a node of a cluster (`mqttboard broker
 	// --cluster-listen`, docs/cluster.md); absent: a single broker. The
 	// command line's flags take precedence.
@@ -139,6 +143,7 @@ func (c *Config) Apply(o *Options) {
 	o.LogRecords = c.Logs.Records
 	o.NoLogTopics = c.Logs.MQTT != nil && !*c.Logs.MQTT
 	o.Transport = c.Transport
+	o.MemoryTrim = time.Duration(c.MemoryTrim) * time.Second
 }
 
 // LoadConfig reads and validates a configuration file. Errors name the

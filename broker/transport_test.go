@@ -30,6 +30,29 @@ func TestConfigTransport(t *testing.T) {
 	}
 }
 
+// TestConfigMemoryTrim: memory_trim sets how often the trimmer looks,
+// negative switches it off, absent leaves the default.
+func TestConfigMemoryTrim(t *testing.T) {
+	for _, c := range []struct {
+		yaml string
+		want time.Duration
+	}{
+		{"memory_trim: 30\n", 30 * time.Second},
+		{"memory_trim: -1\n", -time.Second},
+		{"transport: eventloop\n", 0},
+	} {
+		cfg, err := broker.ParseConfig("b.yaml", []byte(c.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var o broker.Options
+		cfg.Apply(&o)
+		if o.MemoryTrim != c.want {
+			t.Errorf("%q: MemoryTrim %v, want %v", c.yaml, o.MemoryTrim, c.want)
+		}
+	}
+}
+
 // TestTransportGoroutines: with the event loop, idle connections hold no
 // goroutine; with the goroutine transport, each holds one. Both serve.
 func TestTransportGoroutines(t *testing.T) {
