@@ -16,11 +16,12 @@ import (
 // silence) keeps its RSS at about twice its live memory for good, which
 // is most of what an idle connection costs (BENCHMARKS.md, issue 15).
 //
-// Every interval the trimmer reads three runtime metrics. When the broker
+// Every interval the trimmer reads five runtime metrics. When the broker
 // is quiet — it allocated less than an eighth of its live heap since the
-// last look, so the collector would not run for a long while — and its
-// resident heap is more than a quarter above what is live, it runs one
-// collection and returns every free page (debug.FreeOSMemory). A busy
+// last look, so the collector would not run for a long while — and it was
+// busy at the look before, or its resident heap is more than a quarter
+// above what is live, it runs one collection and returns every free page
+// (debug.FreeOSMemory). A busy
 // broker allocates far more than that between two looks, so under load
 // the trimmer never collects: the throughput path pays one metrics read
 // per interval, nothing more. A quiet broker pays one collection per trim,
@@ -98,6 +99,7 @@ func trimLoop(every time.Duration, quit, done chan struct{}) {
 		return v(0), v(1), v(2) + v(3) + v(4)
 	}
 	last, _, _ := read()
+	busy := false // the last look found the broker allocating
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -109,7 +111,14 @@ func trimLoop(every time.Duration, quit, done chan struct{}) {
 		allocs, live, resident := read()
 		quiet := allocs-last < live/8
 		last = allocs
-		if quiet && live > 0 && resident > live+live/4+trimSlack {
+		// live is as of the last collection: after a busy spell that
+		// may have been at its peak (full queues), and no collection
+		// follows while nothing allocates, so the first quiet look
+		// trims whatever the peak left behind; later ones only when the
+		// heap grew well past what is live.
+		wasBusy := busy
+		busy = !quiet
+		if quiet && live > 0 && (wasBusy && resident > live+trimSlack || resident > live+live/4+trimSlack) {
 			debug.FreeOSMemory()
 			last, _, _ = read()
 			trimmer.mu.Lock()
