@@ -3,7 +3,10 @@ package cli
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os/exec"
 	"strings"
 	"testing"
@@ -181,4 +184,89 @@ func TestBrokerNodesFlag(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q", args, code, e)
 		}
 	}
+}
+
+// TestClusterTokensAcrossProcesses: two `mqttboard broker --auth token`
+// processes of one cluster, given the same --master-token; a token made
+// through node a's REST API lets mosquitto_sub read a retained message on
+// node b; deleted through a's API, node b refuses it.
+func TestClusterTokensAcrossProcesses(t *testing.T) {
+	subBin, err1 := exec.LookPath("mosquitto_sub")
+	pubBin, err2 := exec.LookPath("mosquitto_pub")
+	if err1 != nil || err2 != nil {
+		t.Skip("mosquitto_sub/mosquitto_pub not installed (Debian package mosquitto-clients); skipping")
+	}
+	t.Setenv("MQTTBOARD_MASTER_TOKEN", "")
+	master := strings.Repeat("0123456789abcdef", 4)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	nodeCtx, stop := context.WithCancel(ctx)
+	t.Cleanup(stop)
+	apiA := "127.0.0.1:" + freePort(t)
+	a, aCluster := startNode(t, nodeCtx, "--auth", "token", "--master-token", master, "--http", apiA,
+		"--cluster-listen", "127.0.0.1:0", "--node-name", "a")
+	b, _ := startNode(t, nodeCtx, "--auth", "token", "--master-token", master,
+		"--cluster-listen", "127.0.0.1:0", "--cluster-peer", aCluster, "--node-name", "b")
+	hp := func(addr string) []string {
+		h, p, _ := strings.Cut(addr, ":")
+		return []string{"-h", h, "-p", p}
+	}
+	if out, err := exec.CommandContext(ctx, pubBin, append(hp(a), "-u", master, "-r", "-q", "1", "-t", "x", "-m", "from-a")...).CombinedOutput(); err != nil {
+		t.Fatalf("mosquitto_pub with the master token on a: %v %s", err, out)
+	}
+	api := func(method, path, body string) []byte {
+		t.Helper()
+		var resp *http.Response
+		var err error
+		for range 50 { // the API may still be starting: bounded
+			req, _ := http.NewRequestWithContext(ctx, method, "http://"+apiA+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "FlespiToken "+master)
+			if resp, err = http.DefaultClient.Do(req); err == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("%s %s: %v", method, path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+		return b
+	}
+	var made struct {
+		Result []struct {
+			ID  uint64 `json:"id"`
+			Key string `json:"key"`
+		} `json:"result"`
+	}
+	if err := json.Unmarshal(api("POST", "/platform/tokens", `[{"info":"t","ttl":3600,"access":{"type":0}}]`), &made); err != nil || len(made.Result) != 1 {
+		t.Fatalf("created: %v %+v", err, made)
+	}
+	tk := made.Result[0]
+	// The change reaches b a moment after the API answered: bounded retries.
+	read := func() (string, error) {
+		out, err := exec.CommandContext(ctx, subBin, append(hp(b), "-u", tk.Key, "-t", "x", "-C", "1", "-W", "2")...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
+	}
+	got := ""
+	for range 20 {
+		if out, err := read(); err == nil {
+			got = out
+			break
+		}
+	}
+	if got != "from-a" {
+		t.Fatalf("mosquitto_sub on b with the token made on a read %q", got)
+	}
+	api("DELETE", fmt.Sprintf("/platform/tokens/%d", tk.ID), "")
+	for range 20 {
+		if out, err := read(); err != nil {
+			t.Logf("node b refuses the deleted token: %s", out)
+			return
+		}
+	}
+	t.Fatal("node b still accepts the token deleted through node a's API")
 }
