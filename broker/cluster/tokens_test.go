@@ -189,3 +189,38 @@ func TestClusterTokens(t *testing.T) {
 		t.Fatal("the node that joined has the deleted token b")
 	}
 }
+
+// TestClusterTokenExpiry: a token made on node 0 with an expire time a
+// moment ahead ends its sessions on nodes 1 and 2 when that time comes:
+// each node applies the same record on its own clock.
+func TestClusterTokenExpiry(t *testing.T) {
+	master := auth.NewKey()
+	var nodes []*tokenNode
+	for i := range 3 {
+		seed := ""
+		if i > 0 {
+			seed = nodes[0].cl.ClusterAddr().String()
+		}
+		nodes = append(nodes, startTokenNode(t, "n"+strconv.Itoa(i), seed, master))
+	}
+	waitMembers(t, []*node{nodes[0].node, nodes[1].node, nodes[2].node}, 3)
+	exp := time.Now().Add(2 * time.Second).Unix()
+	tk := call(t, "POST", nodes[0].api+"/platform/tokens", master, `[{"info":"soon","expire":`+strconv.FormatInt(exp, 10)+`,"access":{"type":0}}]`)[0]
+	var clients []*client
+	for _, nd := range nodes[1:] {
+		waitToken(t, nd.reg, tk.ID, true, true)
+		c, code := connectToken(t, nd.addr, "c"+nd.cl.Name(), tk.Key)
+		if code != 0 {
+			t.Fatalf("token on %s: CONNACK %#x", nd.cl.Name(), code)
+		}
+		clients = append(clients, c)
+	}
+	for i, c := range clients {
+		if rc := waitDisconnect(t, c, "the expired token's client"); rc != 0x87 {
+			t.Fatalf("client on node %d: DISCONNECT %#x, want 0x87", i+1, rc)
+		}
+	}
+	for _, nd := range nodes {
+		waitToken(t, nd.reg, tk.ID, false, false)
+	}
+}
