@@ -17,8 +17,11 @@ import (
 // The broker's side of persistence (Options.Store; see storage's package
 // doc for the plan this follows). What is stored: sessions with a session
 // expiry above 0 (3.1.1 clean session false), with subscriptions, will and
-// user name; their QoS 1/2 deliveries, queued and in flight (session
-// package); the inbound QoS 2 ids of such sessions; retained messages.
+// user name, subscription options (cid included) and the will's message
+// expiry; their QoS 1/2 deliveries, queued and in flight (session
+// package; a QoS 1 delivery's sent state and packet id are not stored,
+// a QoS 2 one's are); the inbound QoS 2 ids of such sessions; retained
+// messages.
 // Clean sessions and QoS 0 deliveries never touch the store. The
 // acknowledgements that promise durability wait for their commits
 // (durable.go).
@@ -31,6 +34,12 @@ import (
 //     disconnect) has passed.
 //   - A session the broker died holding (kill -9, power loss) counts its
 //     expiry and its will delay from the restart; its will is sent then.
+//   - A QoS 1 message that was in flight when the broker died goes out
+//     again after the restart with DUP and a new packet id, not its old
+//     one ([MQTT-4.4.0-1] asks for the old id on reconnect; storing it
+//     cost a record rewrite per delivery, and QoS 1 receivers keep no
+//     state by packet id). QoS 2 keeps its packet id, as exactly once
+//     needs.
 //   - Not stored: sticky shared group pins (a restart pins devices
 //     afresh), $SYS retained topics (regenerated).
 
