@@ -40,8 +40,11 @@ import (
 //     cost a record rewrite per delivery, and QoS 1 receivers keep no
 //     state by packet id). QoS 2 keeps its packet id, as exactly once
 //     needs.
-//   - Not stored: sticky shared group pins (a restart pins devices
-//     afresh), $SYS retained topics (regenerated).
+//   - Sticky shared groups need nothing stored beyond their members'
+//     subscriptions: a device goes to the member that wins it by
+//     rendezvous hashing (topics/shared.go), so the restored members get
+//     the same devices as before (TestPersistStickyAcrossRestart).
+//   - Not stored: $SYS retained topics (regenerated).
 
 // ackQueueLen bounds the commits waiting in ackLoop's queue; a read loop
 // that finds it full waits (back-pressure, like a full store queue).
