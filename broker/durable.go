@@ -106,8 +106,12 @@ func (c *conn) sendAfter(p packet.Packet, commits ...*storage.Commit) {
 		return
 	}
 	m := heldMark{commit: commit, start: start, end: len(h.buf), ackLen: len(h.buf) - start, kind: p.Type()}
-	if len(commits) > 1 {
-		m.others = append([]*storage.Commit(nil), commits[:len(commits)-1]...)
+	// The earlier commits, once each: a message routed to many persistent
+	// sessions gets the same group's Commit from most of them.
+	for i, o := range commits[:len(commits)-1] {
+		if o != commit && (i == 0 || o != commits[i-1]) {
+			m.others = append(m.others, o)
+		}
 	}
 	switch a := p.(type) {
 	case *packet.Puback:
