@@ -187,9 +187,9 @@ func (c *conn) kick(code packet.ReasonCode, reason string, graceful bool) {
 	c.Wake() // the write loop sends the DISCONNECT and closes
 }
 
-// send queues an encoded control packet for the write loop. A client that
-// does not read its acknowledgements is disconnected rather than buffered
-// without bound.
+// send queues an encoded control packet for the write loop; only the read
+// side calls it. A client that does not read its acknowledgements is
+// disconnected rather than buffered without bound.
 func (c *conn) send(p packet.Packet) {
 	c.mu.Lock()
 	if c.stopping {
@@ -208,6 +208,12 @@ func (c *conn) send(p packet.Packet) {
 	c.mu.Unlock()
 	if err != nil {
 		c.s.opts.Logger.Error("encode failed", "client", c.clientID, "packet", p.Type(), "err", err)
+		return
+	}
+	if r := c.route; r != nil && r.deferWakes {
+		// Only the read side sends, and its burst writes what it queued
+		// at its end (readLoop), acknowledgements with the deliveries.
+		r.wakeLater(c)
 		return
 	}
 	c.Wake()
