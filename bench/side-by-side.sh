@@ -5,6 +5,7 @@
 # paste them into BENCHMARKS.md with the date.
 #
 #   bench/side-by-side.sh [seconds-per-measurement]
+#   BASE=/path/to/older/mqttboard bench/side-by-side.sh   # A/B: also that binary, alternating
 #
 # Needs: go, taskset (util-linux), /usr/sbin/mosquitto (Debian: mosquitto).
 set -euo pipefail
@@ -19,6 +20,7 @@ port=18850
 start_broker() { # name -> sets pid
   case $1 in
   mqttboard) taskset -c 0 "$bin" broker --listen 127.0.0.1:$port >/dev/null 2>&1 & ;;
+  mqttboard-base) taskset -c 0 "$BASE" broker --listen 127.0.0.1:$port >/dev/null 2>&1 & ;;
   mosquitto)
     printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 0\n' $port >"$conf"
     [ "$(id -u)" = 0 ] && echo "user root" >>"$conf"
@@ -32,13 +34,14 @@ start_broker() { # name -> sets pid
 run() { # label, bench flags...
   local label=$1; shift
   echo "== $label"
-  for b in mqttboard mosquitto; do
+  for b in $brokers; do
     start_broker $b
     taskset -c 1 "$bin" bench --target "$b=127.0.0.1:$port" --pid "$b=$pid" --duration "${secs}s" "$@" 2>/dev/null || true
     kill $pid; wait $pid 2>/dev/null || true
   done
 }
 
+brokers="mqttboard ${BASE:+mqttboard-base} mosquitto"
 echo "mqttboard side by side, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, $("$mosquitto" -h | head -1)"
 run "fan-out 1->100, 64 B" --scenario fanout --publishers 1 --subscribers 100 --qos 0,1
 run "fan-in 16->1, 64 B" --scenario fanin --publishers 16 --subscribers 1 --qos 0,1
