@@ -3,8 +3,10 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/mqttboard/mqttboard/broker/message"
 	"github.com/mqttboard/mqttboard/broker/session"
 	"github.com/mqttboard/mqttboard/broker/storage"
 )
@@ -86,4 +88,51 @@ func (s *Server) handOver(sess *session.Session) {
 	if err := s.store.Apply(new(storage.Batch)).Wait(ctx); err != nil {
 		s.opts.Logger.Warn("cluster: a session's last records were not confirmed before its takeover", "client", sess.ClientID, "err", err)
 	}
+}
+
+// storedRemote is a [Bridge] whose other nodes confirm that they stored
+// a message for their persistent sessions (the cluster with a shared
+// store: broker/cluster's Node.Stored).
+type storedRemote interface {
+	// Stored returns a commit that resolves once every local commit has
+	// and every other node answered that the deliveries of m it stored
+	// are replicated (failing when one did not, or did not answer in
+	// time); nil when nothing needs waiting for.
+	Stored(m *message.Message, local []*storage.Commit) *storage.Commit
+}
+
+// withRemote adds to a PUBLISH's commits the other nodes' confirmation
+// that they stored it (storedRemote): with a shared store, a PUBACK
+// promises that every persistent session the message reached, on any
+// node, has it replicated.
+func (s *Server) withRemote(m *message.Message, commits []*storage.Commit) []*storage.Commit {
+	if s.shared == nil || m == nil || m.QoS == 0 {
+		return commits
+	}
+	sr, ok := s.bridge.(storedRemote)
+	if !ok {
+		return commits
+	}
+	if c := sr.Stored(m, commits); c != nil {
+		return append(commits, c)
+	}
+	return commits
+}
+
+// RouteRemoteStored is [Server.RouteRemote] that also returns the commits
+// that stored the message for this node's persistent sessions (a copy;
+// none without a store), for the publishing node's acknowledgement.
+func (s *Server) RouteRemoteStored(m *message.Message) (int, []*storage.Commit) {
+	r := routerPool.Get().(*router)
+	r.remote = true
+	n := s.route(m, r)
+	var cs []*storage.Commit
+	if s.store != nil {
+		r.applyRoute(s)
+		cs = slices.Clone(r.takeCommits())
+		r.resetCommits()
+	}
+	r.remote = false
+	routerPool.Put(r)
+	return n, cs
 }

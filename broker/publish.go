@@ -102,6 +102,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		}
 	}
 	var subscribers int
+	var routed *message.Message
 	switch {
 	case code == packet.Success && wildcard:
 		n := c.deleteRetained(topic) // tokens.go: in the publisher's account; persist.go stores it
@@ -124,6 +125,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			m.Expires = timeOf(m.Timestamp).Add(time.Duration(p.Props.MessageExpiry) * time.Second)
 		}
 		subscribers = c.s.route(m, c.route)
+		routed = m
 		// cluster.go: the other nodes' subscribers, for 0x10 and the count.
 		subscribers += c.s.remoteSubscribers(m, p, c.v)
 		if published%routeSample == 1 { // the first and one in routeSample after: latency.go
@@ -157,6 +159,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	if c.s.store != nil {
 		c.route.applyRoute(c.s) // an inbound id or deletion not applied by route
 		commits = c.route.takeCommits()
+		commits = c.s.withRemote(routed, commits) // cluster_store.go: other nodes' persistent sessions
 	}
 	switch p.QoS {
 	case 1:

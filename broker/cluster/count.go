@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/nats-io/nats.go"
 )
 
@@ -52,7 +53,9 @@ func (n *Node) countID(m *message.Message) uint64 {
 func (n *Node) Remote(m *message.Message, count bool) int {
 	n.mu.Lock()
 	id := n.counting[m]
-	delete(n.counting, m)
+	if count || n.store == nil {
+		delete(n.counting, m) // else Stored (stored.go) asks the nodes
+	}
 	n.mu.Unlock()
 	if !count || id == 0 {
 		// Any interest at all, ours included: NATS knows the union of
@@ -85,7 +88,9 @@ func (n *Node) Remote(m *message.Message, count bool) int {
 	for range peers {
 		select {
 		case c := <-ch:
-			sum += c
+			if c != failedAnswer {
+				sum += c
+			}
 		case <-t.C:
 			n.log.Warn("cluster: not every node answered count_subscribers", "timeout", countTimeout)
 			return sum
@@ -96,12 +101,19 @@ func (n *Node) Remote(m *message.Message, count bool) int {
 	return sum
 }
 
+// routed is what routing a counted message here did: its deliveries,
+// and the commits that stored it for persistent sessions (stored.go).
+type routed struct {
+	deliveries int
+	commits    []*storage.Commit
+}
+
 // remember keeps the deliveries of a counted message (inbox goroutine).
-func (n *Node) remember(node string, id uint64, deliveries int) {
+func (n *Node) remember(node string, id uint64, deliveries int, commits []*storage.Commit) {
 	if len(n.counted) >= maxCounting {
 		clear(n.counted)
 	}
-	n.counted[countKey{node, id}] = deliveries
+	n.counted[countKey{node, id}] = routed{deliveries, commits}
 }
 
 // answerCount answers a count request (inbox goroutine).
@@ -115,11 +127,23 @@ func (n *Node) answerCount(data []byte) {
 		return
 	}
 	key := countKey{node, id}
-	c := n.counted[key]
+	r := n.counted[key]
 	delete(n.counted, key)
-	b := binary.AppendUvarint(nil, id)
-	b = binary.AppendUvarint(b, uint64(c))
-	n.nc.Publish("c.cnt."+node, b)
+	answer := func(failed bool) {
+		b := binary.AppendUvarint(nil, id)
+		b = binary.AppendUvarint(b, uint64(r.deliveries))
+		if failed {
+			b = append(b, 1) // stored.go: a delivery was not stored
+		}
+		n.nc.Publish("c.cnt."+node, b)
+	}
+	if len(r.commits) == 0 {
+		answer(false)
+		return
+	}
+	// The answer waits until this node's deliveries are stored (stored.go),
+	// off the inbox goroutine.
+	n.wg.Go(func() { answer(!commitsOK(r.commits, n.closed)) })
 }
 
 // onCount takes a node's answer to this node's count request.
@@ -131,6 +155,9 @@ func (n *Node) onCount(m *nats.Msg) {
 	c, k2 := binary.Uvarint(m.Data[k:])
 	if k2 <= 0 {
 		return
+	}
+	if len(m.Data) > k+k2 && m.Data[k+k2] == 1 {
+		c = failedAnswer
 	}
 	n.mu.Lock()
 	ch := n.countWait[id]

@@ -123,7 +123,7 @@ type Node struct {
 	countSeq  uint64
 	counting  map[*message.Message]uint64
 	countWait map[uint64]chan int
-	counted   map[countKey]int
+	counted   map[countKey]routed
 	waiting   map[uint64]chan struct{}
 	claimSeq  uint64
 
@@ -262,7 +262,7 @@ func Open(cfg Config) (*Node, error) {
 
 		counting:  make(map[*message.Message]uint64),
 		countWait: make(map[uint64]chan int),
-		counted:   make(map[countKey]int),
+		counted:   make(map[countKey]routed),
 		waiting:   make(map[uint64]chan struct{}),
 		subs:      make(map[string]*nats.Subscription),
 
@@ -449,7 +449,7 @@ func (n *Node) Publish(m *message.Message) {
 		bp = new([]byte)
 	}
 	var b []byte
-	if wantsCount(m) {
+	if wantsCount(m) || (n.store != nil && m.QoS > 0) { // count.go, stored.go
 		b = appendCounted((*bp)[:0], m, n.countID(m), n.cfg.NodeName)
 	} else {
 		b = appendEnvelope((*bp)[:0], m)
@@ -505,10 +505,12 @@ func (n *Node) handle(nm *nats.Msg) {
 		n.log.Warn("cluster: dropped a malformed message from another node", "subject", nm.Subject, "err", err)
 		return
 	}
-	d := n.srv.RouteRemote(m)
-	if countID != 0 {
-		n.remember(node, countID, d)
+	if countID == 0 {
+		n.srv.RouteRemote(m)
+		return
 	}
+	d, commits := n.srv.RouteRemoteStored(m)
+	n.remember(node, countID, d, commits)
 }
 
 func (n *Node) natsError(_ *nats.Conn, sub *nats.Subscription, err error) {
@@ -801,8 +803,10 @@ type natsLogger struct{ l *slog.Logger }
 func (g natsLogger) Noticef(f string, v ...any) { g.l.Debug("cluster: " + fmt.Sprintf(f, v...)) }
 func (g natsLogger) Warnf(f string, v ...any) {
 	msg := fmt.Sprintf(f, v...)
-	if strings.HasPrefix(msg, "Maximum payloads over") {
+	if strings.HasPrefix(msg, "Maximum payloads over") || strings.HasPrefix(msg, "Metalayer blocking snapshot") {
 		// The broker's 60 MB payload limit needs NATS's raised: known.
+		// JetStream's routine snapshots of its metadata are no warning
+		// to the operator.
 		g.l.Debug("cluster: " + msg)
 		return
 	}

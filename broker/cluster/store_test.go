@@ -245,3 +245,60 @@ func dialWithPresent(t *testing.T, addr, id string) *client {
 	t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
 	return c
 }
+
+// TestClusterStoreCrossNodeQueueSurvives: the publisher is on node 1, the
+// persistent session (offline) on node 0: each PUBACK waits until node 0
+// stored the message for it in the replicated store, so when node 0
+// crashes right after the last PUBACK, the session resumes on node 2
+// with all of them.
+func TestClusterStoreCrossNodeQueueSurvives(t *testing.T) {
+	d := startDurable(t, 3)
+	x := dial(t, d.nodes[0].addr, "x", false)
+	x.sub(t, "q/x")
+	x.Disconnect(&paho.Disconnect{})
+	p := dial(t, d.nodes[1].addr, "p", true)
+	for i := range 100 {
+		p.pub(t, "q/x", 1, false, itoa(i))
+	}
+	d.crash(0)
+	y := dialWithPresent(t, d.nodes[2].addr, "x")
+	for i := range 100 {
+		if m := y.recv(t); string(m.Payload) != itoa(i) {
+			t.Fatalf("message %d: got %q", i, m.Payload)
+		}
+	}
+}
+
+// TestClusterStoreMinorityRefuses: with two of three nodes gone, the
+// last one has no quorum: a QoS 1 PUBLISH that must be stored (for a
+// persistent session, or retained) is answered with 0x97 instead of
+// acknowledged, and a persistent session's SUBSCRIBE is not confirmed.
+// A message for clean sessions only needs no store and is delivered.
+func TestClusterStoreMinorityRefuses(t *testing.T) {
+	d := startDurable(t, 3)
+	x := dial(t, d.nodes[0].addr, "x", false)
+	x.sub(t, "q/x")
+	c := dial(t, d.nodes[0].addr, "c", true)
+	c.sub(t, "clean/t")
+	d.crash(1)
+	d.crash(2)
+	p := dial(t, d.nodes[0].addr, "p", true)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*wait)
+	defer cancel()
+	for _, pb := range []*paho.Publish{
+		{Topic: "q/x", QoS: 1, Payload: []byte("for the persistent session")},
+		{Topic: "r/t", QoS: 1, Retain: true, Payload: []byte("retained")},
+	} {
+		pa, err := p.Publish(ctx, pb)
+		if err == nil && (pa == nil || pa.ReasonCode < 0x80) {
+			t.Fatalf("%s acknowledged by a minority: %+v", pb.Topic, pa)
+		}
+		if pa != nil && pa.ReasonCode != 0x97 {
+			t.Fatalf("%s: reason %#x, want 0x97", pb.Topic, pa.ReasonCode)
+		}
+	}
+	p.pub(t, "clean/t", 1, false, "clean")
+	if m := c.recv(t); string(m.Payload) != "clean" {
+		t.Fatalf("clean subscriber got %q", m.Payload)
+	}
+}
