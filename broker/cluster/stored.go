@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/message"
@@ -54,6 +55,7 @@ func (n *Node) Stored(m *message.Message, local []*storage.Commit) *storage.Comm
 	req := binary.AppendUvarint(nil, id)
 	err := n.nc.Publish("k", append(req, n.cfg.NodeName...))
 	c, resolve := storage.NewCommit()
+	local = slices.Clone(local) // the caller's slice is reused for its next message
 	if err != nil {
 		n.forgetCount(id)
 		resolve(fmt.Errorf("%w: the other nodes were not asked (%v)", storage.ErrWrite, err))
