@@ -136,3 +136,40 @@ func (s *Server) RouteRemoteStored(m *message.Message) (int, []*storage.Commit) 
 	routerPool.Put(r)
 	return n, cs
 }
+
+// AdoptSession takes over ss, a session of a node of the cluster that was
+// lost (read from the shared store by the node chosen to adopt them): it
+// is rebuilt here as an offline session, as after a restart, so messages
+// for it queue here until its client reconnects (here or on another node,
+// which then takes it from this one). The record is written back as this
+// node's before AdoptSession returns. A session this node already holds
+// is left alone.
+func (s *Server) AdoptSession(ss storage.Session) error {
+	if s.shared == nil {
+		return nil
+	}
+	s.mu.Lock()
+	_, here := s.sessions[ss.ClientID]
+	s.mu.Unlock()
+	if here {
+		return nil
+	}
+	var fix storage.Batch
+	_, due, err := s.restoreSession(&ss, time.Now(), &fix)
+	if err != nil {
+		return err
+	}
+	if fix.Len() == 0 {
+		rec := ss
+		rec.InboundQoS2 = nil
+		fix.PutSession(rec) // the record names this node now
+	}
+	commit := s.store.Apply(&fix)
+	if due != nil {
+		s.publishWill(due)
+	}
+	s.syncInterest()
+	ctx, cancel := context.WithTimeout(context.Background(), handOverTimeout)
+	defer cancel()
+	return commit.Wait(ctx)
+}

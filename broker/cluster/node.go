@@ -132,6 +132,7 @@ type Node struct {
 	grp         groupState    // shared groups across nodes (groups.go)
 	tokensReady chan struct{} // closed once the tokens were taken from a peer (tokens.go)
 	store       *Store        // the replicated store (store.go), nil without DataDir
+	fo          failover      // lost members (failover.go), under mu
 
 	dropped  atomic.Int64  // messages NATS could not hand to the inbox
 	caughtUp chan struct{} // closed once the retained catch-up ended
@@ -296,6 +297,7 @@ func (n *Node) Join(s *broker.Server) error {
 	n.wg.Go(n.interestLoop)
 	n.wg.Go(n.groupsLoop)
 	if n.store != nil {
+		n.wg.Go(n.watchPeers) // failover.go
 		// The retained messages came from the replicated store, which is
 		// newer than any peer's copy and has every deletion.
 		close(n.caughtUp)
@@ -669,6 +671,7 @@ func (n *Node) readyPeers() []string {
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.noteMembers(peers) // failover.go
 	return slices.DeleteFunc(peers, func(p string) bool { return !n.ready[p] })
 }
 

@@ -435,7 +435,7 @@ func decodeSession(st *sessionState) (storage.Session, error) {
 // wrote their record last). Their queues are kept for the Messages call
 // that follows each, so a restart reads the stream once.
 func (s *Store) Sessions(fn func(storage.Session) error) error {
-	all, err := s.owned()
+	all, err := s.ownedBy(s.node)
 	if err != nil {
 		return err
 	}
@@ -447,7 +447,9 @@ func (s *Store) Sessions(fn func(storage.Session) error) error {
 	return nil
 }
 
-func (s *Store) owned() ([]storage.Session, error) {
+// ownedBy returns the sessions whose record node wrote last, keeping
+// their queues for the Messages calls that follow.
+func (s *Store) ownedBy(node string) ([]storage.Session, error) {
 	recs, err := s.read("x.>")
 	if err != nil {
 		return nil, err
@@ -460,7 +462,7 @@ func (s *Store) owned() ([]storage.Session, error) {
 	s.cacheMu.Lock()
 	defer s.cacheMu.Unlock()
 	for _, st := range by {
-		if st.rec == nil || st.rec.owner != s.node {
+		if st.rec == nil || st.rec.owner != node {
 			continue
 		}
 		ss, err := decodeSession(st)
@@ -619,7 +621,7 @@ func unescapeToken(t string) (string, bool) {
 func (s *Store) Sweep(ctx context.Context, now time.Time) (storage.SweepStats, error) {
 	var st storage.SweepStats
 	var b storage.Batch
-	own, err := s.owned()
+	own, err := s.ownedBy(s.node)
 	if err != nil {
 		return st, err
 	}

@@ -302,3 +302,37 @@ func TestClusterStoreMinorityRefuses(t *testing.T) {
 		t.Fatalf("clean subscriber got %q", m.Payload)
 	}
 }
+
+// TestClusterStoreLostNodesSessionsQueue: a persistent session connected
+// to a node that crashes is adopted by a survivor, so messages published
+// while its client has not reconnected yet queue for it: every message
+// acknowledged after the crash (a publish answered 0x97 while the
+// survivors take the sessions over is sent again) reaches the client
+// when it comes back on the third node.
+func TestClusterStoreLostNodesSessionsQueue(t *testing.T) {
+	d := startDurable(t, 3)
+	x := dial(t, d.nodes[0].addr, "x", false)
+	x.sub(t, "q/x")
+	p := dial(t, d.nodes[1].addr, "p", true)
+	d.crash(0)
+	ctx, cancel := context.WithTimeout(context.Background(), 6*wait)
+	defer cancel()
+	refused := 0
+	for i := 0; i < 50; {
+		pa, err := p.Publish(ctx, &paho.Publish{Topic: "q/x", QoS: 1, Payload: []byte(itoa(i))})
+		if err == nil && pa.ReasonCode < 0x80 {
+			i++
+			continue
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("message %d never acknowledged: %v %+v", i, err, pa)
+		}
+		refused++
+	}
+	y := dialWithPresent(t, d.nodes[2].addr, "x")
+	seen := map[string]bool{}
+	for len(seen) < 50 {
+		seen[string(y.recv(t).Payload)] = true
+	}
+	t.Logf("%d publishes refused during the takeover", refused)
+}

@@ -43,6 +43,11 @@ func (n *Node) Stored(m *message.Message, local []*storage.Commit) *storage.Comm
 		return nil
 	}
 	peers := n.readyPeers()
+	if n.failingOver() {
+		c, resolve := storage.NewCommit()
+		resolve(fmt.Errorf("%w: a node was lost and its sessions are being taken over: send it again", storage.ErrWrite))
+		return c
+	}
 	if len(peers) == 0 {
 		return nil
 	}

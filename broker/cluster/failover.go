@@ -1,0 +1,132 @@
+package cluster
+
+import (
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Failover with the replicated store (docs/cluster.md, "Failure"). When a
+// node is lost, the persistent sessions it held are in the replicated
+// store but in no node's memory: messages published meanwhile would reach
+// no queue of theirs. So:
+//
+//   - the surviving node with the smallest name adopts them (reads them
+//     from the store and holds them offline, as after a restart; their
+//     clients reconnect anywhere and take them from there), then tells the
+//     others ("c.adopted");
+//   - from the moment a node sees the loss until the adoption is done, its
+//     QoS 1/2 PUBLISHes are answered 0x97 (Stored): the message might have
+//     been for one of those sessions, and the publisher sends it again.
+//
+// A message published before the loss was seen is covered by Stored's
+// request to every node: the lost one never answers, so that publish is
+// answered 0x97 too.
+
+const (
+	// watchEvery is how often a node compares its peers with those it
+	// knew: routes have no event to wait on.
+	watchEvery = 100 * time.Millisecond
+	// adoptTimeout bounds how long the nodes wait for an adoption before
+	// they acknowledge again without it.
+	adoptTimeout = 10 * time.Second
+)
+
+// failover is a node's view of lost peers (guarded by Node.mu).
+type failover struct {
+	known map[string]bool      // peers that answered: members
+	lost  map[string]time.Time // members gone whose sessions are not adopted yet
+}
+
+// watchPeers runs with the replicated store: it notices lost members.
+func (n *Node) watchPeers() {
+	if _, err := n.nc.Subscribe("c.adopted", n.onAdopted); err != nil {
+		n.log.Warn("cluster: adoption notices", "err", err)
+	}
+	t := time.NewTicker(watchEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.closed:
+			return
+		case <-t.C:
+			n.readyPeers() // notes losses (noteMembers)
+		}
+	}
+}
+
+// noteMembers updates the failover view from the current peers and the
+// ready ones (under n.mu), starting an adoption for each member lost.
+func (n *Node) noteMembers(peers []string) {
+	if n.store == nil {
+		return
+	}
+	if n.fo.known == nil {
+		n.fo.known = make(map[string]bool)
+		n.fo.lost = make(map[string]time.Time)
+	}
+	for p := range n.ready {
+		if !n.fo.known[p] {
+			n.fo.known[p] = true
+			delete(n.fo.lost, p) // back
+		}
+	}
+	for p := range n.fo.known {
+		if slices.Contains(peers, p) {
+			continue
+		}
+		delete(n.fo.known, p)
+		n.fo.lost[p] = time.Now()
+		n.log.Warn("cluster: a node was lost; its persistent sessions are taken over from the replicated store", "node", p)
+		n.wg.Go(func() { n.adopt(p) })
+	}
+}
+
+// failingOver reports whether a lost member's sessions are still being
+// adopted (the publishes of that time are refused: Stored).
+func (n *Node) failingOver() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for p, since := range n.fo.lost {
+		if time.Since(since) > adoptTimeout {
+			n.log.Warn("cluster: no node confirmed it took over a lost node's sessions", "node", p, "timeout", adoptTimeout)
+			delete(n.fo.lost, p)
+		}
+	}
+	return len(n.fo.lost) > 0
+}
+
+// adopt takes over lost's sessions if this node is the surviving member
+// with the smallest name, and tells every node when done.
+func (n *Node) adopt(lost string) {
+	ready := n.readyPeers()
+	if slices.ContainsFunc(ready, func(p string) bool { return p < n.cfg.NodeName }) {
+		return // another node adopts; onAdopted clears the loss
+	}
+	start := time.Now()
+	sessions, err := n.store.ownedBy(lost)
+	if err != nil {
+		n.log.Error("cluster: could not read a lost node's sessions", "node", lost, "err", err)
+		return
+	}
+	adopted := 0
+	for _, ss := range sessions {
+		if err := n.srv.AdoptSession(ss); err != nil {
+			n.log.Error("cluster: could not take over a lost node's session", "node", lost, "client", ss.ClientID, "err", err)
+			continue
+		}
+		adopted++
+	}
+	n.log.Info("cluster: took over a lost node's persistent sessions", "node", lost, "sessions", adopted, "took", time.Since(start).Round(time.Millisecond))
+	n.mu.Lock()
+	delete(n.fo.lost, lost)
+	n.mu.Unlock()
+	n.nc.Publish("c.adopted", []byte(lost))
+}
+
+func (n *Node) onAdopted(m *nats.Msg) {
+	n.mu.Lock()
+	delete(n.fo.lost, string(m.Data))
+	n.mu.Unlock()
+}
