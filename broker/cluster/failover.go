@@ -18,7 +18,11 @@ import (
 //     others ("c.adopted");
 //   - from the moment a node sees the loss until the adoption is done, its
 //     QoS 1/2 PUBLISHes are answered 0x97 (Stored): the message might have
-//     been for one of those sessions, and the publisher sends it again.
+//     been for one of those sessions, and the publisher sends it again;
+//   - a node that reaches no majority of the store's replicas (itself
+//     included) answers every QoS 1/2 PUBLISH 0x97 until it does again: a
+//     partitioned minority stops acknowledging instead of diverging. QoS 0
+//     still flows between the nodes it reaches.
 //
 // A message published before the loss was seen is covered by Stored's
 // request to every node: the lost one never answers, so that publish is
@@ -37,6 +41,9 @@ const (
 type failover struct {
 	known map[string]bool      // peers that answered: members
 	lost  map[string]time.Time // members gone whose sessions are not adopted yet
+	// minority: this node and the peers it reaches are no majority of the
+	// replicated store's nodes; it acknowledges no QoS 1/2 PUBLISH then.
+	minority bool
 }
 
 // watchPeers runs with the replicated store: it notices lost members.
@@ -72,6 +79,13 @@ func (n *Node) noteMembers(peers []string) {
 			delete(n.fo.lost, p) // back
 		}
 	}
+	reach := 1
+	for _, p := range peers {
+		if n.ready[p] {
+			reach++
+		}
+	}
+	n.fo.minority = 2*reach <= n.store.replicas
 	for p := range n.fo.known {
 		if slices.Contains(peers, p) {
 			continue
@@ -83,11 +97,15 @@ func (n *Node) noteMembers(peers []string) {
 	}
 }
 
-// failingOver reports whether a lost member's sessions are still being
-// adopted (the publishes of that time are refused: Stored).
+// failingOver reports whether this node is in a minority, or a lost
+// member's sessions are still being adopted: the QoS 1/2 publishes of
+// that time are refused (Stored).
 func (n *Node) failingOver() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.fo.minority {
+		return true
+	}
 	for p, since := range n.fo.lost {
 		if time.Since(since) > adoptTimeout {
 			n.log.Warn("cluster: no node confirmed it took over a lost node's sessions", "node", p, "timeout", adoptTimeout)

@@ -68,9 +68,10 @@ const (
 // Store is the cluster's replicated [storage.Shared] (see above). Get it
 // from [Node.Store].
 type Store struct {
-	node string
-	js   jetstream.JetStream
-	st   jetstream.Stream
+	node     string
+	replicas int // of the stream, when this node found or made it
+	js       jetstream.JetStream
+	st       jetstream.Stream
 
 	mu     sync.Mutex // orders Apply; guards closed
 	closed bool
@@ -114,7 +115,7 @@ func (n *Node) Store(ctx context.Context) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{node: n.cfg.NodeName, js: js, st: st,
+	s := &Store{node: n.cfg.NodeName, js: js, st: st, replicas: st.CachedInfo().Config.Replicas,
 		in: make(chan *job, applyQueue), out: make(chan *job, applyQueue), done: make(chan struct{}),
 		queues: make(map[string][]storage.Message)}
 	go s.write()
