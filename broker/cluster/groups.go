@@ -391,15 +391,7 @@ func (n *Node) forward(node, client, filter string, account uint64, final bool, 
 	if bp == nil {
 		bp = new([]byte)
 	}
-	var fl byte
-	if final {
-		fl = fwdFinal
-	}
-	b := append((*bp)[:0], fl)
-	b = appendString(b, client)
-	b = appendString(b, filter)
-	b = binary.AppendUvarint(b, account)
-	b = appendEnvelope(b, m)
+	b := appendForward((*bp)[:0], client, filter, account, final, m)
 	if err := n.nc.Publish("g."+node, b); err != nil {
 		n.log.Warn("cluster: forward to a shared-group member's node failed", "node", node, "client", client, "err", err)
 	}
@@ -412,23 +404,45 @@ func (n *Node) forward(node, client, filter string, account uint64, final bool, 
 // onForward delivers a message another node picked one of this node's
 // members for.
 func (n *Node) onForward(data []byte) {
-	d := decoder{b: data}
-	fl := d.byte()
-	client := d.string()
-	filter := d.string()
-	account := d.uvarint()
-	if d.err {
-		n.log.Warn("cluster: dropped a malformed forwarded message")
-		return
-	}
-	m, err := decodeEnvelope(d.b)
+	final, client, filter, account, m, err := decodeForward(data)
 	if err != nil {
 		n.log.Warn("cluster: dropped a malformed forwarded message", "err", err)
 		return
 	}
-	if !n.srv.DeliverShared(m, client, filter, account, fl&fwdFinal != 0) {
+	if !n.srv.DeliverShared(m, client, filter, account, final) {
 		n.log.Debug("cluster: a forwarded message found no member of its group", "client", client, "filter", filter)
 	}
+}
+
+// appendForward encodes a message forwarded to a shared-group member:
+// flags, the member's client id and filter, its account, the envelope.
+func appendForward(b []byte, client, filter string, account uint64, final bool, m *message.Message) []byte {
+	var fl byte
+	if final {
+		fl = fwdFinal
+	}
+	b = append(b, fl)
+	b = appendString(b, client)
+	b = appendString(b, filter)
+	b = binary.AppendUvarint(b, account)
+	return appendEnvelope(b, m)
+}
+
+// decodeForward decodes what [appendForward] encodes.
+func decodeForward(data []byte) (final bool, client, filter string, account uint64, m *message.Message, err error) {
+	d := decoder{b: data}
+	fl := d.byte()
+	client = d.string()
+	filter = d.string()
+	account = d.uvarint()
+	if d.err {
+		return false, "", "", 0, nil, errEnvelope
+	}
+	m, err = decodeEnvelope(d.b)
+	if err != nil {
+		return false, "", "", 0, nil, err
+	}
+	return fl&fwdFinal != 0, client, filter, account, m, nil
 }
 
 // remoteMembers returns how many members of other nodes this node holds.

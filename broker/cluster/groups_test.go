@@ -9,6 +9,8 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/mqttboard/mqttboard/broker"
+	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/packet"
 )
 
 // collect reads each member's messages until it has seen ends markers
@@ -272,4 +274,28 @@ func TestClusterStickyOfflineMember(t *testing.T) {
 			t.Fatalf("device %d is with member %d after m2 came back, was with %d", d, who, first[d])
 		}
 	}
+}
+
+// FuzzDecodeForward: a forwarded message from another node, whole or
+// corrupt, decodes or is refused, never panics, and what decodes encodes
+// back to the same member, filter, account and message.
+func FuzzDecodeForward(f *testing.F) {
+	f.Add(appendForward(nil, "m1", "$share/g/t/+", 0, false, &message.Message{Topic: "t/1", Payload: []byte("x"), QoS: 1}))
+	f.Add(appendForward(nil, "m2", "$share/s:1:1/dev/+/d", 7, true, &message.Message{Topic: "dev/3/d", Origin: "p",
+		Props: packet.Properties{User: []packet.UserProperty{{Key: "a", Value: "b"}}}}))
+	f.Add([]byte{0, 1, 'm', 0, 0})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		final, client, filter, account, m, err := decodeForward(b)
+		if err != nil {
+			return
+		}
+		f2, c2, fl2, a2, m2, err := decodeForward(appendForward(nil, client, filter, account, final, m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f2 != final || c2 != client || fl2 != filter || a2 != account || m2.Topic != m.Topic || string(m2.Payload) != string(m.Payload) {
+			t.Fatal("re-encoding changed the forwarded message")
+		}
+	})
 }
