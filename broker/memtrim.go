@@ -111,14 +111,9 @@ func trimLoop(every time.Duration, quit, done chan struct{}) {
 		allocs, live, resident := read()
 		quiet := allocs-last < live/8
 		last = allocs
-		// live is as of the last collection: after a busy spell that
-		// may have been at its peak (full queues), and no collection
-		// follows while nothing allocates, so the first quiet look
-		// trims whatever the peak left behind; later ones only when the
-		// heap grew well past what is live.
 		wasBusy := busy
 		busy = !quiet
-		if quiet && live > 0 && (wasBusy && resident > live+trimSlack || resident > live+live/4+trimSlack) {
+		if shouldTrim(quiet, wasBusy, live, resident) {
 			debug.FreeOSMemory()
 			last, _, _ = read()
 			trimmer.mu.Lock()
@@ -126,6 +121,21 @@ func trimLoop(every time.Duration, quit, done chan struct{}) {
 			trimmer.mu.Unlock()
 		}
 	}
+}
+
+// shouldTrim decides a look: only when quiet; then, since live is as of
+// the last collection — after a busy spell possibly its peak (full
+// queues), with no collection following while nothing allocates — the
+// first quiet look trims whatever is resident past live, and later ones
+// only once the heap grew a quarter past it.
+func shouldTrim(quiet, wasBusy bool, live, resident uint64) bool {
+	if !quiet || live == 0 {
+		return false
+	}
+	if wasBusy {
+		return resident > live+trimSlack
+	}
+	return resident > live+live/4+trimSlack
 }
 
 // trimSlack is what the trimmer leaves resident above the live heap in any
