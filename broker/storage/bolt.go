@@ -196,9 +196,13 @@ func (s *Bolt) openDB(path string) (db *bbolt.DB, err error) {
 }
 
 // Apply implements [Store.Apply]. It encodes the batch in the caller's
-// goroutine straight into the pending group (group.go), so the committer
-// only hands bytes to bbolt, and it returns the group's Commit.
+// goroutine, without the store's lock, into a staging buffer, then under
+// the lock copies it into the pending group (group.go), so the committer
+// only hands bytes to bbolt; it returns the group's Commit.
 func (s *Bolt) Apply(b *Batch) *Commit {
+	st := stagePool.Get().(*group)
+	defer releaseStage(st)
+	st.encode(b) // without the lock: callers encode in parallel
 	s.gmu.Lock()
 	for !s.closed && s.full() {
 		s.room.Wait()
@@ -210,7 +214,7 @@ func (s *Bolt) Apply(b *Batch) *Commit {
 	g := s.pending
 	wasIdle := !g.touched
 	before := len(g.prims)
-	g.encode(b)
+	g.merge(st)
 	c, after := g.commit, len(g.prims)
 	s.gmu.Unlock()
 	if wasIdle || (before < s.opts.MaxBatchOps && after >= s.opts.MaxBatchOps) {

@@ -263,8 +263,10 @@ func TestBoltGroupCancelsAckedPut(t *testing.T) {
 	b.PutMessage("s", sampleMessage(4, Queued))
 	b.DeleteSession("s") // seqs start again after it
 	b.PutMessage("s", sampleMessage(4, Queued))
+	st := new(group)
+	st.encode(&b)
 	g := newGroup()
-	g.encode(&b)
+	g.merge(st)
 	// Left: seq 2 (put), seq 3 (both puts, the delete), seq 4 (first put),
 	// the session deletion (3 prims), seq 4 again; gone: seq 1's put and
 	// delete.

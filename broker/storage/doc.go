@@ -16,9 +16,10 @@
 // session it was routed to (and stored it as retained, if so) resolves
 // with a nil error. Commits resolve in Apply order.
 //
-// The embedded store group-commits: Apply encodes its batch, in the
-// caller's goroutine, into the pending group (one buffer for all of them)
-// and returns the group's Commit; one goroutine takes the whole group,
+// The embedded store group-commits: Apply encodes its batch in the
+// caller's goroutine without the store's lock (callers encode in
+// parallel), copies the bytes into the pending group (one buffer for all
+// of them) under the lock and returns the group's Commit; one goroutine takes the whole group,
 // writes it in one bbolt transaction and fsyncs once, while the next group
 // fills. A message put and deleted in the same group (a delivery
 // acknowledged before its group was written) cancels out and never

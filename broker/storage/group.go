@@ -1,6 +1,9 @@
 package storage
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"sync"
+)
 
 // A group is what one bbolt transaction (one fsync) writes: every batch
 // applied while the previous group was being written, already encoded by
@@ -53,7 +56,23 @@ type prim struct {
 	// cond, when set, runs against the stored value of key first and the
 	// prim applies only if it returns true (the sweep's re-check).
 	cond func(stored []byte) bool
+	// What merge does with the pending group's fresh-put index for this
+	// prim, and the message it is about (see group.fresh).
+	fresh    freshAction
+	clientID string
+	seq      uint64
 }
+
+// freshAction is a prim's effect on the index of fresh puts.
+type freshAction byte
+
+const (
+	freshNone   freshAction = iota
+	freshPut                // a new Queued message: index it
+	freshModify             // a state change: the record is no longer fresh
+	freshDelete             // a deletion: cancels a fresh put of the same message
+	freshDrop               // the session's queue is deleted: forget its entries
+)
 
 func newGroup() *group { return &group{commit: newCommit()} }
 
@@ -125,9 +144,60 @@ func (g *group) add(p prim) {
 	g.prims = append(g.prims, p)
 }
 
-// encode appends b's operations to the group.
-func (g *group) encode(b *Batch) {
+// merge appends what encode staged in st to the pending group, under the
+// store's lock: the bytes are copied, the prims' spans shifted, and the
+// fresh-put index applied in order (a delete of a fresh put of this
+// group cancels both).
+func (g *group) merge(st *group) {
 	g.touched = true
+	base := len(g.arena)
+	g.arena = append(g.arena, st.arena...)
+	for _, p := range st.prims {
+		p.sub.off += base
+		p.key.off += base
+		p.value.off += base
+		switch p.fresh {
+		case freshPut:
+			g.fresh.put(p.clientID, p.seq, len(g.prims))
+		case freshModify:
+			g.fresh.take(p.clientID, p.seq)
+		case freshDelete:
+			if i := g.fresh.take(p.clientID, p.seq); i >= 0 {
+				g.prims[i].dead = true
+				continue
+			}
+		case freshDrop:
+			g.fresh.dropClient(p.clientID) // the session's seqs start again
+		}
+		p.clientID = "" // not needed in the transaction
+		g.add(p)
+	}
+}
+
+// stagePool holds the groups Apply encodes into before it takes the lock.
+var stagePool = sync.Pool{New: func() any { return new(group) }}
+
+// releaseStage empties a staging group and returns it to stagePool.
+func releaseStage(st *group) {
+	if cap(st.arena) > keepArenaBytes {
+		st.arena = nil
+	} else {
+		st.arena = st.arena[:0]
+	}
+	if cap(st.prims) > keepPrims {
+		st.prims = nil
+	} else {
+		clear(st.prims) // client ids, closures
+		st.prims = st.prims[:0]
+	}
+	stagePool.Put(st)
+}
+
+// encode appends b's operations to st, a staging group (see merge): it
+// runs in the caller's goroutine without the store's lock, so callers
+// encode in parallel.
+func (st *group) encode(b *Batch) {
+	g := st
 	for i := range b.ops {
 		o := &b.ops[i]
 		switch o.kind {
@@ -138,29 +208,24 @@ func (g *group) encode(b *Batch) {
 			g.add(prim{bucket: bucketSessions, key: id, value: g.since(off)})
 		case opDeleteSession:
 			id := g.name('c', o.clientID)
-			g.add(prim{del: true, bucket: bucketSessions, key: id})
+			g.add(prim{del: true, bucket: bucketSessions, key: id, fresh: freshDrop, clientID: o.clientID})
 			g.add(prim{delBucket: true, bucket: bucketQueues, key: id})
 			g.add(prim{delBucket: true, bucket: bucketInbound, key: id})
-			g.fresh.dropClient(o.clientID) // the session's seqs start again
 		case opPutMessage:
+			// A Queued put is a new message; any other state changes a
+			// record written before, so a delete must then reach the disk.
+			fa := freshModify
 			if o.message.State == Queued {
-				g.fresh.put(o.clientID, o.seq, len(g.prims))
-			} else {
-				// A state change of a record written before: a delete
-				// must reach the disk to remove that one.
-				g.fresh.take(o.clientID, o.seq)
+				fa = freshPut
 			}
 			id := g.name('c', o.clientID)
 			key := g.seq(o.seq)
 			off := g.start()
 			g.arena = appendMessage(g.arena, o.message)
-			g.add(prim{hasSub: true, bucket: bucketQueues, sub: id, key: key, value: g.since(off)})
+			g.add(prim{hasSub: true, bucket: bucketQueues, sub: id, key: key, value: g.since(off), fresh: fa, clientID: o.clientID, seq: o.seq})
 		case opDeleteMessage:
-			if i := g.fresh.take(o.clientID, o.seq); i >= 0 {
-				g.prims[i].dead = true
-				continue
-			}
-			g.add(prim{del: true, hasSub: true, bucket: bucketQueues, sub: g.name('c', o.clientID), key: g.seq(o.seq)})
+			g.add(prim{del: true, hasSub: true, bucket: bucketQueues, sub: g.name('c', o.clientID), key: g.seq(o.seq),
+				fresh: freshDelete, clientID: o.clientID, seq: o.seq})
 		case opMarkInbound:
 			g.add(prim{hasSub: true, bucket: bucketInbound, sub: g.name('c', o.clientID), key: g.packetID(uint16(o.seq))})
 		case opClearInbound:
@@ -185,10 +250,9 @@ func (g *group) encode(b *Batch) {
 			}
 			// All three check the session record (applyPrim reads it for
 			// bucket deletions), which is deleted last.
-			g.add(prim{delBucket: true, bucket: bucketQueues, key: id, cond: expiredNow})
+			g.add(prim{delBucket: true, bucket: bucketQueues, key: id, cond: expiredNow, fresh: freshDrop, clientID: o.clientID})
 			g.add(prim{delBucket: true, bucket: bucketInbound, key: id, cond: expiredNow})
 			g.add(prim{del: true, bucket: bucketSessions, key: id, cond: expiredNow})
-			g.fresh.dropClient(o.clientID)
 		case opSweepMessage:
 			now := o.now
 			g.add(prim{del: true, hasSub: true, bucket: bucketQueues, sub: g.name('c', o.clientID), key: g.seq(o.seq), cond: func(v []byte) bool {
