@@ -6,12 +6,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker"
@@ -166,6 +168,13 @@ last seconds). One broker at a time may use DIR.`,
 }
 
 func brokerRun(ctx context.Context, o *BrokerOptions) error {
+	// The broker's log (its connections', NATS's goroutines) and this
+	// function's own messages go to ErrOut at once: one lock for all, so
+	// that a writer not safe for concurrent use (a test's buffer) works
+	// and lines never interleave.
+	ios := *o.IO
+	ios.ErrOut = &lockedWriter{w: o.IO.ErrOut}
+	o.IO = &ios
 	var lvl slog.Level
 	lvl.UnmarshalText([]byte(o.LogLevel))
 	opts := broker.Options{Logger: slog.New(slog.NewTextHandler(o.IO.ErrOut, &slog.HandlerOptions{Level: lvl}))}
@@ -569,4 +578,16 @@ func startAPI(s *broker.Server, o *BrokerOptions) (*http.Server, error) {
 	}
 	fmt.Fprintf(o.IO.Out, "listening on %s://%s (REST API, /metrics, /healthz)\n", scheme, l.Addr())
 	return hs, nil
+}
+
+// lockedWriter serialises writes to w.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
