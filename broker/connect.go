@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"strings"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/message"
@@ -44,8 +45,12 @@ func (c *conn) refuse(code packet.ReasonCode, reason string) {
 func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	o := &c.s.opts
 	c.v = p.ProtocolVersion
-	c.clientID = p.ClientID
-	c.username = p.Username
+	// The CONNECT's strings alias its whole body, password included: the
+	// ones kept for the connection's life are copied, so an idle
+	// connection holds neither the packet (48 bytes and up each) nor the
+	// password.
+	c.clientID = strings.Clone(p.ClientID)
+	c.username = strings.Clone(p.Username)
 	c.problemInfo = !p.Props.Has(packet.PropRequestProblemInfo) || p.Props.RequestProblemInfo == 1
 	c.recvMax = 65535
 	if p.Props.Has(packet.PropReceiveMaximum) {
