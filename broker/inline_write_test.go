@@ -10,19 +10,28 @@ import (
 	"github.com/mqttboard/mqttboard/packet"
 )
 
-// TestInlineWriteKeepsOrder: four publishers send 16 KB messages, in
-// bursts of one to eight packets per write, to one subscriber that does
-// not read until all were routed. On the event loop a publisher's burst
-// writes to the subscriber's socket itself until the socket is full, then
-// the subscriber's write task writes the rest, waiting for room, while
-// other bursts keep enqueueing; the subscriber must then read every
-// message once, each publisher's in the order sent, byte for byte.
+// TestInlineWriteKeepsOrder: one, then four publishers send 16 KB
+// messages, in bursts of one to eight packets per write, to one
+// subscriber that does not read until all were routed. On the event loop
+// a lone publisher's burst writes to the subscriber's socket itself until
+// the socket is full, then the subscriber's write task writes the rest,
+// waiting for room, while later bursts keep enqueueing (with four, the
+// bursts overlap and leave the writes to the write task); the subscriber
+// must then read every message once, each publisher's in the order sent,
+// byte for byte.
 func TestInlineWriteKeepsOrder(t *testing.T) {
+	for _, pubs := range []int{1, 4} {
+		t.Run(fmt.Sprint(pubs), func(t *testing.T) { inlineWriteOrder(t, pubs) })
+	}
+}
+
+func inlineWriteOrder(t *testing.T, pubs int) {
 	addr := brokertest.Start(t)
 	s := rawClient(t, addr, "s", packet.Properties{})
 	s.nc.(*net.TCPConn).SetReadBuffer(64 << 10) // fill the sockets early
 	s.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "o/#"})
-	const pubs, per, size = 4, 150, 16 << 10
+	const size = 16 << 10
+	per := 600 / pubs // 9.6 MB in all: more than the sockets hold
 	ps := make([]*raw, pubs)
 	for i := range ps {
 		ps[i] = rawClient(t, addr, fmt.Sprintf("p%d", i), packet.Properties{})

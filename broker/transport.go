@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/eventloop"
@@ -35,6 +36,11 @@ type loop struct {
 	poller *eventloop.Poller
 	pool   *eventloop.Pool
 	wheel  *eventloop.Wheel
+	// bursts counts the read tasks handed to the pool and not yet done:
+	// more than one means the loop is busy, and the writer leaves the
+	// writes to the write tasks, which then carry the messages of many
+	// bursts in one writev (see conn.writeNow).
+	bursts atomic.Int32
 }
 
 // Read-side states of an event-loop connection (conn.rstate).
@@ -103,7 +109,11 @@ type (
 	writeTask conn
 )
 
-func (t *readTask) Run()  { (*conn)(t).burst() }
+func (t *readTask) Run() {
+	c := (*conn)(t)
+	defer c.s.loop.bursts.Add(-1)
+	c.burst()
+}
 func (t *writeTask) Run() { (*conn)(t).writeLoop() }
 
 // detachSocket takes the descriptor out of an accepted TCP connection
@@ -163,6 +173,7 @@ func (c *conn) Ready() {
 		switch c.rstate.Load() {
 		case readIdle:
 			if c.rstate.CompareAndSwap(readIdle, readRunning) {
+				c.s.loop.bursts.Add(1)
 				c.s.loop.pool.Go((*readTask)(c))
 				return
 			}
@@ -190,6 +201,7 @@ func (c *conn) Due(now int64) int64 {
 		}
 		if c.rstate.CompareAndSwap(readIdle, readRunning) {
 			c.timedOut = true // published to the task by Pool.Go
+			c.s.loop.bursts.Add(1)
 			c.s.loop.pool.Go((*readTask)(c))
 			return 0
 		}

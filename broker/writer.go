@@ -379,15 +379,16 @@ const inlineBatches = 2
 // goroutine, with writevs that do not wait: at low rates a message then
 // reaches the subscriber's socket without a second goroutine (the hand-
 // over to a write task was a scheduler round trip per message, more
-// than the writev itself), and at high rates the burst's messages still
-// go out together, one writev per subscriber per burst. It falls back to
-// the write task (Wake) when a write is in progress or the connection is
-// not the event loop's, and hands over the rest when the socket is full,
-// the queue needs more than inlineBatches batches or a Wake came
-// meanwhile. Only one writer ever runs: writing is claimed under c.mu
+// than the writev itself). It falls back to the write task (Wake) when
+// other read bursts are queued or running (at high rates: the write task,
+// run after them, then writes what all of them routed in one writev; a
+// writev per publisher's burst cost fan-in its batching), when a write is
+// in progress, or when the connection is not the event loop's, and it
+// hands over the rest when the socket is full, the queue needs more than
+// inlineBatches batches or a Wake came meanwhile. Only one writer ever runs: writing is claimed under c.mu
 // exactly as Wake claims it.
 func (c *conn) writeNow() {
-	if !c.evMode {
+	if !c.evMode || c.s.loop.bursts.Load() > 1 {
 		c.Wake()
 		return
 	}
