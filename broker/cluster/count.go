@@ -79,7 +79,7 @@ func (n *Node) Remote(m *message.Message, count bool) int {
 		n.mu.Unlock()
 	}()
 	req := binary.AppendUvarint(nil, id)
-	if n.nc.Publish("k", append(req, n.cfg.NodeName...)) != nil {
+	if n.send("k", append(req, n.cfg.NodeName...), false) != nil {
 		return 0
 	}
 	t := time.NewTimer(countTimeout)

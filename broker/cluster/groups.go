@@ -392,7 +392,7 @@ func (n *Node) forward(node, client, filter string, account uint64, final bool, 
 		bp = new([]byte)
 	}
 	b := appendForward((*bp)[:0], client, filter, account, final, m)
-	if err := n.nc.Publish("g."+node, b); err != nil {
+	if err := n.send("g."+node, b, false); err != nil { // never waits (flow.go)
 		n.log.Warn("cluster: forward to a shared-group member's node failed", "node", node, "client", client, "err", err)
 	}
 	if cap(b) <= 64<<10 {

@@ -6,6 +6,7 @@
 package cluster
 
 import (
+	"cmp"
 	"crypto/rand"
 	"encoding/binary"
 	"encoding/hex"
@@ -73,6 +74,11 @@ type Config struct {
 	// SyncAlways makes JetStream fsync every write (--fsync always);
 	// otherwise it syncs every 2 minutes and relies on the replicas.
 	SyncAlways bool
+
+	// For tests (flow_test.go): the inbox's length (0: inboxLen), and a
+	// function the inbox goroutine runs before each message.
+	inboxLen int
+	onHandle func(*Node)
 }
 
 // nodeName is what a node name may be.
@@ -82,7 +88,8 @@ var nodeName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 const (
 	// inboxLen is the channel between the NATS client and the goroutine
 	// that routes other nodes' messages: NATS drops (and reports) what
-	// does not fit, so it is sized for a burst of ~100 ms at full speed.
+	// does not fit, so the senders' windows (flow.go) are sized to fit it:
+	// 4,096 messages per peer for up to 15 peers.
 	inboxLen = 1 << 16
 	// syncTimeout bounds how long SUBACK waits for the peers to confirm
 	// new interest: a peer that does not answer is being lost anyway.
@@ -135,6 +142,7 @@ type Node struct {
 	fo          failover      // lost members (failover.go), under mu
 
 	dropped  atomic.Int64  // messages NATS could not hand to the inbox
+	flow     flow          // flow control to the other nodes' inboxes (flow.go)
 	caughtUp chan struct{} // closed once the retained catch-up ended
 	bufPool  sync.Pool
 }
@@ -252,7 +260,7 @@ func Open(cfg Config) (*Node, error) {
 	n := &Node{
 		cfg: cfg, log: cfg.Logger, ns: ns,
 		queue:  "n." + cfg.NodeName,
-		inbox:  make(chan *nats.Msg, inboxLen),
+		inbox:  make(chan *nats.Msg, cmp.Or(cfg.inboxLen, inboxLen)),
 		wake:   make(chan struct{}, 1),
 		closed: make(chan struct{}),
 		refs:   make(map[string]int),
@@ -270,6 +278,7 @@ func Open(cfg Config) (*Node, error) {
 		caughtUp: make(chan struct{}),
 	}
 	n.grp.init()
+	n.initFlow(cap(n.inbox))
 	n.nc, err = nats.Connect("", nats.InProcessServer(ns), nats.Token(token), nats.NoEcho(), nats.Name(cfg.NodeName),
 		nats.MaxReconnects(-1), nats.ErrorHandler(n.natsError))
 	if err != nil {
@@ -286,7 +295,7 @@ func (n *Node) SetTokens(r Replica) { n.cfg.Tokens = r }
 // messages, claims and requests for s. Call it once, before s serves.
 func (n *Node) Join(s *broker.Server) error {
 	n.srv = s
-	if err := errors.Join(n.subscribeControl(), n.subscribeGroups(), n.startTokens()); err != nil {
+	if err := errors.Join(n.subscribeControl(), n.subscribeFlow(), n.subscribeGroups(), n.startTokens()); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
 	s.SetBridge(n)
@@ -457,7 +466,8 @@ func (n *Node) Publish(m *message.Message) {
 		b = appendEnvelope((*bp)[:0], m)
 	}
 	// The NATS client copies b into its write buffer before returning.
-	if err := n.nc.Publish(subject(prefix, m.Topic), b); err != nil {
+	// send waits while a peer's inbox has no room (flow.go).
+	if err := n.send(subject(prefix, m.Topic), b, true); err != nil {
 		n.log.Warn("cluster: publish to the other nodes failed", "topic", m.Topic, "err", err)
 	}
 	if cap(b) <= 64<<10 {
@@ -469,7 +479,7 @@ func (n *Node) Publish(m *message.Message) {
 // DeleteRetained implements [broker.Bridge].
 func (n *Node) DeleteRetained(filter string, account uint64) {
 	b := binary.BigEndian.AppendUint64(nil, account)
-	if err := n.nc.Publish("d", append(b, filter...)); err != nil {
+	if err := n.send("d", append(b, filter...), false); err != nil {
 		n.log.Warn("cluster: wildcard deletion not sent to the other nodes", "filter", filter, "err", err)
 	}
 }
@@ -487,8 +497,15 @@ func (n *Node) receive() {
 }
 
 func (n *Node) handle(nm *nats.Msg) {
+	if n.cfg.onHandle != nil {
+		n.cfg.onHandle(n)
+	}
 	if len(nm.Subject) > 2 && nm.Subject[:2] == "g." {
 		n.onForward(nm.Data) // groups.go
+		return
+	}
+	if nm.Subject == "f" {
+		n.onMarker(nm.Data) // flow.go
 		return
 	}
 	if nm.Subject == "k" {
@@ -670,9 +687,11 @@ func (n *Node) readyPeers() []string {
 		}
 	}
 	n.mu.Lock()
-	defer n.mu.Unlock()
 	n.noteMembers(peers) // failover.go
-	return slices.DeleteFunc(peers, func(p string) bool { return !n.ready[p] })
+	peers = slices.DeleteFunc(peers, func(p string) bool { return !n.ready[p] })
+	n.mu.Unlock()
+	n.flowPeers(peers) // flow.go
+	return peers
 }
 
 // pingPeers returns once every peer answered a ping (or syncTimeout).

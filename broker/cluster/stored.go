@@ -58,7 +58,7 @@ func (n *Node) Stored(m *message.Message, local []*storage.Commit) *storage.Comm
 	// After the message on the same connection: every node reads the
 	// request after routing it.
 	req := binary.AppendUvarint(nil, id)
-	err := n.nc.Publish("k", append(req, n.cfg.NodeName...))
+	err := n.send("k", append(req, n.cfg.NodeName...), false)
 	c, resolve := storage.NewCommit()
 	local = slices.Clone(local) // the caller's slice is reused for its next message
 	if err != nil {
