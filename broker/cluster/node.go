@@ -88,8 +88,7 @@ var nodeName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 const (
 	// inboxLen is the channel between the NATS client and the goroutine
 	// that routes other nodes' messages: NATS drops (and reports) what
-	// does not fit, so the senders' windows (flow.go) are sized to fit it:
-	// 4,096 messages per peer for up to 15 peers.
+	// does not fit, so the senders' windows (flow.go) are sized to fit it.
 	inboxLen = 1 << 16
 	// syncTimeout bounds how long SUBACK waits for the peers to confirm
 	// new interest: a peer that does not answer is being lost anyway.
