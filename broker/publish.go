@@ -103,7 +103,14 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 	var subscribers int
 	var routed *message.Message
+	var refused *storage.Commit
+	if code == packet.Success && c.s.shared != nil {
+		refused = c.s.refused(p.QoS) // cluster_store.go
+	}
 	switch {
+	case refused != nil:
+		// A cluster node in a minority or failing over takes no QoS 1/2
+		// message: not routed, answered 0x97 (cluster_store.go).
 	case code == packet.Success && wildcard:
 		n := c.deleteRetained(topic) // tokens.go: in the publisher's account; persist.go stores it
 		// cluster.go: the other nodes delete what matches too.
@@ -160,6 +167,9 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		c.route.applyRoute(c.s) // an inbound id or deletion not applied by route
 		commits = c.route.takeCommits()
 		commits = c.s.withRemote(routed, commits) // cluster_store.go: other nodes' persistent sessions
+		if refused != nil {
+			commits = append(commits, refused)
+		}
 	}
 	switch p.QoS {
 	case 1:

@@ -33,8 +33,11 @@ const (
 	// knew: routes have no event to wait on.
 	watchEvery = 100 * time.Millisecond
 	// adoptTimeout bounds how long the nodes wait for an adoption before
-	// they acknowledge again without it.
-	adoptTimeout = 10 * time.Second
+	// they acknowledge again without it. The adoption reads the store,
+	// which first needs a stream leader: after a kill -9 of the leader,
+	// JetStream elects one after its election timeout (4 to 9 s), so this
+	// is well above that.
+	adoptTimeout = 90 * time.Second
 )
 
 // failover is a node's view of lost peers (guarded by Node.mu).
@@ -97,6 +100,10 @@ func (n *Node) noteMembers(peers []string) {
 	}
 }
 
+// Refusing implements the broker's refusal of QoS 1/2 PUBLISHes before
+// they are routed (cluster_store.go): see failingOver.
+func (n *Node) Refusing() bool { return n.store != nil && n.failingOver() }
+
 // failingOver reports whether this node is in a minority, or a lost
 // member's sessions are still being adopted: the QoS 1/2 publishes of
 // that time are refused (Stored).
@@ -124,6 +131,15 @@ func (n *Node) adopt(lost string) {
 	}
 	start := time.Now()
 	sessions, err := n.store.ownedBy(lost)
+	for err != nil && time.Since(start) < adoptTimeout {
+		n.log.Warn("cluster: reading a lost node's sessions failed; trying again", "node", lost, "err", err)
+		select {
+		case <-n.closed:
+			return
+		case <-time.After(time.Second):
+		}
+		sessions, err = n.store.ownedBy(lost)
+	}
 	if err != nil {
 		n.log.Error("cluster: could not read a lost node's sessions", "node", lost, "err", err)
 		return

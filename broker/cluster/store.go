@@ -56,8 +56,13 @@ const (
 	// acknowledgement: longer than a leader election (~0.3 s in the spike),
 	// short enough that a publisher in a minority hears 0x97 in seconds.
 	commitTimeout = 5 * time.Second
-	// readTimeout bounds a read of the replicated state.
-	readTimeout = 30 * time.Second
+	// readTimeout bounds a read of the replicated state: a replica that
+	// catches up (a node that restarts) may take a while to reach the
+	// barrier.
+	readTimeout = time.Minute
+	// barrierTTL is how long a read barrier stays in the stream: longer
+	// than a read may take, or a lagging replica would never see it.
+	barrierTTL = 2 * readTimeout
 	// applyQueue is the number of batches waiting for the writer: Apply
 	// blocks beyond (back-pressure, like the embedded store's queue).
 	applyQueue = 4096
@@ -336,9 +341,21 @@ func (s *Store) read(filters ...string) ([]record, error) {
 	defer cancel()
 	barrier := "b." + nuid.Next()
 	bm := nats.NewMsg(barrier)
-	bm.Header.Set(jetstream.MsgTTLHeader, "10s")
-	if _, err := s.js.PublishMsg(ctx, bm); err != nil {
-		return nil, fmt.Errorf("cluster: reading the replicated store: %w", err)
+	bm.Header.Set(jetstream.MsgTTLHeader, barrierTTL.String())
+	// While the stream elects a leader (a node was just lost), JetStream
+	// answers "no responders" at once: retry within the read's time.
+	for {
+		_, err := s.js.PublishMsg(ctx, bm)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("cluster: reading the replicated store: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 	cons, err := s.st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: append(filters, barrier),
 		InactiveThreshold: 5 * time.Second}) // a read's consumer is gone soon after it
