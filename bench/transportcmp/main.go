@@ -1,13 +1,16 @@
 // Command transportcmp compares what an idle TCP connection costs in two
 // event-loop designs, without MQTT on top (issue 15): gnet v2 (the loop
 // owns the socket: raw fd, its own buffers) against mqttboard's
-// broker/eventloop (the runtime keeps the net.TCPConn; one epoll set only
+// broker/eventloop, in the broker's present design (socket: the descriptor
+// taken out of the net.TCPConn into an eventloop.Socket) and its first one
+// (eventloop: the runtime keeps the net.TCPConn; one epoll set only
 // replaces the goroutine that would wait on it). It opens N connections to
 // itself, sends one byte on each (so each side has read once), and prints
 // heap + stacks + runtime overhead (Sys - HeapReleased) and RSS growth per
 // connection, after a GC, including the client ends (the same in both):
 //
 //	cd bench/transportcmp && go run . -n 5000 -mode gnet
+//	cd bench/transportcmp && go run . -n 5000 -mode socket
 //	cd bench/transportcmp && go run . -n 5000 -mode eventloop
 //	cd bench/transportcmp && go run . -n 5000 -mode clients   # the client ends alone
 //
@@ -50,11 +53,28 @@ type handler struct {
 	once sync.Once
 }
 
-func (h *handler) Ready() {
+func (h *handler) Ready(eventloop.Events) {
 	var b [16]byte
 	h.c.SetReadDeadline(time.Now().Add(time.Millisecond))
 	h.c.Read(b[:])
 	h.once.Do(h.wg.Done)
+}
+
+// sockHandler is the broker's present design: the descriptor taken out
+// of the net.TCPConn into an eventloop.Socket, read with system calls.
+type sockHandler struct {
+	sock eventloop.Socket
+	wg   *sync.WaitGroup
+	once sync.Once
+}
+
+func (h *sockHandler) Ready(ev eventloop.Events) {
+	h.sock.Notify(ev)
+	if ev&eventloop.In != 0 {
+		var b [16]byte
+		h.sock.ReadNow(b[:])
+		h.once.Do(h.wg.Done)
+	}
 }
 
 func rssKB() int {
@@ -78,7 +98,8 @@ func measure() (goBytes uint64, rss int) {
 
 func main() {
 	n := flag.Int("n", 5000, "connections")
-	mode := flag.String("mode", "eventloop", "gnet, eventloop or clients")
+	gnetPort := flag.String("gnet-port", "18897", "the port gnet listens on (it cannot take :0)")
+	mode := flag.String("mode", "socket", "gnet, socket (raw descriptors, the broker's transport), eventloop (net.TCPConn with the poller, the first design) or clients")
 	flag.Parse()
 	var wg sync.WaitGroup
 	wg.Add(*n)
@@ -88,12 +109,12 @@ func main() {
 	case "gnet":
 		s := &gnetServer{}
 		s.n.Add(*n)
-		addr = "127.0.0.1:18890"
+		addr = "127.0.0.1:" + *gnetPort
 		go gnet.Run(s, "tcp://"+addr, gnet.WithMulticore(true))
 		time.Sleep(500 * time.Millisecond)
 		defer func() { s.n.Wait() }()
 		go func() { s.n.Wait(); wg.Add(-*n) }()
-	case "eventloop", "clients":
+	case "eventloop", "socket", "clients":
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			panic(err)
@@ -112,6 +133,17 @@ func main() {
 				if *mode == "clients" {
 					c.Close()
 					wg.Done()
+					continue
+				}
+				if *mode == "socket" {
+					fd, raddr, err := eventloop.Detach(c)
+					if err != nil {
+						panic(err)
+					}
+					h := &sockHandler{wg: &wg}
+					h.sock.Init(fd, raddr)
+					keep = append(keep, h)
+					p.Add(fd, h)
 					continue
 				}
 				h := &handler{c: c, wg: &wg}
