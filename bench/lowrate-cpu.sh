@@ -45,13 +45,13 @@ measure() { # rate broker-binary-or-mosquitto
   cs=$(grep context-switches "$out/stat" | cut -d, -f1)
   d=$(tail -1 "$out/bench" | awk '{print $7}')
   awk -v tc="$tc" -v cs="$cs" -v r="$rate" -v n="$3" -v d="$d" 'BEGIN {
-    printf "%-22s %6d msg/s  %.4f cores  %6.1f cpu-µs/msg  %.2f ctxsw/msg  delivered/s %s\n", n, r, tc/5000, tc*1000/(r*5), cs/(r*5), d }'
+    printf "%-28s %6d msg/s  %.4f cores  %6.1f cpu-µs/msg  %.2f ctxsw/msg  delivered/s %s\n", n, r, tc/5000, tc*1000/(r*5), cs/(r*5), d }'
 }
 echo "low-rate CPU, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), broker on cores ${BCPU:-0}"
 for rate in $rates; do
   for _ in $(seq "$runs"); do
     measure "$rate" "$bin" mqttboard
-    for b in ${BINS:-}; do measure "$rate" "$b" "$(basename "$b")"; done
+    for b in ${BINS:-}; do measure "$rate" "$b" "$b"; done
     measure "$rate" mosquitto mosquitto
   done
 done
