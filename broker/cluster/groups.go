@@ -68,9 +68,7 @@ type groupState struct {
 	local  map[memberKey]uint64
 	online map[string]topics.Subscriber // local members' sessions, by client id
 	count  map[string]int               // local members per client id
-	gen    uint64                       // local changes so far (members, online)
-	synced uint64                       // changes every peer has
-	round  chan struct{}                // closed when the next sync ends
+	rounds                              // local changes (members, online) and the peers' confirmations
 	wake   chan struct{}
 
 	pmu   sync.Mutex // guards peers, sent; taken before the index lock (adding remote members)
@@ -189,27 +187,9 @@ func (n *Node) OnlineChanged(clientID string) {
 // were when it was called (bounded by syncTimeout).
 func (n *Node) syncGroupsWait() {
 	g := &n.grp
-	t := time.NewTimer(syncTimeout)
-	defer t.Stop()
-	g.mu.Lock()
-	want := g.gen
-	// A round that began before our change ends without it: wait for
-	// rounds until one has covered it.
-	for g.synced < want {
-		round := g.round
-		g.mu.Unlock()
-		g.kick()
-		select {
-		case <-round:
-		case <-t.C:
-			n.log.Warn("cluster: a peer did not confirm a shared-group member in time", "timeout", syncTimeout)
-			return
-		case <-n.closed:
-			return
-		}
-		g.mu.Lock()
+	if !g.rounds.await(&g.mu, g.kick, n.closed) {
+		n.log.Warn("cluster: a peer did not confirm a shared-group member in time", "timeout", syncTimeout)
 	}
-	g.mu.Unlock()
 }
 
 // groupsLoop sends this node's table to the peers that lack it and

@@ -119,9 +119,7 @@ type Node struct {
 	mu     sync.Mutex // guards below; taken under the topic index's lock (Interest)
 	refs   map[string]int
 	dirty  map[string]struct{}
-	gen    uint64        // interest changes so far
-	synced uint64        // interest changes every peer has confirmed
-	round  chan struct{} // closed when the next interest round ends
+	rounds // interest changes and the peers' confirmations of them
 	claims map[string]*claim
 	ready  map[string]bool // peers that answered a ping: they know our interest and we theirs
 	// count_subscribers (count.go): ids of this node's counted messages,
@@ -264,7 +262,7 @@ func Open(cfg Config) (*Node, error) {
 		closed: make(chan struct{}),
 		refs:   make(map[string]int),
 		dirty:  make(map[string]struct{}),
-		round:  make(chan struct{}),
+		rounds: rounds{round: make(chan struct{})},
 		claims: make(map[string]*claim),
 		ready:  make(map[string]bool),
 
@@ -581,27 +579,44 @@ func (n *Node) kick() {
 // SyncInterest implements [broker.Bridge].
 func (n *Node) SyncInterest() {
 	n.syncGroupsWait() // groups.go
+	if !n.rounds.await(&n.mu, n.kick, n.closed) {
+		n.log.Warn("cluster: a peer did not confirm a new subscription in time", "timeout", syncTimeout)
+	}
+}
+
+// rounds counts changes that every peer must confirm, and the rounds that
+// send them (interest here, shared-group members in groups.go). Its owner's
+// mutex guards it.
+type rounds struct {
+	gen    uint64        // changes so far
+	synced uint64        // changes every peer has confirmed
+	round  chan struct{} // closed when the next round ends
+}
+
+// await returns once every peer has confirmed the changes made before it
+// was called, kicking the owner's loop into new rounds: a round that began
+// before those changes ends without them. It takes mu, which guards r. It
+// is false when syncTimeout passed first; true too when closed is.
+func (r *rounds) await(mu *sync.Mutex, kick func(), closed <-chan struct{}) bool {
 	t := time.NewTimer(syncTimeout)
 	defer t.Stop()
-	n.mu.Lock()
-	want := n.gen
-	// A round that began before our changes ends without them: wait
-	// for rounds until one has covered them.
-	for n.synced < want {
-		round := n.round
-		n.mu.Unlock()
-		n.kick()
+	mu.Lock()
+	want := r.gen
+	for r.synced < want {
+		round := r.round
+		mu.Unlock()
+		kick()
 		select {
 		case <-round:
 		case <-t.C:
-			n.log.Warn("cluster: a peer did not confirm a new subscription in time", "timeout", syncTimeout)
-			return
-		case <-n.closed:
-			return
+			return false
+		case <-closed:
+			return true
 		}
-		n.mu.Lock()
+		mu.Lock()
 	}
-	n.mu.Unlock()
+	mu.Unlock()
+	return true
 }
 
 // interestLoop applies interest changes to NATS and, after each batch,
