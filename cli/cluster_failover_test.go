@@ -111,10 +111,6 @@ func TestClusterKill9(t *testing.T) {
 	for i := range names {
 		waitReady(i)
 	}
-	hp := func(addr string) []string {
-		h, p, _ := strings.Cut(addr, ":")
-		return []string{"-h", h, "-p", p}
-	}
 	mosq := func(bin string, args ...string) string {
 		t.Helper()
 		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
@@ -123,12 +119,12 @@ func TestClusterKill9(t *testing.T) {
 		}
 		return string(out)
 	}
-	mosq(pubBin, append(hp(mqtt[0]), "-q", "1", "-r", "-t", "ret/a", "-m", "A")...)
+	mosq(pubBin, append(mosqAddr(mqtt[0]), "-q", "1", "-r", "-t", "ret/a", "-m", "A")...)
 
 	// Subscribers, persistent, QoS 1, on "load/#".
 	s0 := newSeqSub(t, ctx, mqtt[0], "s0")
 	s1 := newSeqSub(t, ctx, mqtt[1], "s1")
-	msub := exec.CommandContext(ctx, subBin, append(hp(mqtt[2]), "-c", "-i", "msub", "-q", "1", "-t", "load/#", "-v")...)
+	msub := exec.CommandContext(ctx, subBin, append(mosqAddr(mqtt[2]), "-c", "-i", "msub", "-q", "1", "-t", "load/#", "-v")...)
 	mout, _ := msub.StdoutPipe()
 	if err := msub.Start(); err != nil {
 		t.Fatal(err)
@@ -147,7 +143,7 @@ func TestClusterKill9(t *testing.T) {
 		if i > 200 {
 			t.Fatal("mosquitto_sub never subscribed")
 		}
-		mosq(pubBin, append(hp(mqtt[1]), "-q", "1", "-t", "load/probe", "-m", "x")...)
+		mosq(pubBin, append(mosqAddr(mqtt[1]), "-q", "1", "-t", "load/probe", "-m", "x")...)
 		time.Sleep(50 * time.Millisecond) // bounded; waits for the probe to be seen
 	}
 	// mosquitto_pub on b: 100 messages, all acknowledged when it exits 0.
@@ -155,7 +151,7 @@ func TestClusterKill9(t *testing.T) {
 	for i := range 100 {
 		fmt.Fprintf(&lines, "%d\n", i)
 	}
-	mp := exec.CommandContext(ctx, pubBin, append(hp(mqtt[1]), "-q", "1", "-t", "load/mq", "-l")...)
+	mp := exec.CommandContext(ctx, pubBin, append(mosqAddr(mqtt[1]), "-q", "1", "-t", "load/mq", "-l")...)
 	mp.Stdin = strings.NewReader(lines.String())
 	if out, err := mp.CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_pub -l: %v %s", err, out)
@@ -234,7 +230,7 @@ func TestClusterKill9(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	mosq(pubBin, append(hp(mqtt[1]), "-q", "1", "-r", "-t", "ret/b", "-m", "B")...) // while a is down
+	mosq(pubBin, append(mosqAddr(mqtt[1]), "-q", "1", "-r", "-t", "ret/b", "-m", "B")...) // while a is down
 
 	for _, sub := range []struct {
 		name string
@@ -249,13 +245,13 @@ func TestClusterKill9(t *testing.T) {
 	t.Logf("acknowledged: p0 %d, p1 %d, mosquitto_pub 100; every one at each subscriber; a publisher's first acknowledgement after the kill %v after it, the killed node's subscriber resumed on a survivor %v after it",
 		len(acked["load/p0"]), len(acked["load/p1"]), firstAfter.Round(time.Millisecond), resumed.Round(time.Millisecond))
 
-	if out := mosq(subBin, append(hp(mqtt[2]), "-t", "ret/#", "-C", "2", "-W", "10", "-v")...); !strings.Contains(out, "ret/a A") || !strings.Contains(out, "ret/b B") {
+	if out := mosq(subBin, append(mosqAddr(mqtt[2]), "-t", "ret/#", "-C", "2", "-W", "10", "-v")...); !strings.Contains(out, "ret/a A") || !strings.Contains(out, "ret/b B") {
 		t.Fatalf("retained on c after the kill: %q", out)
 	}
 	// a comes back with its data directory and has ret/b.
 	startNode(0)
 	waitReady(0)
-	if out := mosq(subBin, append(hp(mqtt[0]), "-t", "ret/#", "-C", "2", "-W", "10", "-v")...); !strings.Contains(out, "ret/a A") || !strings.Contains(out, "ret/b B") {
+	if out := mosq(subBin, append(mosqAddr(mqtt[0]), "-t", "ret/#", "-C", "2", "-W", "10", "-v")...); !strings.Contains(out, "ret/a A") || !strings.Contains(out, "ret/b B") {
 		t.Fatalf("retained on a after its restart: %q\n%s", out, logs[0].String())
 	}
 }
