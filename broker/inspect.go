@@ -486,6 +486,7 @@ func (s *Server) Subscribe(clientID string, subs []SubscriptionInfo) error {
 			wantRetained = append(wantRetained, sub)
 		}
 	}
+	asOf := s.retained.Version()                 // as in handleSubscribe: no message twice
 	commit := s.persistAPISession(sess, apiOnly) // inspect_persist.go
 	s.mu.Unlock()
 	if err := waitStored(commit, "subscriptions of "+clientID); err != nil {
@@ -496,7 +497,7 @@ func (s *Server) Subscribe(clientID string, subs []SubscriptionInfo) error {
 	}
 	now := time.Now()
 	for _, sub := range wantRetained {
-		s.retained.Match(sub.Topic, now, func(m *message.Message) {
+		s.retained.MatchAsOf(sub.Topic, now, asOf, func(m *message.Message) {
 			cond, _ := sub.Cond.(*condition)
 			if !retainedWanted(m, subscribeOptions{}, cond) {
 				return

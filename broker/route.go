@@ -23,7 +23,7 @@ func (s *Server) route(m *message.Message, r *router) int {
 		s.bridge.Publish(m) // cluster.go: the other nodes' subscribers
 	}
 	if m.Retain {
-		s.retained.Set(m)
+		s.retained.SetLive(m)   // before the index: see handleSubscribe
 		r.persistRetained(s, m) // persist.go: nothing without a store
 	}
 	r.matches = r.matches[:0]

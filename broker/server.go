@@ -44,6 +44,9 @@ type Server struct {
 	sweeps     atomic.Uint64 // store sweeps done, for the compaction schedule
 	// bridge joins the cluster (cluster.go); nil on a single node.
 	bridge Bridge
+	// hookBeforeRetained, set by tests only (export_test.go), runs in
+	// handleSubscribe between SUBACK and the retained lookup.
+	hookBeforeRetained atomic.Pointer[func(clientID string)]
 
 	mu        sync.Mutex // guards everything below; see LOCKS.md
 	sessions  map[string]*session.Session

@@ -15,6 +15,9 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 // handleSubscribe adds the subscriptions, answers SUBACK and then queues
 // the retained messages each subscription asks for, so SUBACK goes first.
+// A message retained while it does so reaches a new subscription once:
+// live if it was retained after the subscriptions were in the index (the
+// lookup then leaves it out), else as a retained message.
 func (c *conn) handleSubscribe(p *packet.Subscribe) {
 	o := &c.s.opts
 	ack := &packet.Suback{PacketID: p.PacketID, ReasonCodes: make([]packet.ReasonCode, len(p.Subscriptions))}
@@ -96,6 +99,9 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 			wantRetained = append(wantRetained, retainedFor{sub})
 		}
 	}
+	// Read after the subscriptions are in the index: what is retained
+	// after this is routed to them live (route retains, then matches).
+	asOf := c.s.retained.Version()
 	if len(reasons) > 0 && c.problemInfo {
 		ack.Props.ReasonString = c.s.reasonString(strings.Join(reasons, "; "))
 	}
@@ -104,10 +110,13 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 	}
 	c.s.syncInterest() // cluster.go
 	c.send(ack)
+	if h := c.s.hookBeforeRetained.Load(); h != nil {
+		(*h)(c.clientID) // tests: a publication between SUBACK and the lookup
+	}
 	now := time.Now()
 	for _, w := range wantRetained {
 		sub := w.sub
-		c.s.retained.Match(sub.Topic, now, func(m *message.Message) {
+		c.s.retained.MatchAsOf(sub.Topic, now, asOf, func(m *message.Message) {
 			cond, _ := sub.Cond.(*condition)
 			if !retainedWanted(m, so, cond) {
 				return // flespi: modified_since, cid, $filter

@@ -5,6 +5,7 @@
 package retained
 
 import (
+	"math"
 	"sync"
 	"time"
 
@@ -15,7 +16,13 @@ import (
 type node struct {
 	children map[string]*node
 	msg      *message.Message
+	// version is the store's version when msg was set by [Store.SetLive];
+	// 0 for [Store.Set]: every lookup returns it.
+	version uint64
 }
+
+// everyVersion is the version of a lookup that returns every message.
+const everyVersion = math.MaxUint64
 
 // Store holds at most one message per topic [MQTT-3.3.1-5] in each
 // account: accounts (a message's CID) are isolated namespaces, so the same
@@ -25,6 +32,8 @@ type Store struct {
 	mu    sync.RWMutex
 	roots map[uint64]*node // by account
 	count int
+	// version counts the calls of SetLive (see [Store.Version]).
+	version uint64
 }
 
 // New returns an empty store.
@@ -53,8 +62,32 @@ func (s *Store) Len() int {
 
 // Set retains m under m.Topic, replacing the previous message unless that
 // one has a newer Timestamp; an empty payload deletes instead
-// [MQTT-3.3.1-6].
-func (s *Store) Set(m *message.Message) {
+// [MQTT-3.3.1-6]. Every later lookup returns m: Set is for messages
+// nobody received as they were retained (recovered from a store, caught
+// up from another node); a message the broker routes to the current
+// subscribers as it retains it goes through [Store.SetLive].
+func (s *Store) Set(m *message.Message) { s.set(m, false) }
+
+// SetLive is [Store.Set] for a message the broker then routes to every
+// subscription its index holds at that moment. It gives m the next
+// [Store.Version], so that a subscription added to the index before that
+// version was read (and which therefore receives m live) can leave m out
+// of its retained messages with [Store.MatchAsOf] instead of receiving it
+// twice. The caller must retain before it routes.
+func (s *Store) SetLive(m *message.Message) { s.set(m, true) }
+
+// Version is the number of [Store.SetLive] calls so far. A subscriber
+// reads it after adding its subscriptions to the index and before looking
+// up their retained messages with [Store.MatchAsOf]: every message set live
+// after that read is routed to the new subscriptions, so the lookup skips
+// it.
+func (s *Store) Version() uint64 {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.version
+}
+
+func (s *Store) set(m *message.Message, live bool) {
 	var l topics.Levels
 	if !topics.Split(m.Topic, &l) {
 		return
@@ -87,7 +120,11 @@ func (s *Store) Set(m *message.Message) {
 		// timestamp; an older one arriving later does not replace it.
 		return
 	}
-	n.msg = m
+	n.msg, n.version = m, 0
+	if live {
+		s.version++
+		n.version = s.version
+	}
 }
 
 func (s *Store) delete(n *node, lv []string) bool {
@@ -114,64 +151,83 @@ func (s *Store) delete(n *node, lv []string) bool {
 // those of the accounts it may see. Expired messages are removed lazily by
 // [Store.Sweep]. fn runs under the read lock and must not block.
 func (s *Store) Match(filter string, now time.Time, fn func(*message.Message)) {
+	s.MatchAsOf(filter, now, everyVersion, fn)
+}
+
+// MatchAsOf is [Store.Match] leaving out the messages set by
+// [Store.SetLive] after the store was at version (see [Store.Version]).
+func (s *Store) MatchAsOf(filter string, now time.Time, version uint64, fn func(*message.Message)) {
 	var l topics.Levels
 	if !topics.Split(filter, &l) {
 		return
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
+	w := walker{now: now, version: version, fn: fn}
 	for _, r := range s.roots {
-		walk(r, l.Slice(), true, now, fn)
+		w.walk(r, l.Slice(), true)
 	}
 }
 
-func walk(n *node, lv []string, first bool, now time.Time, fn func(*message.Message)) {
+// walker is one lookup: the messages alive at now and set at or before
+// version go to fn.
+type walker struct {
+	now     time.Time
+	version uint64
+	fn      func(*message.Message)
+}
+
+// visit gives n's message to fn if the lookup wants it.
+func (w *walker) visit(n *node) {
+	if n.msg != nil && n.version <= w.version && !n.msg.Expired(w.now) {
+		w.fn(n.msg)
+	}
+}
+
+func (w *walker) walk(n *node, lv []string, first bool) {
 	if len(lv) == 0 {
-		if n.msg != nil && !n.msg.Expired(now) {
-			fn(n.msg)
-		}
+		w.visit(n)
 		return
 	}
 	switch lv[0] {
 	case "#":
-		if !first && n.msg != nil && !n.msg.Expired(now) { // "a/#" matches "a"
-			fn(n.msg)
+		if !first { // "a/#" matches "a"
+			w.visit(n)
 		}
-		for w, c := range n.children {
-			if first && len(w) > 0 && w[0] == '$' { // [MQTT-4.7.2-1]
+		for word, c := range n.children {
+			if first && len(word) > 0 && word[0] == '$' { // [MQTT-4.7.2-1]
 				continue
 			}
-			all(c, now, fn)
+			w.all(c)
 		}
 	case "+":
-		for w, c := range n.children {
-			if first && len(w) > 0 && w[0] == '$' {
+		for word, c := range n.children {
+			if first && len(word) > 0 && word[0] == '$' {
 				continue
 			}
-			walk(c, lv[1:], false, now, fn)
+			w.walk(c, lv[1:], false)
 		}
 	default:
 		if topics.IsSelector(lv[0]) {
 			// flespi topic selector: the listed words, each a child.
-			for _, w := range topics.SelectorWords(lv[0]) {
-				if c := n.children[w]; c != nil {
-					walk(c, lv[1:], false, now, fn)
+			for _, word := range topics.SelectorWords(lv[0]) {
+				if c := n.children[word]; c != nil {
+					w.walk(c, lv[1:], false)
 				}
 			}
 			return
 		}
 		if c := n.children[lv[0]]; c != nil {
-			walk(c, lv[1:], false, now, fn)
+			w.walk(c, lv[1:], false)
 		}
 	}
 }
 
-func all(n *node, now time.Time, fn func(*message.Message)) {
-	if n.msg != nil && !n.msg.Expired(now) {
-		fn(n.msg)
-	}
+// all visits n and everything under it.
+func (w *walker) all(n *node) {
+	w.visit(n)
 	for _, c := range n.children {
-		all(c, now, fn)
+		w.all(c)
 	}
 }
 
@@ -232,9 +288,10 @@ func (s *Store) DeleteMatchingMessages(pattern string, cid uint64, every bool) [
 	}
 	var doomed []*message.Message
 	s.mu.RLock()
+	w := walker{version: everyVersion, fn: func(m *message.Message) { doomed = append(doomed, m) }}
 	for c, r := range s.roots {
 		if every || c == cid {
-			walk(r, l.Slice(), true, time.Time{}, func(m *message.Message) { doomed = append(doomed, m) })
+			w.walk(r, l.Slice(), true)
 		}
 	}
 	s.mu.RUnlock()
