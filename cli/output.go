@@ -20,6 +20,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/client"
 	"github.com/mqttboard/mqttboard/packet"
+	"github.com/mqttboard/mqttboard/tui/common"
 )
 
 // OutputFlags choose how received messages are printed (sub, rr,
@@ -34,9 +35,14 @@ type OutputFlags struct {
 	Output    string
 	NoNewline bool
 	FileWrite string
+	// Raw writes messages to a terminal byte for byte (--raw).
+	Raw bool
 
 	tmpl *formatTemplate
-	warn func(string) // %J's complaints, to stderr
+	// escape: the output is a terminal and not Raw (set by open), so the
+	// control characters and invalid UTF-8 a message carries are escaped.
+	escape bool
+	warn   func(string) // %J's complaints, to stderr
 }
 
 // payloadFormats are MQTTX's --format values.
@@ -51,6 +57,7 @@ func addOutputFlags(cmd *cobra.Command, f *OutputFlags) {
 	fs.StringVar(&f.Output, "output", "text", "output: text or json (one JSON object per line)")
 	fs.BoolVarP(&f.NoNewline, "no-newline", "N", false, "do not end each message with a newline")
 	fs.StringVar(&f.FileWrite, "file-write", "", "append the output to this file instead of stdout (MQTTX's flag)")
+	fs.BoolVar(&f.Raw, "raw", false, "write topics and payloads to a terminal byte for byte (by default, on a terminal, control characters and invalid UTF-8 are escaped so a message cannot drive the terminal; pipes and files always get the bytes unchanged)")
 	enumCompletion(cmd, "output", "text", "json")
 	enumCompletion(cmd, "format", payloadFormats...)
 }
@@ -97,9 +104,11 @@ func (f *OutputFlags) needsPropertyOrder() bool {
 }
 
 // open returns where messages go: stdout, or the --file-write file
-// (appended to, created 0600 since messages may be private).
+// (appended to, created 0600 since messages may be private). Messages
+// written to a terminal are escaped (see [terminalBytes]) unless --raw.
 func (f *OutputFlags) open(ios *IOStreams) (io.Writer, func() error, error) {
 	if f.FileWrite == "" {
+		f.escape = ios.IsTerminal && !f.Raw
 		return ios.Out, func() error { return nil }, nil
 	}
 	file, err := os.OpenFile(f.FileWrite, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
@@ -139,11 +148,46 @@ func (f *OutputFlags) writeMessage(w io.Writer, m *client.MessageEvent) error {
 	default:
 		b = m.Payload
 	}
+	if f.escape {
+		b = terminalBytes(b)
+	}
 	if !f.NoNewline {
 		b = append(b[:len(b):len(b)], '\n')
 	}
 	_, err := w.Write(b)
 	return err
+}
+
+// terminalBytes is b for a terminal: escaped as the board escapes
+// (common.Safe: control characters, C1 codes, bidi overrides and invalid
+// UTF-8 show visibly, so an escape sequence in a topic or payload cannot
+// recolour the terminal, retitle it or move its cursor), with its line
+// breaks and tabs kept. b is returned unchanged, without copying, when it
+// needs no escape.
+func terminalBytes(b []byte) []byte {
+	safe := true
+	for _, c := range b {
+		if (c < 0x20 && c != '\n' && c != '\t') || c >= 0x7f {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return b
+	}
+	var out []byte
+	for i, line := range strings.Split(string(b), "\n") {
+		if i > 0 {
+			out = append(out, '\n')
+		}
+		for j, field := range strings.Split(line, "\t") {
+			if j > 0 {
+				out = append(out, '\t')
+			}
+			out = append(out, common.Safe(field)...)
+		}
+	}
+	return out
 }
 
 // jsonMessage is one line of --output json. The field names are part of
