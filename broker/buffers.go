@@ -227,7 +227,7 @@ func (c *conn) release() {
 	// connection's may stay reachable from the pool.
 	r := c.route
 	r.flushWakes() // done already by readLoop, which ends each burst
-	r.deferWakes = false
+	r.deferWakes, r.sink = false, nil
 	clear(r.matches[:cap(r.matches)])
 	r.matches = r.matches[:0]
 	r.msg, r.fm, r.batch = nil, nil, nil

@@ -413,7 +413,7 @@ func (c *conn) readLoop() error {
 			c.route.flushWakes()
 			return err
 		}
-		if c.route != nil && len(c.route.wakes) > 0 && !c.packetBuffered() {
+		if c.route != nil && len(c.route.wakes.list) > 0 && !c.packetBuffered() {
 			c.route.flushWakes()
 		}
 		if c.giveBack() {

@@ -201,11 +201,12 @@ type router struct {
 	remote  bool // routing another cluster node's message (cluster.go)
 	// A read loop's router on the event loop (deferWakes) wakes the
 	// subscribers it enqueued for once, at the end of what it read:
-	// wakes are those since the last flushWakes, seen the same as a set
-	// once there are many (route.go).
+	// wakes are those since the last flushWakes (route.go). sink is the
+	// poller's batch when the burst runs on the poller's goroutine
+	// (transport.go).
 	deferWakes bool
-	wakes      []*conn
-	seen       map[*conn]struct{}
+	wakes      wakeSet
+	sink       *wakeSet
 }
 
 // view returns the $filter view of the message being routed, built once

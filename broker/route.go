@@ -159,45 +159,72 @@ func (r *router) wakeLater(sc session.Conn) {
 		sc.Wake()
 		return
 	}
-	switch {
-	case len(r.seen) > 0:
-		if _, dup := r.seen[c]; dup {
-			return
-		}
-		r.seen[c] = struct{}{}
-	case len(r.wakes) < 8:
-		if slices.Contains(r.wakes, c) {
-			return
-		}
-	default: // many subscribers: a set from here on
-		if r.seen == nil {
-			r.seen = make(map[*conn]struct{})
-		}
-		for _, w := range r.wakes {
-			r.seen[w] = struct{}{}
-		}
-		if _, dup := r.seen[c]; dup {
-			return
-		}
-		r.seen[c] = struct{}{}
-	}
-	r.wakes = append(r.wakes, c)
+	r.wakes.add(c)
 }
 
 // flushWakes writes to (or wakes) every connection routed to since the
-// last flush (see [conn.writeNow]). r may be nil (no buffers borrowed).
+// last flush (see [conn.writeNow]), or, in a burst on the poller's
+// goroutine, hands them to the poller's batch (r.sink), which writes them
+// at its end (see [loop.BatchEnd]). r may be nil (no buffers borrowed).
 func (r *router) flushWakes() {
-	if r == nil || len(r.wakes) == 0 {
+	if r == nil || len(r.wakes.list) == 0 {
 		return
 	}
-	for i, c := range r.wakes {
-		r.wakes[i] = nil
+	if r.sink != nil {
+		for _, c := range r.wakes.list {
+			r.sink.add(c)
+		}
+		r.wakes.reset()
+		return
+	}
+	for i, c := range r.wakes.list {
+		r.wakes.list[i] = nil
 		c.writeNow()
 	}
-	r.wakes = r.wakes[:0]
-	clear(r.seen)
-	if cap(r.wakes) > 4096 {
-		r.wakes, r.seen = nil, nil // a large fan-out's: let them go
+	r.wakes.reset()
+}
+
+// wakeSet is a set of connections to write to, in the order first added:
+// a list, with a map beside it once there are many.
+type wakeSet struct {
+	list []*conn
+	seen map[*conn]struct{}
+}
+
+// add puts c in the set unless it is there already.
+func (w *wakeSet) add(c *conn) {
+	switch {
+	case len(w.seen) > 0:
+		if _, dup := w.seen[c]; dup {
+			return
+		}
+		w.seen[c] = struct{}{}
+	case len(w.list) < 8:
+		if slices.Contains(w.list, c) {
+			return
+		}
+	default: // many: a map from here on
+		if w.seen == nil {
+			w.seen = make(map[*conn]struct{})
+		}
+		for _, x := range w.list {
+			w.seen[x] = struct{}{}
+		}
+		if _, dup := w.seen[c]; dup {
+			return
+		}
+		w.seen[c] = struct{}{}
+	}
+	w.list = append(w.list, c)
+}
+
+// reset empties the set, keeping its room unless a large fan-out grew it.
+func (w *wakeSet) reset() {
+	clear(w.list)
+	w.list = w.list[:0]
+	clear(w.seen)
+	if cap(w.list) > 4096 {
+		w.list, w.seen = nil, nil // a large fan-out's: let them go
 	}
 }
 

@@ -2,13 +2,16 @@ package broker
 
 import (
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"runtime"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/eventloop"
+	"github.com/mqttboard/mqttboard/packet"
 )
 
 // The two transports (see [Options.Transport]).
@@ -41,6 +44,45 @@ type loop struct {
 	// writes to the write tasks, which then carry the messages of many
 	// bursts in one writev (see conn.writeNow).
 	bursts atomic.Int32
+
+	// The poller's goroutine only (see [loop.BatchBegin]): whether the
+	// batch of events being delivered runs its read bursts on that
+	// goroutine, and the connections those bursts queued messages or
+	// acknowledgements for, written once each at the batch's end.
+	inline bool
+	wakes  wakeSet
+}
+
+// BatchBegin implements [eventloop.Batcher]: a batch of n events starts.
+// Its read bursts run on the poller's goroutine itself (see
+// [conn.burstInline]) when there is one processor, or when the batch has
+// one event (a quiet moment); with more processors and more events, they
+// go to the pool, where other processors take some.
+//
+// Why: at low rates the hand-over from the poller to a pool goroutine,
+// and from there to a subscriber's write task, was most of the work
+// after the system calls, and with synchronised publishers (a batch of
+// a hundred connections at once) every burst beyond the pool's idle
+// workers started a goroutine of its own that grew a fresh stack. On the
+// poller's goroutine an event is read, routed and written like
+// mosquitto's loop does it, with no hand-over.
+func (l *loop) BatchBegin(n int) {
+	l.inline = n == 1 || runtime.GOMAXPROCS(0) == 1
+}
+
+// BatchEnd implements [eventloop.Batcher]: it writes to each connection
+// the batch's bursts routed to, once, with what all of them queued (a
+// subscriber of many publishers gets one writev per batch).
+func (l *loop) BatchEnd() {
+	l.inline = false
+	if len(l.wakes.list) == 0 {
+		return
+	}
+	for i, c := range l.wakes.list {
+		l.wakes.list[i] = nil
+		c.writeClaimed()
+	}
+	l.wakes.reset()
 }
 
 // Read-side states of an event-loop connection (conn.rstate).
@@ -69,7 +111,8 @@ func (s *Server) eventLoop() *loop {
 		return nil
 	}
 	if s.loop == nil {
-		p, err := eventloop.NewPoller()
+		l := new(loop)
+		p, err := eventloop.NewPollerBatched(l)
 		if err != nil {
 			s.loopFailed = true
 			if !errors.Is(err, eventloop.ErrUnsupported) {
@@ -77,7 +120,8 @@ func (s *Server) eventLoop() *loop {
 			}
 			return nil
 		}
-		s.loop = &loop{poller: p, pool: eventloop.NewPool(poolIdle()), wheel: eventloop.NewWheel(keepAliveTick)}
+		l.poller, l.pool, l.wheel = p, eventloop.NewPool(poolIdle()), eventloop.NewWheel(keepAliveTick)
+		s.loop = l
 	}
 	return s.loop
 }
@@ -141,14 +185,156 @@ func (s *Server) detachSocket(nc net.Conn) (fd int, raddr netip.AddrPort) {
 type pollHandler conn
 
 // Ready implements [eventloop.Handler]: a waiting Read or Write of the
-// socket is woken, and an idle read side starts a burst.
+// socket is woken, and an idle read side starts a burst, here on the
+// poller's goroutine when the batch allows it and nothing the burst may
+// do can wait (see [conn.burstInline]), else on the pool.
 func (h *pollHandler) Ready(ev eventloop.Events) {
 	c := (*conn)(h)
 	c.sock.Notify(ev)
-	if ev&(eventloop.In|eventloop.Hangup) != 0 {
-		c.Ready()
+	if ev&(eventloop.In|eventloop.Hangup) == 0 {
+		return
+	}
+	if c.s.loop.inline && ev&eventloop.Hangup == 0 && c.s.inlineReads() && c.rstate.CompareAndSwap(readIdle, readRunning) {
+		c.burstInline()
+		return
+	}
+	c.Ready()
+}
+
+// inlineReads reports whether a read burst may run on the poller's
+// goroutine: handling a PUBLISH or an acknowledgement never waits here.
+// With a store (commits, back-pressure) or in a cluster (flow windows,
+// the other nodes' counts) it may, so those bursts go to the pool.
+func (s *Server) inlineReads() bool { return s.store == nil && s.bridge == nil }
+
+// inlinePacket reports whether a packet of type t (the fixed header's
+// first byte) is handled in a burst on the poller's goroutine: those of
+// a message's flow and PINGREQ. SUBSCRIBE (retained messages, a cluster's
+// sync), DISCONNECT and the rest go to the pool.
+func inlinePacket(b byte) bool {
+	switch packet.Type(b >> 4) {
+	case packet.PUBLISH, packet.PUBACK, packet.PUBREC, packet.PUBREL, packet.PUBCOMP, packet.PINGREQ:
+		return true
+	}
+	return false
+}
+
+// burstInline is a read burst on the poller's goroutine (see
+// [loop.BatchBegin]), for a connection whose read side it took from
+// idle. It makes one read, which does not wait, and handles the whole
+// packets it brought; the connections they were routed to are written at
+// the end of the poller's batch. It parks the read side again when the
+// read emptied the socket at a packet boundary, and otherwise hands the
+// burst on to the pool, as it is, to do what may wait: a packet that
+// stops half way (read on with the packet's deadline), a read that
+// filled the buffer (more may be waiting: the pool takes turns with the
+// other connections), a packet other than a message's (see
+// inlinePacket), an error or the end of the connection.
+func (c *conn) burstInline() {
+	l := c.s.loop
+	defer func() {
+		if r := recover(); r != nil {
+			c.s.opts.Logger.Error("connection panic", "client", c.clientID, "panic", r, "stack", string(debug.Stack()))
+			c.Kick(packet.ImplementationSpecificError, "internal error")
+			c.toPool(errInternal)
+		}
+	}()
+	if c.br == nil {
+		c.borrow()
+	}
+	c.route.sink = &l.wakes
+	read := false
+	for {
+		if c.packetBuffered() {
+			b, _ := c.br.Peek(1)
+			if !inlinePacket(b[0]) {
+				c.toPool(nil)
+				return
+			}
+			p, err := c.r.ReadPacket() // whole in the buffer: no read
+			if err == nil {
+				err = c.handle(p)
+			}
+			if err != nil {
+				c.toPool(err)
+				return
+			}
+			continue
+		}
+		if read || c.br.Buffered() == c.br.Size() {
+			if c.br.Buffered() > 0 || !c.in.short {
+				c.toPool(nil)
+				return
+			}
+			break
+		}
+		read = true
+		c.in.nonblock = true
+		_, err := c.br.Peek(c.br.Buffered() + 1) // one read, as much as fits
+		c.in.nonblock = false
+		switch {
+		case err == nil:
+		case errors.Is(err, errWouldBlock):
+			if c.br.Buffered() > 0 {
+				c.toPool(nil) // inside a packet
+				return
+			}
+			c.in.short = true
+		default:
+			c.toPool(err)
+			return
+		}
+	}
+	// Emptied at a packet boundary: park, as burst does.
+	c.giveBack() // and the router's connections go to the batch
+	c.idleSince.Store(time.Now().UnixNano())
+	if !c.rstate.CompareAndSwap(readRunning, readIdle) {
+		c.rstate.Store(readRunning) // an event came meanwhile (writerExit): look again
+		c.toPool(nil)
 	}
 }
+
+// toPool hands an inline burst (see [conn.burstInline]) on to the pool:
+// a read task that goes on from where it stopped, or, with err, one that
+// ends the connection with err. What the burst routed so far is written
+// with the poller's batch.
+func (c *conn) toPool(err error) {
+	l := c.s.loop
+	if r := c.route; r != nil {
+		r.flushWakes()
+		r.sink = nil
+	}
+	l.bursts.Add(1)
+	if err != nil {
+		l.pool.Go(&endTask{c: c, err: err})
+		return
+	}
+	l.pool.Go((*readTask)(c))
+}
+
+// endTask ends a connection whose inline burst failed: a read error, a
+// malformed packet, a protocol error, or a panic (errInternal, already
+// kicked).
+type endTask struct {
+	c   *conn
+	err error
+}
+
+func (t *endTask) Run() {
+	c := t.c
+	defer c.s.loop.bursts.Add(-1)
+	handedOff := false
+	defer c.guard(&handedOff)
+	err := t.err
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		err = io.EOF // as readLoop reports it
+	}
+	c.endRead(err)
+}
+
+// errInternal ends a connection whose handling panicked (it was kicked
+// with the reason already).
+var errInternal = errors.New("internal error")
 
 // register hands the connection's read side to the poller once CONNECT
 // is handled (the socket itself was registered by newConn).
@@ -222,8 +408,11 @@ func (c *conn) burst() {
 	}
 	for {
 		// The first read of a burst does not wait: the event may be for
-		// bytes an earlier burst already read.
-		c.in.nonblock = true
+		// bytes an earlier burst already read. A burst that goes on from
+		// an inline one (burstInline) may start inside a packet: its
+		// first read waits, with the packet's deadline, as any read
+		// inside a packet does.
+		c.in.nonblock = c.br == nil || c.br.Buffered() == 0
 		err := c.readLoop()
 		var more bool
 		switch {

@@ -392,6 +392,14 @@ func (c *conn) writeNow() {
 		c.Wake()
 		return
 	}
+	c.writeClaimed()
+}
+
+// writeClaimed is writeNow once the write is to be done here: it claims
+// writing and writes inline, or leaves the write to the writer that runs
+// (Wake). The poller's batch calls it directly (see [loop.BatchEnd]):
+// its batch already gathered what many bursts routed.
+func (c *conn) writeClaimed() {
 	c.mu.Lock()
 	if !c.ready || c.writing || c.stopping {
 		c.mu.Unlock()

@@ -32,6 +32,8 @@ type Poller struct {
 	file *os.File // epfd, in the runtime's network poller
 	rc   syscall.RawConn
 
+	batcher Batcher // nil: none; set before the loop starts
+
 	done chan struct{}
 }
 
@@ -50,7 +52,11 @@ type ready struct {
 type Token uint64
 
 // NewPoller starts a poller.
-func NewPoller() (*Poller, error) {
+func NewPoller() (*Poller, error) { return NewPollerBatched(nil) }
+
+// NewPollerBatched starts a poller that tells b (if not nil) where each
+// batch of events begins and ends.
+func NewPollerBatched(b Batcher) (*Poller, error) {
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
 		return nil, err
@@ -85,7 +91,7 @@ func NewPoller() (*Poller, error) {
 		unix.Close(wake)
 		return nil, err
 	}
-	p := &Poller{epfd: epfd, wake: wake, file: f, rc: rc, done: make(chan struct{})}
+	p := &Poller{epfd: epfd, wake: wake, file: f, rc: rc, batcher: b, done: make(chan struct{})}
 	go p.loop()
 	return p, nil
 }
@@ -105,7 +111,7 @@ func data(ev *unix.EpollEvent) Token {
 // Add registers fd; h.Ready is called, on the poller's goroutine, after
 // bytes arrive on it (edge-triggered: once per arrival, not while unread
 // bytes stay), after room to write appears following a full send buffer,
-// and when the peer closes or resets. Ready must not block. fd
+// and when the peer closes or resets. Ready must not wait. fd
 // must stay open until Forget is called or its owner has closed it.
 func (p *Poller) Add(fd int, h Handler) (Token, error) {
 	p.mu.Lock()
@@ -187,9 +193,15 @@ func (p *Poller) loop() {
 			stop = p.closed
 		}
 		p.mu.Unlock()
+		if p.batcher != nil && len(batch) > 0 {
+			p.batcher.BatchBegin(len(batch))
+		}
 		for i, r := range batch {
 			r.h.Ready(r.ev)
 			batch[i].h = nil
+		}
+		if p.batcher != nil && len(batch) > 0 {
+			p.batcher.BatchEnd()
 		}
 		if stop {
 			return

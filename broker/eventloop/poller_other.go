@@ -14,6 +14,9 @@ type Token uint64
 // NewPoller returns ErrUnsupported here.
 func NewPoller() (*Poller, error) { return nil, ErrUnsupported }
 
+// NewPollerBatched returns ErrUnsupported here.
+func NewPollerBatched(b Batcher) (*Poller, error) { return nil, ErrUnsupported }
+
 // Add is never reached: there is no Poller.
 func (p *Poller) Add(fd int, h Handler) (Token, error) { return 0, ErrUnsupported }
 
