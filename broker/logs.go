@@ -170,15 +170,15 @@ type logRing struct {
 	lastID uint64
 }
 
-// add numbers rec and keeps it.
-func (r *logRing) add(rec *LogRecord, size int) {
+// add numbers e and keeps a copy.
+func (r *logRing) add(e *logEntry, size int) {
 	r.lastID++
-	rec.ID = r.lastID
+	e.id = r.lastID
 	if len(r.buf) < size {
-		r.buf = append(r.buf, entryOf(rec))
+		r.buf = append(r.buf, *e)
 		return
 	}
-	r.buf[r.next] = entryOf(rec)
+	r.buf[r.next] = *e
 	r.next = (r.next + 1) % size
 }
 
@@ -221,9 +221,10 @@ func logTopicID(id string) string {
 	return b.String()
 }
 
-// logEvent records rec (filling id, timestamp, type and origin) and
-// publishes it to flespi/log/mqtt/... It must be called with no broker
-// lock held: publishing routes a message.
+// logEvent records rec (filling id and timestamp) and publishes it to
+// flespi/log/mqtt/..., building the message only when a subscription may
+// take it (it counts as published either way). It must be called with no
+// broker lock held: publishing routes a message.
 func (s *Server) logEvent(rec LogRecord) {
 	size := s.opts.LogRecords
 	if size < 0 {
@@ -232,14 +233,26 @@ func (s *Server) logEvent(rec LogRecord) {
 	if rec.Timestamp == 0 {
 		rec.Timestamp = float64(time.Now().UnixNano()) / 1e9
 	}
-	rec.EventType = logEventTypes[rec.EventCode]
-	rec.Origin = "mqtt/sessions/" + rec.ClientID
+	e := entryOf(&rec)
 	s.insp.mu.Lock()
-	s.insp.logs.add(&rec, size)
+	s.insp.logs.add(&e, size)
 	s.insp.mu.Unlock()
 	if s.opts.NoLogTopics {
 		return
 	}
+	if s.index.HasFirstLevel("flespi") {
+		s.publishLog(&e)
+	} // else no subscription can take it (routeLog skips wildcard-rooted filters): nothing to build
+	s.insp.published.Add(1)
+}
+
+// publishLog publishes e as JSON to flespi/log/mqtt/sessions/... The
+// record for it is made here from the entry, so that logEvent's record
+// (and what its fields point to) stays on the stack: a record and its JSON
+// are made only when a subscription may take them, and connecting clients
+// do not leave that garbage in the heap among the connections' own state.
+func (s *Server) publishLog(e *logEntry) {
+	rec := e.record()
 	b, err := json.Marshal(&rec)
 	if err != nil {
 		return
@@ -252,7 +265,6 @@ func (s *Server) logEvent(rec LogRecord) {
 	m.CID = s.logAccount(rec.ClientID) // tokens.go: the session's account sees its own logs
 	s.stamp(m, time.Now())
 	s.routeLog(m)
-	s.insp.published.Add(1)
 }
 
 // routeLog routes a log record like [Server.route], except to filters that

@@ -304,3 +304,22 @@ func emit(n *node, all []string, fn func(*Subscription)) {
 		}
 	}
 }
+
+// HasFirstLevel reports whether a subscription's filter begins with the
+// word w, literally or in a topic selector: whether a topic whose first
+// level is w can match a filter that does not begin with a wildcard. It
+// lets a publisher that skips wildcard-rooted filters (the broker's own
+// logs) know there is no one to build a message for.
+func (x *Index) HasFirstLevel(w string) bool {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if c := x.root.children[w]; c != nil && !c.empty() {
+		return true
+	}
+	for _, s := range x.root.sels {
+		if s.has(w) {
+			return true
+		}
+	}
+	return false
+}

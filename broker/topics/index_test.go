@@ -142,3 +142,23 @@ func TestWatch(t *testing.T) {
 		t.Fatalf("watched %q, want %q", log, want)
 	}
 }
+
+func TestHasFirstLevel(t *testing.T) {
+	x := NewIndex()
+	for _, f := range []string{"#", "+/log", "a/b", "$share/g/other/#"} {
+		add(x, "c1", f)
+	}
+	if x.HasFirstLevel("flespi") {
+		t.Fatal("flespi found without a filter beginning with it")
+	}
+	for _, f := range []string{"flespi/log/#", "$share/g/flespi/+", "x,flespi/#"} {
+		add(x, "c2", f)
+		if !x.HasFirstLevel("flespi") {
+			t.Fatalf("flespi not found with %q", f)
+		}
+		x.Remove(who("c2"), f)
+		if x.HasFirstLevel("flespi") {
+			t.Fatalf("flespi found after removing %q", f)
+		}
+	}
+}
