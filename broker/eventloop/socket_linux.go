@@ -32,7 +32,8 @@ import (
 // [Socket.Init]; the connection's [Handler] must pass every event to
 // [Socket.Notify].
 type Socket struct {
-	fd int32
+	fd   int32
+	port uint16 // the peer's port (next to fd: no padding)
 	// state counts the calls using fd, with sockClosed set by Close: the
 	// descriptor is closed when both hold (no call in progress), so a
 	// number reused by the next accept is never read by a late call.
@@ -41,11 +42,14 @@ type Socket struct {
 	// call that read EAGAIN waits only if no event came since it began.
 	rseq, wseq atomic.Uint32
 
-	mu       sync.Mutex    // guards the fields below
-	rdl, wdl int64         // read and write deadlines, Unix nanoseconds; 0: none
-	rch, wch chan struct{} // made by a waiting Read or Write, closed to wake it
+	mu       sync.Mutex // guards the fields below
+	rdl, wdl int64      // read and write deadlines, Unix nanoseconds; 0: none
+	// ch is made by a waiting Read or Write (one channel for both: a
+	// waiter woken by the other direction's event finds its own count
+	// unchanged and waits again) and closed to wake them.
+	ch chan struct{}
 
-	raddr netip.AddrPort
+	addr netip.Addr // the peer's address
 }
 
 const sockClosed = 1 << 62
@@ -85,7 +89,7 @@ func Detach(nc net.Conn) (fd int, raddr netip.AddrPort, err error) {
 // Init makes s serve fd, a non-blocking socket whose peer is raddr.
 func (s *Socket) Init(fd int, raddr netip.AddrPort) {
 	s.fd = int32(fd)
-	s.raddr = raddr
+	s.addr, s.port = raddr.Addr(), raddr.Port()
 }
 
 // FD is the descriptor, for [Poller.Add].
@@ -102,14 +106,17 @@ func (s *Socket) Notify(ev Events) {
 	if out {
 		s.wseq.Add(1)
 	}
-	s.mu.Lock()
-	if in && s.rch != nil {
-		close(s.rch)
-		s.rch = nil
+	if in || out {
+		s.wake()
 	}
-	if out && s.wch != nil {
-		close(s.wch)
-		s.wch = nil
+}
+
+// wake wakes every waiting Read and Write: each looks again.
+func (s *Socket) wake() {
+	s.mu.Lock()
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
 	}
 	s.mu.Unlock()
 }
@@ -148,16 +155,7 @@ func (s *Socket) Close() error {
 			break
 		}
 	}
-	s.mu.Lock()
-	if s.rch != nil {
-		close(s.rch)
-		s.rch = nil
-	}
-	if s.wch != nil {
-		close(s.wch)
-		s.wch = nil
-	}
-	s.mu.Unlock()
+	s.wake()
 	return nil
 }
 
@@ -335,9 +333,9 @@ func consume(bufs *net.Buffers, n int64) {
 // or Close. seq is the direction's event count before the system call:
 // an event since then returns at once.
 func (s *Socket) wait(write bool, seq uint32) error {
-	sq, dl, ch := &s.rseq, &s.rdl, &s.rch
+	sq, dl := &s.rseq, &s.rdl
 	if write {
-		sq, dl, ch = &s.wseq, &s.wdl, &s.wch
+		sq, dl = &s.wseq, &s.wdl
 	}
 	s.mu.Lock()
 	if s.state.Load()&sockClosed != 0 {
@@ -355,10 +353,14 @@ func (s *Socket) wait(write bool, seq uint32) error {
 			return os.ErrDeadlineExceeded
 		}
 	}
-	c := make(chan struct{})
-	*ch = c
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	c := s.ch
 	s.mu.Unlock()
 	if d > 0 {
+		// Woken by its deadline, a waiter leaves ch for the other
+		// direction's waiter, if any; the next event or Close closes it.
 		t := time.NewTimer(d)
 		select {
 		case <-c:
@@ -368,11 +370,6 @@ func (s *Socket) wait(write bool, seq uint32) error {
 	} else {
 		<-c
 	}
-	s.mu.Lock()
-	if *ch == c {
-		*ch = nil
-	}
-	s.mu.Unlock()
 	return nil
 }
 
@@ -382,20 +379,16 @@ func (s *Socket) setDeadline(t time.Time, read, write bool) {
 		d = t.UnixNano()
 	}
 	s.mu.Lock()
-	// A waiting call looks at its new deadline.
 	if read {
 		s.rdl = d
-		if s.rch != nil {
-			close(s.rch)
-			s.rch = nil
-		}
 	}
 	if write {
 		s.wdl = d
-		if s.wch != nil {
-			close(s.wch)
-			s.wch = nil
-		}
+	}
+	// A waiting call looks at its new deadline.
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
 	}
 	s.mu.Unlock()
 }
@@ -411,7 +404,10 @@ func (s *Socket) SetWriteDeadline(t time.Time) error { s.setDeadline(t, false, t
 
 // RemoteAddr implements [net.Conn]: the peer's address, kept as a
 // netip.AddrPort (no allocation until asked).
-func (s *Socket) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(s.raddr) }
+func (s *Socket) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(s.AddrPort()) }
+
+// AddrPort is the peer's address, without the allocation of RemoteAddr.
+func (s *Socket) AddrPort() netip.AddrPort { return netip.AddrPortFrom(s.addr, s.port) }
 
 // LocalAddr implements [net.Conn]; it asks the kernel (it is seldom
 // needed, so it is not kept).

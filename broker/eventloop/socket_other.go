@@ -39,6 +39,7 @@ func (s *Socket) SetReadDeadline(t time.Time) error          { return nil }
 func (s *Socket) SetWriteDeadline(t time.Time) error         { return nil }
 func (s *Socket) RemoteAddr() net.Addr                       { return &net.TCPAddr{} }
 func (s *Socket) LocalAddr() net.Addr                        { return &net.TCPAddr{} }
+func (s *Socket) AddrPort() netip.AddrPort                   { return netip.AddrPort{} }
 
 // CloseFD is never reached: Detach returns no descriptor here.
 func CloseFD(fd int) error { return ErrUnsupported }
