@@ -42,16 +42,15 @@ type input struct {
 	// left room in the buffer, so the socket was emptied.
 	nonblock bool
 	short    bool
+	// Until CONNECT is read (held >= 0), every byte received counts
+	// against the server's budget of unauthenticated connections
+	// (Server.connecting); held is this connection's share, -1 after.
+	held int32
 
 	// partial bounds a pause inside a packet (see [Options.PacketTimeout]);
 	// 0 while CONNECT is read, whose deadline is fixed.
 	partial  time.Duration
 	deadline int64 // the read deadline last set, Unix nanoseconds; 0: none
-
-	// Until CONNECT is read, every byte received counts against the
-	// server-wide budget of unauthenticated connections.
-	budget *connectBudget
-	held   int64
 }
 
 // connectBudget is the bytes held by all connections whose CONNECT is not
@@ -98,7 +97,7 @@ func (in *input) Read(p []byte) (int, error) {
 	}
 	in.c.s.ctr.bytesIn.Add(int64(n))
 	in.read.Add(uint64(n))
-	if in.budget != nil && err == nil && !in.hold(n) {
+	if in.held >= 0 && err == nil && !in.hold(n) {
 		err = errConnectBudget
 	}
 	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) {
@@ -109,16 +108,17 @@ func (in *input) Read(p []byte) (int, error) {
 
 // hold counts n more unauthenticated bytes; false past the budget.
 func (in *input) hold(n int) bool {
-	in.held += int64(n)
-	return in.budget.held.Add(int64(n)) <= in.budget.max
+	in.held += int32(n) // at most a CONNECT and a buffer: bounded by MaxConnectSize
+	b := &in.c.s.connecting
+	return b.held.Add(int64(n)) <= b.max
 }
 
 // connected ends the CONNECT phase: its bytes no longer count against the
 // budget. Idempotent.
 func (in *input) connected() {
-	if in.budget != nil {
-		in.budget.held.Add(-in.held)
-		in.budget, in.held = nil, 0
+	if in.held >= 0 {
+		in.c.s.connecting.held.Add(-int64(in.held))
+		in.held = -1
 	}
 }
 
@@ -135,7 +135,7 @@ func (in *input) waitIdle(idle time.Time) error {
 			in.c.s.ctr.bytesIn.Add(1)
 			in.read.Add(1)
 			in.has = true
-			if in.budget != nil && !in.hold(1) {
+			if in.held >= 0 && !in.hold(1) {
 				return errConnectBudget
 			}
 			if in.partial > 0 {
@@ -245,7 +245,7 @@ func (c *conn) readPacket() (packet.Packet, error) {
 		if c.v != 0 {
 			idle = time.Time{}
 			if c.keepAlive > 0 {
-				idle = time.Now().Add(c.keepAlive * 3 / 2)
+				idle = time.Now().Add(c.keepAliveIdle())
 			}
 		}
 		if err := c.in.waitIdle(idle); err != nil {

@@ -133,11 +133,11 @@ func (s *Server) Evict(clientID string, cleanStart bool) bool {
 			c.Kick(packet.SessionTakenOver, "another connection with the same client id took the session over on another node")
 			kicked = true
 			select {
-			case <-c.wait(&c.done):
+			case <-c.wait(connDone):
 			case <-time.After(5 * time.Second):
 				s.opts.Logger.Warn("takeover", "client", clientID, "err", errTakeoverTimeout)
 				c.nc.Close()
-				<-c.wait(&c.done)
+				<-c.wait(connDone)
 			}
 			continue
 		}

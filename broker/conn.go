@@ -38,11 +38,12 @@ import (
 //	readerDone  end                                      nothing reads the socket any more
 //	writerDone  the write loop's last exit (writerExit),  no write loop runs, none will start
 //	            or end when writing never started
-//	done        end, last                                everything is released
+//	connDone    end, last                                everything is released
 //	wakeCh      never closed (a one-slot signal to the write loop; goroutine transport only)
 //
-// readerDone, writerDone and done are [signal]s: their channel is made only
-// if someone waits before they fire, so an idle connection holds none.
+// readerDone, writerDone and connDone are [signal]s: a bit each, and a
+// channel only if someone waits before they fire, so an idle connection
+// holds none.
 type conn struct {
 	s  *Server
 	nc net.Conn
@@ -54,12 +55,13 @@ type conn struct {
 	clientID    string
 	sess        *session.Session
 	username    string
-	keepAlive   time.Duration
-	recvMax     int    // the client's Receive Maximum
 	maxOut      uint32 // the client's Maximum Packet Size, 0 = none
+	keepAlive   uint16 // seconds, 0 = none (see [conn.keepAliveIdle])
+	recvMax     uint16 // the client's Receive Maximum
 	aliasMaxOut uint16 // the client's Topic Alias Maximum
 	problemInfo bool   // Request Problem Information
 	v           packet.Version
+	clean       bool // the clean start (3.1.1: clean session) flag
 
 	// Read loop only.
 	inAliases map[uint16]string
@@ -97,11 +99,13 @@ type conn struct {
 	wakeCh   chan struct{}
 	code     packet.ReasonCode
 	stopping bool
-	graceful bool // Kick at shutdown: send what is queued before the DISCONNECT
-	final    bool // a DISCONNECT with code and reason is owed, last
-	ready    bool // CONNACK is queued and the session attached: writing may start
-	writing  bool // a write loop goroutine runs, or ran its final exit (see Wake)
-	pending  bool // Wake was called while it ran: look again before exiting
+	graceful bool              // Kick at shutdown: send what is queued before the DISCONNECT
+	final    bool              // a DISCONNECT with code and reason is owed, last
+	ready    bool              // CONNACK is queued and the session attached: writing may start
+	writing  bool              // a write loop goroutine runs, or ran its final exit (see Wake)
+	pending  bool              // Wake was called while it ran: look again before exiting
+	fired    uint8             // the signals that fired, a bit each (signal.go)
+	sigs     *[3]chan struct{} // made by a wait before its signal fired
 
 	// Event-loop transport (transport.go). sock is the socket itself (nc
 	// points at it) when evMode.
@@ -110,11 +114,7 @@ type conn struct {
 	stopped   atomic.Bool
 	idleSince atomic.Int64 // Unix nanoseconds the read side last parked
 	tok       eventloop.Token
-	kaEntry   eventloop.Entry
-
-	readerDone signal // guarded by mu, like the other signals
-	writerDone signal
-	done       signal
+	kaEntry   eventloop.Entry[*conn]
 }
 
 // newConn is called with s.mu held. fd >= 0 is a socket detached for the
@@ -141,7 +141,7 @@ func newConn(s *Server, nc net.Conn, fd int, raddr netip.AddrPort) *conn {
 		c.wakeCh = make(chan struct{}, 1) // the event loop's writer never waits for a wake
 	}
 	c.nc = nc
-	c.in = input{c: c, budget: &s.connecting}
+	c.in = input{c: c} // held 0: counting CONNECT's bytes
 	return c
 }
 
@@ -249,7 +249,7 @@ func (c *conn) serve(ctx context.Context) {
 	c.in.partial = c.s.opts.PacketTimeout
 	if c.keepAlive > 0 {
 		// A packet must be complete within the keep alive as well.
-		c.in.partial = min(c.in.partial, c.keepAlive*3/2)
+		c.in.partial = min(c.in.partial, c.keepAliveIdle())
 	}
 	c.mu.Lock()
 	c.ready = true
@@ -330,18 +330,18 @@ func (c *conn) end() {
 			c.sess.Detach(c) // done already, unless disconnected panicked
 		}
 		c.s.forget(c)
-		c.fire(&c.done)
+		c.fire(connDone)
 	}()
-	c.fire(&c.readerDone)
+	c.fire(readerDone)
 	c.giveBackAll()
 	c.in.connected()
 	c.mu.Lock()
 	ready := c.ready
 	c.mu.Unlock()
 	if ready {
-		<-c.wait(&c.writerDone)
+		<-c.wait(writerDone)
 	} else {
-		c.fire(&c.writerDone) // no write loop starts before ready
+		c.fire(writerDone) // no write loop starts before ready
 	}
 	c.nc.Close()
 	c.mu.Lock()
@@ -384,7 +384,7 @@ func (c *conn) endWith(err error) {
 // that closing does not reset the connection before the client has read our
 // DISCONNECT.
 func (c *conn) drain() {
-	if c.fired(&c.writerDone) {
+	if c.hasFired(writerDone) {
 		return
 	}
 	c.nc.SetReadDeadline(time.Now().Add(c.s.opts.ShutdownLinger))
@@ -480,6 +480,12 @@ func (c *conn) takeWill() *message.Message {
 	w := c.will
 	c.will = nil
 	return w
+}
+
+// keepAliveIdle is how long the client may stay silent: 1.5 × its keep
+// alive [MQTT-3.1.2-24]; 0 without one.
+func (c *conn) keepAliveIdle() time.Duration {
+	return time.Duration(c.keepAlive) * time.Second * 3 / 2
 }
 
 // acks are the reusable acknowledgement values of one read loop.

@@ -54,7 +54,7 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	c.problemInfo = !p.Props.Has(packet.PropRequestProblemInfo) || p.Props.RequestProblemInfo == 1
 	c.recvMax = 65535
 	if p.Props.Has(packet.PropReceiveMaximum) {
-		c.recvMax = int(p.Props.ReceiveMaximum)
+		c.recvMax = p.Props.ReceiveMaximum
 	}
 	c.maxOut = p.Props.MaximumPacketSize
 	c.aliasMaxOut = p.Props.TopicAliasMaximum
@@ -107,7 +107,7 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 			ack.Props.ServerKeepAlive = ka
 		}
 	}
-	c.keepAlive = time.Duration(ka) * time.Second
+	c.keepAlive = ka
 
 	// Session expiry: 3.1.1 clean session false means "until the broker
 	// forgets it".

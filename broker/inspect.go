@@ -153,7 +153,6 @@ type connStats struct {
 	// read-only afterwards (readers reach the connection through the
 	// session, under the lock Attach took). Unix nanoseconds.
 	createdAt, connectedAt int64
-	clean                  bool
 }
 
 // inspectAttach fills c's times before it attaches to its session: a
@@ -161,7 +160,7 @@ type connStats struct {
 // onConnect drops once the connection answers for the session).
 func (s *Server) inspectAttach(c *conn, present, clean bool) {
 	now := time.Now().UnixNano()
-	c.stats.connectedAt, c.stats.createdAt, c.stats.clean = now, now, clean
+	c.stats.connectedAt, c.stats.createdAt, c.clean = now, now, clean
 	s.insp.mu.Lock()
 	if m := s.insp.meta[c.clientID]; m != nil && present && m.sess == c.sess && m.createdAt != 0 {
 		c.stats.createdAt = m.createdAt
@@ -186,7 +185,7 @@ func (s *Server) keepMeta(c *conn) {
 		createdAt: c.stats.createdAt, connectedAt: c.stats.connectedAt, disconnectedAt: time.Now().UnixNano(),
 		published: c.stats.published.Load(), received: c.stats.delivered.Load(), rejected: c.stats.rejected.Load(),
 		bytesIn: c.in.read.Load(), bytesOut: c.stats.bytesOut.Load(),
-		keepAlive: uint16(c.keepAlive / time.Second), version: c.v, clean: c.stats.clean,
+		keepAlive: c.keepAlive, version: c.v, clean: c.clean,
 	}
 	s.insp.mu.Lock()
 	if s.insp.meta == nil {
@@ -273,8 +272,8 @@ func (s *Server) sessionInfo(sess *session.Session, expiry uint32, will bool) Se
 		info.Protocol = protocolName(c.v)
 		info.Address = c.nc.RemoteAddr().String()
 		info.Username = c.username
-		info.KeepAlive = int(c.keepAlive / time.Second)
-		info.Clean = c.stats.clean
+		info.KeepAlive = int(c.keepAlive)
+		info.Clean = c.clean
 		info.CreatedAt, info.ConnectedAt = timeOrZero(c.stats.createdAt), timeOrZero(c.stats.connectedAt)
 		info.Published, info.Rejected = c.stats.published.Load(), c.stats.rejected.Load()
 		info.Received, info.BytesOut = c.stats.delivered.Load(), c.stats.bytesOut.Load()
@@ -421,10 +420,10 @@ func (s *Server) RemoveSession(clientID string) error {
 			c.Kick(packet.AdministrativeAction, "session removed by the broker's administrator")
 			kicked = true
 			select {
-			case <-c.wait(&c.done):
+			case <-c.wait(connDone):
 			case <-time.After(5 * time.Second):
 				c.nc.Close()
-				<-c.wait(&c.done)
+				<-c.wait(connDone)
 			}
 			continue
 		}

@@ -441,7 +441,7 @@ func (s *Server) onConnect(c *conn, present, clean bool) {
 	s.dropMeta(c.clientID) // the connection answers for the session now
 	addr := c.nc.RemoteAddr().String()
 	proto := protocolName(c.v)
-	ka := int(c.keepAlive / time.Second)
+	ka := int(c.keepAlive)
 	expiry := c.expiry
 	if present {
 		s.logEvent(LogRecord{EventCode: LogSessionUpdated, ClientID: c.clientID, Detail: "resumed by a new connection"})

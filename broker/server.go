@@ -251,7 +251,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 		return
 	}
 	c.serve(ctx)
-	<-c.wait(&c.done)
+	<-c.wait(connDone)
 }
 
 // track registers a new connection, or closes nc when the server is

@@ -27,11 +27,11 @@ func (s *Server) attach(c *conn, cleanStart bool) (present, ok bool, commit *sto
 				s.mu.Unlock()
 				oc.Kick(0x8E, "another connection with the same client id took the session over")
 				select {
-				case <-oc.wait(&oc.done):
+				case <-oc.wait(connDone):
 				case <-time.After(5 * time.Second):
 					s.opts.Logger.Warn("takeover", "client", c.clientID, "err", errTakeoverTimeout)
 					oc.nc.Close()
-					<-oc.wait(&oc.done)
+					<-oc.wait(connDone)
 				}
 				continue
 			}

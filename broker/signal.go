@@ -1,13 +1,19 @@
 package broker
 
-// signal is a one-shot event of a connection (see the table on [conn])
-// whose channel is made only when someone waits for it before it fires:
-// most connections end without anyone waiting, and an idle one holds a nil
-// pointer instead of a channel (96 bytes each). A signal that fires before
-// anyone waited points at closedCh. Guarded by the connection's mu.
-type signal struct{ ch chan struct{} }
+// signal names a one-shot event of a connection (see the table on [conn]).
+// Which have fired is a bit each (conn.fired); channels are made only for
+// a wait that comes before the event, all three behind one pointer made
+// then (conn.sigs): most connections end without anyone waiting, and an
+// idle one holds one nil pointer. Guarded by the connection's mu.
+type signal uint8
 
-// closedCh is the channel of every signal that fired before anyone waited.
+const (
+	readerDone signal = iota // end: nothing reads the socket any more
+	writerDone               // no write loop runs, none will start
+	connDone                 // end, last: everything is released
+)
+
+// closedCh is what waiting for a signal that has fired returns.
 var closedCh = func() chan struct{} {
 	ch := make(chan struct{})
 	close(ch)
@@ -15,37 +21,36 @@ var closedCh = func() chan struct{} {
 }()
 
 // wait returns a channel closed when s fires.
-func (c *conn) wait(s *signal) <-chan struct{} {
+func (c *conn) wait(s signal) <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s.ch == nil {
-		s.ch = make(chan struct{})
+	if c.fired&(1<<s) != 0 {
+		return closedCh
 	}
-	return s.ch
+	if c.sigs == nil {
+		c.sigs = new([3]chan struct{})
+	}
+	if c.sigs[s] == nil {
+		c.sigs[s] = make(chan struct{})
+	}
+	return c.sigs[s]
 }
 
-// fire fires s; once only.
-func (c *conn) fire(s *signal) {
+// fire fires s; once only (a second call does nothing).
+func (c *conn) fire(s signal) {
 	c.mu.Lock()
-	if s.ch == nil {
-		s.ch = closedCh
-	} else {
-		close(s.ch)
+	if c.fired&(1<<s) == 0 {
+		c.fired |= 1 << s
+		if c.sigs != nil && c.sigs[s] != nil {
+			close(c.sigs[s])
+		}
 	}
 	c.mu.Unlock()
 }
 
-// fired reports whether s has fired.
-func (c *conn) fired(s *signal) bool {
+// hasFired reports whether s has fired.
+func (c *conn) hasFired(s signal) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if s.ch == nil {
-		return false
-	}
-	select {
-	case <-s.ch:
-		return true
-	default:
-		return false
-	}
+	return c.fired&(1<<s) != 0
 }

@@ -38,7 +38,7 @@ const transportEnv = "MQTTBOARD_TRANSPORT"
 type loop struct {
 	poller *eventloop.Poller
 	pool   *eventloop.Pool
-	wheel  *eventloop.Wheel
+	wheel  *eventloop.Wheel[*conn]
 	// bursts counts the read tasks handed to the pool and not yet done:
 	// more than one means the loop is busy, and the writer leaves the
 	// writes to the write tasks, which then carry the messages of many
@@ -120,7 +120,7 @@ func (s *Server) eventLoop() *loop {
 			}
 			return nil
 		}
-		l.poller, l.pool, l.wheel = p, eventloop.NewPool(poolIdle()), eventloop.NewWheel(keepAliveTick)
+		l.poller, l.pool, l.wheel = p, eventloop.NewPool(poolIdle()), eventloop.NewWheel[*conn](keepAliveTick)
 		s.loop = l
 	}
 	return s.loop
@@ -347,7 +347,7 @@ func (c *conn) register() {
 	if c.keepAlive > 0 {
 		c.kaEntry.Owner = c
 		c.idleSince.Store(time.Now().UnixNano())
-		c.s.loop.wheel.Schedule(&c.kaEntry, time.Now().Add(c.keepAlive*3/2).UnixNano())
+		c.s.loop.wheel.Schedule(&c.kaEntry, time.Now().Add(c.keepAliveIdle()).UnixNano())
 	}
 }
 
@@ -377,7 +377,7 @@ func (c *conn) Ready() {
 // connection, on the wheel's goroutine. A connection idle for 1.5 × its
 // keep alive [MQTT-3.1.2-24] is ended by a read task that finds timedOut.
 func (c *conn) Due(now int64) int64 {
-	ka := int64(c.keepAlive * 3 / 2)
+	ka := int64(c.keepAliveIdle())
 	switch c.rstate.Load() {
 	case readEnded:
 		return 0

@@ -185,7 +185,7 @@ func (c *conn) writeFailed(err error) {
 // writerExit marks the end of writing for good: the connection is closing
 // and no write loop starts again (writing stays true).
 func (c *conn) writerExit() {
-	c.fire(&c.writerDone)
+	c.fire(writerDone)
 	if c.registered {
 		// The socket is closed; an idle read side hears nothing from the
 		// poller (the kernel dropped the registration), so wake it: its
@@ -255,7 +255,7 @@ func (c *conn) flushFinal(graceful bool) {
 			}
 			t := time.NewTimer(c.s.opts.ShutdownLinger)
 			select {
-			case <-c.wait(&c.readerDone):
+			case <-c.wait(readerDone):
 			case <-t.C:
 			}
 			t.Stop()
@@ -320,7 +320,7 @@ func (c *conn) prepare(now time.Time) (more bool) {
 	c.mu.Lock()
 	w.ctrl, c.ctrl = c.ctrl, w.ctrl[:0]
 	c.mu.Unlock()
-	w.batch, more = c.sess.Take(w.batch[:0], batchSize, c.recvMax, now)
+	w.batch, more = c.sess.Take(w.batch[:0], batchSize, int(c.recvMax), now)
 	w.hdr = w.hdr[:0]
 	w.spans = w.spans[:0]
 	for i := range w.batch {

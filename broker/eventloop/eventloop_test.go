@@ -150,12 +150,12 @@ func (f dueFunc) Due(now int64) int64 { return f(now) }
 // before), can be moved and cancelled, and a returned deadline
 // reschedules it.
 func TestWheelFiresNotEarly(t *testing.T) {
-	w := NewWheel(10 * time.Millisecond)
+	w := NewWheel[dueFunc](10 * time.Millisecond)
 	defer w.Close()
 	fired := make(chan int64, 10)
 	at := time.Now().Add(30 * time.Millisecond).UnixNano()
 	again := true
-	e := &Entry{}
+	e := &Entry[dueFunc]{}
 	e.Owner = dueFunc(func(now int64) int64 {
 		fired <- now
 		if again {
@@ -176,10 +176,10 @@ func TestWheelFiresNotEarly(t *testing.T) {
 			t.Fatalf("firing %d missing", i)
 		}
 	}
-	c := &Entry{Owner: dueFunc(func(int64) int64 { t.Error("cancelled entry fired"); return 0 })}
+	c := &Entry[dueFunc]{Owner: dueFunc(func(int64) int64 { t.Error("cancelled entry fired"); return 0 })}
 	w.Schedule(c, time.Now().Add(20*time.Millisecond).UnixNano())
 	w.Cancel(c)
-	done := &Entry{}
+	done := &Entry[dueFunc]{}
 	ch := make(chan struct{}, 1)
 	done.Owner = dueFunc(func(int64) int64 { ch <- struct{}{}; return 0 })
 	w.Schedule(done, time.Now().Add(40*time.Millisecond).UnixNano())

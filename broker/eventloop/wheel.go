@@ -10,13 +10,13 @@ import (
 // no runtime timer per idle connection) and one goroutine ticks for all
 // of them, only while entries are scheduled. Deadlines fire up to one tick
 // late, never early.
-type Wheel struct {
+type Wheel[T Due] struct {
 	tick  time.Duration
 	mu    sync.Mutex
-	slots []Entry // sentinels of circular lists
-	n     int     // entries scheduled
-	now   int64   // the tick last run
-	due   []*Entry
+	slots []Entry[T] // sentinels of circular lists
+	n     int        // entries scheduled
+	now   int64      // the tick last run
+	due   []*Entry[T]
 	kick  chan struct{}
 	quit  chan struct{}
 	done  chan struct{}
@@ -31,10 +31,11 @@ type Due interface {
 }
 
 // Entry is one scheduled deadline; embed it in its owner and set Owner.
-type Entry struct {
-	next, prev *Entry
+// T is the owner's (pointer) type, not an interface: one word per entry.
+type Entry[T Due] struct {
+	next, prev *Entry[T]
 	at         int64
-	Owner      Due
+	Owner      T
 }
 
 // wheelSlots covers 512 ticks; a later deadline goes round the wheel,
@@ -42,10 +43,10 @@ type Entry struct {
 const wheelSlots = 512
 
 // NewWheel starts a wheel ticking every tick while it holds entries.
-func NewWheel(tick time.Duration) *Wheel {
-	w := &Wheel{
+func NewWheel[T Due](tick time.Duration) *Wheel[T] {
+	w := &Wheel[T]{
 		tick:  tick,
-		slots: make([]Entry, wheelSlots),
+		slots: make([]Entry[T], wheelSlots),
 		kick:  make(chan struct{}, 1),
 		quit:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -60,7 +61,7 @@ func NewWheel(tick time.Duration) *Wheel {
 
 // Schedule sets e's deadline to at (Unix nanoseconds), moving it if it is
 // already scheduled.
-func (w *Wheel) Schedule(e *Entry, at int64) {
+func (w *Wheel[T]) Schedule(e *Entry[T], at int64) {
 	w.mu.Lock()
 	first := w.n == 0
 	w.insert(e, at)
@@ -74,13 +75,13 @@ func (w *Wheel) Schedule(e *Entry, at int64) {
 }
 
 // Cancel takes e off the wheel (a no-op if it is not on it).
-func (w *Wheel) Cancel(e *Entry) {
+func (w *Wheel[T]) Cancel(e *Entry[T]) {
 	w.mu.Lock()
 	w.unlink(e)
 	w.mu.Unlock()
 }
 
-func (w *Wheel) insert(e *Entry, at int64) {
+func (w *Wheel[T]) insert(e *Entry[T], at int64) {
 	w.unlink(e)
 	t := max((at+int64(w.tick)-1)/int64(w.tick), w.now+1) // round up: never early
 	head := &w.slots[t%wheelSlots]
@@ -91,7 +92,7 @@ func (w *Wheel) insert(e *Entry, at int64) {
 	w.n++
 }
 
-func (w *Wheel) unlink(e *Entry) {
+func (w *Wheel[T]) unlink(e *Entry[T]) {
 	if e.next == nil {
 		return
 	}
@@ -101,7 +102,7 @@ func (w *Wheel) unlink(e *Entry) {
 	w.n--
 }
 
-func (w *Wheel) run() {
+func (w *Wheel[T]) run() {
 	defer close(w.done)
 	t := time.NewTicker(w.tick)
 	defer t.Stop()
@@ -130,7 +131,7 @@ func (w *Wheel) run() {
 
 // advance runs every tick up to now: entries whose deadline passed are
 // taken off and told, then put back at the deadline they return.
-func (w *Wheel) advance(now int64) {
+func (w *Wheel[T]) advance(now int64) {
 	w.mu.Lock()
 	end := now / int64(w.tick)
 	if end-w.now > wheelSlots {
@@ -160,7 +161,7 @@ func (w *Wheel) advance(now int64) {
 }
 
 // Close stops the wheel's goroutine; scheduled entries are dropped.
-func (w *Wheel) Close() {
+func (w *Wheel[T]) Close() {
 	w.once.Do(func() { close(w.quit) })
 	<-w.done
 }
