@@ -471,10 +471,14 @@ func (a *ACL) wildcardDeleteAllowed(user, cid, pattern string) bool {
 // CONNECT, when user name and client id are final); nil without an ACL.
 // Read loop only.
 func (c *conn) aclRights() *clientACL {
-	if c.acl == nil && c.s.opts.ACL != nil {
-		c.acl = c.s.opts.ACL.forClient(c.username, c.clientID)
+	if c.auth.acl == nil && c.s.opts.ACL != nil {
+		a := c.s.opts.ACL.forClient(c.auth.username, c.clientID)
+		if c.auth == &noAuth {
+			return a // never: CONNECT makes a connAuth when there is an ACL
+		}
+		c.auth.acl = a
 	}
-	return c.acl
+	return c.auth.acl
 }
 
 // The level relations below take the '$' rule into account as

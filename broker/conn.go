@@ -54,23 +54,20 @@ type conn struct {
 	// Set while handling CONNECT, read-only afterwards.
 	clientID    string
 	sess        *session.Session
-	username    string
-	maxOut      uint32 // the client's Maximum Packet Size, 0 = none
-	keepAlive   uint16 // seconds, 0 = none (see [conn.keepAliveIdle])
-	recvMax     uint16 // the client's Receive Maximum
-	aliasMaxOut uint16 // the client's Topic Alias Maximum
-	problemInfo bool   // Request Problem Information
+	auth        *connAuth // never nil: noAuth until CONNECT makes one
+	maxOut      uint32    // the client's Maximum Packet Size, 0 = none
+	keepAlive   uint16    // seconds, 0 = none (see [conn.keepAliveIdle])
+	recvMax     uint16    // the client's Receive Maximum
+	aliasMaxOut uint16    // the client's Topic Alias Maximum
+	problemInfo bool      // Request Problem Information
 	v           packet.Version
 	clean       bool // the clean start (3.1.1: clean session) flag
 
 	// Read loop only.
-	inAliases map[uint16]string
-	acks      *acks   // allocated on the first QoS 1/2 PUBLISH: idle connections stay small
-	route     *router // borrowed with br and r (buffers.go)
+	rx        atomic.Pointer[rxState] // made by the first PUBLISH from the client: idle connections stay small
+	route     *router                 // borrowed with br and r (buffers.go)
 	willDelay uint32
 	expiry    uint32
-	acl       *clientACL // the ACL as it applies to this client (acl.go)
-	ident     *Identity  // the client's token with Options.Auth (tokens.go); set by CONNECT
 	// stats are the live counters and times the inspection API reads
 	// (inspect.go): the read loop counts PUBLISHes from the client, the
 	// write loop those sent and the bytes written.
@@ -122,7 +119,7 @@ type conn struct {
 // registers it with the poller, and returns nil (having closed it) if
 // that fails.
 func newConn(s *Server, nc net.Conn, fd int, raddr netip.AddrPort) *conn {
-	c := &conn{s: s}
+	c := &conn{s: s, auth: &noAuth}
 	if fd >= 0 {
 		c.sock.Init(fd, raddr)
 		nc = &c.sock
@@ -488,8 +485,51 @@ func (c *conn) keepAliveIdle() time.Duration {
 	return time.Duration(c.keepAlive) * time.Second * 3 / 2
 }
 
-// acks are the reusable acknowledgement values of one read loop.
-type acks struct {
+// connAuth is who the client is, made by CONNECT when it gave a user name
+// or the broker has an ACL or an authenticator; every other connection
+// shares noAuth (three fields less per connection). Set while handling
+// CONNECT; acl is also set by the read loop (aclRights).
+type connAuth struct {
+	username string
+	acl      *clientACL // the ACL as it applies to this client (acl.go)
+	ident    *Identity  // the client's token with Options.Auth (tokens.go); set by CONNECT
+}
+
+// noAuth is the connAuth of a connection with no user name, ACL or
+// authenticator. Never written.
+var noAuth connAuth
+
+// rxState is what a connection needs once the client publishes: made by
+// the read loop on the first PUBLISH, never replaced (a pointer an atomic
+// load reads, so the inspection API reads the counters from any
+// goroutine).
+type rxState struct {
+	// published counts PUBLISHes from the client and rejected those
+	// refused with an error code (the read loop writes, any API reader
+	// reads).
+	published, rejected atomic.Uint64
+	// The reusable acknowledgement values: send encodes them at once, so
+	// one of each serves every PUBLISH without an allocation.
 	puback packet.Puback
 	pubrec packet.Pubrec
+	// aliases are the client's topic aliases (5.0), made when it sets one.
+	aliases map[uint16]string
+}
+
+// rxState returns the connection's rxState, making it; read loop only.
+func (c *conn) rxState() *rxState {
+	rx := c.rx.Load()
+	if rx == nil {
+		rx = new(rxState)
+		c.rx.Store(rx)
+	}
+	return rx
+}
+
+// rxCounts returns the PUBLISHes from the client and those refused.
+func (c *conn) rxCounts() (published, rejected uint64) {
+	if rx := c.rx.Load(); rx != nil {
+		return rx.published.Load(), rx.rejected.Load()
+	}
+	return 0, 0
 }

@@ -50,7 +50,9 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	// connection holds neither the packet (48 bytes and up each) nor the
 	// password.
 	c.clientID = strings.Clone(p.ClientID)
-	c.username = strings.Clone(p.Username)
+	if p.Username != "" || o.ACL != nil || o.Auth != nil {
+		c.auth = &connAuth{username: strings.Clone(p.Username)}
+	}
 	c.problemInfo = !p.Props.Has(packet.PropRequestProblemInfo) || p.Props.RequestProblemInfo == 1
 	c.recvMax = 65535
 	if p.Props.Has(packet.PropReceiveMaximum) {
@@ -89,7 +91,7 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	if !c.authenticate(p) { // tokens.go
 		return false
 	}
-	if c.s.opts.ACL != nil && !c.s.opts.ACL.connectAllowed(c.username, c.clientID) {
+	if c.s.opts.ACL != nil && !c.s.opts.ACL.connectAllowed(c.auth.username, c.clientID) {
 		c.refuse(packet.NotAuthorized, "not authorized")
 		return false
 	}
@@ -137,7 +139,7 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		}
 	}
 
-	if c.will != nil && c.aclRights() != nil && !c.acl.publish(c.will.Topic) {
+	if c.will != nil && c.aclRights() != nil && !c.auth.acl.publish(c.will.Topic) {
 		c.will = nil // a will is a publish like any other: the ACL applies
 	}
 
@@ -183,7 +185,6 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 		if p.Props.RequestResponseInfo == 1 {
 			ack.Props.ResponseInfo = o.ResponseInfo + c.clientID // [MQTT-3.1.2-28]
 		}
-		c.inAliases = make(map[uint16]string)
 	}
 	c.send(&ack)
 	c.s.inspectAttach(c, present, p.CleanStart) // times for the inspection API (inspect.go)

@@ -202,10 +202,10 @@ func (c *conn) connackProps() []packet.UserProperty {
 	acl := []rule{}
 	if a := c.s.opts.ACL; a != nil {
 		for _, r := range a.Rules {
-			if r.applies("publish", c.username, c.clientID) || r.applies("subscribe", c.username, c.clientID) {
+			if r.applies("publish", c.auth.username, c.clientID) || r.applies("subscribe", c.auth.username, c.clientID) {
 				ts := make([]string, len(r.Topics))
 				for i, t := range r.Topics {
-					ts[i] = expand(t, c.username, c.clientID)
+					ts[i] = expand(t, c.auth.username, c.clientID)
 				}
 				acl = append(acl, rule{Action: r.Action, Allow: r.Allow, Topics: ts})
 			}

@@ -143,9 +143,7 @@ type sessionMeta struct {
 // own loops write them, any API reader reads them) and its times. It is
 // part of conn; its bytes in are counted by conn's input.
 type connStats struct {
-	// published counts PUBLISHes from the client and rejected those
-	// refused with an error code (read loop).
-	published, rejected atomic.Uint64
+	// (PUBLISHes from the client are counted in conn.rx.)
 	// delivered counts PUBLISHes written and bytesOut the bytes written
 	// (write loop).
 	delivered, bytesOut atomic.Uint64
@@ -180,10 +178,11 @@ func (s *Server) dropMeta(clientID string) {
 // keepMeta records what c was, for its session that stays offline after
 // it; called before c detaches.
 func (s *Server) keepMeta(c *conn) {
+	published, rejected := c.rxCounts()
 	m := &sessionMeta{
-		sess: c.sess, address: c.nc.RemoteAddr().String(), username: c.username,
+		sess: c.sess, address: c.nc.RemoteAddr().String(), username: c.auth.username,
 		createdAt: c.stats.createdAt, connectedAt: c.stats.connectedAt, disconnectedAt: time.Now().UnixNano(),
-		published: c.stats.published.Load(), received: c.stats.delivered.Load(), rejected: c.stats.rejected.Load(),
+		published: published, received: c.stats.delivered.Load(), rejected: rejected,
 		bytesIn: c.in.read.Load(), bytesOut: c.stats.bytesOut.Load(),
 		keepAlive: c.keepAlive, version: c.v, clean: c.clean,
 	}
@@ -271,11 +270,11 @@ func (s *Server) sessionInfo(sess *session.Session, expiry uint32, will bool) Se
 		info.Connected = true
 		info.Protocol = protocolName(c.v)
 		info.Address = c.nc.RemoteAddr().String()
-		info.Username = c.username
+		info.Username = c.auth.username
 		info.KeepAlive = int(c.keepAlive)
 		info.Clean = c.clean
 		info.CreatedAt, info.ConnectedAt = timeOrZero(c.stats.createdAt), timeOrZero(c.stats.connectedAt)
-		info.Published, info.Rejected = c.stats.published.Load(), c.stats.rejected.Load()
+		info.Published, info.Rejected = c.rxCounts()
 		info.Received, info.BytesOut = c.stats.delivered.Load(), c.stats.bytesOut.Load()
 		info.BytesIn = c.in.read.Load()
 	} else {

@@ -78,12 +78,14 @@ func TestLogEntryKeepsEveryField(t *testing.T) {
 			Address: "[::1]:1883", Protocol: "5.0", Username: "u", Clean: &no, KeepAlive: &zero, SessionExpiry: &exp,
 			Action: "publish", ReasonCode: &rc, Reason: "taken over", Detail: "d"},
 		{EventCode: LogSubscribed, ClientID: "c", Topic: "x/#"},
+		{EventCode: LogConnected, ClientID: "d", Address: "127.0.0.1:5", Protocol: "3.1.1", Clean: &no, KeepAlive: &zero},
+		{EventCode: LogConnected, ClientID: "e", Protocol: "9.9"}, // not one of logProtocols
 	}
 	for _, r := range in {
 		s.logEvent(r)
 	}
 	got, err := s.Logs(LogQuery{})
-	if err != nil || len(got) != 2 {
+	if err != nil || len(got) != len(in) {
 		t.Fatalf("%v %v", got, err)
 	}
 	for i, r := range got {
@@ -101,11 +103,12 @@ func TestLogEntryKeepsEveryField(t *testing.T) {
 // its JSON and message anyway: five allocations, two of them in the
 // connection struct's size class and two in the session's, left as
 // garbage between the connections' own state by every connect, ~190 B of
-// fragmentation per idle connection at 10,000). A subscriber still gets
-// the records.
+// fragmentation per idle connection at 10,000).
 func TestLogEventBuildsNothingUnread(t *testing.T) {
 	s := New(Options{LogRecords: 4})
-	rec := LogRecord{EventCode: LogSessionCreated, ClientID: "dev1", Detail: "created"}
+	clean, ka := true, 60
+	rec := LogRecord{EventCode: LogConnected, ClientID: "dev1", Address: "127.0.0.1:4000", Protocol: "3.1.1",
+		Clean: &clean, KeepAlive: &ka}
 	for range 4 {
 		s.logEvent(rec) // fill the ring: it allocates while growing
 	}

@@ -308,8 +308,8 @@ func (s *Server) persistAttach(c *conn, old *session.Session) *storage.Commit {
 	switch {
 	case c.expiry > 0:
 		c.sess.SetStore(s.store)
-		if c.ident != nil {
-			c.sess.Account = c.ident.Account // as authAttached will: the record needs it now
+		if c.auth.ident != nil {
+			c.sess.Account = c.auth.ident.Account // as authAttached will: the record needs it now
 		}
 		b.PutSession(sessionRecord(c.sess, c.v, c.storedUser(), time.Time{}, c.will, c.willDelay))
 	case c.sess.Persistent():
@@ -326,10 +326,10 @@ func (s *Server) persistAttach(c *conn, old *session.Session) *storage.Commit {
 // under token authentication it may be the token's key, which is not
 // stored there (the account is).
 func (c *conn) storedUser() string {
-	if c.ident != nil {
+	if c.auth.ident != nil {
 		return ""
 	}
-	return c.username
+	return c.auth.username
 }
 
 // persistSubs stores the session's new subscriptions before SUBACK or

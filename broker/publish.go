@@ -22,7 +22,8 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		c.route.resetCommits()
 	}
 	c.s.ctr.received.Add(1)
-	published := c.stats.published.Add(1)
+	rx := c.rxState()
+	published := rx.published.Add(1)
 	topic := p.Topic
 	// A client's PUBLISH must not carry a Subscription Identifier
 	// [MQTT-3.3.4-6]. Like mosquitto, the broker ignores one (it is never
@@ -38,13 +39,16 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 				Msg: "alias " + itoa(int(a)) + " exceeds the Topic Alias Maximum " + itoa(int(o.TopicAliasMaximum)), Rule: "MQTT-3.3.2-9"}
 		}
 		if topic == "" {
-			topic = c.inAliases[a]
+			topic = rx.aliases[a]
 			if topic == "" {
 				return &packet.Error{Code: packet.ProtocolError, Packet: packet.PUBLISH, Field: "topic alias", Offset: -1,
 					Msg: "alias " + itoa(int(a)) + " was never set", Rule: "MQTT-3.3.4-"}
 			}
 		} else {
-			c.inAliases[a] = topic
+			if rx.aliases == nil {
+				rx.aliases = make(map[uint16]string)
+			}
+			rx.aliases[a] = topic
 		}
 	}
 	if len(p.Payload) > o.MaxPayload {
@@ -63,20 +67,20 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		// "$share/" names shared subscriptions, never a topic: a PUBLISH to
 		// it reaches nobody [MQTT-4.8.2].
 		code, reason = packet.TopicNameInvalid, "$share/ starts shared subscription filters, not topics"
-	case wildcard && c.aclRights() != nil && !c.acl.wildcardDelete(topic):
+	case wildcard && c.aclRights() != nil && !c.auth.acl.wildcardDelete(topic):
 		code, reason = packet.NotAuthorized, ""
 	case wildcard:
 	case topics.CountLevels(topic) > o.MaxTopicLevels:
 		code, reason = packet.TopicNameInvalid, "topic has more than "+itoa(o.MaxTopicLevels)+" levels"
 	case p.Props.PayloadFormat == 1 && !utf8.Valid(p.Payload):
 		code, reason = packet.PayloadFormatInvalid, "payload format indicator says UTF-8 but the payload is not" // [MQTT-3.3.2-4]
-	case c.aclRights() != nil && !c.acl.publish(topic):
+	case c.aclRights() != nil && !c.auth.acl.publish(topic):
 		code, reason = packet.NotAuthorized, "" // no reason string: do not reveal the ACL
 	case p.Retain && len(p.Payload) > o.MaxRetainedSize:
 		code, reason = packet.QuotaExceeded, "retained payload exceeds "+itoa(o.MaxRetainedSize)+" bytes"
 	}
 	if code.IsError() {
-		c.stats.rejected.Add(1)
+		rx.rejected.Add(1)
 		if code == packet.NotAuthorized {
 			c.s.onDenied(c, "publish", topic) // log (logs.go)
 		}
@@ -155,11 +159,6 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 			ack.Props.User = []packet.UserProperty{{Key: "subscribers_count", Value: itoa(subscribers)}}
 		}
 	}
-	// The acknowledgement is encoded at once by send, so one value per
-	// connection serves every PUBLISH without an allocation.
-	if p.QoS > 0 && c.acks == nil {
-		c.acks = new(acks)
-	}
 	// With a store, the acknowledgement waits (off this loop) for the
 	// commits that stored the message wherever it must be kept (durable.go).
 	var commits []*storage.Commit
@@ -173,11 +172,11 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 	switch p.QoS {
 	case 1:
-		c.acks.puback.Ack = ack
-		c.sendAfter(&c.acks.puback, commits...)
+		rx.puback.Ack = ack
+		c.sendAfter(&rx.puback, commits...)
 	case 2:
-		c.acks.pubrec.Ack = ack
-		c.sendAfter(&c.acks.pubrec, commits...)
+		rx.pubrec.Ack = ack
+		c.sendAfter(&rx.pubrec, commits...)
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 		case topics.CountLevels(topic) > o.MaxTopicLevels:
 			code = packet.TopicFilterInvalid
 			reasons.add(rs.Filter + ": more than " + itoa(o.MaxTopicLevels) + " levels")
-		case c.aclRights() != nil && !c.acl.subscribe(topic):
+		case c.aclRights() != nil && !c.auth.acl.subscribe(topic):
 			code = c.denyCode()
 		}
 		ack.ReasonCodes[i] = code
@@ -78,11 +78,11 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 			RetainHandling:    rs.RetainHandling,
 			ID:                subID,
 		}
-		if c.aclRights() != nil && c.acl.readChecked(topic) {
+		if c.aclRights() != nil && c.auth.acl.readChecked(topic) {
 			if cond == nil {
 				cond = &condition{}
 			}
-			cond.read = c.acl // each delivery's topic against the read rights
+			cond.read = c.auth.acl // each delivery's topic against the read rights
 		}
 		cond = c.scope(sub, cond) // tokens.go: the subscriber's accounts only
 		if cond != nil {

@@ -86,20 +86,20 @@ func (c *conn) authenticate(p *packet.Connect) bool {
 		return true
 	}
 	id, code, reason := a.Authenticate(p.Username, p.Password, p.PasswordFlag)
-	c.username = shownUser(p.Username, id)
+	c.auth.username = shownUser(p.Username, id)
 	if id == nil {
 		c.refuse(code, reason)
 		return false
 	}
-	c.ident = id
-	c.acl = tokenACL(id)
+	c.auth.ident = id
+	c.auth.acl = tokenACL(id)
 	// Client ids are one namespace for the whole broker (as in mosquitto):
 	// a session of another account is not taken over.
 	c.s.mu.Lock()
 	old := c.s.sessions[c.clientID]
 	c.s.mu.Unlock()
 	if old != nil && old.Account != 0 && old.Account != id.Account {
-		c.ident = nil
+		c.auth.ident = nil
 		c.refuse(packet.ClientIdentifierNotValid, "client id "+c.clientID+" is in use by another account")
 		return false
 	}
@@ -123,16 +123,16 @@ func shownUser(username string, id *Identity) string {
 // account returns the connection's account: its token's, else the
 // broker's one account.
 func (c *conn) account() uint64 {
-	if c.ident != nil {
-		return c.ident.Account
+	if c.auth.ident != nil {
+		return c.auth.ident.Account
 	}
 	return c.s.opts.AccountID
 }
 
 // tokenID returns the id of the connection's token, 0 without one.
 func (c *conn) tokenID() uint64 {
-	if c.ident != nil {
-		return c.ident.TokenID
+	if c.auth.ident != nil {
+		return c.auth.ident.TokenID
 	}
 	return 0
 }
@@ -142,13 +142,13 @@ func (c *conn) tokenID() uint64 {
 // resumed session's subscriptions were granted to the token that made them:
 // they are decided again under this one (see [conn.regrant]).
 func (c *conn) authAttached(present bool) {
-	if c.ident == nil {
+	if c.auth.ident == nil {
 		return
 	}
 	c.s.mu.Lock()
-	c.sess.Account = c.ident.Account
+	c.sess.Account = c.auth.ident.Account
 	c.s.mu.Unlock()
-	c.s.opts.Auth.Acquire(c.ident.TokenID)
+	c.s.opts.Auth.Acquire(c.auth.ident.TokenID)
 	if present {
 		c.regrant()
 	}
@@ -160,7 +160,7 @@ func (c *conn) authAttached(present bool) {
 // token that made it; rights never do.)
 func (c *conn) regrant() {
 	for _, old := range c.sess.Subs() {
-		if !c.acl.subscribe(old.Topic) {
+		if !c.auth.acl.subscribe(old.Topic) {
 			c.s.index.Remove(c.sess, old.Filter)
 			c.sess.RemoveSub(old.Filter)
 			c.s.onDenied(c, "subscribe", old.Filter) // log (logs.go)
@@ -175,11 +175,11 @@ func (c *conn) regrant() {
 				cond = &cp
 			}
 		}
-		if c.acl.readChecked(sub.Topic) {
+		if c.auth.acl.readChecked(sub.Topic) {
 			if cond == nil {
 				cond = &condition{}
 			}
-			cond.read = c.acl
+			cond.read = c.auth.acl
 		}
 		sub.Cond = nil
 		if cond = c.scope(&sub, cond); cond != nil {
@@ -194,8 +194,8 @@ func (c *conn) regrant() {
 
 // authDetached runs once per attached connection when it ended.
 func (c *conn) authDetached() {
-	if c.ident != nil {
-		c.s.opts.Auth.Release(c.ident.TokenID)
+	if c.auth.ident != nil {
+		c.s.opts.Auth.Release(c.auth.ident.TokenID)
 	}
 }
 
@@ -205,7 +205,7 @@ func (s *Server) revokeToken(tokenID uint64, reason string) {
 	var doomed []*conn
 	s.mu.Lock()
 	for _, sess := range s.sessions {
-		if c, _ := sess.Conn().(*conn); c != nil && c.ident != nil && c.ident.TokenID == tokenID {
+		if c, _ := sess.Conn().(*conn); c != nil && c.auth.ident != nil && c.auth.ident.TokenID == tokenID {
 			doomed = append(doomed, c)
 		}
 	}
@@ -218,10 +218,10 @@ func (s *Server) revokeToken(tokenID uint64, reason string) {
 // tokenProps is the CONNACK's "token" user property (flespi's MQTT Board
 // reads token.id, token.cid and token.access).
 func (c *conn) tokenProps() (packet.UserProperty, bool) {
-	if c.ident == nil || len(c.ident.Token) == 0 {
+	if c.auth.ident == nil || len(c.auth.ident.Token) == 0 {
 		return packet.UserProperty{}, false
 	}
-	return packet.UserProperty{Key: "token", Value: string(c.ident.Token)}, true
+	return packet.UserProperty{Key: "token", Value: string(c.auth.ident.Token)}, true
 }
 
 // stampToken writes the publisher's token id as the "token_id" user
@@ -247,7 +247,7 @@ func stampToken(m *message.Message, seen bool) {
 
 // denyCode is the SUBACK code of a subscription the ACL refuses.
 func (c *conn) denyCode() packet.ReasonCode {
-	if c.ident == nil && c.s.opts.ACL != nil {
+	if c.auth.ident == nil && c.s.opts.ACL != nil {
 		return c.s.opts.ACL.denyCode()
 	}
 	return packet.NotAuthorized
@@ -258,24 +258,24 @@ func (c *conn) denyCode() packet.ReasonCode {
 // shared group in the subscriber's account. Without token authentication
 // it changes nothing, so routing stays as it was.
 func (c *conn) scope(sub *topics.Subscription, cond *condition) *condition {
-	if c.ident == nil {
+	if c.auth.ident == nil {
 		return cond
 	}
-	sub.Account = c.ident.Account
+	sub.Account = c.auth.ident.Account
 	if cond == nil {
 		cond = &condition{}
 	}
-	cond.auth, cond.viewer = c.s.opts.Auth, c.ident.Account
+	cond.auth, cond.viewer = c.s.opts.Auth, c.auth.ident.Account
 	return cond
 }
 
 // deleteRetained is flespi's wildcard deletion of retained messages by an
 // empty PUBLISH: within the publisher's account.
 func (c *conn) deleteRetained(pattern string) int {
-	if c.ident == nil {
+	if c.auth.ident == nil {
 		return c.s.deleteRetainedMatching(pattern, 0, true, c.route) // persist.go
 	}
-	return c.s.deleteRetainedMatching(pattern, c.ident.Account, false, c.route)
+	return c.s.deleteRetainedMatching(pattern, c.auth.ident.Account, false, c.route)
 }
 
 // confine keeps a subscription made for a session by the API within the

@@ -15,7 +15,12 @@ import (
 // PUBCOMP, expiry or drop (see storage's package doc).
 func (s *Session) SetStore(st storage.Store) {
 	s.mu.Lock()
-	s.store = st
+	if s.dur == nil && st != nil {
+		s.dur = &durable{}
+	}
+	if s.dur != nil {
+		s.dur.store = st
+	}
 	s.mu.Unlock()
 }
 
@@ -23,7 +28,7 @@ func (s *Session) SetStore(st storage.Store) {
 func (s *Session) Persistent() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.store != nil
+	return s.store() != nil
 }
 
 // Restore puts a stored message back into the session at start, before
@@ -50,7 +55,10 @@ func (s *Session) Restore(sm *storage.Message) (stale uint64) {
 	size := m.Size()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.lastSeq = max(s.lastSeq, sm.Seq)
+	if s.dur == nil {
+		s.dur = &durable{}
+	}
+	s.dur.lastSeq = max(s.dur.lastSeq, sm.Seq)
 	if sm.State != storage.Queued && sm.PacketID != 0 && d.QoS > 0 {
 		if old, used := s.inflight[sm.PacketID]; used {
 			s.inflightBytes -= old.Msg.Size()

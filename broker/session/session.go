@@ -119,18 +119,34 @@ type Session struct {
 	incoming      map[uint16]struct{}
 	subs          map[string]*topics.Subscription
 	dropped       uint64
-	// store journals the queue of a persistent session (persist.go); nil
-	// for a clean one and whenever the broker runs without --data.
+	// dur is the journalling state of a persistent session (persist.go),
+	// made by SetStore or Restore: nil for a clean one and whenever the
+	// broker runs without --data, so those carry one pointer for it.
+	dur *durable
+
+	// off is what the session waits with while offline (see Park), nil
+	// while online or with nothing pending; guarded by mu.
+	off *parked
+}
+
+// durable is what a persistent session journals with.
+type durable struct {
+	// store journals the queue (persist.go); nil once the session was
+	// made clean again.
 	store   storage.Store
 	lastSeq uint64 // the last Delivery.Seq given
 	// staged is what Take took while a QoS 2 delivery's sent state was
 	// being stored: it goes out once stagedGate is durable (see Take).
 	staged     []Outgoing
 	stagedGate *storage.Commit
+}
 
-	// off is what the session waits with while offline (see Park), nil
-	// while online or with nothing pending; guarded by mu.
-	off *parked
+// store is the session's store, nil when it is clean; under mu.
+func (s *Session) store() storage.Store {
+	if s.dur == nil {
+		return nil
+	}
+	return s.dur.store
 }
 
 // parked is an offline session's pending will of its last connection and
@@ -188,8 +204,10 @@ func (s *Session) Attach(c Conn) {
 	s.mu.Lock()
 	s.conn = c
 	s.overflowed = false
-	clear(s.staged) // in the inflight table: resent below
-	s.staged, s.stagedGate = s.staged[:0], nil
+	if d := s.dur; d != nil {
+		clear(d.staged) // in the inflight table: resent below
+		d.staged, d.stagedGate = d.staged[:0], nil
+	}
 	s.resend = s.resend[:0]
 	for id := range s.inflight {
 		s.resend = append(s.resend, id)
@@ -266,12 +284,12 @@ func (s *Session) EnqueueDeferred(d Delivery) (Result, *storage.Commit, Conn) {
 		r = Overflow
 		s.overflowed = true
 	}
-	if s.store != nil && d.QoS > 0 {
-		s.lastSeq++
-		d.Seq = s.lastSeq
+	if st := s.store(); st != nil && d.QoS > 0 {
+		s.dur.lastSeq++
+		d.Seq = s.dur.lastSeq
 		sc := getScratch()
 		sc.b.PutMessage(s.ClientID, stored(&d, storage.Queued, 0, sc))
-		commit = s.store.Apply(&sc.b) // does not wait for the disk
+		commit = st.Apply(&sc.b) // does not wait for the disk
 		sc.release()
 	}
 	s.queue = append(s.queue, d)
@@ -302,17 +320,17 @@ func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (res []O
 	var journal storage.Batch
 	gated := false // journal holds a QoS 2 delivery's sent state
 	s.mu.Lock()
-	st := s.store
-	if s.stagedGate != nil {
+	st := s.store()
+	if dur := s.dur; dur != nil && dur.stagedGate != nil {
 		select {
-		case <-s.stagedGate.Durable():
+		case <-dur.stagedGate.Durable():
 		default:
 			s.mu.Unlock()
 			return out, false // the waiting goroutine wakes the writer
 		}
-		out = append(out, s.staged...)
-		clear(s.staged)
-		s.staged, s.stagedGate = s.staged[:0], nil
+		out = append(out, dur.staged...)
+		clear(dur.staged)
+		dur.staged, dur.stagedGate = dur.staged[:0], nil
 	}
 	start := len(out)
 	defer func() {
@@ -321,10 +339,11 @@ func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (res []O
 			// so they are applied in the order they happened.
 			commit := st.Apply(&journal)
 			if gated && len(res) > start {
-				s.staged = append(s.staged[:0], res[start:]...)
+				dur := s.dur // st != nil: dur is set
+				dur.staged = append(dur.staged[:0], res[start:]...)
 				clear(res[start:])
 				res, more = res[:start], false
-				s.stagedGate = commit
+				dur.stagedGate = commit
 				c := s.conn
 				go func() {
 					<-commit.Durable()
@@ -435,11 +454,11 @@ func (s *Session) PubrecDurable(id uint16, failed bool) (bool, *storage.Commit) 
 	}
 	f.released = true
 	s.inflight[id] = f
-	if s.store != nil && f.Seq != 0 {
+	if st := s.store(); st != nil && f.Seq != 0 {
 		sc := getScratch()
 		defer sc.release()
 		sc.b.PutMessage(s.ClientID, stored(&f.Delivery, storage.AwaitingPubcomp, id, sc))
-		return true, s.store.Apply(&sc.b) // under mu: Apply does not wait for the disk, and the order of a session's updates must hold
+		return true, st.Apply(&sc.b) // under mu: Apply does not wait for the disk, and the order of a session's updates must hold
 	}
 	return true, nil
 }
@@ -456,10 +475,10 @@ func (s *Session) complete(id uint16, qos packet.QoS, released bool) bool {
 	}
 	delete(s.inflight, id)
 	s.inflightBytes -= f.Msg.Size()
-	if s.store != nil && f.Seq != 0 {
+	if st := s.store(); st != nil && f.Seq != 0 {
 		sc := getScratch()
 		sc.b.DeleteMessage(s.ClientID, f.Seq)
-		s.store.Apply(&sc.b)
+		st.Apply(&sc.b)
 		sc.release()
 	}
 	var c Conn
