@@ -20,8 +20,13 @@ import (
 const FileName = "mqttboard.db"
 
 // formatMark identifies a file as this store, so pointing --data at some
-// other bbolt file is an error, not a slow misreading.
-const formatMark = "mqttboard-storage 1"
+// other bbolt file is an error, not a slow misreading. formatMarkJournal
+// is the mark while the journal (journal.go) may hold what the file lacks:
+// builds from before the journal refuse it instead of missing that.
+const (
+	formatMark        = "mqttboard-storage 1"
+	formatMarkJournal = "mqttboard-storage 2"
+)
 
 // Buckets. Every key inside them is prefixed with keyPrefix, because bbolt
 // refuses empty keys and MQTT 5 allows an empty topic-less or client-id-less
@@ -35,6 +40,9 @@ var (
 	bucketKV       = []byte("kv")       // 's' space -> bucket: 'k' key -> value
 	allBuckets     = [][]byte{bucketMeta, bucketSessions, bucketQueues, bucketInbound, bucketRetained, bucketKV}
 	keyFormat      = []byte("format")
+	// keyJournalEpoch: the journal epoch whose frames the file does not
+	// hold yet (8 bytes BE; absent: 0).
+	keyJournalEpoch = []byte("journal epoch")
 )
 
 func name(prefix byte, s string) []byte {
@@ -72,6 +80,21 @@ type Bolt struct {
 	openFile func(string, int, os.FileMode) (*os.File, error) // tests inject faults here
 	unlock   func()
 	groups   atomic.Uint64 // transactions written: the fsync count, for benchmarks
+	// jr is the journal and ov the overlay: the operations the journal
+	// holds that the file does not, from the groups written since the last
+	// checkpoint (journal.go), with the fresh-put index that cancels them
+	// across groups. ov's spans are offsets in the journal file: it holds
+	// no bytes (materialize reads them back). Only the committer uses them.
+	jr *journal
+	ov *overlay
+	// ops is the frame's operations, for the overlay (journal.append);
+	// ckpt is the overlay with its bytes, as a checkpoint writes it.
+	ops  []jop
+	ckpt group
+	// dirty: ov holds something; a read checkpoints first.
+	dirty atomic.Bool
+	// closeErr is the final checkpoint's error, for Close.
+	closeErr error
 	// broken, set by the committer only, fails every later write: a
 	// compaction that renamed the new file in place but could not open it
 	// leaves the old handle pointing at a deleted file, where a commit
@@ -121,8 +144,58 @@ func openBolt(dir string, opts Options, openFile func(string, int, os.FileMode) 
 		return nil, err
 	}
 	s.db = db
+	if err := s.recoverJournal(filepath.Join(dir, JournalFileName)); err != nil {
+		db.Close()
+		unlock()
+		return nil, err
+	}
 	go s.commitLoop()
 	return s, nil
+}
+
+// recoverJournal opens the journal, writes what it holds that the file
+// lacks into the file (with the next epoch and the journal's format mark,
+// in one transaction) and readies the journal for that epoch.
+func (s *Bolt) recoverJournal(path string) error {
+	var epoch uint64
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucketMeta).Get(keyJournalEpoch); len(v) == 8 {
+			epoch = binary.BigEndian.Uint64(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return &CorruptError{File: s.path, Detail: err.Error()}
+	}
+	jr, replay, err := openJournal(path, epoch, s.openFile)
+	if err != nil {
+		return err
+	}
+	if err := s.update(func(tx *bbolt.Tx) error {
+		for i := range replay.prims {
+			if err := applyPrim(tx, replay, &replay.prims[i]); err != nil {
+				return err
+			}
+		}
+		return markEpoch(tx, epoch+1, formatMarkJournal)
+	}); err != nil {
+		jr.f.Close()
+		return err
+	}
+	jr.restart(epoch + 1)
+	jr.sync = s.opts.Fsync != FsyncNever
+	s.jr, s.ov = jr, new(overlay)
+	return nil
+}
+
+// markEpoch records in tx that the file holds every frame before epoch,
+// and the format mark.
+func markEpoch(tx *bbolt.Tx, epoch uint64, mark string) error {
+	meta := tx.Bucket(bucketMeta)
+	if err := meta.Put(keyJournalEpoch, binary.BigEndian.AppendUint64(nil, epoch)); err != nil {
+		return err
+	}
+	return meta.Put(keyFormat, []byte(mark))
 }
 
 func (s *Bolt) openDB(path string) (db *bbolt.DB, err error) {
@@ -174,7 +247,7 @@ func (s *Bolt) openDB(path string) (db *bbolt.DB, err error) {
 			}
 			return tx.Bucket(bucketMeta).Put(keyFormat, []byte(formatMark))
 		}
-		if got := meta.Get(keyFormat); string(got) != formatMark {
+		if got := meta.Get(keyFormat); string(got) != formatMark && string(got) != formatMarkJournal {
 			return &CorruptError{File: path, Detail: fmt.Sprintf("format %q, this broker reads %q", got, formatMark)}
 		}
 		for _, b := range allBuckets {
@@ -252,6 +325,7 @@ func (s *Bolt) commitLoop() {
 		s.gmu.Unlock()
 		if idle {
 			if closed {
+				s.closeErr = s.checkpoint(true)
 				return
 			}
 			<-s.kick
@@ -291,7 +365,7 @@ func (s *Bolt) commitLoop() {
 		var err error
 		if g.live() > 0 {
 			s.groups.Add(1)
-			err = s.write(g)
+			err = s.store(g)
 		}
 		g.commit.resolve(err)
 		for _, r := range g.after {
@@ -299,22 +373,111 @@ func (s *Bolt) commitLoop() {
 		}
 		g.reset()
 		spare = g
+		if len(s.ov.ops) >= maxOverlayPrims {
+			// A failure leaves the overlay as it is: the journal still
+			// holds it, and the next checkpoint tries again.
+			s.checkpoint(false)
+		}
 	}
+}
+
+// store makes g durable: one frame appended to the journal, and merged
+// into the overlay for the next checkpoint. A group the journal cannot
+// take (the sweep's conditional deletions, or larger than the journal)
+// goes to the file directly, after a checkpoint so it lands in order.
+func (s *Bolt) store(g *group) error {
+	if s.broken != nil {
+		return s.broken
+	}
+	if !g.conds {
+		err := s.jr.append(g, &s.ops)
+		if errors.Is(err, errJournalFull) {
+			if err := s.checkpoint(false); err != nil {
+				return err
+			}
+			err = s.jr.append(g, &s.ops)
+		}
+		switch {
+		case err == nil:
+			k := 0 // s.ops has one entry per live prim of g, in order
+			for i := range g.prims {
+				if p := &g.prims[i]; !p.dead {
+					s.ov.add(s.ops[k], p)
+					k++
+				}
+			}
+			s.dirty.Store(true)
+			return nil
+		case !errors.Is(err, errJournalFull):
+			return fmt.Errorf("%w: %s: %v", ErrWrite, s.jr.path, err)
+		}
+	}
+	if err := s.checkpoint(false); err != nil {
+		return err
+	}
+	return s.write(g)
+}
+
+// checkpoint writes the overlay into the file with the next journal epoch
+// in one transaction, then restarts the journal (journal.go). final
+// (Close) writes the pre-journal format mark, since the journal is then
+// empty. A failure changes nothing: the journal keeps the overlay.
+func (s *Bolt) checkpoint(final bool) error {
+	if s.broken != nil {
+		return s.broken
+	}
+	if !s.ov.touched && !final {
+		return nil
+	}
+	next := s.jr.epoch + 1
+	mark := formatMarkJournal
+	if final {
+		mark = formatMark
+	}
+	ck := &s.ckpt
+	if err := s.jr.materialize(s.ov, ck); err != nil {
+		return err
+	}
+	defer ck.release()
+	err := s.update(func(tx *bbolt.Tx) error {
+		for i := range ck.prims {
+			if err := applyPrim(tx, ck, &ck.prims[i]); err != nil {
+				return err
+			}
+		}
+		return markEpoch(tx, next, mark)
+	})
+	if err != nil {
+		return err
+	}
+	s.jr.restart(next)
+	s.ov.reset()
+	s.dirty.Store(false)
+	return nil
+}
+
+// inCommitter runs fn in the committer once every batch applied before
+// the call is durable, and returns its error.
+func (s *Bolt) inCommitter(ctx context.Context, fn func() error) error {
+	c := newCommit()
+	s.gmu.Lock()
+	if s.closed {
+		s.gmu.Unlock()
+		return ErrClosed
+	}
+	s.pending.after = append(s.pending.after, &request{commit: c, fn: fn})
+	s.gmu.Unlock()
+	s.wake()
+	return c.Wait(ctx)
 }
 
 // write applies a group in one bbolt transaction. A failure fails every
 // batch in the group: bbolt rolls the whole transaction back.
-func (s *Bolt) write(g *group) (err error) {
+func (s *Bolt) write(g *group) error {
 	if s.broken != nil {
 		return s.broken
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %s: %v", ErrWrite, s.path, r)
-		}
-	}()
-	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
-	err = s.db.Update(func(tx *bbolt.Tx) error {
+	return s.update(func(tx *bbolt.Tx) error {
 		for i := range g.prims {
 			if p := &g.prims[i]; !p.dead {
 				if err := applyPrim(tx, g, p); err != nil {
@@ -324,7 +487,18 @@ func (s *Bolt) write(g *group) (err error) {
 		}
 		return nil
 	})
-	if err != nil {
+}
+
+// update runs fn in one bbolt write transaction; a failure (or a panic
+// from damaged pages) is an error wrapping [ErrWrite].
+func (s *Bolt) update(fn func(tx *bbolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%w: %s: %v", ErrWrite, s.path, r)
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	if err = s.db.Update(fn); err != nil {
 		return fmt.Errorf("%w: %s: %v", ErrWrite, s.path, err)
 	}
 	return nil
@@ -383,8 +557,21 @@ func applyPrim(tx *bbolt.Tx, g *group, p *prim) error {
 }
 
 // view runs fn in a read transaction with the store's checks: closed,
-// and a panic from damaged pages turned into a [*CorruptError].
+// and a panic from damaged pages turned into a [*CorruptError]. What the
+// journal holds is checkpointed into the file first; when that fails (a
+// full disk), fn runs in the committer in a write transaction holding the
+// overlay, which is rolled back.
 func (s *Bolt) view(fn func(tx *bbolt.Tx) error) (err error) {
+	if s.dirty.Load() {
+		ctx := context.Background()
+		err := s.inCommitter(ctx, func() error { return s.checkpoint(false) })
+		if errors.Is(err, ErrClosed) {
+			return err
+		}
+		if err != nil {
+			return s.inCommitter(ctx, func() error { return s.viewOverlay(fn) })
+		}
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.readersClosed {
@@ -399,6 +586,33 @@ func (s *Bolt) view(fn func(tx *bbolt.Tx) error) (err error) {
 	s.dbMu.RLock()
 	defer s.dbMu.RUnlock()
 	return s.db.View(fn)
+}
+
+// viewOverlay runs fn on the file with the overlay applied, in a write
+// transaction that is rolled back; in the committer.
+func (s *Bolt) viewOverlay(fn func(tx *bbolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = &CorruptError{File: s.path, Detail: fmt.Sprint(r)}
+		}
+	}()
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	ck := &s.ckpt
+	if err := s.jr.materialize(s.ov, ck); err != nil {
+		return err
+	}
+	defer ck.release()
+	tx, err := s.db.Begin(true)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for i := range ck.prims {
+		if err := applyPrim(tx, ck, &ck.prims[i]); err != nil {
+			return err
+		}
+	}
+	return fn(tx)
 }
 
 func (s *Bolt) corrupt(what string, key []byte, err error) error {
@@ -518,16 +732,12 @@ func (s *Bolt) Sweep(ctx context.Context, now time.Time) (SweepStats, error) {
 // so commits wait while it runs. DIR/LOCK keeps the directory locked
 // throughout.
 func (s *Bolt) Compact(ctx context.Context) error {
-	c := newCommit()
-	s.gmu.Lock()
-	if s.closed {
-		s.gmu.Unlock()
-		return ErrClosed
-	}
-	s.pending.after = append(s.pending.after, &request{commit: c, fn: s.compact})
-	s.gmu.Unlock()
-	s.wake()
-	return c.Wait(ctx)
+	return s.inCommitter(ctx, func() error {
+		if err := s.checkpoint(false); err != nil {
+			return err
+		}
+		return s.compact()
+	})
 }
 
 func (s *Bolt) compact() (err error) {
@@ -594,6 +804,12 @@ func (s *Bolt) Close() error {
 	s.readersClosed = true
 	s.mu.Unlock()
 	err := s.db.Close()
+	if jerr := s.jr.f.Close(); err == nil {
+		err = jerr
+	}
 	s.unlock()
+	if s.closeErr != nil {
+		return s.closeErr
+	}
 	return err
 }

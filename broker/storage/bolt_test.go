@@ -197,6 +197,10 @@ func TestBoltCompactKeepsDataAndShrinks(t *testing.T) {
 	}
 	b.PutRetained(Retained{Topic: "keep", Payload: []byte("x")})
 	mustApply(t, s, &b)
+	// A read checkpoints the journal: the messages are in the file.
+	if n := len(allMessages(t, s, "big")); n != 2000 {
+		t.Fatalf("%d messages stored, want 2000", n)
+	}
 	b = Batch{}
 	b.DeleteSession("big")
 	mustApply(t, s, &b)

@@ -19,11 +19,17 @@
 // The embedded store group-commits: Apply encodes its batch in the
 // caller's goroutine without the store's lock (callers encode in
 // parallel), copies the bytes into the pending group (one buffer for all
-// of them) under the lock and returns the group's Commit; one goroutine takes the whole group,
-// writes it in one bbolt transaction and fsyncs once, while the next group
-// fills. A message put and deleted in the same group (a delivery
-// acknowledged before its group was written) cancels out and never
-// reaches the file. The [FsyncMode] decides when a group is written:
+// of them) under the lock and returns the group's Commit; one goroutine
+// takes the whole group, appends it to the journal (DIR/mqttboard.journal,
+// a write-ahead log) as one frame and fsyncs that (one fdatasync), while
+// the next group fills. The journal is written into the bbolt file
+// (DIR/mqttboard.db) in one transaction when it is full, a checkpoint, and
+// before reads, sweeps, compactions and Close; a message put and deleted
+// before its checkpoint (a delivery acknowledged within that time, in the
+// same group or not) cancels out and never reaches the bbolt file. At
+// Open, the journal's frames the file lacks are written into it
+// (journal.go has the format and why it is safe). The [FsyncMode] decides
+// when a group is written:
 //
 //   - batch (default): at most one fsync per [Options.MaxDelay] (2 ms);
 //     what arrives in between is gathered into the next (written early
@@ -47,7 +53,18 @@
 //   - A write that fails (disk full, I/O error) fails its Commit with an
 //     error wrapping [ErrWrite]; none of that group is stored, earlier
 //     commits stay, and the store keeps working once space is back. The
-//     broker answers those publishes with 0x97 Quota exceeded.
+//     broker answers those publishes with 0x97 Quota exceeded. When only
+//     the checkpoint fails (the journal overwrites blocks it already has,
+//     the bbolt file cannot grow), commits go on into the journal, which
+//     holds them durably, until it is full; reads then see the journal
+//     through a transaction that is rolled back.
+//   - A journal whose last frame is torn (cut or damaged: its fsync never
+//     returned, so nothing in it was acknowledged) loses that frame only;
+//     a frame that checks but does not decode is a [*CorruptError].
+//   - While the journal may hold what the file lacks, the file's format
+//     mark is one that builds from before the journal refuse (with the
+//     corruption message) rather than miss the journal; a clean Close
+//     empties the journal and writes the old mark back.
 //
 // # Housekeeping
 //

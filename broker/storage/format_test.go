@@ -49,22 +49,28 @@ func formatV1Batch() *Batch {
 	return &b
 }
 
+// copyDir copies the store file and, when there is one, the journal.
 func copyDir(t *testing.T, from, to string) {
 	t.Helper()
-	src, err := os.Open(filepath.Join(from, FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	dst, err := os.Create(filepath.Join(to, FileName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
+	for _, name := range []string{FileName, JournalFileName} {
+		src, err := os.Open(filepath.Join(from, name))
+		if name == JournalFileName && os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		dst, err := os.Create(filepath.Join(to, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.Copy(dst, src); err != nil {
+			t.Fatal(err)
+		}
+		if err := dst.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -107,4 +113,56 @@ func TestFormatV1Loads(t *testing.T) {
 	mustApply(t, s, write())
 	mustApply(t, want, write())
 	equal(t, "messages after a write", allMessages(t, s, "alice"), allMessages(t, want, "alice"))
+}
+
+// testdata/format-v2-journal is a data directory as a broker with the
+// journal leaves it when killed: everything of formatV1Batch (and one
+// deletion) in the journal, nothing of it in the file yet, whose format
+// mark is the journal's. TestFormatV2JournalLoads reads it back, so a
+// later change keeps replaying journals that crashed brokers left.
+//
+// The fixture was made with
+//
+//	MQTTBOARD_WRITE_FORMAT_FIXTURE=2 go test -run TestFormatV2JournalLoads ./broker/storage/
+//
+// at the commit that added the journal; do not regenerate it with newer code.
+func TestFormatV2JournalLoads(t *testing.T) {
+	fixture := filepath.Join("testdata", "format-v2-journal")
+	later := func() *Batch {
+		var b Batch
+		b.DeleteMessage("alice", 2)
+		b.PutRetained(Retained{Topic: "r/3", Payload: []byte("three"), Created: t0})
+		return &b
+	}
+	if os.Getenv("MQTTBOARD_WRITE_FORMAT_FIXTURE") == "2" {
+		dir := t.TempDir()
+		s := openTestBolt(t, dir, Options{})
+		mustApply(t, s, formatV1Batch())
+		mustApply(t, s, later())
+		crashed := snapshotDir(t, dir)
+		os.RemoveAll(fixture)
+		if err := os.MkdirAll(fixture, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		copyDir(t, crashed, fixture)
+		return
+	}
+	if mark, _, queues := fileMark(t, fixture); mark != formatMarkJournal || len(queues) != 0 {
+		t.Fatalf("fixture: mark %q, queues %q in the file; want the journal's mark and everything in the journal", mark, queues)
+	}
+	dir := t.TempDir()
+	copyDir(t, fixture, dir)
+	s := openTestBolt(t, dir, Options{})
+	want := NewMem()
+	mustApply(t, want, formatV1Batch())
+	mustApply(t, want, later())
+	equal(t, "sessions", allSessions(t, s), allSessions(t, want))
+	for _, id := range []string{"alice", "bob"} {
+		equal(t, "messages of "+id, allMessages(t, s, id), allMessages(t, want, id))
+	}
+	equal(t, "retained", allRetained(t, s), allRetained(t, want))
+	v, ok, err := s.GetKV("tokens", "k1")
+	if err != nil || !ok || string(v) != `{"id":1}` {
+		t.Fatalf("GetKV = %q, %v, %v", v, ok, err)
+	}
 }

@@ -37,8 +37,13 @@ type freshRun struct {
 	prims []int // prim index of seq first+i, -1 when gone
 }
 
-// maxGap bounds the seqs a put may skip and still extend its run.
-const maxGap = 64
+// maxGap bounds the seqs a put may skip and still extend its run (the
+// seqs between are deliveries cancelled in their own group: a run costs
+// 8 bytes per seq), maxRun the entries of one run.
+const (
+	maxGap = 1 << 16
+	maxRun = 1 << 20
+)
 
 func freshHash(id *byte, n int) uint64 {
 	h := uint64(uintptr(unsafe.Pointer(id))) ^ uint64(n)*0x9E3779B97F4A7C15
@@ -108,7 +113,26 @@ func (f *freshSet) put(clientID string, seq uint64, prim int) {
 	if len(r.prims) == 0 {
 		r.first = seq
 	}
-	switch end := r.first + uint64(len(r.prims)); {
+	end := r.first + uint64(len(r.prims))
+	if seq >= end {
+		// The overlay (journal.go) keeps runs over many groups: drop the
+		// leading entries that are gone, so a run holds what may still
+		// be cancelled, and start again at seq when the gap is too long
+		// (the entries dropped then only miss a cancellation: their
+		// deletes are written after them).
+		if len(r.prims) > 1024 && r.prims[0] < 0 {
+			k := 0
+			for k < len(r.prims) && r.prims[k] < 0 {
+				k++
+			}
+			r.first += uint64(k)
+			r.prims = r.prims[k:]
+		}
+		if seq-end > maxGap || len(r.prims) > maxRun {
+			r.first, r.prims, end = seq, r.prims[:0], seq
+		}
+	}
+	switch {
 	case seq >= r.first && seq < end:
 		r.prims[seq-r.first] = prim // a second put of the seq replaces the first
 	case seq >= end && seq-end <= maxGap:

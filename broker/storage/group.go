@@ -90,15 +90,10 @@ func (g *group) reset() {
 	} else {
 		g.arena = g.arena[:0]
 	}
-	switch {
-	case cap(g.prims) > keepPrims:
+	if cap(g.prims) > keepPrims {
 		g.prims = nil
-	case g.conds:
-		clear(g.prims) // drop the sweep's closures
-		fallthrough
-	default:
-		// Other prims point only at the bucket names (globals): left as
-		// they are, not cleared each group.
+	} else {
+		clear(g.prims) // client ids, the sweep's closures
 		g.prims = g.prims[:0]
 	}
 	g.conds = false
@@ -109,7 +104,12 @@ func (g *group) reset() {
 	g.commit = newCommit()
 }
 
-func (g *group) bytes(sp span) []byte { return g.arena[sp.off : sp.off+sp.n : sp.off+sp.n] }
+func (g *group) bytes(sp span) []byte {
+	if sp.n == 0 {
+		return []byte{} // not nil: an empty value is still a value to bbolt
+	}
+	return g.arena[sp.off : sp.off+sp.n : sp.off+sp.n]
+}
 
 func (g *group) start() int { return len(g.arena) }
 
@@ -156,22 +156,28 @@ func (g *group) merge(st *group) {
 		p.sub.off += base
 		p.key.off += base
 		p.value.off += base
-		switch p.fresh {
-		case freshPut:
-			g.fresh.put(p.clientID, p.seq, len(g.prims))
-		case freshModify:
-			g.fresh.take(p.clientID, p.seq)
-		case freshDelete:
-			if i := g.fresh.take(p.clientID, p.seq); i >= 0 {
-				g.prims[i].dead = true
-				continue
-			}
-		case freshDrop:
-			g.fresh.dropClient(p.clientID) // the session's seqs start again
-		}
-		p.clientID = "" // not needed in the transaction
-		g.add(p)
+		g.addFresh(p)
 	}
+}
+
+// addFresh appends p, applying it to the fresh-put index in order: a
+// delete of a fresh put of this group marks that put dead and is not
+// added. p keeps its client id: the overlay indexes it again.
+func (g *group) addFresh(p prim) {
+	switch p.fresh {
+	case freshPut:
+		g.fresh.put(p.clientID, p.seq, len(g.prims))
+	case freshModify:
+		g.fresh.take(p.clientID, p.seq)
+	case freshDelete:
+		if i := g.fresh.take(p.clientID, p.seq); i >= 0 {
+			g.prims[i].dead = true
+			return
+		}
+	case freshDrop:
+		g.fresh.dropClient(p.clientID) // the session's seqs start again
+	}
+	g.add(p)
 }
 
 // stagePool holds the groups Apply encodes into before it takes the lock.

@@ -1,6 +1,9 @@
 package storage
 
-import "os"
+import (
+	"os"
+	"path/filepath"
+)
 
 // Sizer is a [Store] that can say how much room it takes. The broker's
 // metrics report it (mqttboard_store_bytes, the REST API's /metrics) when
@@ -16,7 +19,7 @@ var _ Sizer = (*Bolt)(nil)
 
 // Size implements [Sizer]: the size of the store's file, pages freed by
 // deletions included (they are reused, and given back by [Bolt.Compact]),
-// which is what the disk holds.
+// plus its journal's (journal.go), which is what the disk holds.
 func (s *Bolt) Size() (int64, error) {
 	s.mu.RLock()
 	closed := s.readersClosed
@@ -28,5 +31,9 @@ func (s *Bolt) Size() (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	return fi.Size(), nil
+	ji, err := os.Stat(filepath.Join(filepath.Dir(s.path), JournalFileName))
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size() + ji.Size(), nil
 }

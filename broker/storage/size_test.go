@@ -8,8 +8,8 @@ import (
 	"testing"
 )
 
-// TestBoltSize: Size is the store file's size on disk, it grows as
-// records are written, and a closed store says so.
+// TestBoltSize: Size is the store file's and its journal's size on disk,
+// it grows as records are written, and a closed store says so.
 func TestBoltSize(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Open(dir, Options{})
@@ -29,8 +29,9 @@ func TestBoltSize(t *testing.T) {
 	mustApply(t, s, &b)
 	after, err := s.Size()
 	fi, serr := os.Stat(filepath.Join(dir, FileName))
-	if err != nil || serr != nil || after != fi.Size() || after < before+64*64<<10 {
-		t.Fatalf("Size after 4 MiB of messages: %d (%v), file %v (%v), before %d", after, err, fi.Size(), serr, before)
+	ji, jerr := os.Stat(filepath.Join(dir, JournalFileName))
+	if err != nil || serr != nil || jerr != nil || after != fi.Size()+ji.Size() || after < before+64*64<<10 {
+		t.Fatalf("Size after 4 MiB of messages: %d (%v), files %v (%v) + %v (%v), before %d", after, err, fi.Size(), serr, ji.Size(), jerr, before)
 	}
 	s.Close()
 	if _, err := s.Size(); !errors.Is(err, ErrClosed) {
