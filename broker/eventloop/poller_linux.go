@@ -167,6 +167,11 @@ func (p *Poller) loop() {
 	batch := make([]ready, 0, 256)
 	var n int
 	var werr error
+	// wait looks before it parks, even after a batch that took every
+	// event there was: RawConn.Read first resets the readiness the
+	// runtime's poller may have kept for epfd while the batch ran
+	// (pollReset), so parking without looking could sleep through an
+	// event until the next one comes.
 	wait := func(fd uintptr) bool {
 		n, werr = epollPoll(int(fd), events)
 		return n > 0 || werr != nil // nothing: park until epfd is readable
