@@ -9,6 +9,12 @@
 #
 #   bench/lowrate.sh [seconds-per-run] [runs]      # defaults: 10 s, 3 runs
 #   TRANSPORTS="eventloop goroutine" bench/lowrate.sh   # also our goroutine transport
+#   BASE=/tmp/old/mqttboard bench/lowrate.sh            # also another build (A/B)
+#   RATES="10000" bench/lowrate.sh 3 10                 # some rates only, many short runs
+#   RT=1 bench/lowrate.sh                               # brokers and load generator at
+#       real-time priority (chrt -f 50): on a machine busy with other work,
+#       the tail is then the brokers' and the generator's, not the other
+#       processes' (the ratios hold; a quiet machine is still the reference)
 #
 # Needs: go, taskset (util-linux), /usr/sbin/mosquitto (Debian: mosquitto).
 set -euo pipefail
@@ -22,16 +28,21 @@ mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 conf=$(mktemp)
 cfg=$(mktemp --suffix .yaml)
 port=18860
+rt=""
+[ -n "${RT:-}" ] && rt="chrt -f 50"
 
 start_broker() { # name -> sets pid
   case $1 in
   mqttboard-*)
     printf 'transport: %s\n' "${1#mqttboard-}" >"$cfg"
-    taskset -c 0 "$bin" broker --listen 127.0.0.1:$port --config "$cfg" >/dev/null 2>&1 & ;;
+    $rt taskset -c 0 "$bin" broker --listen 127.0.0.1:$port --config "$cfg" >/dev/null 2>&1 & ;;
+  base-*)
+    printf 'transport: %s\n' "${1#base-}" >"$cfg"
+    $rt taskset -c 0 "$BASE" broker --listen 127.0.0.1:$port --config "$cfg" >/dev/null 2>&1 & ;;
   mosquitto)
     printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 0\n' $port >"$conf"
     [ "$(id -u)" = 0 ] && echo "user root" >>"$conf"
-    taskset -c 0 "$mosquitto" -c "$conf" >/dev/null 2>&1 & ;;
+    $rt taskset -c 0 "$mosquitto" -c "$conf" >/dev/null 2>&1 & ;;
   esac
   pid=$!
   for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return; sleep 0.05; done
@@ -40,14 +51,17 @@ start_broker() { # name -> sets pid
 
 brokers=""
 for t in $transports; do brokers="$brokers mqttboard-$t"; done
+if [ -n "${BASE:-}" ]; then
+  for t in $transports; do brokers="$brokers base-$t"; done
+fi
 brokers="$brokers mosquitto"
-echo "low rate, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $("$mosquitto" -h | head -1), ${secs}s x $runs runs"
-for rate in 100 1000 10000; do
+echo "low rate, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $("$mosquitto" -h | head -1), ${secs}s x $runs runs${BASE:+, base $BASE}${RT:+, real-time priority}"
+for rate in ${RATES:-100 1000 10000}; do
   echo "== 100 pairs, QoS 0, $rate msg/s in total"
   for run in $(seq "$runs"); do
     for b in $brokers; do
       start_broker "$b"
-      taskset -c 1 "$bin" bench --target "$b=127.0.0.1:$port" --pid "$b=$pid" --scenario pairs \
+      $rt taskset -c 1 "$bin" bench --target "$b=127.0.0.1:$port" --pid "$b=$pid" --scenario pairs \
         --publishers 100 --subscribers 100 --qos 0 --rate "$rate" --duration "${secs}s" 2>/dev/null |
         { if [ "$run" = 1 ] && [ "$b" = "mqttboard-${transports%% *}" ]; then cat; else tail -n +2; fi; } || true
       kill "$pid"; wait "$pid" 2>/dev/null || true
