@@ -48,6 +48,13 @@ type Config struct {
 	// Rate is the total messages per second over all publishers; 0 publishes
 	// as fast as the broker accepts.
 	Rate float64
+	// Stagger spreads the publishers of a Rate over the interval between
+	// two messages of one publisher (publisher i starts i/Publishers of it
+	// late), so messages arrive one at a time, as from independent
+	// devices. Without it the publishers send together: a burst of
+	// Publishers messages every interval, whose latency is mostly the
+	// time the broker and this generator take for the whole burst.
+	Stagger bool
 	// Inflight bounds unacknowledged QoS 1 messages per publisher; default 100.
 	Inflight int
 	// Drain is how long to wait after publishing stops for the last

@@ -72,3 +72,35 @@ func TestConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestStagger: with Stagger, publisher i of n starts i/n of its interval
+// late, so their messages interleave one at a time; without it, all start
+// together (the bursts of issue 17's synchronised runs). A staggered run
+// still counts exactly.
+func TestStagger(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := Config{Publishers: 4, Stagger: true}
+	for i, want := range []time.Duration{0, 25, 50, 75} {
+		if got := c.firstAt(now, i, 100*time.Millisecond).Sub(now); got != want*time.Millisecond {
+			t.Errorf("publisher %d starts %v late, want %v", i, got, want*time.Millisecond)
+		}
+	}
+	c.Stagger = false
+	if got := c.firstAt(now, 3, 100*time.Millisecond); !got.Equal(now) {
+		t.Errorf("without stagger publisher 3 starts %v late", got.Sub(now))
+	}
+	c.Stagger = true
+	if got := c.firstAt(now, 3, 0); !got.Equal(now) {
+		t.Errorf("unpaced: publisher 3 starts %v late", got.Sub(now))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := Run(ctx, Config{Addr: brokertest.Start(t), Scenario: Pairs, Publishers: 4, Subscribers: 4, QoS: 1,
+		Duration: 200 * time.Millisecond, Rate: 400, Stagger: true, Drain: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Sent == 0 || res.Delivered != res.Expected || res.Lost() != 0 || res.Dups != 0 {
+		t.Fatalf("%s", res)
+	}
+}

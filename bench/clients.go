@@ -72,7 +72,7 @@ func (p *publisher) run(ctx context.Context, epoch, stop time.Time, rate float64
 	if rate > 0 {
 		interval = time.Duration(float64(time.Second) / rate)
 	}
-	next := time.Now()
+	next := p.c.firstAt(time.Now(), p.id, interval)
 	var buf []byte
 	var seq uint32
 	for {
@@ -139,6 +139,15 @@ func (p *publisher) run(ctx context.Context, epoch, stop time.Time, rate float64
 	}
 	p.sent = p.acked.Load()
 	return nil
+}
+
+// firstAt is when publisher pub, paced at interval, sends its first
+// message, the publishers starting at now (see [Config.Stagger]).
+func (c *Config) firstAt(now time.Time, pub int, interval time.Duration) time.Time {
+	if !c.Stagger || interval <= 0 || c.Publishers <= 1 {
+		return now
+	}
+	return now.Add(time.Duration(pub) * interval / time.Duration(c.Publishers))
 }
 
 func (p *publisher) close() {

@@ -11,6 +11,9 @@
 #   TRANSPORTS="eventloop goroutine" bench/lowrate.sh   # also our goroutine transport
 #   BASE=/tmp/old/mqttboard bench/lowrate.sh            # also another build (A/B)
 #   RATES="10000" bench/lowrate.sh 3 10                 # some rates only, many short runs
+#   STAGGER=1 bench/lowrate.sh                          # publishers spread over the interval
+#       (bench --stagger: one message at a time) instead of a burst of 100
+#       messages every interval, whose tail is mostly the burst's length
 #   RT=1 bench/lowrate.sh                               # brokers and load generator at
 #       real-time priority (chrt -f 50): on a machine busy with other work,
 #       the tail is then the brokers' and the generator's, not the other
@@ -55,14 +58,14 @@ if [ -n "${BASE:-}" ]; then
   for t in $transports; do brokers="$brokers base-$t"; done
 fi
 brokers="$brokers mosquitto"
-echo "low rate, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $("$mosquitto" -h | head -1), ${secs}s x $runs runs${BASE:+, base $BASE}${RT:+, real-time priority}"
+echo "low rate, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $("$mosquitto" -h | head -1), ${secs}s x $runs runs${BASE:+, base $BASE}${RT:+, real-time priority}${STAGGER:+, publishers staggered}"
 for rate in ${RATES:-100 1000 10000}; do
   echo "== 100 pairs, QoS 0, $rate msg/s in total"
   for run in $(seq "$runs"); do
     for b in $brokers; do
       start_broker "$b"
       $rt taskset -c 1 "$bin" bench --target "$b=127.0.0.1:$port" --pid "$b=$pid" --scenario pairs \
-        --publishers 100 --subscribers 100 --qos 0 --rate "$rate" --duration "${secs}s" 2>/dev/null |
+        --publishers 100 --subscribers 100 --qos 0 --rate "$rate" ${STAGGER:+--stagger} --duration "${secs}s" 2>/dev/null |
         { if [ "$run" = 1 ] && [ "$b" = "mqttboard-${transports%% *}" ]; then cat; else tail -n +2; fi; } || true
       kill "$pid"; wait "$pid" 2>/dev/null || true
     done

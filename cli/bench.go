@@ -32,6 +32,7 @@ type BenchOptions struct {
 	Size        int
 	Duration    time.Duration
 	Rate        float64
+	Stagger     bool
 	Inflight    int
 	Persistent  bool
 	PIDs        []string // name=pid: report the broker's RSS
@@ -96,6 +97,7 @@ Scenarios:
 	fs.IntVar(&o.Size, "size", 64, "payload bytes (at least 16)")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "publishing time per measurement")
 	fs.Float64Var(&o.Rate, "rate", 0, "total messages per second over all publishers (0: as fast as possible)")
+	fs.BoolVar(&o.Stagger, "stagger", false, "with --rate: spread the publishers over the interval instead of sending together (one message at a time, as from independent devices)")
 	fs.IntVar(&o.Inflight, "inflight", 100, "unacknowledged QoS 1 messages per publisher")
 	fs.BoolVar(&o.Persistent, "persistent", false, "subscribers keep persistent sessions (5.0 session expiry 60 s, 3.1.1 clean session false): with a broker's --data, every QoS 1 delivery is stored before the publisher's PUBACK")
 	fs.StringArrayVar(&o.PIDs, "pid", nil, "`name=pid` of a target's broker process: report its RSS (Linux); a cluster's as name=pid,pid,...: the sum")
@@ -208,7 +210,7 @@ func benchRun(ctx context.Context, o *BenchOptions) error {
 		for _, q := range o.QoS {
 			for _, t := range targets {
 				cfg := bench.Config{Addr: t.addr, Version: v, Scenario: bench.Scenario(sc), Publishers: o.Publishers,
-					Subscribers: o.Subscribers, QoS: packet.QoS(q), Size: o.Size, Duration: o.Duration, Rate: o.Rate,
+					Subscribers: o.Subscribers, QoS: packet.QoS(q), Size: o.Size, Duration: o.Duration, Rate: o.Rate, Stagger: o.Stagger,
 					Inflight: o.Inflight, Prefix: "bench-" + strconv.FormatInt(time.Now().UnixNano(), 36), Persistent: o.Persistent}
 				if strings.Contains(t.addr, ",") {
 					cfg.Addr, cfg.Nodes = "", strings.Split(t.addr, ",")
