@@ -44,13 +44,32 @@ type input struct {
 	short    bool
 	// Until CONNECT is read (held >= 0), every byte received counts
 	// against the server's budget of unauthenticated connections
-	// (Server.connecting); held is this connection's share, -1 after.
+	// (Server.connecting); held is this connection's share. Then
+	// heldConnected, and heldTimed once the connection is accepted: from
+	// then on a pause inside a packet is bounded (see [input.partial]).
 	held int32
 
-	// partial bounds a pause inside a packet (see [Options.PacketTimeout]);
-	// 0 while CONNECT is read, whose deadline is fixed.
-	partial  time.Duration
 	deadline int64 // the read deadline last set, Unix nanoseconds; 0: none
+}
+
+// The values of input.held after CONNECT.
+const (
+	heldConnected = -1 // CONNECT read: its deadline was fixed
+	heldTimed     = -2 // accepted: pauses inside a packet are bounded
+)
+
+// partial bounds a pause inside a packet: [Options.PacketTimeout], and
+// within the keep alive as well; 0 (none) until the connection is
+// accepted, while CONNECT is read with its own fixed deadline.
+func (in *input) partial() time.Duration {
+	if in.held != heldTimed {
+		return 0
+	}
+	p := in.c.s.opts.PacketTimeout
+	if in.c.keepAlive > 0 {
+		p = min(p, in.c.keepAliveIdle())
+	}
+	return p
 }
 
 // connectBudget is the bytes held by all connections whose CONNECT is not
@@ -73,13 +92,13 @@ func (in *input) Read(p []byte) (int, error) {
 		in.has = false
 		return 1, nil
 	}
-	if in.partial > 0 {
+	if partial := in.partial(); partial > 0 {
 		// Inside a packet: the client must make progress. The deadline
 		// moves only when half of it is used, so a busy connection sets
 		// it rarely; a stall ends the connection after between half and
 		// all of partial.
-		if now := time.Now(); in.deadline-now.UnixNano() < int64(in.partial/2) {
-			d := now.Add(in.partial)
+		if now := time.Now(); in.deadline-now.UnixNano() < int64(partial/2) {
+			d := now.Add(partial)
 			in.deadline = d.UnixNano()
 			in.c.nc.SetReadDeadline(d)
 		}
@@ -118,7 +137,7 @@ func (in *input) hold(n int) bool {
 func (in *input) connected() {
 	if in.held >= 0 {
 		in.c.s.connecting.held.Add(-int64(in.held))
-		in.held = -1
+		in.held = heldConnected
 	}
 }
 
@@ -138,7 +157,7 @@ func (in *input) waitIdle(idle time.Time) error {
 			if in.held >= 0 && !in.hold(1) {
 				return errConnectBudget
 			}
-			if in.partial > 0 {
+			if in.held == heldTimed {
 				in.deadline = 0 // the packet's own deadline is set by the next Read
 			}
 			return nil

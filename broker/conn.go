@@ -39,7 +39,7 @@ import (
 //	writerDone  the write loop's last exit (writerExit),  no write loop runs, none will start
 //	            or end when writing never started
 //	connDone    end, last                                everything is released
-//	wakeCh      never closed (a one-slot signal to the write loop; goroutine transport only)
+//	wake        never closed (a one-slot signal to the write loop; goroutine transport only)
 //
 // readerDone, writerDone and connDone are [signal]s: a bit each, and a
 // channel only if someone waits before they fire, so an idle connection
@@ -91,18 +91,16 @@ type conn struct {
 	will     *message.Message // set by CONNECT; taken by DISCONNECT, the ending or Shutdown
 	ctrl     []byte           // encoded control packets (acks, CONNACK) to send
 	held     *heldAcks        // packets waiting for the store before ctrl (durable.go); nil without one
-	cut      *time.Timer      // closes the socket under a write that outlives a Kick
-	reason   string
-	wakeCh   chan struct{}
+	kicked   *kickInfo        // Kick's reason and timer, when it has either
 	code     packet.ReasonCode
 	stopping bool
-	graceful bool              // Kick at shutdown: send what is queued before the DISCONNECT
-	final    bool              // a DISCONNECT with code and reason is owed, last
-	ready    bool              // CONNACK is queued and the session attached: writing may start
-	writing  bool              // a write loop goroutine runs, or ran its final exit (see Wake)
-	pending  bool              // Wake was called while it ran: look again before exiting
-	fired    uint8             // the signals that fired, a bit each (signal.go)
-	sigs     *[3]chan struct{} // made by a wait before its signal fired
+	graceful bool       // Kick at shutdown: send what is queued before the DISCONNECT
+	final    bool       // a DISCONNECT with code and reason is owed, last
+	ready    bool       // CONNACK is queued and the session attached: writing may start
+	writing  bool       // a write loop goroutine runs, or ran its final exit (see Wake)
+	pending  bool       // Wake was called while it ran: look again before exiting
+	fired    uint8      // the signals that fired, a bit each (signal.go)
+	ch       *connChans // the goroutine transport's at once; else made by a wait before its signal fired
 
 	// Event-loop transport (transport.go). sock is the socket itself (nc
 	// points at it) when evMode.
@@ -135,7 +133,7 @@ func newConn(s *Server, nc net.Conn, fd int, raddr netip.AddrPort) *conn {
 		c.tok = tok
 	} else {
 		c.streamed = streamedConn(nc)
-		c.wakeCh = make(chan struct{}, 1) // the event loop's writer never waits for a wake
+		c.ch = &connChans{wake: make(chan struct{}, 1)} // the event loop's writer never waits for a wake
 	}
 	c.nc = nc
 	c.in = input{c: c} // held 0: counting CONNECT's bytes
@@ -160,7 +158,10 @@ func (c *conn) kick(code packet.ReasonCode, reason string, graceful bool) {
 	}
 	c.stopping = true
 	c.graceful = graceful
-	c.code, c.reason = code, reason
+	c.code = code
+	if reason != "" {
+		c.kicked = &kickInfo{reason: reason}
+	}
 	// c.v and c.sess are read only once ready: before that, serve may
 	// still be writing them.
 	c.final = c.ready && c.v == packet.V5 && code != 0
@@ -170,7 +171,10 @@ func (c *conn) kick(code packet.ReasonCode, reason string, graceful bool) {
 		// waits for the write in progress, and Kick must not block (a
 		// publisher's read loop kicks slow consumers).
 		nc := c.nc
-		c.cut = time.AfterFunc(c.s.opts.ShutdownLinger, func() { nc.Close() })
+		if c.kicked == nil {
+			c.kicked = new(kickInfo)
+		}
+		c.kicked.cut = time.AfterFunc(c.s.opts.ShutdownLinger, func() { nc.Close() })
 	}
 	ready := c.ready
 	c.mu.Unlock()
@@ -243,11 +247,7 @@ func (c *conn) serve(ctx context.Context) {
 		return
 	}
 	c.giveBack()
-	c.in.partial = c.s.opts.PacketTimeout
-	if c.keepAlive > 0 {
-		// A packet must be complete within the keep alive as well.
-		c.in.partial = min(c.in.partial, c.keepAliveIdle())
-	}
+	c.in.held = heldTimed // a packet must now be complete within PacketTimeout (and the keep alive)
 	c.mu.Lock()
 	c.ready = true
 	stopping := c.stopping
@@ -342,8 +342,8 @@ func (c *conn) end() {
 	}
 	c.nc.Close()
 	c.mu.Lock()
-	if c.cut != nil {
-		c.cut.Stop()
+	if c.kicked != nil && c.kicked.cut != nil {
+		c.kicked.cut.Stop()
 	}
 	c.mu.Unlock()
 	if c.sess != nil {
@@ -477,6 +477,47 @@ func (c *conn) takeWill() *message.Message {
 	w := c.will
 	c.will = nil
 	return w
+}
+
+// kickInfo is what the first Kick leaves besides its code, made only when
+// there is some: most connections end without a reason or a write in
+// progress. Guarded by the connection's mu.
+type kickInfo struct {
+	reason string
+	cut    *time.Timer // closes the socket under a write that outlives a Kick
+}
+
+// kickReason is the first Kick's reason; under mu.
+func (c *conn) kickReason() string {
+	if c.kicked == nil {
+		return ""
+	}
+	return c.kicked.reason
+}
+
+// connChans are a connection's channels: the write loop's wake-up
+// (goroutine transport only) and the signals' (see signal.go).
+type connChans struct {
+	sig  [3]chan struct{} // made by a wait before its signal fired; guarded by mu
+	wake chan struct{}    // set by newConn, never changed
+}
+
+// wakeC is the write loop's wake-up channel, nil on the event loop (whose
+// writer never waits for one).
+func (c *conn) wakeC() chan struct{} {
+	if c.evMode {
+		return nil
+	}
+	return c.ch.wake // set by newConn, never replaced: no lock needed
+}
+
+// remoteAddr is the client's address as text: on the event loop one
+// allocation (the string), where RemoteAddr().String() makes five.
+func (c *conn) remoteAddr() string {
+	if c.evMode {
+		return c.sock.AddrPort().String()
+	}
+	return c.nc.RemoteAddr().String()
 }
 
 // keepAliveIdle is how long the client may stay silent: 1.5 × its keep

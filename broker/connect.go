@@ -191,7 +191,7 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	c.sess.Attach(c)
 	c.s.ctr.connected.Add(1)
 	c.s.ctr.total.Add(1)
-	c.s.emit(Event{Kind: EventConnected, ClientID: c.clientID, Detail: c.nc.RemoteAddr().String()})
+	c.s.emit(Event{Kind: EventConnected, ClientID: c.clientID, Detail: c.remoteAddr()})
 	c.s.onConnect(c, present, p.CleanStart) // inspection and log (logs.go)
 	return true
 }

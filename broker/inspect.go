@@ -180,7 +180,7 @@ func (s *Server) dropMeta(clientID string) {
 func (s *Server) keepMeta(c *conn) {
 	published, rejected := c.rxCounts()
 	m := &sessionMeta{
-		sess: c.sess, address: c.nc.RemoteAddr().String(), username: c.auth.username,
+		sess: c.sess, address: c.remoteAddr(), username: c.auth.username,
 		createdAt: c.stats.createdAt, connectedAt: c.stats.connectedAt, disconnectedAt: time.Now().UnixNano(),
 		published: published, received: c.stats.delivered.Load(), rejected: rejected,
 		bytesIn: c.in.read.Load(), bytesOut: c.stats.bytesOut.Load(),
@@ -269,7 +269,7 @@ func (s *Server) sessionInfo(sess *session.Session, expiry uint32, will bool) Se
 	if c, _ := sess.Conn().(*conn); c != nil {
 		info.Connected = true
 		info.Protocol = protocolName(c.v)
-		info.Address = c.nc.RemoteAddr().String()
+		info.Address = c.remoteAddr()
 		info.Username = c.auth.username
 		info.KeepAlive = int(c.keepAlive)
 		info.Clean = c.clean

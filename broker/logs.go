@@ -468,7 +468,7 @@ func (s *Server) logStats() LogStats {
 // queued and the session attached).
 func (s *Server) onConnect(c *conn, present, clean bool) {
 	s.dropMeta(c.clientID) // the connection answers for the session now
-	addr := c.nc.RemoteAddr().String()
+	addr := c.remoteAddr()
 	proto := protocolName(c.v)
 	ka := int(c.keepAlive)
 	expiry := c.expiry
@@ -496,7 +496,7 @@ func (s *Server) onDisconnect(c *conn, code packet.ReasonCode, reason string) {
 		s.logEvent(LogRecord{EventCode: LogProtocolError, ClientID: c.clientID, ReasonCode: &rc, Reason: reason})
 	}
 	published, rejected := c.rxCounts()
-	s.logEvent(LogRecord{EventCode: LogDisconnected, ClientID: c.clientID, Address: c.nc.RemoteAddr().String(),
+	s.logEvent(LogRecord{EventCode: LogDisconnected, ClientID: c.clientID, Address: c.remoteAddr(),
 		Published: published, Received: c.stats.delivered.Load(), Rejected: rejected,
 		BytesIn: c.in.read.Load(), BytesOut: c.stats.bytesOut.Load(), ReasonCode: &rc, Reason: reason})
 	s.mu.Lock()
@@ -519,7 +519,7 @@ func (s *Server) onRefused(c *conn, code packet.ReasonCode, reason string) {
 	if code == packet.NotAuthorized || code == packet.BadUserNameOrPassword {
 		ev = LogDenied
 	}
-	s.logEvent(LogRecord{EventCode: ev, ClientID: c.clientID, Action: "connect", Address: c.nc.RemoteAddr().String(),
+	s.logEvent(LogRecord{EventCode: ev, ClientID: c.clientID, Action: "connect", Address: c.remoteAddr(),
 		Username: c.auth.username, ReasonCode: &rc, Reason: reason})
 }
 

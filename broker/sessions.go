@@ -74,7 +74,7 @@ func (s *Server) attach(c *conn, cleanStart bool) (present, ok bool, commit *sto
 func (s *Server) disconnected(c *conn) {
 	sess := c.sess
 	c.mu.Lock()
-	code, reason := c.code, c.reason
+	code, reason := c.code, c.kickReason()
 	c.mu.Unlock()
 	s.ctr.connected.Add(-1)
 	// EventDisconnected goes out last, once the session no longer shows

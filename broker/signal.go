@@ -3,7 +3,8 @@ package broker
 // signal names a one-shot event of a connection (see the table on [conn]).
 // Which have fired is a bit each (conn.fired); channels are made only for
 // a wait that comes before the event, all three behind one pointer made
-// then (conn.sigs): most connections end without anyone waiting, and an
+// then (conn.ch, which the goroutine transport makes at once for its
+// wake-up channel): most connections end without anyone waiting, and an
 // idle one holds one nil pointer. Guarded by the connection's mu.
 type signal uint8
 
@@ -27,13 +28,13 @@ func (c *conn) wait(s signal) <-chan struct{} {
 	if c.fired&(1<<s) != 0 {
 		return closedCh
 	}
-	if c.sigs == nil {
-		c.sigs = new([3]chan struct{})
+	if c.ch == nil {
+		c.ch = new(connChans)
 	}
-	if c.sigs[s] == nil {
-		c.sigs[s] = make(chan struct{})
+	if c.ch.sig[s] == nil {
+		c.ch.sig[s] = make(chan struct{})
 	}
-	return c.sigs[s]
+	return c.ch.sig[s]
 }
 
 // fire fires s; once only (a second call does nothing).
@@ -41,8 +42,8 @@ func (c *conn) fire(s signal) {
 	c.mu.Lock()
 	if c.fired&(1<<s) == 0 {
 		c.fired |= 1 << s
-		if c.sigs != nil && c.sigs[s] != nil {
-			close(c.sigs[s])
+		if c.ch != nil && c.ch.sig[s] != nil {
+			close(c.ch.sig[s])
 		}
 	}
 	c.mu.Unlock()

@@ -46,7 +46,7 @@ func (c *conn) Wake() {
 		c.pending = true
 		c.mu.Unlock()
 		select {
-		case c.wakeCh <- struct{}{}:
+		case c.wakeC() <- struct{}{}:
 		default:
 		}
 		return
@@ -99,7 +99,7 @@ func (c *conn) writeLoop() {
 		stopping, graceful := c.stopping, c.graceful
 		c.mu.Unlock()
 		select {
-		case <-c.wakeCh: // consumed: pending covers it
+		case <-c.wakeC(): // consumed: pending covers it
 		default:
 		}
 		if stopping {
@@ -146,7 +146,7 @@ func (c *conn) writeLoop() {
 			idle.Reset(writerLinger)
 		}
 		select {
-		case <-c.wakeCh:
+		case <-c.wakeC():
 			idle.Stop()
 			continue
 		case <-idle.C:
@@ -234,8 +234,8 @@ func (c *conn) flushFinal(graceful bool) {
 	b := c.ctrl
 	if c.final {
 		d := packet.Disconnect{ReasonCode: c.code}
-		if c.reason != "" {
-			d.Props.ReasonString = c.s.reasonString(c.reason) // reason.go
+		if reason := c.kickReason(); reason != "" {
+			d.Props.ReasonString = c.s.reasonString(reason) // reason.go
 		}
 		b, _ = d.AppendTo(b, c.v)
 	}
