@@ -112,7 +112,7 @@ type Session struct {
 	queueBytes    int
 	inflight      map[uint16]inflight
 	inflightBytes int
-	resend        []uint16
+	resend        *[]uint16 // the ids Attach found in flight, to resend first; made when there are some
 	nextID        uint16
 	overflowed    bool // an Overflow was reported for the current connection
 	outSeq        uint64
@@ -208,13 +208,22 @@ func (s *Session) Attach(c Conn) {
 		clear(d.staged) // in the inflight table: resent below
 		d.staged, d.stagedGate = d.staged[:0], nil
 	}
-	s.resend = s.resend[:0]
-	for id := range s.inflight {
-		s.resend = append(s.resend, id)
+	if s.resend != nil {
+		*s.resend = (*s.resend)[:0]
 	}
-	slices.SortFunc(s.resend, func(a, b uint16) int {
-		return cmp.Compare(s.inflight[a].seq, s.inflight[b].seq)
-	})
+	if len(s.inflight) > 0 {
+		if s.resend == nil {
+			s.resend = new([]uint16)
+		}
+		ids := *s.resend
+		for id := range s.inflight {
+			ids = append(ids, id)
+		}
+		slices.SortFunc(ids, func(a, b uint16) int {
+			return cmp.Compare(s.inflight[a].seq, s.inflight[b].seq)
+		})
+		*s.resend = ids
+	}
 	s.mu.Unlock()
 	s.online.Store(true)
 	c.Wake()
@@ -353,9 +362,9 @@ func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (res []O
 		}
 		s.mu.Unlock()
 	}()
-	for len(s.resend) > 0 && len(out) < max {
-		id := s.resend[0]
-		s.resend = s.resend[1:]
+	for s.resending() && len(out) < max {
+		id := (*s.resend)[0]
+		*s.resend = (*s.resend)[1:]
 		f, ok := s.inflight[id]
 		if !ok {
 			continue
@@ -407,8 +416,12 @@ func (s *Session) Take(out []Outgoing, max, recvMax int, now time.Time) (res []O
 		s.queue = s.queue[:n]
 		s.head = 0
 	}
-	return out, len(s.resend) > 0 || s.head < len(s.queue)
+	return out, s.resending() || s.head < len(s.queue)
 }
+
+// resending reports whether ids Attach found in flight are still to be
+// resent; under mu.
+func (s *Session) resending() bool { return s.resend != nil && len(*s.resend) > 0 }
 
 func (s *Session) newID() uint16 {
 	for {
