@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -128,10 +129,13 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	if p.WillFlag {
 		// c.will is guarded by c.mu for Shutdown, which reads it only
 		// once the connection is ready: no lock is needed before.
+		// Its parts alias the CONNECT's body, password included, which a
+		// pending will would keep alive for the connection's life: they
+		// are copied (cloneProps for the properties).
 		w := p.Will
-		c.will = &message.Message{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain, Origin: c.clientID, CID: c.account(), TokenID: c.tokenID()}
+		c.will = &message.Message{Topic: strings.Clone(w.Topic), Payload: bytes.Clone(w.Payload), QoS: w.QoS, Retain: w.Retain, Origin: c.clientID, CID: c.account(), TokenID: c.tokenID()}
 		if c.v == packet.V5 {
-			c.will.Props = forwardProps(&w.Props, nil)
+			c.will.Props = cloneProps(forwardProps(&w.Props, nil))
 			c.willDelay = w.Props.WillDelay
 			if w.Props.Has(packet.PropMessageExpiry) {
 				c.will.Props.MessageExpiry = w.Props.MessageExpiry // counted from publication, see publishWill
@@ -216,6 +220,18 @@ func forwardProps(p *packet.Properties, user []packet.UserProperty) packet.Prope
 		out.Present = out.Present.Add(packet.PropCorrelationData)
 	}
 	return out
+}
+
+// cloneProps returns p with its strings and byte slices copied, so that
+// it keeps nothing of the packet it was read from.
+func cloneProps(p packet.Properties) packet.Properties {
+	p.ContentType = strings.Clone(p.ContentType)
+	p.ResponseTopic = strings.Clone(p.ResponseTopic)
+	p.CorrelationData = bytes.Clone(p.CorrelationData)
+	for i, u := range p.User { // a slice of its own (forwardProps appends)
+		p.User[i] = packet.UserProperty{Key: strings.Clone(u.Key), Value: strings.Clone(u.Value)}
+	}
+	return p
 }
 
 // errTakeoverTimeout is logged when an old connection does not end in time.
