@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/storage"
@@ -34,13 +35,24 @@ import (
 // A deletion replaces the value with an empty tombstone (header Mb-Del)
 // that expires after tombstoneTTL; a session's deletion purges x.<id>.>.
 //
-// Writes go in Apply order through one writer goroutine, as asynchronous
-// JetStream publishes; a Commit resolves when JetStream acknowledged every
-// publish of its batch, which it does once a quorum of the stream's
-// replicas stored them. Without a quorum (a partitioned minority, two of
-// three nodes down) the publishes fail or time out and the Commit fails
-// with storage.ErrWrite: the broker then answers 0x97 instead of
-// acknowledging what would not survive.
+// Writes go in Apply order through one writer goroutine, which gathers
+// the batches applied while earlier ones are on their way into a group
+// and publishes each group as one JetStream atomic batch (ADR-50: the
+// messages go out as plain publishes carrying Nats-Batch-Id and
+// Nats-Batch-Sequence, the last one with Nats-Batch-Commit, and only that
+// one is acknowledged): the stream leader proposes the group as one raft
+// append and the replicas apply all of it or none of it, so a batch is
+// atomic across the crash of its writer. Up to maxInflight groups are
+// published before the first is acknowledged. A group drops what cancels
+// out inside it: a new queued message (the first record of its seq) and
+// its deletion never reach the stream, as in the embedded store, and a
+// subject written twice is written once with its last value. A Commit
+// resolves when JetStream acknowledged the group holding the end of its
+// batch (and every group before it), which it does once a quorum of the
+// stream's replicas stored the group. Without a quorum (a partitioned
+// minority, two of three nodes down) the publishes fail or time out and
+// the Commit fails with storage.ErrWrite: the broker then answers 0x97
+// instead of acknowledging what would not survive.
 //
 // Reads publish a barrier message first and read the stream, in order, up
 // to it: whichever replica answers, it has everything acknowledged before
@@ -66,8 +78,22 @@ const (
 	// applyQueue is the number of batches waiting for the writer: Apply
 	// blocks beyond (back-pressure, like the embedded store's queue).
 	applyQueue = 4096
-	hdrOwner   = "Mb-Owner"
-	hdrDel     = "Mb-Del"
+	// maxInflight bounds the groups published and not acknowledged yet:
+	// while that many are out, the writer gathers the next group, so that
+	// under load groups grow (fewer raft appends per operation, more
+	// deliveries acknowledged before they were written). JetStream allows
+	// 50 open atomic batches per stream.
+	maxInflight = 4
+	// maxGroupMsgs and maxGroupBytes end a group: JetStream's largest
+	// atomic batch is 1,000 messages, and a raft append of more than a
+	// few megabytes delays every replica's heartbeat.
+	maxGroupMsgs  = 1000
+	maxGroupBytes = 4 << 20
+	hdrOwner      = "Mb-Owner"
+	hdrDel        = "Mb-Del"
+	hdrBatchID    = "Nats-Batch-Id"
+	hdrBatchSeq   = "Nats-Batch-Sequence"
+	hdrBatchEnd   = "Nats-Batch-Commit"
 )
 
 // Store is the cluster's replicated [storage.Shared] (see above). Get it
@@ -78,14 +104,25 @@ type Store struct {
 	js       jetstream.JetStream
 	st       jetstream.Stream
 
-	mu     sync.Mutex // orders Apply; guards closed
-	closed bool
-	in     chan *job
-	out    chan *job
-	done   chan struct{}
+	nc       *nats.Conn
+	mu       sync.Mutex // orders Apply; guards closed
+	closed   bool
+	in       chan *job
+	out      chan *group
+	done     chan struct{}
+	inflight chan struct{} // a token per group published and not resolved yet
+	purged   chan struct{} // resolveLoop's answer to a purge barrier
 
 	cacheMu sync.Mutex
 	queues  map[string][]storage.Message // read by Sessions/Session, taken by Messages
+
+	stats storeStats
+}
+
+// storeStats counts what the writer did (for tests and measurements).
+type storeStats struct {
+	groups, published, applied atomic.Int64
+	ackWait                    atomic.Int64 // ns from publishing to the answer, summed over groups
 }
 
 var _ storage.Shared = (*Store)(nil)
@@ -93,11 +130,76 @@ var _ storage.Shared = (*Store)(nil)
 // job is one applied batch on its way through the writer and resolver.
 type job struct {
 	msgs    []*nats.Msg
+	kinds   []msgKind
 	purges  []int // indexes into msgs before which x.<id>.> is purged: purgeSubj
 	purgeOf []string
-	futs    []jetstream.PubAckFuture
-	err     error
+	err     error // the first failure of a group holding part of it
 	resolve func(error)
+}
+
+// msgKind tells the writer what may cancel a message inside a group.
+type msgKind byte
+
+const (
+	kindPut   msgKind = iota // replaces whatever the subject held
+	kindFresh                // a new queued message: nothing of its subject is stored yet
+	kindTomb                 // a deletion marker
+)
+
+// group is what the writer publishes as one atomic batch.
+type group struct {
+	msgs  []*nats.Msg // nil where a later message of the group cancelled it
+	live  int         // non-nil msgs
+	bytes int
+	// last indexes the group's message of each subject; fresh says that
+	// nothing of the subject was stored before the group (its first
+	// message was a kindFresh put), so a deletion cancels it entirely.
+	last map[string]slot
+	// jobs holds part of the group (its failure fails them); ends are the
+	// jobs whose last part it holds (they resolve with it).
+	jobs []*job
+	ends []*job
+	fut  jetstream.PubAckFuture
+	err  error
+	sent time.Time
+	// purge, when set, is not published: the writer asks resolveLoop to
+	// tell it when every group before this marker resolved.
+	purge bool
+}
+
+type slot struct {
+	i     int
+	fresh bool
+}
+
+func (g *group) empty() bool { return len(g.jobs) == 0 && !g.purge }
+
+func (g *group) full() bool { return g.live >= maxGroupMsgs || g.bytes >= maxGroupBytes }
+
+// add puts m into the group, cancelling what it supersedes.
+func (g *group) add(m *nats.Msg, k msgKind) {
+	if g.last == nil {
+		g.last = make(map[string]slot)
+	}
+	prev, had := g.last[m.Subject]
+	if had {
+		g.drop(prev.i)
+		if k == kindTomb && prev.fresh {
+			delete(g.last, m.Subject) // never stored: nothing to delete
+			return
+		}
+	}
+	g.last[m.Subject] = slot{i: len(g.msgs), fresh: (had && prev.fresh) || (!had && k == kindFresh)}
+	g.msgs = append(g.msgs, m)
+	g.live++
+	g.bytes += len(m.Subject) + len(m.Data) + 64
+}
+
+func (g *group) drop(i int) {
+	m := g.msgs[i]
+	g.msgs[i] = nil
+	g.live--
+	g.bytes -= len(m.Subject) + len(m.Data) + 64
 }
 
 // Store returns the node's replicated store, made on first call: it waits
@@ -120,8 +222,9 @@ func (n *Node) Store(ctx context.Context) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{node: n.cfg.NodeName, js: js, st: st, replicas: st.CachedInfo().Config.Replicas,
-		in: make(chan *job, applyQueue), out: make(chan *job, applyQueue), done: make(chan struct{}),
+	s := &Store{node: n.cfg.NodeName, nc: n.nc, js: js, st: st, replicas: st.CachedInfo().Config.Replicas,
+		in: make(chan *job, applyQueue), out: make(chan *group, maxInflight+2), done: make(chan struct{}),
+		inflight: make(chan struct{}, maxInflight), purged: make(chan struct{}),
 		queues: make(map[string][]storage.Message)}
 	go s.write()
 	go s.resolveLoop()
@@ -148,8 +251,12 @@ func (n *Node) ensureStream(ctx context.Context, js jetstream.JetStream) (jetstr
 		Storage:           jetstream.FileStorage,
 		MaxMsgsPerSubject: 1,
 		AllowMsgTTL:       true,
-		AllowDirect:       false,
-		Discard:           jetstream.DiscardOld,
+		// Each group of writes is one atomic batch (write). A stream
+		// made by the first version of the replicated store lacks it:
+		// ensureStream turns it on; the records are the same.
+		AllowAtomicPublish: true,
+		AllowDirect:        false,
+		Discard:            jetstream.DiscardOld,
 	}
 	start := time.Now()
 	told := start
@@ -159,6 +266,13 @@ func (n *Node) ensureStream(ctx context.Context, js jetstream.JetStream) (jetstr
 		st, err := js.Stream(actx, streamName)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			st, err = js.CreateStream(actx, cfg)
+		} else if err == nil && !st.CachedInfo().Config.AllowAtomicPublish {
+			// Written by the first version (one publish per record):
+			// the same records, now also written in atomic batches.
+			have := st.CachedInfo().Config
+			have.AllowAtomicPublish = true
+			have.Replicas = max(have.Replicas, cfg.Replicas)
+			st, err = js.UpdateStream(actx, have)
 		} else if err == nil && st.CachedInfo().Config.Replicas < cfg.Replicas {
 			have := st.CachedInfo().Config
 			have.Replicas = cfg.Replicas
@@ -193,40 +307,49 @@ func sessionPrefix(clientID string) string { return "x." + token(clientID) + "."
 func (s *Store) Apply(b *storage.Batch) *storage.Commit {
 	c, resolve := storage.NewCommit()
 	j := &job{resolve: resolve}
+	add := func(m *nats.Msg, k msgKind) {
+		j.msgs = append(j.msgs, m)
+		j.kinds = append(j.kinds, k)
+	}
 	b.Ops(func(o storage.Op) {
 		switch o.Kind {
 		case storage.OpPutSession:
 			m := nats.NewMsg(sessionPrefix(o.ClientID) + "s")
 			m.Header.Set(hdrOwner, s.node)
 			m.Data = storage.EncodeSession(o.Session)
-			j.msgs = append(j.msgs, m)
+			add(m, kindPut)
 		case storage.OpDeleteSession, storage.OpSweepSession:
 			j.purges = append(j.purges, len(j.msgs))
 			j.purgeOf = append(j.purgeOf, sessionPrefix(o.ClientID)+">")
 		case storage.OpPutMessage:
 			m := nats.NewMsg(sessionPrefix(o.ClientID) + "q." + strconv.FormatUint(o.Seq, 10))
 			m.Data = storage.EncodeMessage(o.Message)
-			j.msgs = append(j.msgs, m)
+			// A Queued put is the first record of its seq (Batch.PutMessage).
+			k := kindPut
+			if o.Message.State == storage.Queued {
+				k = kindFresh
+			}
+			add(m, k)
 		case storage.OpDeleteMessage, storage.OpSweepMessage:
-			j.msgs = append(j.msgs, tombstone(sessionPrefix(o.ClientID)+"q."+strconv.FormatUint(o.Seq, 10)))
+			add(tombstone(sessionPrefix(o.ClientID)+"q."+strconv.FormatUint(o.Seq, 10)), kindTomb)
 		case storage.OpMarkInbound:
 			m := nats.NewMsg(sessionPrefix(o.ClientID) + "i." + strconv.FormatUint(o.Seq, 10))
 			m.Data = []byte{1}
-			j.msgs = append(j.msgs, m)
+			add(m, kindPut)
 		case storage.OpClearInbound:
-			j.msgs = append(j.msgs, tombstone(sessionPrefix(o.ClientID)+"i."+strconv.FormatUint(o.Seq, 10)))
+			add(tombstone(sessionPrefix(o.ClientID)+"i."+strconv.FormatUint(o.Seq, 10)), kindTomb)
 		case storage.OpPutRetained:
 			m := nats.NewMsg("t." + token(o.Key))
 			m.Data = storage.EncodeRetained(o.Retained)
-			j.msgs = append(j.msgs, m)
+			add(m, kindPut)
 		case storage.OpDeleteRetained, storage.OpSweepRetained:
-			j.msgs = append(j.msgs, tombstone("t."+token(o.Key)))
+			add(tombstone("t."+token(o.Key)), kindTomb)
 		case storage.OpPutKV:
 			m := nats.NewMsg("v." + token(o.ClientID) + "." + token(o.Key))
 			m.Data = append([]byte(nil), o.Value...)
-			j.msgs = append(j.msgs, m)
+			add(m, kindPut)
 		case storage.OpDeleteKV:
-			j.msgs = append(j.msgs, tombstone("v."+token(o.ClientID)+"."+token(o.Key)))
+			add(tombstone("v."+token(o.ClientID)+"."+token(o.Key)), kindTomb)
 		}
 	})
 	s.mu.Lock()
@@ -247,61 +370,157 @@ func tombstone(subj string) *nats.Msg {
 	return m
 }
 
-// write publishes the batches in Apply order. A session's purge is a
-// JetStream API request, not a publish, so it waits until every earlier
-// publish was answered: then it cannot overtake them. (Only resolveLoop
-// reads the futures: each delivers its answer once.)
+// write gathers the applied batches into groups and publishes them in
+// Apply order (see the top of this file). A group is published as soon
+// as fewer than maxInflight are out; until then it grows with every
+// batch applied meanwhile. A session's purge is a JetStream API request,
+// not a publish: the group before it is published, and the purge waits
+// until every group before it was answered, so that it can overtake
+// none of them and nothing after it can overtake it.
 func (s *Store) write() {
 	defer close(s.out)
-	for j := range s.in {
-		p := 0
-		for i, m := range j.msgs {
-			for p < len(j.purges) && j.purges[p] == i {
-				s.purge(j, j.purgeOf[p])
-				p++
+	g := new(group)
+	for {
+		if g.empty() {
+			j, ok := <-s.in
+			if !ok {
+				return
 			}
-			f, err := s.js.PublishMsgAsync(m)
-			if err != nil {
-				j.err = cmp.Or(j.err, err)
-				continue
+			g = s.take(g, j)
+			continue
+		}
+		if g.full() {
+			s.inflight <- struct{}{}
+			g = s.flush(g)
+			continue
+		}
+		select {
+		case j, ok := <-s.in:
+			if !ok {
+				s.inflight <- struct{}{}
+				s.flush(g)
+				return
 			}
-			j.futs = append(j.futs, f)
+			g = s.take(g, j)
+		case s.inflight <- struct{}{}:
+			g = s.flush(g)
 		}
-		for ; p < len(j.purges); p++ {
-			s.purge(j, j.purgeOf[p])
-		}
-		s.out <- j
 	}
 }
 
-func (s *Store) purge(j *job, filter string) {
+// take adds j to g and returns the group to continue with: j's purges
+// and full groups publish what came before them.
+func (s *Store) take(g *group, j *job) *group {
+	g.jobs = append(g.jobs, j)
+	s.stats.applied.Add(int64(len(j.msgs)))
+	p := 0
+	for i, m := range j.msgs {
+		for p < len(j.purges) && j.purges[p] == i {
+			g = s.purgeAt(g, j, j.purgeOf[p])
+			p++
+		}
+		if g.full() {
+			s.inflight <- struct{}{}
+			g = s.flush(g)
+			g.jobs = append(g.jobs, j)
+		}
+		g.add(m, j.kinds[i])
+	}
+	for ; p < len(j.purges); p++ {
+		g = s.purgeAt(g, j, j.purgeOf[p])
+	}
+	g.ends = append(g.ends, j)
+	return g
+}
+
+// purgeAt publishes g, waits until it and every group before it were
+// answered, purges filter, and returns a new group holding j.
+func (s *Store) purgeAt(g *group, j *job, filter string) *group {
+	s.inflight <- struct{}{}
+	g = s.flush(g)
+	g.purge = true
+	s.inflight <- struct{}{} // the barrier takes a token like a group
+	s.out <- g
+	<-s.purged
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	select {
-	case <-s.js.PublishAsyncComplete():
-	case <-ctx.Done():
-	}
 	if err := s.st.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
 		j.err = cmp.Or(j.err, err)
 	}
+	return &group{jobs: []*job{j}}
 }
 
-// resolveLoop resolves the commits in Apply order.
-func (s *Store) resolveLoop() {
-	defer close(s.done)
-	for j := range s.out {
-		err := j.err
-		for _, f := range j.futs {
-			select {
-			case <-f.Ok():
-			case e := <-f.Err():
-				err = cmp.Or(err, e)
+// flush publishes g (the caller holds an inflight token for it), hands
+// it to resolveLoop and returns an empty group.
+func (s *Store) flush(g *group) *group {
+	switch g.live {
+	case 0:
+	case 1:
+		for _, m := range g.msgs {
+			if m != nil {
+				g.fut, g.err = s.js.PublishMsgAsync(m)
 			}
 		}
-		if err != nil {
-			err = fmt.Errorf("%w: the cluster did not confirm it (%v): is a majority of the nodes reachable?", storage.ErrWrite, err)
+	default:
+		id := nuid.Next()
+		n := 0
+		for _, m := range g.msgs {
+			if m == nil {
+				continue
+			}
+			n++
+			m.Header.Set(hdrBatchID, id)
+			m.Header.Set(hdrBatchSeq, strconv.Itoa(n))
+			if n < g.live {
+				// Not acknowledged one by one: the commit's answer
+				// covers the whole batch (or says it is incomplete).
+				if err := s.nc.PublishMsg(m); err != nil {
+					g.err = err
+					break
+				}
+				continue
+			}
+			m.Header.Set(hdrBatchEnd, "1")
+			g.fut, g.err = s.js.PublishMsgAsync(m)
 		}
-		j.resolve(err)
+	}
+	g.sent = time.Now()
+	s.stats.groups.Add(1)
+	s.stats.published.Add(int64(g.live))
+	s.out <- g
+	return new(group)
+}
+
+// resolveLoop resolves the groups in order, and answers purge barriers.
+func (s *Store) resolveLoop() {
+	defer close(s.done)
+	for g := range s.out {
+		err := g.err
+		if g.fut != nil && err == nil {
+			select {
+			case <-g.fut.Ok():
+			case e := <-g.fut.Err():
+				err = e
+			}
+		}
+		<-s.inflight
+		if g.purge {
+			s.purged <- struct{}{}
+			continue
+		}
+		s.stats.ackWait.Add(int64(time.Since(g.sent)))
+		if err != nil {
+			for _, j := range g.jobs {
+				j.err = cmp.Or(j.err, err)
+			}
+		}
+		for _, j := range g.ends {
+			err := j.err
+			if err != nil {
+				err = fmt.Errorf("%w: the cluster did not confirm it (%v): is a majority of the nodes reachable?", storage.ErrWrite, err)
+			}
+			j.resolve(err)
+		}
 	}
 }
 

@@ -21,6 +21,9 @@ type durable struct {
 	dirs  []string
 	nodes []*node
 	stop  []func()
+	// beforeStore, when set, runs on node i's NATS server before the
+	// replicated store is opened (store_batch_test.go).
+	beforeStore func(i int, cl *Node)
 }
 
 func freePorts(t *testing.T, n int) []int {
@@ -45,7 +48,12 @@ func freePorts(t *testing.T, n int) []int {
 // replicated store once a majority runs).
 func startDurable(t *testing.T, n int) *durable {
 	t.Helper()
-	d := &durable{t: t, ports: freePorts(t, n), nodes: make([]*node, n), stop: make([]func(), n)}
+	return startDurableWith(t, n, nil)
+}
+
+func startDurableWith(t *testing.T, n int, beforeStore func(int, *Node)) *durable {
+	t.Helper()
+	d := &durable{t: t, ports: freePorts(t, n), nodes: make([]*node, n), stop: make([]func(), n), beforeStore: beforeStore}
 	for range n {
 		d.dirs = append(d.dirs, t.TempDir())
 	}
@@ -83,6 +91,9 @@ func (d *durable) start(i int) error {
 		Peers: peers, DataDir: d.dirs[i]})
 	if err != nil {
 		return err
+	}
+	if d.beforeStore != nil {
+		d.beforeStore(i, cl)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	st, err := cl.Store(ctx)

@@ -1,0 +1,196 @@
+package cluster
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mqttboard/mqttboard/broker/storage"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+)
+
+// TestGroupCancels: what the writer drops inside one group (store.go's
+// group.add): a new queued message and its deletion never reach the
+// stream; a record that may be stored already keeps its deletion; a
+// subject written twice is written once, with the last value.
+func TestGroupCancels(t *testing.T) {
+	msg := func(subj, data string) *nats.Msg { m := nats.NewMsg(subj); m.Data = []byte(data); return m }
+	var g group
+	g.add(msg("x.a.q.1", "new"), kindFresh)
+	g.add(msg("x.a.q.2", "new"), kindFresh)
+	g.add(msg("x.a.q.3", "awaiting pubcomp"), kindPut) // a state change: stored before
+	g.add(msg("x.a.s", "v1"), kindPut)
+	g.add(tombstone("x.a.q.1"), kindTomb) // acknowledged before its group went out
+	g.add(msg("x.a.q.2", "awaiting pubrec"), kindPut)
+	g.add(tombstone("x.a.q.2"), kindTomb) // still never stored: nothing at all
+	g.add(tombstone("x.a.q.3"), kindTomb) // stored before: the deletion stays
+	g.add(msg("x.a.s", "v2"), kindPut)
+	var got []string
+	for _, m := range g.msgs {
+		if m == nil {
+			continue
+		}
+		v := string(m.Data)
+		if m.Header.Get(hdrDel) != "" {
+			v = "deleted"
+		}
+		got = append(got, m.Subject+"="+v)
+	}
+	want := []string{"x.a.q.3=deleted", "x.a.s=v2"}
+	if len(got) != len(want) || got[0] != want[0] || got[1] != want[1] || g.live != 2 {
+		t.Fatalf("group holds %v (live %d), want %v", got, g.live, want)
+	}
+	if g.bytes != len("x.a.q.3")+len("x.a.s")+len("v2")+2*64 {
+		t.Fatalf("group bytes %d", g.bytes)
+	}
+}
+
+// TestClusterStoreBatchAtomic: a batch is stored whole or not at all. A
+// writer that dies in the middle of publishing a group leaves an atomic
+// batch without its commit message, and JetStream stores none of it: a
+// read sees nothing of it. A committed group of many records is read
+// back whole.
+func TestClusterStoreBatchAtomic(t *testing.T) {
+	d := startDurable(t, 3)
+	st := d.nodes[0].cl.store
+	// A group cut off before its commit, as a crashed writer leaves it.
+	id := nuid.Next()
+	for i := 1; i <= 5; i++ {
+		m := nats.NewMsg("x.cut.q." + strconv.Itoa(i))
+		m.Data = storage.EncodeMessage(&storage.Message{Seq: uint64(i), QoS: 1, Topic: "t"})
+		m.Header.Set(hdrBatchID, id)
+		m.Header.Set(hdrBatchSeq, strconv.Itoa(i))
+		if err := d.nodes[0].cl.nc.PublishMsg(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A whole batch through the store.
+	var b storage.Batch
+	b.PutSession(storage.Session{ClientID: "whole", Protocol: 5, ExpiryInterval: 600})
+	for i := 1; i <= 300; i++ {
+		b.PutMessage("whole", storage.Message{Seq: uint64(i), QoS: 1, Topic: "t", Payload: []byte(strconv.Itoa(i))})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := st.Apply(&b).Wait(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Read from another node: it sees the whole batch and nothing cut.
+	other := d.nodes[1].cl.store
+	if _, ok, err := other.Session("cut"); err != nil || ok {
+		t.Fatalf("cut session: ok %v, err %v", ok, err)
+	}
+	recs, err := other.read("x.cut.>")
+	if err != nil || len(recs) != 0 {
+		t.Fatalf("records of the cut batch: %d, err %v", len(recs), err)
+	}
+	if _, ok, err := other.Session("whole"); err != nil || !ok {
+		t.Fatalf("whole session: ok %v, err %v", ok, err)
+	}
+	n := 0
+	if err := other.Messages("whole", func(m storage.Message) error {
+		n++
+		if m.Seq != uint64(n) || string(m.Payload) != strconv.Itoa(n) {
+			t.Fatalf("message %d: %+v", n, m)
+		}
+		return nil
+	}); err != nil || n != 300 {
+		t.Fatalf("read %d of 300 messages, err %v", n, err)
+	}
+}
+
+// TestClusterStoreLoadsFirstFormat: a data directory written by the first
+// version of the replicated store (a stream without atomic batches, one
+// publish per record) loads: the stream is upgraded in place, the node
+// restores the persistent session it held with its queued messages and
+// the retained message, a client resuming the session gets them, and new
+// writes (atomic batches) go into the same stream.
+func TestClusterStoreLoadsFirstFormat(t *testing.T) {
+	var opened sync.WaitGroup
+	opened.Add(3)
+	written := make(chan struct{})
+	d := startDurableWith(t, 3, func(i int, cl *Node) {
+		opened.Done()
+		if i != 0 {
+			<-written
+			return
+		}
+		defer close(written)
+		opened.Wait()
+		if err := writeFirstFormat(cl); err != nil {
+			t.Errorf("writing the first version's records: %v", err)
+		}
+	})
+	info, err := d.nodes[1].cl.store.st.Info(context.Background())
+	if err != nil || !info.Config.AllowAtomicPublish {
+		t.Fatalf("stream not upgraded: %+v, %v", info, err)
+	}
+	x := dialWithPresent(t, d.nodes[0].addr, "old")
+	for i := 1; i <= 3; i++ {
+		if m := x.recv(t); string(m.Payload) != "m"+strconv.Itoa(i) {
+			t.Fatalf("message %d: %q", i, m.Payload)
+		}
+	}
+	s := dial(t, d.nodes[2].addr, "s", true)
+	s.sub(t, "r/#")
+	if m := s.recv(t); m.Topic != "r/old" || string(m.Payload) != "kept" {
+		t.Fatalf("retained %s %q", m.Topic, m.Payload)
+	}
+	p := dial(t, d.nodes[1].addr, "p", true)
+	p.pub(t, "q/old", 1, false, "new")
+	if m := x.recv(t); string(m.Payload) != "new" {
+		t.Fatalf("after the upgrade: %q", m.Payload)
+	}
+}
+
+// writeFirstFormat makes the stream as the first version did and writes
+// its records one publish each: node n0's persistent session "old"
+// (subscribed to q/old) with three queued messages, and the retained
+// message r/old.
+func writeFirstFormat(cl *Node) error {
+	js, err := jetstream.New(cl.nc)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cfg := jetstream.StreamConfig{Name: streamName, Subjects: []string{"x.>", "t.>", "v.>", "b.>"},
+		Storage: jetstream.FileStorage, MaxMsgsPerSubject: 1, AllowMsgTTL: true, Discard: jetstream.DiscardOld, Replicas: 3}
+	for {
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = js.CreateStream(actx, cfg)
+		acancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("creating the stream: %w", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	now := time.Now()
+	pub := func(subj string, data []byte, owner string) {
+		m := nats.NewMsg(subj)
+		m.Data = data
+		if owner != "" {
+			m.Header.Set(hdrOwner, owner)
+		}
+		if _, perr := js.PublishMsg(ctx, m); perr != nil {
+			err = cmp.Or(err, perr)
+		}
+	}
+	pub("x.old.s", storage.EncodeSession(&storage.Session{ClientID: "old", Protocol: 5, ExpiryInterval: 600,
+		DisconnectedAt: now, Subscriptions: []storage.Subscription{{Filter: "q/old", QoS: 1}}}), "n0")
+	for i := 1; i <= 3; i++ {
+		pub("x.old.q."+strconv.Itoa(i), storage.EncodeMessage(&storage.Message{Seq: uint64(i), QoS: 1,
+			Topic: "q/old", Payload: []byte("m" + strconv.Itoa(i)), Created: now}), "")
+	}
+	pub("t."+token("r/old"), storage.EncodeRetained(&storage.Retained{Topic: "r/old", Payload: []byte("kept"), QoS: 1, Created: now}), "")
+	return err
+}
