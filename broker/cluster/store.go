@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
@@ -72,6 +73,11 @@ const (
 	// catches up (a node that restarts) may take a while to reach the
 	// barrier.
 	readTimeout = time.Minute
+	// readStall is how long an attempt of a read may receive nothing
+	// before the read starts over (read): longer than a raft election
+	// (4 to 9 s in NATS), so a healthy read is not abandoned while the
+	// stream elects a leader.
+	readStall = 10 * time.Second
 	// barrierTTL is how long a read barrier stays in the stream: longer
 	// than a read may take, or a lagging replica would never see it.
 	barrierTTL = 2 * readTimeout
@@ -100,6 +106,7 @@ const (
 // from [Node.Store].
 type Store struct {
 	node     string
+	log      *slog.Logger
 	replicas int // of the stream, when this node found or made it
 	js       jetstream.JetStream
 	st       jetstream.Stream
@@ -222,7 +229,7 @@ func (n *Node) Store(ctx context.Context) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{node: n.cfg.NodeName, nc: n.nc, js: js, st: st, replicas: st.CachedInfo().Config.Replicas,
+	s := &Store{node: n.cfg.NodeName, log: n.log, nc: n.nc, js: js, st: st, replicas: st.CachedInfo().Config.Replicas,
 		in: make(chan *job, applyQueue), out: make(chan *group, maxInflight+2), done: make(chan struct{}),
 		inflight: make(chan struct{}, maxInflight), purged: make(chan struct{}),
 		queues: make(map[string][]storage.Message)}
@@ -549,6 +556,12 @@ type record struct {
 
 // read returns the live records of the subjects matching filters, as of
 // the read's start (a barrier) or later.
+//
+// A read is tried again, from the same barrier, when an attempt makes no
+// progress for readStall: right after a node was lost, the consumer of
+// an attempt may have been placed on it, or the stream may still be
+// electing a leader, and such an attempt would otherwise wait out the
+// whole readTimeout.
 func (s *Store) read(filters ...string) ([]record, error) {
 	s.mu.Lock()
 	closed := s.closed
@@ -556,6 +569,7 @@ func (s *Store) read(filters ...string) ([]record, error) {
 	if closed {
 		return nil, storage.ErrClosed
 	}
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 	defer cancel()
 	barrier := "b." + nuid.Next()
@@ -564,30 +578,58 @@ func (s *Store) read(filters ...string) ([]record, error) {
 	// While the stream elects a leader (a node was just lost), JetStream
 	// answers "no responders" at once: retry within the read's time.
 	for {
-		_, err := s.js.PublishMsg(ctx, bm)
+		actx, acancel := context.WithTimeout(ctx, readStall)
+		_, err := s.js.PublishMsg(actx, bm)
+		acancel()
 		if err == nil {
 			break
 		}
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("cluster: reading the replicated store: %w", err)
 		}
+		s.log.Debug("cluster: the replicated store's read barrier was not taken yet; trying again", "err", err, "waited", time.Since(start).Round(time.Millisecond))
 		select {
 		case <-ctx.Done():
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	cons, err := s.st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: append(filters, barrier),
+	for attempt := 1; ; attempt++ {
+		out, err := s.readTo(ctx, barrier, filters)
+		if err == nil || ctx.Err() != nil {
+			if err != nil {
+				err = fmt.Errorf("cluster: reading the replicated store: %w", err)
+			}
+			return out, err
+		}
+		s.log.Debug("cluster: reading the replicated store again", "attempt", attempt, "err", err, "waited", time.Since(start).Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// errStalled: an attempt of read received nothing for readStall.
+var errStalled = errors.New("no progress")
+
+// readTo is one attempt of read: the records up to barrier.
+func (s *Store) readTo(ctx context.Context, barrier string, filters []string) ([]record, error) {
+	actx, cancel := context.WithTimeout(ctx, readStall)
+	cons, err := s.st.OrderedConsumer(actx, jetstream.OrderedConsumerConfig{FilterSubjects: append(slices.Clip(filters), barrier),
 		InactiveThreshold: 5 * time.Second}) // a read's consumer is gone soon after it
+	cancel()
 	if err != nil {
-		return nil, fmt.Errorf("cluster: reading the replicated store: %w", err)
+		return nil, err
 	}
 	live := make(map[string]record)
+	progress := time.Now()
 	for {
 		batch, err := cons.Fetch(1024, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			return nil, fmt.Errorf("cluster: reading the replicated store: %w", err)
+			return nil, err
 		}
 		for m := range batch.Messages() {
+			progress = time.Now()
 			subj := m.Subject()
 			if subj == barrier {
 				out := make([]record, 0, len(live))
@@ -605,10 +647,13 @@ func (s *Store) read(filters ...string) ([]record, error) {
 			live[subj] = record{subj: subj, data: m.Data(), owner: h.Get(hdrOwner)}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
-			return nil, fmt.Errorf("cluster: reading the replicated store: %w", err)
+			return nil, err
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("cluster: reading the replicated store: %w", ctx.Err())
+			return nil, ctx.Err()
+		}
+		if time.Since(progress) >= readStall {
+			return nil, errStalled
 		}
 	}
 }
