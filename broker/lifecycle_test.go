@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,6 +77,9 @@ func TestLifecycleChild(t *testing.T) {
 			fmt.Printf("measure %s\n", figures(srv))
 		case "peek": // the same, with connections open
 			fmt.Printf("measure %s\n", figures(srv))
+		case "goroutines": // a failing test's evidence: what the broker was doing
+			pprof.Lookup("goroutine").WriteTo(os.Stderr, 2)
+			fmt.Printf("goroutines done\n")
 		case "rusage": // the process's CPU time so far (bench_lowrate_test.go)
 			user, sys := cpuNanos()
 			fmt.Printf("rusage %d %d\n", user, sys)
@@ -195,12 +199,24 @@ func (c *child) accepted(n int) {
 	for c.out.Scan() {
 		if v, ok := strings.CutPrefix(c.out.Text(), "accepted "); ok {
 			if got, _ := strconv.Atoi(v); got < n {
+				c.dumpGoroutines()
 				c.t.Fatalf("broker accepted %d of %d connections", got, n)
 			}
 			return
 		}
 	}
 	c.t.Fatal("broker process ended")
+}
+
+// dumpGoroutines has the broker process print its goroutines' stacks to
+// stderr (the test's output), for a test about to fail.
+func (c *child) dumpGoroutines() {
+	fmt.Fprintln(c.in, "goroutines")
+	for c.out.Scan() {
+		if c.out.Text() == "goroutines done" {
+			return
+		}
+	}
 }
 
 func (c *child) measure(cmd string) measure {
@@ -471,6 +487,8 @@ func TestStalledSubscriber(t *testing.T) {
 		nc    net.Conn
 		sent  int
 		acked chan int // PUBACKs counted when PINGRESP came back
+		end   error    // what ended its reading, read after acked closed
+		first packet.Packet
 	}
 	pubs := make([]*publisher, 2)
 	payload := make([]byte, 1024)
@@ -492,7 +510,11 @@ func TestStalledSubscriber(t *testing.T) {
 			for {
 				pk, err := r.ReadPacket()
 				if err != nil {
+					p.end = err
 					break
+				}
+				if p.first == nil {
+					p.first = pk
 				}
 				switch pk.(type) {
 				case *packet.Puback:
@@ -533,7 +555,10 @@ func TestStalledSubscriber(t *testing.T) {
 		b, _ := (&packet.Pingreq{}).AppendTo(nil, packet.V5)
 		p.nc.Write(b)
 		if n := brokertest.Recv(t, p.acked, 2*wait); n != p.sent {
-			t.Fatalf("publisher %d: %d of %d messages acknowledged", i, n, p.sent)
+			c.dumpGoroutines()
+			for range p.acked { // until the reader ends (its deadline bounds it): then p.first and p.end are set
+			}
+			t.Fatalf("publisher %d: %d of %d messages acknowledged (its first packet %v, its reading ended by %v)", i, n, p.sent, p.first, p.end)
 		}
 		t.Logf("publisher %d: %d QoS 1 messages sent and acknowledged", i, p.sent)
 	}
