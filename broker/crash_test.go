@@ -17,6 +17,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/broker/storage"
+	"github.com/mqttboard/mqttboard/internal/testproc"
 	"github.com/mqttboard/mqttboard/packet"
 )
 
@@ -65,7 +66,7 @@ type crashChild struct {
 
 func startCrashChild(t *testing.T, dir string) *crashChild {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1")
+	cmd := testproc.Tie(exec.Command(os.Args[0], "-test.run=^TestCrashChild$", "-test.count=1"))
 	cmd.Env = append(os.Environ(), crashDirEnv+"="+dir)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -344,7 +345,7 @@ func TestCrashKill9(t *testing.T) {
 	off.send(&packet.Disconnect{})
 	off.nc.Close()
 	host, port, _ := net.SplitHostPort(ch.addr)
-	if out, err := exec.Command(mosq, "-h", host, "-p", port, "-c", "-i", "mosq", "-q", "1", "-t", "crash/#", "-E").CombinedOutput(); err != nil {
+	if out, err := testproc.Tie(exec.Command(mosq, "-h", host, "-p", port, "-c", "-i", "mosq", "-q", "1", "-t", "crash/#", "-E")).CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_sub -E: %v %s", err, out)
 	}
 	online := &received{count: map[string]int{}}
@@ -423,7 +424,7 @@ func TestCrashKill9(t *testing.T) {
 	}
 	mosqGot := &received{count: map[string]int{}}
 	host, port, _ = net.SplitHostPort(ch.addr)
-	cmd := exec.Command(mosq, "-h", host, "-p", port, "-c", "-i", "mosq", "-q", "1", "-t", "crash/#", "-v", "-W", "60")
+	cmd := testproc.Tie(exec.Command(mosq, "-h", host, "-p", port, "-c", "-i", "mosq", "-q", "1", "-t", "crash/#", "-v", "-W", "60"))
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/broker/brokertest"
+	"github.com/mqttboard/mqttboard/internal/testproc"
 	"github.com/mqttboard/mqttboard/packet"
 )
 
@@ -152,7 +153,7 @@ func startChild(t testing.TB, env ...string) *child {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(exe, "-test.run=^TestLifecycleChild$", "-test.v=false")
+	cmd := testproc.Tie(exec.Command(exe, "-test.run=^TestLifecycleChild$", "-test.v=false"))
 	cmd.Env = append(append(os.Environ(), lifecycleChildEnv+"=1"), env...)
 	cmd.Stderr = os.Stderr
 	in, err := cmd.StdinPipe()

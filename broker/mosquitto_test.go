@@ -10,6 +10,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/broker/brokertest"
+	"github.com/mqttboard/mqttboard/internal/testproc"
 )
 
 func needTool(t *testing.T, name string) string {
@@ -34,10 +35,10 @@ func TestMosquittoClients(t *testing.T) {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
 				// The retained message is there before the subscriber.
-				if out, err := exec.CommandContext(ctx, pubBin, "-h", host, "-p", port, "-V", v, "-q", q, "-r", "-t", topic+"/r", "-m", "kept").CombinedOutput(); err != nil {
+				if out, err := testproc.Tie(exec.CommandContext(ctx, pubBin, "-h", host, "-p", port, "-V", v, "-q", q, "-r", "-t", topic+"/r", "-m", "kept")).CombinedOutput(); err != nil {
 					t.Fatalf("mosquitto_pub: %v %s", err, out)
 				}
-				sub := exec.CommandContext(ctx, subBin, "-h", host, "-p", port, "-V", v, "-q", q, "-t", topic+"/#", "-C", "2", "-v")
+				sub := testproc.Tie(exec.CommandContext(ctx, subBin, "-h", host, "-p", port, "-V", v, "-q", q, "-t", topic+"/#", "-C", "2", "-v"))
 				out, _ := sub.StdoutPipe()
 				if err := sub.Start(); err != nil {
 					t.Fatal(err)
@@ -47,7 +48,7 @@ func TestMosquittoClients(t *testing.T) {
 					t.Fatalf("first line %q", lines.Text())
 				}
 				// Subscribed (the retained message arrived): publish live.
-				if out, err := exec.CommandContext(ctx, pubBin, "-h", host, "-p", port, "-V", v, "-q", q, "-t", topic+"/live", "-m", "hello").CombinedOutput(); err != nil {
+				if out, err := testproc.Tie(exec.CommandContext(ctx, pubBin, "-h", host, "-p", port, "-V", v, "-q", q, "-t", topic+"/live", "-m", "hello")).CombinedOutput(); err != nil {
 					t.Fatalf("mosquitto_pub: %v %s", err, out)
 				}
 				if !lines.Scan() || lines.Text() != topic+"/live hello" {
@@ -70,15 +71,15 @@ func TestMosquittoResume(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Subscribe once (-E: exit after subscribing) with a kept session.
-	if out, err := exec.CommandContext(ctx, subBin, "-h", host, "-p", port, "-V", "mqttv5", "-i", "mosq-persist", "-c", "-x", "60", "-q", "1", "-t", "resume/#", "-E").CombinedOutput(); err != nil {
+	if out, err := testproc.Tie(exec.CommandContext(ctx, subBin, "-h", host, "-p", port, "-V", "mqttv5", "-i", "mosq-persist", "-c", "-x", "60", "-q", "1", "-t", "resume/#", "-E")).CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_sub -E: %v %s", err, out)
 	}
 	for _, m := range []string{"a", "b"} {
-		if out, err := exec.CommandContext(ctx, pubBin, "-h", host, "-p", port, "-q", "1", "-t", "resume/x", "-m", m).CombinedOutput(); err != nil {
+		if out, err := testproc.Tie(exec.CommandContext(ctx, pubBin, "-h", host, "-p", port, "-q", "1", "-t", "resume/x", "-m", m)).CombinedOutput(); err != nil {
 			t.Fatalf("mosquitto_pub: %v %s", err, out)
 		}
 	}
-	out, err := exec.CommandContext(ctx, subBin, "-h", host, "-p", port, "-V", "mqttv5", "-i", "mosq-persist", "-c", "-x", "60", "-q", "1", "-t", "resume/#", "-C", "2").Output()
+	out, err := testproc.Tie(exec.CommandContext(ctx, subBin, "-h", host, "-p", port, "-V", "mqttv5", "-i", "mosq-persist", "-c", "-x", "60", "-q", "1", "-t", "resume/#", "-C", "2")).Output()
 	if err != nil || string(out) != "a\nb\n" {
 		t.Fatalf("resumed session got %q, %v", out, err)
 	}
@@ -102,7 +103,7 @@ func TestMosquittoShutdown(t *testing.T) {
 	// start runs mosquitto_sub -d and waits until it has subscribed; its
 	// output (stdout and stderr) is in the returned channel, line by line.
 	start := func(id string, args ...string) (<-chan string, *exec.Cmd) {
-		cmd := exec.CommandContext(ctx, subBin, append([]string{"-h", host, "-p", port, "-V", "mqttv5", "-d", "-v", "-i", id}, args...)...)
+		cmd := testproc.Tie(exec.CommandContext(ctx, subBin, append([]string{"-h", host, "-p", port, "-V", "mqttv5", "-d", "-v", "-i", id}, args...)...))
 		out, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)

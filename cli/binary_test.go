@@ -16,6 +16,7 @@ import (
 	"github.com/mqttboard/mqttboard/broker/brokertest"
 	"github.com/mqttboard/mqttboard/client"
 	"github.com/mqttboard/mqttboard/client/clienttest"
+	"github.com/mqttboard/mqttboard/internal/testproc"
 )
 
 // These tests run the built mqttboard binary, as CI scripts do: argv,
@@ -37,7 +38,7 @@ func buildBinary(t *testing.T) *binary {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "../cmd/mqttboard")
+	cmd := testproc.Tie(exec.CommandContext(ctx, "go", "build", "-o", out, "../cmd/mqttboard"))
 	// A GOFLAGS=-buildvcs=false set with `go env -w` (as on this project's
 	// machines) wins over a -buildvcs flag; the variable wins over the
 	// file. The binary then knows its commit as a user's build would.
@@ -60,7 +61,7 @@ type proc struct {
 func (b *binary) start(t *testing.T, stdin string, args ...string) *proc {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	p := &proc{cmd: exec.CommandContext(ctx, b.path, args...), out: newSyncBuffer(), errOut: newSyncBuffer(), done: make(chan struct{})}
+	p := &proc{cmd: testproc.Tie(exec.CommandContext(ctx, b.path, args...)), out: newSyncBuffer(), errOut: newSyncBuffer(), done: make(chan struct{})}
 	p.cmd.Stdin = strings.NewReader(stdin)
 	p.cmd.Stdout, p.cmd.Stderr = p.out, p.errOut
 	p.cmd.Env = append(os.Environ(), "NO_COLOR=1")
@@ -374,11 +375,11 @@ func TestBinaryAgainstBundledBroker(t *testing.T) {
 
 // TestBinaryVersion: a binary built from a checkout names its commit.
 func TestBinaryVersion(t *testing.T) {
-	head, err := exec.Command("git", "rev-parse", "HEAD").Output()
+	head, err := testproc.Tie(exec.Command("git", "rev-parse", "HEAD")).Output()
 	if err != nil {
 		t.Skipf("not in a git checkout (%v): nothing to compare the commit with", err)
 	}
-	top, err := exec.Command("git", "rev-parse", "--show-toplevel").Output()
+	top, err := testproc.Tie(exec.Command("git", "rev-parse", "--show-toplevel")).Output()
 	if err != nil {
 		t.Skip(err)
 	}

@@ -287,18 +287,18 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 			b.l.Close()
 		}
 		s.Close() // releases the data directory
+		if o.node != nil {
+			o.node.Close() // its NATS server and routes
+		}
 		return withExit(ExitError, err)
 	}
 	if o.ClusterListen != "" && o.node == nil {
-		// The embedded NATS server reports a taken cluster port only
-		// after a 10 s wait and without saying why; try the address
-		// first, before any "listening on" line, so the error is at once
-		// and names the flag.
-		l, err := net.Listen("tcp", o.ClusterListen)
-		if err != nil {
-			return fail(fmt.Errorf("--cluster-listen %s: %w (stop what holds it or choose another port)", o.ClusterListen, err))
+		// Open the node before any MQTT listener binds: a node name a
+		// live member already has is refused here, before a client can
+		// connect (with --data, openClusterStore opened it already).
+		if err := o.openClusterNode(s.Limits().MaxPayload, opts.Logger); err != nil { // broker_cluster.go
+			return fail(err)
 		}
-		l.Close()
 	}
 	for _, a := range o.Listen {
 		l, err := listeners.TCP(a)
@@ -345,7 +345,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		fmt.Fprintf(o.IO.Out, "listening on %s://%s%s\n", b.kind, b.l.Addr(), path)
 	}
 	if o.ClusterListen != "" {
-		node, err := o.joinCluster(s, opts.Logger) // broker_cluster.go
+		node, err := o.joinCluster(s) // broker_cluster.go
 		if err != nil {
 			return fail(err)
 		}

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mqttboard/mqttboard/internal/testproc"
 	"github.com/mqttboard/mqttboard/profiles"
 )
 
@@ -142,7 +143,7 @@ func TestBrokerHTTPEndToEnd(t *testing.T) {
 		// Its own "subscribed" log record says when its SUBSCRIBE is in.
 		ready := subscribed(t, "-p", port, "-t", "flespi/log/mqtt/sessions/logwatch/subscribed", "-C", "1")
 		logOut = newSyncBuffer()
-		logs = exec.Command(ms, "-p", port, "-V", "mqttv5", "-i", "logwatch", "-t", "flespi/log/mqtt/sessions/kicked/+", "-v")
+		logs = testproc.Tie(exec.Command(ms, "-p", port, "-V", "mqttv5", "-i", "logwatch", "-t", "flespi/log/mqtt/sessions/kicked/+", "-v"))
 		logs.Stdout = logOut
 		if err := logs.Start(); err != nil {
 			t.Fatal(err)

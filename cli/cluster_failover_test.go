@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/mqttboard/mqttboard/internal/testproc"
 )
 
 // TestClusterKill9 runs three `mqttboard broker` processes with --data (the
@@ -53,7 +54,7 @@ func TestClusterKill9(t *testing.T) {
 				args = append(args, "--cluster-peer", route[j])
 			}
 		}
-		cmd := exec.Command(bin.path, args...)
+		cmd := testproc.Tie(exec.Command(bin.path, args...))
 		logs[i] = newSyncBuffer()
 		cmd.Stdout, cmd.Stderr = logs[i], logs[i]
 		if err := cmd.Start(); err != nil {
@@ -113,7 +114,7 @@ func TestClusterKill9(t *testing.T) {
 	}
 	mosq := func(bin string, args ...string) string {
 		t.Helper()
-		out, err := exec.CommandContext(ctx, bin, args...).CombinedOutput()
+		out, err := testproc.Tie(exec.CommandContext(ctx, bin, args...)).CombinedOutput()
 		if err != nil && bin == pubBin {
 			t.Fatalf("%s %v: %v %s", bin, args, err, out)
 		}
@@ -124,7 +125,7 @@ func TestClusterKill9(t *testing.T) {
 	// Subscribers, persistent, QoS 1, on "load/#".
 	s0 := newSeqSub(t, ctx, mqtt[0], "s0")
 	s1 := newSeqSub(t, ctx, mqtt[1], "s1")
-	msub := exec.CommandContext(ctx, subBin, append(mosqAddr(mqtt[2]), "-c", "-i", "msub", "-q", "1", "-t", "load/#", "-v")...)
+	msub := testproc.Tie(exec.CommandContext(ctx, subBin, append(mosqAddr(mqtt[2]), "-c", "-i", "msub", "-q", "1", "-t", "load/#", "-v")...))
 	mout, _ := msub.StdoutPipe()
 	if err := msub.Start(); err != nil {
 		t.Fatal(err)
@@ -151,7 +152,7 @@ func TestClusterKill9(t *testing.T) {
 	for i := range 100 {
 		fmt.Fprintf(&lines, "%d\n", i)
 	}
-	mp := exec.CommandContext(ctx, pubBin, append(mosqAddr(mqtt[1]), "-q", "1", "-t", "load/mq", "-l")...)
+	mp := testproc.Tie(exec.CommandContext(ctx, pubBin, append(mosqAddr(mqtt[1]), "-q", "1", "-t", "load/mq", "-l")...))
 	mp.Stdin = strings.NewReader(lines.String())
 	if out, err := mp.CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_pub -l: %v %s", err, out)

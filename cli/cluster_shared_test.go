@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqttboard/mqttboard/internal/testproc"
 )
 
 // TestClusterMosquittoShared: two mosquitto_sub in one $share group on
@@ -32,7 +34,7 @@ func TestClusterMosquittoShared(t *testing.T) {
 	c, _ := startNode(t, nodeCtx, "--cluster-listen", "127.0.0.1:0", "--cluster-peer", aCluster, "--node-name", "c")
 	pub := func(addr string, args ...string) {
 		t.Helper()
-		if out, err := exec.CommandContext(ctx, pubBin, append(mosqAddr(addr), args...)...).CombinedOutput(); err != nil {
+		if out, err := testproc.Tie(exec.CommandContext(ctx, pubBin, append(mosqAddr(addr), args...)...)).CombinedOutput(); err != nil {
 			t.Fatalf("mosquitto_pub %v: %v %s", args, err, out)
 		}
 	}
@@ -42,7 +44,7 @@ func TestClusterMosquittoShared(t *testing.T) {
 	for _, at := range []string{a, b} {
 		meshed := false
 		for range 50 {
-			out, _ := exec.CommandContext(ctx, subBin, append(mosqAddr(at), "-t", "mark/c", "-C", "1", "-W", "1", "-v")...).Output()
+			out, _ := testproc.Tie(exec.CommandContext(ctx, subBin, append(mosqAddr(at), "-t", "mark/c", "-C", "1", "-W", "1", "-v")...)).Output()
 			if strings.Contains(string(out), "mark/c c") {
 				meshed = true
 				break
@@ -59,8 +61,8 @@ func TestClusterMosquittoShared(t *testing.T) {
 	}
 	var members []member
 	for i, at := range []string{a, b} {
-		cmd := exec.CommandContext(ctx, subBin, append(mosqAddr(at), "-V", "5", "-q", "1", "-i", fmt.Sprint("m", i),
-			"-t", "$share/g/t/#", "-t", "mark/c", "-t", "end", "-v")...)
+		cmd := testproc.Tie(exec.CommandContext(ctx, subBin, append(mosqAddr(at), "-V", "5", "-q", "1", "-i", fmt.Sprint("m", i),
+			"-t", "$share/g/t/#", "-t", "mark/c", "-t", "end", "-v")...))
 		out, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
@@ -78,7 +80,7 @@ func TestClusterMosquittoShared(t *testing.T) {
 	for i := range N {
 		fmt.Fprintf(&in, "%d\n", i)
 	}
-	p := exec.CommandContext(ctx, pubBin, append(mosqAddr(c), "-q", "1", "-t", "t/x", "-l")...)
+	p := testproc.Tie(exec.CommandContext(ctx, pubBin, append(mosqAddr(c), "-q", "1", "-t", "t/x", "-l")...))
 	p.Stdin = strings.NewReader(in.String())
 	if o, err := p.CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_pub -l: %v %s", err, o)
@@ -150,11 +152,11 @@ func TestClusterSecretFlag(t *testing.T) {
 	t.Cleanup(stop)
 	a, aCluster := startNode(t, nodeCtx, "--cluster-listen", "127.0.0.1:0", "--node-name", "a", "--cluster-secret", secret)
 	b, _ := startNode(t, nodeCtx, "--cluster-listen", "127.0.0.1:0", "--cluster-peer", aCluster, "--node-name", "b")
-	if out, err := exec.CommandContext(ctx, pubBin, append(mosqAddr(a), "-r", "-q", "1", "-t", "mark", "-m", "a")...).CombinedOutput(); err != nil {
+	if out, err := testproc.Tie(exec.CommandContext(ctx, pubBin, append(mosqAddr(a), "-r", "-q", "1", "-t", "mark", "-m", "a")...)).CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_pub: %v %s", err, out)
 	}
 	for range 50 {
-		out, _ := exec.CommandContext(ctx, subBin, append(mosqAddr(b), "-t", "mark", "-C", "1", "-W", "1", "-v")...).Output()
+		out, _ := testproc.Tie(exec.CommandContext(ctx, subBin, append(mosqAddr(b), "-t", "mark", "-C", "1", "-W", "1", "-v")...)).Output()
 		if strings.Contains(string(out), "mark a") {
 			return
 		}
@@ -199,7 +201,7 @@ func TestClusterTokensAcrossProcesses(t *testing.T) {
 		"--cluster-listen", "127.0.0.1:0", "--node-name", "a")
 	b, _ := startNode(t, nodeCtx, "--auth", "token", "--master-token", master,
 		"--cluster-listen", "127.0.0.1:0", "--cluster-peer", aCluster, "--node-name", "b")
-	if out, err := exec.CommandContext(ctx, pubBin, append(mosqAddr(a), "-u", master, "-r", "-q", "1", "-t", "x", "-m", "from-a")...).CombinedOutput(); err != nil {
+	if out, err := testproc.Tie(exec.CommandContext(ctx, pubBin, append(mosqAddr(a), "-u", master, "-r", "-q", "1", "-t", "x", "-m", "from-a")...)).CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_pub with the master token on a: %v %s", err, out)
 	}
 	api := func(method, path, body string) []byte {
@@ -236,7 +238,7 @@ func TestClusterTokensAcrossProcesses(t *testing.T) {
 	tk := made.Result[0]
 	// The change reaches b a moment after the API answered: bounded retries.
 	read := func() (string, error) {
-		out, err := exec.CommandContext(ctx, subBin, append(mosqAddr(b), "-u", tk.Key, "-t", "x", "-C", "1", "-W", "2")...).CombinedOutput()
+		out, err := testproc.Tie(exec.CommandContext(ctx, subBin, append(mosqAddr(b), "-u", tk.Key, "-t", "x", "-C", "1", "-W", "2")...)).CombinedOutput()
 		return strings.TrimSpace(string(out)), err
 	}
 	got := ""

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqttboard/mqttboard/internal/testproc"
 )
 
 // mosqAddr is addr (host:port) as mosquitto_pub/mosquitto_sub arguments.
@@ -82,7 +84,7 @@ func TestClusterMosquitto(t *testing.T) {
 	c, _ := startNode(t, nodeCtx, "--cluster-listen", "127.0.0.1:0", "--cluster-peer", aCluster, "--node-name", "c")
 	pub := func(addr string, args ...string) {
 		t.Helper()
-		if out, err := exec.CommandContext(ctx, pubBin, append(mosqAddr(addr), args...)...).CombinedOutput(); err != nil {
+		if out, err := testproc.Tie(exec.CommandContext(ctx, pubBin, append(mosqAddr(addr), args...)...)).CombinedOutput(); err != nil {
 			t.Fatalf("mosquitto_pub %v: %v %s", args, err, out)
 		}
 	}
@@ -93,7 +95,7 @@ func TestClusterMosquitto(t *testing.T) {
 	pub(b, "-r", "-q", "1", "-t", "mark/b", "-m", "b")
 	meshed := false
 	for range 50 {
-		out, _ := exec.CommandContext(ctx, subBin, append(mosqAddr(c), "-t", "mark/#", "-C", "2", "-W", "1", "-v")...).Output()
+		out, _ := testproc.Tie(exec.CommandContext(ctx, subBin, append(mosqAddr(c), "-t", "mark/#", "-C", "2", "-W", "1", "-v")...)).Output()
 		if strings.Contains(string(out), "mark/a a") && strings.Contains(string(out), "mark/b b") {
 			meshed = true
 			break
@@ -103,7 +105,7 @@ func TestClusterMosquitto(t *testing.T) {
 		t.Fatal("the retained markers of a and b never both reached c")
 	}
 	const N = 500
-	sub := exec.CommandContext(ctx, subBin, append(mosqAddr(c), "-q", "1", "-t", "t/#", "-t", "mark/b", "-C", fmt.Sprint(N+1), "-v")...)
+	sub := testproc.Tie(exec.CommandContext(ctx, subBin, append(mosqAddr(c), "-q", "1", "-t", "t/#", "-t", "mark/b", "-C", fmt.Sprint(N+1), "-v")...))
 	out, _ := sub.StdoutPipe()
 	if err := sub.Start(); err != nil {
 		t.Fatal(err)
@@ -118,7 +120,7 @@ func TestClusterMosquitto(t *testing.T) {
 	for i := range N {
 		fmt.Fprintf(&in, "%d\n", i)
 	}
-	p := exec.CommandContext(ctx, pubBin, append(mosqAddr(b), "-q", "1", "-t", "t/x", "-l")...)
+	p := testproc.Tie(exec.CommandContext(ctx, pubBin, append(mosqAddr(b), "-q", "1", "-t", "t/x", "-l")...))
 	p.Stdin = strings.NewReader(in.String())
 	if o, err := p.CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_pub -l: %v %s", err, o)
@@ -199,12 +201,12 @@ func TestClusterMosquittoTakeover(t *testing.T) {
 	a, aCluster := startNode(t, nodeCtx, "--cluster-listen", "127.0.0.1:0", "--node-name", "a")
 	b, _ := startNode(t, nodeCtx, "--cluster-listen", "127.0.0.1:0", "--cluster-peer", aCluster, "--node-name", "b")
 	// The route a-b is up once a's retained marker can be read on b.
-	if out, err := exec.CommandContext(ctx, pubBin, append(mosqAddr(a), "-r", "-q", "1", "-t", "mark", "-m", "a")...).CombinedOutput(); err != nil {
+	if out, err := testproc.Tie(exec.CommandContext(ctx, pubBin, append(mosqAddr(a), "-r", "-q", "1", "-t", "mark", "-m", "a")...)).CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_pub: %v %s", err, out)
 	}
 	meshed := false
 	for range 50 {
-		out, _ := exec.CommandContext(ctx, subBin, append(mosqAddr(b), "-t", "mark", "-C", "1", "-W", "1")...).Output()
+		out, _ := testproc.Tie(exec.CommandContext(ctx, subBin, append(mosqAddr(b), "-t", "mark", "-C", "1", "-W", "1")...)).Output()
 		if strings.TrimSpace(string(out)) == "a" {
 			meshed = true
 			break
@@ -218,7 +220,7 @@ func TestClusterMosquittoTakeover(t *testing.T) {
 		t.Skip("stdbuf (coreutils) not installed: mosquitto_sub's trace would arrive only when it exits")
 	}
 	// stdbuf -oL: mosquitto_sub's trace line by line, as it happens.
-	first := exec.CommandContext(ctx, stdbuf, append([]string{"-oL", subBin}, append(mosqAddr(a), "-V", "5", "-i", "dup", "-t", "x", "-d")...)...)
+	first := testproc.Tie(exec.CommandContext(ctx, stdbuf, append([]string{"-oL", subBin}, append(mosqAddr(a), "-V", "5", "-i", "dup", "-t", "x", "-d")...)...))
 	// mosquitto_sub -d writes its trace to stdout and its errors to
 	// stderr: read both, in order.
 	pr, pw, err := os.Pipe()
@@ -234,7 +236,7 @@ func TestClusterMosquittoTakeover(t *testing.T) {
 	lines := bufio.NewScanner(pr)
 	for lines.Scan() && !strings.HasPrefix(lines.Text(), "Subscribed") {
 	}
-	second := exec.CommandContext(ctx, subBin, append(mosqAddr(b), "-V", "5", "-i", "dup", "-t", "x", "-W", "3")...)
+	second := testproc.Tie(exec.CommandContext(ctx, subBin, append(mosqAddr(b), "-V", "5", "-i", "dup", "-t", "x", "-W", "3")...))
 	if err := second.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mqttboard/mqttboard/internal/testproc"
 	"github.com/mqttboard/mqttboard/profiles"
 )
 
@@ -79,7 +80,7 @@ func TestCompletionScripts(t *testing.T) {
 			if err := writeFile(file, out); err != nil {
 				t.Fatal(err)
 			}
-			if b, err := exec.Command(p, append(argv[1:], file)...).CombinedOutput(); err != nil {
+			if b, err := testproc.Tie(exec.Command(p, append(argv[1:], file)...)).CombinedOutput(); err != nil {
 				t.Fatalf("%s %s: %v\n%s", sh.check, file, err, b)
 			}
 		})

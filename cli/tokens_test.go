@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqttboard/mqttboard/internal/testproc"
 )
 
 // TestTokensWithCurlAndMosquitto is the issue's proof: `mqttboard broker
@@ -48,7 +50,7 @@ func TestTokensWithCurlAndMosquitto(t *testing.T) {
 		if body != "" {
 			args = append(args, "-d", body)
 		}
-		out, err := exec.CommandContext(ctx, curlBin, append(args, base+path)...).Output()
+		out, err := testproc.Tie(exec.CommandContext(ctx, curlBin, append(args, base+path)...)).Output()
 		if err != nil {
 			t.Fatalf("curl %s %s: %v", method, path, err)
 		}
@@ -69,7 +71,7 @@ func TestTokensWithCurlAndMosquitto(t *testing.T) {
 	key := func(m map[string]any) string { return m["key"].(string) }
 
 	mqtt := func(bin string, args ...string) (string, error) {
-		out, err := exec.CommandContext(ctx, bin, append([]string{"-p", port, "-V", "mqttv5"}, args...)...).CombinedOutput()
+		out, err := testproc.Tie(exec.CommandContext(ctx, bin, append([]string{"-p", port, "-V", "mqttv5"}, args...)...)).CombinedOutput()
 		return string(out), err
 	}
 	// A retained message in each account: what tells that a subscriber is
@@ -85,7 +87,7 @@ func TestTokensWithCurlAndMosquitto(t *testing.T) {
 		cmd   *exec.Cmd
 	}
 	subscribe := func(n int, args ...string) *sub {
-		cmd := exec.CommandContext(ctx, subBin, append([]string{"-p", port, "-V", "mqttv5", "-t", "sensors/#", "-v", "-q", "1", "-C", strconv.Itoa(n)}, args...)...)
+		cmd := testproc.Tie(exec.CommandContext(ctx, subBin, append([]string{"-p", port, "-V", "mqttv5", "-t", "sensors/#", "-v", "-q", "1", "-C", strconv.Itoa(n)}, args...)...))
 		out, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

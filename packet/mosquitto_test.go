@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqttboard/mqttboard/internal/testproc"
 )
 
 // Real traffic: mosquitto_pub and mosquitto_sub talk to a tiny broker in the
@@ -116,7 +118,7 @@ func runTool(t *testing.T, fb *fakeBroker, name string, args ...string) (string,
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	args = append([]string{"-h", "127.0.0.1", "-p", fb.port()}, args...)
-	out, err := exec.CommandContext(ctx, needTool(t, name), args...).CombinedOutput()
+	out, err := testproc.Tie(exec.CommandContext(ctx, needTool(t, name), args...)).CombinedOutput()
 	if err != nil {
 		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mqttboard/mqttboard/client"
+	"github.com/mqttboard/mqttboard/internal/testproc"
 )
 
 // tmuxBoard is the real binary running in a tmux session.
@@ -40,7 +41,7 @@ func buildBinary(t *testing.T) string {
 		t.Skip("tmux not installed")
 	}
 	bin := filepath.Join(t.TempDir(), "mqttboard")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/mqttboard")
+	build := testproc.Tie(exec.Command("go", "build", "-o", bin, "../cmd/mqttboard"))
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -59,7 +60,7 @@ func startTmuxBin(t *testing.T, bin string, w, h int, args ...string) *tmuxBoard
 	b.run("new-session", "-d", "-s", "e2e", "-x", strconv.Itoa(w), "-y", strconv.Itoa(h),
 		"env XDG_CONFIG_HOME="+filepath.Join(dir, "config")+" TERM=xterm-256color "+strings.Join(append([]string{bin}, args...), " ")+" 2>"+filepath.Join(dir, "err.log"))
 	t.Cleanup(func() {
-		exec.Command(tmux, "-S", b.sock, "kill-server").Run()
+		testproc.Tie(exec.Command(tmux, "-S", b.sock, "kill-server")).Run()
 		if out, _ := os.ReadFile(filepath.Join(dir, "err.log")); len(out) > 0 {
 			t.Logf("stderr:\n%s", out)
 		}
@@ -69,7 +70,7 @@ func startTmuxBin(t *testing.T, bin string, w, h int, args ...string) *tmuxBoard
 
 func (b *tmuxBoard) run(args ...string) string {
 	b.t.Helper()
-	out, err := exec.Command(b.tmux, append([]string{"-S", b.sock}, args...)...).CombinedOutput()
+	out, err := testproc.Tie(exec.Command(b.tmux, append([]string{"-S", b.sock}, args...)...)).CombinedOutput()
 	if err != nil {
 		b.t.Fatalf("tmux %v: %v\n%s", args, err, out)
 	}
@@ -152,7 +153,7 @@ func TestTmuxEscapesPayload(t *testing.T) {
 	// properties; bidi controls it passes.
 	topic := "mqttboard/t\u202eevil"
 	if pub, err := exec.LookPath("mosquitto_pub"); err == nil {
-		cmd := exec.Command(pub, "-p", port[1], "-t", topic, "-s", "-D", "publish", "user-property", "k\u202e", "v\u2066")
+		cmd := testproc.Tie(exec.Command(pub, "-p", port[1], "-t", topic, "-s", "-D", "publish", "user-property", "k\u202e", "v\u2066"))
 		cmd.Stdin = strings.NewReader(payload)
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("mosquitto_pub: %v\n%s", err, out)

@@ -19,6 +19,7 @@ import (
 	"unsafe"
 
 	"github.com/mqttboard/mqttboard/client"
+	"github.com/mqttboard/mqttboard/internal/testproc"
 	"github.com/mqttboard/mqttboard/profiles"
 )
 
@@ -121,7 +122,7 @@ func TestKeyLatency(t *testing.T) {
 	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "mqttboard")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/mqttboard").CombinedOutput(); err != nil {
+	if out, err := testproc.Tie(exec.Command("go", "build", "-o", bin, "../cmd/mqttboard")).CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -132,7 +133,7 @@ func TestKeyLatency(t *testing.T) {
 	l.Close()
 	conf := filepath.Join(dir, "mosquitto.conf")
 	os.WriteFile(conf, []byte(fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n", port)), 0o600)
-	broker := exec.Command(mosq, "-c", conf)
+	broker := testproc.Tie(exec.Command(mosq, "-c", conf))
 	if err := broker.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +151,7 @@ func TestKeyLatency(t *testing.T) {
 	}
 
 	master, slave := openPTY(t, 120, 40)
-	board := exec.Command(bin, "--board", "bench")
+	board := testproc.Tie(exec.Command(bin, "--board", "bench"))
 	board.Env = append(os.Environ(), "XDG_CONFIG_HOME="+filepath.Join(dir, "config"), "TERM=xterm-256color")
 	board.Stdin, board.Stdout, board.Stderr = slave, slave, slave
 	board.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}

@@ -8,13 +8,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqttboard/mqttboard/internal/testproc"
 )
 
 // child runs bin with args until the test ends and returns its stdout
 // lines as they come.
 func child(t *testing.T, bin string, args ...string) (*exec.Cmd, <-chan string) {
 	t.Helper()
-	cmd := exec.Command(bin, args...)
+	cmd := testproc.Tie(exec.Command(bin, args...))
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +79,7 @@ func TestTmuxRemoteBrokerPane(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		// Until the subscription is in, the message reaches nobody.
-		if err := exec.Command(bin, "pub", "-p", port, "-t", "remote/x", "-m", "hi", "-q", "1", "-i", "remote-pub").Run(); err != nil {
+		if err := testproc.Tie(exec.Command(bin, "pub", "-p", port, "-t", "remote/x", "-m", "hi", "-q", "1", "-i", "remote-pub")).Run(); err != nil {
 			t.Fatalf("pub: %v", err)
 		}
 		select {

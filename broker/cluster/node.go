@@ -206,6 +206,12 @@ func Open(cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	// A live member with this node's name refuses it without a word:
+	// find out before serving (dupname.go).
+	up, err := probePeers(cfg)
+	if err != nil {
+		return nil, err
+	}
 	maxPayload := max(cfg.MaxPayload, 1<<20) + envelopeRoom
 	var tb [24]byte
 	rand.Read(tb[:])
@@ -281,6 +287,12 @@ func Open(cfg Config) (*Node, error) {
 	if err != nil {
 		ns.Shutdown()
 		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	if err := n.checkName(up); err != nil {
+		n.nc.Close()
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		return nil, err
 	}
 	return n, nil
 }
@@ -372,6 +384,9 @@ func (n *Node) subscribeControl() error {
 		}
 	}
 	if _, err := n.nc.Subscribe("c.ping."+n.cfg.NodeName, func(m *nats.Msg) { m.Respond(nil) }); err != nil {
+		return err
+	}
+	if _, err := n.nc.Subscribe("c.name."+n.cfg.NodeName, n.onName); err != nil { // dupname.go
 		return err
 	}
 	if _, err := n.nc.Subscribe("c.claim", n.onClaim); err != nil {

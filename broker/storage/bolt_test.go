@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mqttboard/mqttboard/internal/testproc"
 )
 
 func openTestBolt(t *testing.T, dir string, opts Options) *Bolt {
@@ -243,7 +245,7 @@ func TestBoltLockedAcrossProcesses(t *testing.T) {
 	openTestBolt(t, dir, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBoltLockedAcrossProcesses$")
+	cmd := testproc.Tie(exec.CommandContext(ctx, os.Args[0], "-test.run=^TestBoltLockedAcrossProcesses$"))
 	cmd.Env = append(os.Environ(), "STORAGE_LOCK_CHILD="+dir)
 	out, err := cmd.CombinedOutput()
 	if err != nil || !strings.Contains(string(out), "LOCKED: ") || !strings.Contains(string(out), "another --data directory") {
