@@ -1,8 +1,11 @@
 package broker
 
 import (
+	"slices"
+
 	"github.com/mqttboard/mqttboard/broker/message"
 	"github.com/mqttboard/mqttboard/broker/session"
+	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/mqttboard/mqttboard/broker/topics"
 )
 
@@ -74,6 +77,16 @@ func (s *Server) RemoveRemoteMember(sub *topics.Subscription) {
 // as final itself, so a message travels at most two hops. It reports
 // whether m was delivered or forwarded.
 func (s *Server) DeliverShared(m *message.Message, clientID, filter string, account uint64, final bool) bool {
+	ok, _ := s.DeliverSharedStored(m, clientID, filter, account, final)
+	return ok
+}
+
+// DeliverSharedStored is [Server.DeliverShared] that also returns the
+// commits that stored m for the member's persistent session (a copy; none
+// without a store, or when m went on to another node), for the publishing
+// node's acknowledgement: held for an offline member, m is then
+// replicated before the publisher's PUBACK.
+func (s *Server) DeliverSharedStored(m *message.Message, clientID, filter string, account uint64, final bool) (bool, []*storage.Commit) {
 	var sub *topics.Subscription
 	s.mu.Lock()
 	sess := s.sessions[clientID]
@@ -84,10 +97,10 @@ func (s *Server) DeliverShared(m *message.Message, clientID, filter string, acco
 	if sub == nil {
 		sub = s.index.PickShared(filter, account, m.Topic)
 		if sub == nil {
-			return false
+			return false, nil
 		}
 		if _, local := sub.Subscriber.(*session.Session); !local {
-			return !final && forwardShared(m, sub, true)
+			return !final && forwardShared(m, sub, true), nil
 		}
 	}
 	r := routerPool.Get().(*router)
@@ -100,11 +113,14 @@ func (s *Server) DeliverShared(m *message.Message, clientID, filter string, acco
 	clear(r.matches)
 	r.matches = r.matches[:0]
 	r.msg, r.fm = nil, nil
+	var cs []*storage.Commit
 	if s.store != nil {
 		r.applyRoute(s)
+		cs = slices.Clone(r.takeCommits())
+		r.resetCommits()
 	}
 	routerPool.Put(r)
-	return ok
+	return ok, cs
 }
 
 // PublishClusterSys publishes the $SYS/broker/cluster/... topics now: the

@@ -44,7 +44,9 @@ func (s *Server) adoptStored(clientID string, cleanStart bool) error {
 	if cleanStart {
 		// Another node (maybe one that died) may have stored a session
 		// under this id; a clean start ends it, before the attach's own
-		// records (commits are applied in order).
+		// records (commits are applied in order). (A survivor adopting
+		// it at this moment skips it, or ends its copy: the claim came
+		// first; broker/cluster take.go.)
 		var b storage.Batch
 		b.DeleteSession(clientID)
 		s.store.Apply(&b)
@@ -56,6 +58,12 @@ func (s *Server) adoptStored(clientID string, cleanStart bool) error {
 	}
 	if !ok {
 		return nil
+	}
+	if taker, ok := s.shared.(sessionTaker); ok {
+		// Exclusive: fails when another node took it since the read.
+		if err := taker.TakeSession(clientID); err != nil {
+			return fmt.Errorf("the cluster could not hand over the stored session: %w", err)
+		}
 	}
 	var fix storage.Batch
 	_, due, err := s.restoreSession(&ss, time.Now(), &fix)
@@ -73,6 +81,15 @@ func (s *Server) adoptStored(clientID string, cleanStart bool) error {
 	s.syncInterest()
 	s.opts.Logger.Debug("session taken from the cluster's store", "client", clientID, "subscriptions", len(ss.Subscriptions))
 	return nil
+}
+
+// sessionTaker is a [storage.Shared] whose sessions a node takes
+// exclusively (the cluster's replicated store, broker/cluster take.go):
+// TakeSession, after the node read the session (Shared.Session), makes
+// it the session's holder, failing when another node took it since, so
+// two nodes never both hold one.
+type sessionTaker interface {
+	TakeSession(clientID string) error
 }
 
 // handOver is Evict's end of a session on this node with a shared store:

@@ -116,6 +116,22 @@ func (n *Node) remember(node string, id uint64, deliveries int, commits []*stora
 	n.counted[countKey{node, id}] = routed{deliveries, commits}
 }
 
+// rememberMore adds to a counted message's entry the commits of a
+// shared-group delivery forwarded here (groups.go; inbox goroutine). The
+// publishing node counted that delivery itself.
+func (n *Node) rememberMore(node string, id uint64, commits []*storage.Commit) {
+	if len(commits) == 0 {
+		return
+	}
+	key := countKey{node, id}
+	r, ok := n.counted[key]
+	if !ok && len(n.counted) >= maxCounting {
+		clear(n.counted)
+	}
+	r.commits = append(r.commits, commits...)
+	n.counted[key] = r
+}
+
 // answerCount answers a count request (inbox goroutine).
 func (n *Node) answerCount(data []byte) {
 	id, k := binary.Uvarint(data)

@@ -125,8 +125,15 @@ func (n *Node) failingOver() bool {
 // adopt takes over lost's sessions if this node is the surviving member
 // with the smallest name, and tells every node when done.
 func (n *Node) adopt(lost string) {
+	if n.answers(lost) { // take.go: its route only flapped (duplicate routes at start)
+		n.mu.Lock()
+		delete(n.fo.lost, lost)
+		n.mu.Unlock()
+		n.log.Info("cluster: a node thought lost answers again; nothing taken over", "node", lost)
+		return
+	}
 	ready := n.readyPeers()
-	if slices.ContainsFunc(ready, func(p string) bool { return p < n.cfg.NodeName }) {
+	if !n.adoptAlways.Load() && slices.ContainsFunc(ready, func(p string) bool { return p < n.cfg.NodeName }) {
 		return // another node adopts; onAdopted clears the loss
 	}
 	start := time.Now()
@@ -144,9 +151,24 @@ func (n *Node) adopt(lost string) {
 		n.log.Error("cluster: could not read a lost node's sessions", "node", lost, "err", err)
 		return
 	}
+	if f := n.adoptRead.Load(); f != nil {
+		(*f)()
+	}
 	adopted := 0
 	for _, ss := range sessions {
-		if err := n.srv.AdoptSession(ss); err != nil {
+		// Exclusive: skipped when another node took it since (take.go).
+		end, ok := n.beginAdopt(ss.ClientID, lost)
+		if !ok {
+			continue
+		}
+		if took, err := n.store.takeSession(ss.ClientID); !took || err != nil {
+			end()
+			n.log.Debug("cluster: a lost node's session was taken by another node", "client", ss.ClientID, "err", err)
+			continue
+		}
+		err := n.srv.AdoptSession(ss)
+		end()
+		if err != nil {
 			n.log.Error("cluster: could not take over a lost node's session", "node", lost, "client", ss.ClientID, "err", err)
 			continue
 		}

@@ -363,15 +363,43 @@ func (n *Node) applyMembers(peer string, t *memberTable) {
 }
 
 // forward flags.
-const fwdFinal = 1 // the member's node must not forward it again
+const (
+	fwdFinal   = 1 // the member's node must not forward it again
+	fwdCounted = 2 // a count id and the publishing node follow (stored.go)
+)
+
+// fwdHead is what a forwarded message carries besides the message: the
+// member (client id, shared filter, account), whether it is final, and,
+// for a message whose publisher's acknowledgement waits for the nodes
+// that store it (stored.go, count.go), its count id and the publishing
+// node.
+type fwdHead struct {
+	final     bool
+	client    string
+	filter    string
+	account   uint64
+	countID   uint64
+	countNode string
+}
 
 // forward sends m to node for client's shared filter.
 func (n *Node) forward(node, client, filter string, account uint64, final bool, m *message.Message) {
+	h := fwdHead{final: final, client: client, filter: filter, account: account}
+	if n.store != nil {
+		// The member's node stores it for an offline member: the
+		// PUBACK waits for that as for any other node's deliveries.
+		n.mu.Lock()
+		h.countID = n.counting[m]
+		n.mu.Unlock()
+		if h.countID != 0 {
+			h.countNode = n.cfg.NodeName
+		}
+	}
 	bp, _ := n.bufPool.Get().(*[]byte)
 	if bp == nil {
 		bp = new([]byte)
 	}
-	b := appendForward((*bp)[:0], client, filter, account, final, m)
+	b := appendForward((*bp)[:0], h, m)
 	if err := n.send("g."+node, b, false); err != nil { // never waits (flow.go)
 		n.log.Warn("cluster: forward to a shared-group member's node failed", "node", node, "client", client, "err", err)
 	}
@@ -382,47 +410,70 @@ func (n *Node) forward(node, client, filter string, account uint64, final bool, 
 }
 
 // onForward delivers a message another node picked one of this node's
-// members for.
+// members for (inbox goroutine). What storing it for the member's
+// persistent session committed is added to the publishing node's count,
+// whose request comes after it on the same route.
 func (n *Node) onForward(data []byte) {
-	final, client, filter, account, m, err := decodeForward(data)
+	h, m, err := decodeForward(data)
 	if err != nil {
 		n.log.Warn("cluster: dropped a malformed forwarded message", "err", err)
 		return
 	}
-	if !n.srv.DeliverShared(m, client, filter, account, final) {
-		n.log.Debug("cluster: a forwarded message found no member of its group", "client", client, "filter", filter)
+	ok, commits := n.srv.DeliverSharedStored(m, h.client, h.filter, h.account, h.final)
+	if !ok {
+		n.log.Debug("cluster: a forwarded message found no member of its group", "client", h.client, "filter", h.filter)
+	}
+	if h.countID != 0 && nodeName.MatchString(h.countNode) {
+		n.rememberMore(h.countNode, h.countID, commits) // count.go
 	}
 }
 
 // appendForward encodes a message forwarded to a shared-group member:
-// flags, the member's client id and filter, its account, the envelope.
-func appendForward(b []byte, client, filter string, account uint64, final bool, m *message.Message) []byte {
+// flags, the member's client id and filter, its account, the count id and
+// publishing node when counted, the envelope.
+func appendForward(b []byte, h fwdHead, m *message.Message) []byte {
 	var fl byte
-	if final {
-		fl = fwdFinal
+	if h.final {
+		fl |= fwdFinal
+	}
+	if h.countID != 0 {
+		fl |= fwdCounted
 	}
 	b = append(b, fl)
-	b = appendString(b, client)
-	b = appendString(b, filter)
-	b = binary.AppendUvarint(b, account)
+	b = appendString(b, h.client)
+	b = appendString(b, h.filter)
+	b = binary.AppendUvarint(b, h.account)
+	if h.countID != 0 {
+		b = binary.AppendUvarint(b, h.countID)
+		b = appendString(b, h.countNode)
+	}
 	return appendEnvelope(b, m)
 }
 
 // decodeForward decodes what [appendForward] encodes.
-func decodeForward(data []byte) (final bool, client, filter string, account uint64, m *message.Message, err error) {
+func decodeForward(data []byte) (fwdHead, *message.Message, error) {
+	var h fwdHead
 	d := decoder{b: data}
 	fl := d.byte()
-	client = d.string()
-	filter = d.string()
-	account = d.uvarint()
+	h.final = fl&fwdFinal != 0
+	h.client = d.string()
+	h.filter = d.string()
+	h.account = d.uvarint()
+	if fl&fwdCounted != 0 {
+		h.countID = d.uvarint()
+		h.countNode = d.string()
+		if h.countID == 0 {
+			d.err = true
+		}
+	}
 	if d.err {
-		return false, "", "", 0, nil, errEnvelope
+		return fwdHead{}, nil, errEnvelope
 	}
-	m, err = decodeEnvelope(d.b)
+	m, err := decodeEnvelope(d.b)
 	if err != nil {
-		return false, "", "", 0, nil, err
+		return fwdHead{}, nil, err
 	}
-	return fl&fwdFinal != 0, client, filter, account, m, nil
+	return h, m, nil
 }
 
 // remoteMembers returns how many members of other nodes this node holds.

@@ -280,21 +280,22 @@ func TestClusterStickyOfflineMember(t *testing.T) {
 // corrupt, decodes or is refused, never panics, and what decodes encodes
 // back to the same member, filter, account and message.
 func FuzzDecodeForward(f *testing.F) {
-	f.Add(appendForward(nil, "m1", "$share/g/t/+", 0, false, &message.Message{Topic: "t/1", Payload: []byte("x"), QoS: 1}))
-	f.Add(appendForward(nil, "m2", "$share/s:1:1/dev/+/d", 7, true, &message.Message{Topic: "dev/3/d", Origin: "p",
+	f.Add(appendForward(nil, fwdHead{client: "m1", filter: "$share/g/t/+"}, &message.Message{Topic: "t/1", Payload: []byte("x"), QoS: 1}))
+	f.Add(appendForward(nil, fwdHead{final: true, client: "m2", filter: "$share/s:1:1/dev/+/d", account: 7}, &message.Message{Topic: "dev/3/d", Origin: "p",
 		Props: packet.Properties{User: []packet.UserProperty{{Key: "a", Value: "b"}}}}))
+	f.Add(appendForward(nil, fwdHead{client: "m3", filter: "$share/g/q", countID: 12, countNode: "n1"}, &message.Message{Topic: "q", QoS: 1}))
 	f.Add([]byte{0, 1, 'm', 0, 0})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		final, client, filter, account, m, err := decodeForward(b)
+		h, m, err := decodeForward(b)
 		if err != nil {
 			return
 		}
-		f2, c2, fl2, a2, m2, err := decodeForward(appendForward(nil, client, filter, account, final, m))
+		h2, m2, err := decodeForward(appendForward(nil, h, m))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if f2 != final || c2 != client || fl2 != filter || a2 != account || m2.Topic != m.Topic || string(m2.Payload) != string(m.Payload) {
+		if h2 != h || m2.Topic != m.Topic || string(m2.Payload) != string(m.Payload) {
 			t.Fatal("re-encoding changed the forwarded message")
 		}
 	})

@@ -137,6 +137,14 @@ type Node struct {
 	tokensReady chan struct{} // closed once the tokens were taken from a peer (tokens.go)
 	store       *Store        // the replicated store (store.go), nil without DataDir
 	fo          failover      // lost members (failover.go), under mu
+	// Sessions being adopted here, and other nodes' recent claims (take.go), under mu.
+	adopting  map[string]*adoption
+	claimedAt map[string]claimSeen
+	// For tests (take_test.go): adopt a lost node's sessions whatever
+	// this node's name, as two survivors that disagree on who is the
+	// smallest would.
+	adoptAlways atomic.Bool
+	adoptRead   atomic.Pointer[func()] // runs after the adoption read the lost node's sessions
 
 	dropped  atomic.Int64  // messages NATS could not hand to the inbox
 	flow     flow          // flow control to the other nodes' inboxes (flow.go)
@@ -817,6 +825,10 @@ func (n *Node) onClaim(m *nats.Msg) {
 	if mine != nil && !keep {
 		mine.lost, mine.lostClean = true, c.Clean
 	}
+	var adopting *adoption
+	if n.store != nil && !keep {
+		adopting = n.noteClaim(c.ID, c.Node) // take.go
+	}
 	n.mu.Unlock()
 	reply := func() {
 		n.nc.Publish("c.ack."+c.Node, strconv.AppendUint(nil, c.Seq, 10))
@@ -826,6 +838,9 @@ func (n *Node) onClaim(m *nats.Msg) {
 		return
 	}
 	n.wg.Go(func() {
+		if adopting != nil {
+			<-adopting.done // evict the adopted copy, not nothing
+		}
 		n.srv.Evict(c.ID, c.Clean)
 		reply()
 	})

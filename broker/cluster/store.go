@@ -122,6 +122,7 @@ type Store struct {
 
 	cacheMu sync.Mutex
 	queues  map[string][]storage.Message // read by Sessions/Session, taken by Messages
+	recSeq  map[string]uint64            // the session record's stream sequence as read (take.go)
 
 	stats storeStats
 }
@@ -232,7 +233,7 @@ func (n *Node) Store(ctx context.Context) (*Store, error) {
 	s := &Store{node: n.cfg.NodeName, log: n.log, nc: n.nc, js: js, st: st, replicas: st.CachedInfo().Config.Replicas,
 		in: make(chan *job, applyQueue), out: make(chan *group, maxInflight+2), done: make(chan struct{}),
 		inflight: make(chan struct{}, maxInflight), purged: make(chan struct{}),
-		queues: make(map[string][]storage.Message)}
+		queues: make(map[string][]storage.Message), recSeq: make(map[string]uint64)}
 	go s.write()
 	go s.resolveLoop()
 	n.store = s
@@ -552,6 +553,7 @@ type record struct {
 	subj  string
 	data  []byte
 	owner string
+	seq   uint64 // stream sequence
 }
 
 // read returns the live records of the subjects matching filters, as of
@@ -644,7 +646,11 @@ func (s *Store) readTo(ctx context.Context, barrier string, filters []string) ([
 				delete(live, subj)
 				continue
 			}
-			live[subj] = record{subj: subj, data: m.Data(), owner: h.Get(hdrOwner)}
+			r := record{subj: subj, data: m.Data(), owner: h.Get(hdrOwner)}
+			if md, err := m.Metadata(); err == nil {
+				r.seq = md.Sequence.Stream
+			}
+			live[subj] = r
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return nil, err
@@ -753,6 +759,7 @@ func (s *Store) ownedBy(node string) ([]storage.Session, error) {
 		}
 		out = append(out, ss)
 		s.queues[ss.ClientID] = st.msgs
+		s.recSeq[ss.ClientID] = st.rec.seq
 	}
 	slices.SortFunc(out, func(a, b storage.Session) int { return strings.Compare(a.ClientID, b.ClientID) })
 	return out, nil
@@ -778,6 +785,7 @@ func (s *Store) Session(clientID string) (storage.Session, bool, error) {
 	}
 	s.cacheMu.Lock()
 	s.queues[clientID] = st.msgs
+	s.recSeq[clientID] = st.rec.seq
 	s.cacheMu.Unlock()
 	return ss, true, nil
 }
@@ -909,6 +917,7 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (storage.SweepStats, e
 	}
 	s.cacheMu.Lock()
 	clear(s.queues)
+	clear(s.recSeq)
 	s.cacheMu.Unlock()
 	for _, ss := range own {
 		if storage.SessionExpired(ss, now) {

@@ -1,0 +1,168 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Taking a session is exclusive (docs/cluster.md, "Taking a session").
+// A persistent session in the replicated store is held by one node: the
+// one that wrote its record (x.<id>.s, header Mb-Owner) last. A node takes
+// a session it does not hold — a survivor adopting a lost node's
+// sessions, or the node a client reconnects to — by a compare-and-set on
+// that record: it rewrites the record naming itself, expecting the
+// record's stream sequence it read (JetStream's expected last subject
+// sequence). Of two nodes that read the same record, one write succeeds
+// and the other fails with "wrong last sequence": the loser leaves the
+// session alone (an adopter skips it, a reconnecting client gets
+// CONNACK 0x88 and connects again, which makes the claim evict the
+// winner's copy). So two survivors never both hold a session, and a
+// client reconnecting during an adoption never ends up held twice.
+//
+// A claim for a client id that this node answered while it adopts the
+// same session waits for that adoption, so the eviction it makes finds
+// the adopted copy; an adoption skips a session whose client id another
+// node claimed a moment before (recentClaim), since that node is reading
+// it for its client already.
+
+// recentClaim is how long after answering another node's claim this node
+// does not adopt that session: longer than a claiming node takes from
+// its claim to its own compare-and-set (a read of the store).
+const recentClaim = 10 * time.Second
+
+// errMoved is takeSession's error when another node wrote the session's record
+// after this node read it: that node holds the session now.
+var errMoved = errors.New("another node of the cluster took this session at the same moment: connect again")
+
+// takeSession makes this node the holder of clientID's stored session, only if
+// the record is still the one this node read last (Session, or the
+// adoption's read), else errMoved; without such a read, whatever record
+// is there now. It reports false (and no error) when there is no record
+// and none was read. Every later write of the session is this node's.
+func (s *Store) takeSession(clientID string) (bool, error) {
+	subj := sessionPrefix(clientID) + "s"
+	s.cacheMu.Lock()
+	seq, read := s.recSeq[clientID]
+	delete(s.recSeq, clientID)
+	s.cacheMu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	// The leader's current record (AllowDirect is off: this is the
+	// stream leader's answer, consistent with the write below).
+	var cur *jetstream.RawStreamMsg
+	var err error
+	for {
+		cur, err = s.st.GetLastMsgForSubject(ctx, subj)
+		if err == nil || errors.Is(err, jetstream.ErrMsgNotFound) || ctx.Err() != nil {
+			break
+		}
+		select { // a leader election after a node's loss: try again
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		if read {
+			return false, errMoved // ended by another node since our read
+		}
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if read && cur.Sequence != seq {
+		return false, errMoved
+	}
+	if cur.Header.Get(hdrDel) != "" {
+		return false, nil
+	}
+	if cur.Header.Get(hdrOwner) == s.node {
+		return true, nil
+	}
+	m := nats.NewMsg(subj)
+	m.Header.Set(hdrOwner, s.node)
+	m.Data = cur.Data
+	if _, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(cur.Sequence)); err != nil {
+		var ae *jetstream.APIError
+		if errors.As(err, &ae) && (ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+			ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
+			return false, errMoved
+		}
+		return false, err
+	}
+	return true, nil
+}
+
+// TakeSession implements the broker's session taker (cluster_store.go):
+// see takeSession. It fails when another node took the session since this
+// node's last read of it, and when the store does not answer.
+func (s *Store) TakeSession(clientID string) error {
+	_, err := s.takeSession(clientID)
+	return err
+}
+
+// adoption is this node's adoption of one session (under Node.mu): a
+// claim for it waits until done is closed.
+type adoption struct{ done chan struct{} }
+
+// claimSeen is another node's claim of a client id.
+type claimSeen struct {
+	node string
+	at   time.Time
+}
+
+// beginAdopt marks clientID, a session of the lost node, as being adopted
+// by this node, unless a node other than the lost one claimed it within
+// recentClaim (its client is reconnecting there).
+func (n *Node) beginAdopt(clientID, lost string) (end func(), ok bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if c, ok := n.claimedAt[clientID]; ok && c.node != lost && time.Since(c.at) < recentClaim {
+		return nil, false
+	}
+	if n.adopting == nil {
+		n.adopting = make(map[string]*adoption)
+	}
+	a := &adoption{done: make(chan struct{})}
+	n.adopting[clientID] = a
+	return func() {
+		n.mu.Lock()
+		delete(n.adopting, clientID)
+		n.mu.Unlock()
+		close(a.done)
+	}, true
+}
+
+// noteClaim remembers another node's claim of clientID (under Node.mu)
+// and returns the adoption of it in progress here, if any, for the
+// eviction to wait for.
+func (n *Node) noteClaim(clientID, node string) *adoption {
+	if n.claimedAt == nil {
+		n.claimedAt = make(map[string]claimSeen)
+	}
+	now := time.Now()
+	if len(n.claimedAt) >= maxCounting {
+		for id, c := range n.claimedAt {
+			if now.Sub(c.at) >= recentClaim {
+				delete(n.claimedAt, id)
+			}
+		}
+	}
+	if len(n.claimedAt) < 4*maxCounting {
+		n.claimedAt[clientID] = claimSeen{node, now}
+	}
+	return n.adopting[clientID]
+}
+
+// answers reports whether node answers a ping: a node whose route went
+// away only for a moment (NATS closes one of two routes two nodes made to
+// each other at the same time) is no lost node, and taking its sessions
+// would leave them held twice.
+func (n *Node) answers(node string) bool {
+	_, err := n.nc.Request("c.ping."+node, nil, 500*time.Millisecond)
+	return err == nil
+}
