@@ -114,6 +114,12 @@ func routeServerName(addr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return parseRouteInfo(line)
+}
+
+// parseRouteInfo returns the server_name of a NATS INFO line ("INFO
+// {json}\r\n"), as a peer's route port sends it.
+func parseRouteInfo(line []byte) (string, error) {
 	rest, ok := strings.CutPrefix(string(line), "INFO ")
 	if !ok {
 		return "", errors.New("no NATS INFO")

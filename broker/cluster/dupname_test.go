@@ -153,3 +153,22 @@ func TestDuplicateNodeNameLateIsTold(t *testing.T) {
 		t.Errorf("the warning does not name the node: %s", refused.buf.String())
 	}
 }
+
+// FuzzParseRouteInfo: whatever a peer's route port sends as its first
+// line, the probe reads a name or refuses it, and never panics; a name it
+// reads is what the line's server_name says.
+func FuzzParseRouteInfo(f *testing.F) {
+	f.Add([]byte(`INFO {"server_id":"NABC","server_name":"a","version":"2.15.2","cluster":"mqttboard"}` + "\r\n"))
+	f.Add([]byte("INFO {}\r\n"))
+	f.Add([]byte("-ERR 'Authorization Violation'\r\n"))
+	f.Add([]byte(`INFO {"server_name":"\u00e9\n"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		name, err := parseRouteInfo(b)
+		if err != nil {
+			return
+		}
+		if !strings.HasPrefix(string(b), "INFO ") {
+			t.Fatalf("read %q from a line that is no INFO", name)
+		}
+	})
+}

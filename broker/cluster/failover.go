@@ -161,7 +161,7 @@ func (n *Node) adopt(lost string) {
 		if !ok {
 			continue
 		}
-		if took, err := n.store.takeSession(ss.ClientID); !took || err != nil {
+		if took, err := n.store.takeSession(ss.ClientID, lost); !took || err != nil {
 			end()
 			n.log.Debug("cluster: a lost node's session was taken by another node", "client", ss.ClientID, "err", err)
 			continue

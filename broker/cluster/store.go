@@ -917,7 +917,9 @@ func (s *Store) Sweep(ctx context.Context, now time.Time) (storage.SweepStats, e
 	}
 	s.cacheMu.Lock()
 	clear(s.queues)
-	clear(s.recSeq)
+	for _, ss := range own {
+		delete(s.recSeq, ss.ClientID) // not an adoption's (take.go)
+	}
 	s.cacheMu.Unlock()
 	for _, ss := range own {
 		if storage.SessionExpired(ss, now) {

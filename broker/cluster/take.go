@@ -40,10 +40,11 @@ var errMoved = errors.New("another node of the cluster took this session at the 
 
 // takeSession makes this node the holder of clientID's stored session, only if
 // the record is still the one this node read last (Session, or the
-// adoption's read), else errMoved; without such a read, whatever record
-// is there now. It reports false (and no error) when there is no record
-// and none was read. Every later write of the session is this node's.
-func (s *Store) takeSession(clientID string) (bool, error) {
+// adoption's read), else errMoved. When that read's sequence is no longer
+// known (a sweep forgot it), the record must still name from ("": fail).
+// It reports false (and no error) when there is no record and none was
+// read. Every later write of the session is this node's.
+func (s *Store) takeSession(clientID, from string) (bool, error) {
 	subj := sessionPrefix(clientID) + "s"
 	s.cacheMu.Lock()
 	seq, read := s.recSeq[clientID]
@@ -74,7 +75,7 @@ func (s *Store) takeSession(clientID string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if read && cur.Sequence != seq {
+	if read && cur.Sequence != seq || !read && (from == "" || cur.Header.Get(hdrOwner) != from) {
 		return false, errMoved
 	}
 	if cur.Header.Get(hdrDel) != "" {
@@ -101,7 +102,7 @@ func (s *Store) takeSession(clientID string) (bool, error) {
 // see takeSession. It fails when another node took the session since this
 // node's last read of it, and when the store does not answer.
 func (s *Store) TakeSession(clientID string) error {
-	_, err := s.takeSession(clientID)
+	_, err := s.takeSession(clientID, "")
 	return err
 }
 
