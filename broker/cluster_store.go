@@ -47,6 +47,10 @@ func (s *Server) adoptStored(clientID string, cleanStart bool) error {
 		// records (commits are applied in order). (A survivor adopting
 		// it at this moment skips it, or ends its copy: the claim came
 		// first; broker/cluster take.go.)
+		if se, ok := s.shared.(sessionEnder); ok {
+			se.EndSession(clientID)
+			return nil
+		}
 		var b storage.Batch
 		b.DeleteSession(clientID)
 		s.store.Apply(&b)
@@ -90,6 +94,14 @@ func (s *Server) adoptStored(clientID string, cleanStart bool) error {
 // two nodes never both hold one.
 type sessionTaker interface {
 	TakeSession(clientID string) error
+}
+
+// sessionEnder is a shared store that ends a session another node may
+// have stored more cheaply than a batch's DeleteSession when it stored
+// none (broker/cluster's Store.EndSession). The commit is that of a
+// batch deleting the session.
+type sessionEnder interface {
+	EndSession(clientID string) *storage.Commit
 }
 
 // handOver is Evict's end of a session on this node with a shared store:

@@ -119,6 +119,14 @@ type Store struct {
 	done     chan struct{}
 	inflight chan struct{} // a token per group published and not resolved yet
 	purged   chan struct{} // resolveLoop's answer to a purge barrier
+	resolved atomic.Uint64 // groups answered, in order (resolveLoop)
+
+	// The writer's own: the number of groups published (the pending one
+	// gets gno+1), the last group that wrote each session prefix, and
+	// the bound of the entries pruned from it (purgeNeeded).
+	gno      uint64
+	touched  map[string]uint64
+	prunedTo uint64
 
 	cacheMu sync.Mutex
 	queues  map[string][]storage.Message // read by Sessions/Session, taken by Messages
@@ -130,6 +138,7 @@ type Store struct {
 // storeStats counts what the writer did (for tests and measurements).
 type storeStats struct {
 	groups, published, applied atomic.Int64
+	purges, purgesSkipped      atomic.Int64
 	ackWait                    atomic.Int64 // ns from publishing to the answer, summed over groups
 }
 
@@ -141,8 +150,13 @@ type job struct {
 	kinds   []msgKind
 	purges  []int // indexes into msgs before which x.<id>.> is purged: purgeSubj
 	purgeOf []string
-	err     error // the first failure of a group holding part of it
-	resolve func(error)
+	// skipBelow[i], when not 0, lets the writer leave purge i out: the
+	// stream held nothing of the session once the first skipBelow[i]-1
+	// groups were answered (Apply asked), so the purge is needed only if
+	// a later group wrote the session.
+	skipBelow []uint64
+	err       error // the first failure of a group holding part of it
+	resolve   func(error)
 }
 
 // msgKind tells the writer what may cancel a message inside a group.
@@ -170,6 +184,7 @@ type group struct {
 	fut  jetstream.PubAckFuture
 	err  error
 	sent time.Time
+	no   uint64 // its place among the published groups (1, 2, ...)
 	// purge, when set, is not published: the writer asks resolveLoop to
 	// tell it when every group before this marker resolved.
 	purge bool
@@ -329,6 +344,7 @@ func (s *Store) Apply(b *storage.Batch) *storage.Commit {
 		case storage.OpDeleteSession, storage.OpSweepSession:
 			j.purges = append(j.purges, len(j.msgs))
 			j.purgeOf = append(j.purgeOf, sessionPrefix(o.ClientID)+">")
+			j.skipBelow = append(j.skipBelow, 0)
 		case storage.OpPutMessage:
 			m := nats.NewMsg(sessionPrefix(o.ClientID) + "q." + strconv.FormatUint(o.Seq, 10))
 			m.Data = storage.EncodeMessage(o.Message)
@@ -368,6 +384,46 @@ func (s *Store) Apply(b *storage.Batch) *storage.Commit {
 	}
 	s.in <- j
 	return c
+}
+
+// EndSession implements the broker's sessionEnder (cluster_store.go): it
+// is Apply of a batch that deletes the session clientID, for a clean
+// start on this node of a session another node may have stored. It asks
+// the stream first (an API request, not a write) whether it holds
+// anything of the session; when it does not, the writer leaves the purge
+// out unless a group published since wrote the session, instead of
+// stopping this node's writes until every group in flight is answered
+// and the purge is done. The caller holds no lock of the broker's.
+func (s *Store) EndSession(clientID string) *storage.Commit {
+	var b storage.Batch
+	b.DeleteSession(clientID)
+	c, resolve := storage.NewCommit()
+	j := &job{resolve: resolve, purges: []int{0}, purgeOf: []string{sessionPrefix(clientID) + ">"},
+		skipBelow: []uint64{s.nothingStored(sessionPrefix(clientID))}}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		resolve(storage.ErrClosed)
+		return c
+	}
+	s.in <- j
+	return c
+}
+
+// nothingStored asks the stream whether it holds anything of the
+// session prefix (x.<id>.). It returns 0 when it does or did not
+// answer, else 1 + the number of groups answered before it asked: the
+// answer covers those (the stream's leader answers after applying what
+// it acknowledged).
+func (s *Store) nothingStored(prefix string) uint64 {
+	acked := s.resolved.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+	defer cancel()
+	info, err := s.st.Info(ctx, jetstream.WithSubjectFilter(prefix+">"))
+	if err != nil || len(info.State.Subjects) > 0 {
+		return 0
+	}
+	return acked + 1
 }
 
 // tombstone is the deletion marker of subj.
@@ -424,7 +480,7 @@ func (s *Store) take(g *group, j *job) *group {
 	p := 0
 	for i, m := range j.msgs {
 		for p < len(j.purges) && j.purges[p] == i {
-			g = s.purgeAt(g, j, j.purgeOf[p])
+			g = s.purgeAt(g, j, p)
 			p++
 		}
 		if g.full() {
@@ -433,17 +489,69 @@ func (s *Store) take(g *group, j *job) *group {
 			g.jobs = append(g.jobs, j)
 		}
 		g.add(m, j.kinds[i])
+		s.touch(m.Subject)
 	}
 	for ; p < len(j.purges); p++ {
-		g = s.purgeAt(g, j, j.purgeOf[p])
+		g = s.purgeAt(g, j, p)
 	}
 	g.ends = append(g.ends, j)
 	return g
 }
 
+// touch notes that the pending group writes subj's session (purgeNeeded).
+func (s *Store) touch(subj string) {
+	rest, ok := strings.CutPrefix(subj, "x.")
+	if !ok {
+		return
+	}
+	i := strings.IndexByte(rest, '.')
+	if i < 0 {
+		return
+	}
+	if s.touched == nil {
+		s.touched = make(map[string]uint64)
+	}
+	if len(s.touched) >= maxTouched {
+		done := s.resolved.Load()
+		for k, n := range s.touched {
+			if n <= done {
+				delete(s.touched, k)
+			}
+		}
+		s.prunedTo = max(s.prunedTo, done)
+	}
+	s.touched[subj[:2+i+1]] = s.gno + 1
+}
+
+// maxTouched bounds the writer's map of session prefixes written: beyond,
+// it forgets those whose last group was answered.
+const maxTouched = 1 << 16
+
+// purgeNeeded reports whether purge p of j must be done: unless the
+// stream held nothing of the session when Apply asked, and no group
+// published since (nor the pending one) wrote it.
+func (s *Store) purgeNeeded(j *job, p int) bool {
+	below := j.skipBelow[p]
+	if below == 0 {
+		return true
+	}
+	last, ok := s.touched[strings.TrimSuffix(j.purgeOf[p], ">")]
+	if !ok {
+		last = s.prunedTo
+	}
+	return last >= below
+}
+
 // purgeAt publishes g, waits until it and every group before it were
-// answered, purges filter, and returns a new group holding j.
-func (s *Store) purgeAt(g *group, j *job, filter string) *group {
+// answered, does purge p of j, and returns a new group holding j; or
+// returns g when the purge is not needed (purgeNeeded).
+func (s *Store) purgeAt(g *group, j *job, p int) *group {
+	if !s.purgeNeeded(j, p) {
+		s.stats.purgesSkipped.Add(1)
+		return g
+	}
+	filter := j.purgeOf[p]
+	s.stats.purges.Add(1)
 	s.inflight <- struct{}{}
 	g = s.flush(g)
 	g.purge = true
@@ -493,6 +601,8 @@ func (s *Store) flush(g *group) *group {
 		}
 	}
 	g.sent = time.Now()
+	s.gno++
+	g.no = s.gno
 	s.stats.groups.Add(1)
 	s.stats.published.Add(int64(g.live))
 	s.out <- g
@@ -517,6 +627,7 @@ func (s *Store) resolveLoop() {
 			continue
 		}
 		s.stats.ackWait.Add(int64(time.Since(g.sent)))
+		s.resolved.Store(g.no)
 		if err != nil {
 			for _, j := range g.jobs {
 				j.err = cmp.Or(j.err, err)

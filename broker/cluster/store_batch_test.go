@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/paho"
 	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -193,4 +194,52 @@ func writeFirstFormat(cl *Node) error {
 	}
 	pub("t."+token("r/old"), storage.EncodeRetained(&storage.Retained{Topic: "r/old", Payload: []byte("kept"), QoS: 1, Created: now}), "")
 	return err
+}
+
+// TestClusterStoreCleanStartPurgesOnlyWhatIsStored: a clean start on a
+// node that does not hold the session ends whatever another node stored
+// under that client id; when nothing is stored (the usual clean client),
+// that costs no purge, which would stop the node's writes until every
+// group in flight was answered (Store.EndSession).
+func TestClusterStoreCleanStartPurgesOnlyWhatIsStored(t *testing.T) {
+	d := startDurable(t, 3)
+	st1 := &d.nodes[1].cl.store.stats
+	dial(t, d.nodes[1].addr, "fresh", true)
+	// The CONNACK of a clean session waits for nothing: the writer takes
+	// the purge soon after (polled: no event to wait on; bounded).
+	eventually(t, func() bool { return st1.purgesSkipped.Load() == 1 })
+	if p := st1.purges.Load(); p != 0 {
+		t.Fatalf("a clean start with nothing stored: %d purges, want 0", p)
+	}
+	// A persistent session on n0 with five acknowledged messages queued.
+	x := dial(t, d.nodes[0].addr, "kept", false)
+	x.sub(t, "q/kept")
+	x.Disconnect(&paho.Disconnect{})
+	p := dial(t, d.nodes[2].addr, "p", true)
+	for i := range 5 {
+		p.pub(t, "q/kept", 1, false, "old"+itoa(i))
+	}
+	// A clean start on n2 ends it.
+	st2 := &d.nodes[2].cl.store.stats
+	purges := st2.purges.Load()
+	c := dial(t, d.nodes[2].addr, "kept", true)
+	eventually(t, func() bool { return st2.purges.Load() == purges+1 })
+	c.Disconnect(&paho.Disconnect{})
+	// Resumed on n1: nothing of the old session is left.
+	y := dial(t, d.nodes[1].addr, "kept", false)
+	y.sub(t, "q/kept")
+	p.pub(t, "q/kept", 1, false, "marker")
+	if m := y.recv(t); string(m.Payload) != "marker" {
+		t.Fatalf("got %q of the session the clean start ended", m.Payload)
+	}
+}
+
+// eventually polls cond every 10 ms for at most wait.
+func eventually(t *testing.T, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Since(start) > wait {
+			t.Fatal("condition not reached in time")
+		}
+	}
 }
