@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/mqttboard/mqttboard/packet"
 )
@@ -32,7 +33,6 @@ const busyReadBuffer = 4096
 // input is what a read loop reads from: the connection, counted for Stats,
 // after the byte the idle wait already took.
 type input struct {
-	c *conn // its nc, its sock (event loop) and the server's byte counter
 	// read counts this connection's bytes (the inspection API's bytes in).
 	read  atomic.Uint64
 	first [1]byte
@@ -65,11 +65,19 @@ func (in *input) partial() time.Duration {
 	if in.held != heldTimed {
 		return 0
 	}
-	p := in.c.s.opts.PacketTimeout
-	if in.c.keepAlive > 0 {
-		p = min(p, in.c.keepAliveIdle())
+	p := in.conn().s.opts.PacketTimeout
+	if in.conn().keepAlive > 0 {
+		p = min(p, in.conn().keepAliveIdle())
 	}
 	return p
+}
+
+// conn is the connection whose input this is: input lives only as
+// conn.in, so the connection is found from its address (one pointer less
+// per connection than a field): its nc, its sock (event loop) and the
+// server's byte counter.
+func (in *input) conn() *conn {
+	return (*conn)(unsafe.Add(unsafe.Pointer(in), -int(unsafe.Offsetof(conn{}.in))))
 }
 
 // connectBudget is the bytes held by all connections whose CONNECT is not
@@ -100,21 +108,21 @@ func (in *input) Read(p []byte) (int, error) {
 		if now := time.Now(); in.deadline-now.UnixNano() < int64(partial/2) {
 			d := now.Add(partial)
 			in.deadline = d.UnixNano()
-			in.c.nc.SetReadDeadline(d)
+			in.conn().nc.SetReadDeadline(d)
 		}
 	}
 	var n int
 	var err error
 	if in.nonblock {
 		in.nonblock = false
-		n, err = in.c.sock.ReadNow(p)
+		n, err = in.conn().sock.ReadNow(p)
 	} else {
-		n, err = in.c.nc.Read(p)
+		n, err = in.conn().nc.Read(p)
 	}
 	if err == nil {
 		in.short = n < len(p)
 	}
-	in.c.s.ctr.bytesIn.Add(int64(n))
+	in.conn().s.ctr.bytesIn.Add(int64(n))
 	in.read.Add(uint64(n))
 	if in.held >= 0 && err == nil && !in.hold(n) {
 		err = errConnectBudget
@@ -128,7 +136,7 @@ func (in *input) Read(p []byte) (int, error) {
 // hold counts n more unauthenticated bytes; false past the budget.
 func (in *input) hold(n int) bool {
 	in.held += int32(n) // at most a CONNECT and a buffer: bounded by MaxConnectSize
-	b := &in.c.s.connecting
+	b := &in.conn().s.connecting
 	return b.held.Add(int64(n)) <= b.max
 }
 
@@ -136,7 +144,7 @@ func (in *input) hold(n int) bool {
 // budget. Idempotent.
 func (in *input) connected() {
 	if in.held >= 0 {
-		in.c.s.connecting.held.Add(-int64(in.held))
+		in.conn().s.connecting.held.Add(-int64(in.held))
 		in.held = heldConnected
 	}
 }
@@ -145,13 +153,13 @@ func (in *input) connected() {
 // idle is the deadline for it (zero: none).
 func (in *input) waitIdle(idle time.Time) error {
 	if d := unixNano(idle); d != in.deadline {
-		in.c.nc.SetReadDeadline(idle)
+		in.conn().nc.SetReadDeadline(idle)
 		in.deadline = d
 	}
 	for {
-		n, err := in.c.nc.Read(in.first[:])
+		n, err := in.conn().nc.Read(in.first[:])
 		if n == 1 {
-			in.c.s.ctr.bytesIn.Add(1)
+			in.conn().s.ctr.bytesIn.Add(1)
 			in.read.Add(1)
 			in.has = true
 			if in.held >= 0 && !in.hold(1) {

@@ -52,30 +52,22 @@ type conn struct {
 	r  *packet.Reader // likewise
 
 	// Set while handling CONNECT, read-only afterwards.
-	clientID    string
-	sess        *session.Session
-	auth        *connAuth // never nil: noAuth until CONNECT makes one
-	maxOut      uint32    // the client's Maximum Packet Size, 0 = none
-	keepAlive   uint16    // seconds, 0 = none (see [conn.keepAliveIdle])
-	recvMax     uint16    // the client's Receive Maximum
-	aliasMaxOut uint16    // the client's Topic Alias Maximum
-	problemInfo bool      // Request Problem Information
+	clientID string
+	sess     *session.Session
+	auth     *connAuth // never nil: noAuth until CONNECT makes one
+
+	// The small fields, together so that they take three words. Set while
+	// handling CONNECT (or by newConn: streamed and evMode), read-only
+	// afterwards, unless said.
+	maxOut      uint32 // the client's Maximum Packet Size, 0 = none
+	willDelay   uint32 // read loop
+	expiry      uint32 // read loop
+	keepAlive   uint16 // seconds, 0 = none (see [conn.keepAliveIdle])
+	recvMax     uint16 // the client's Receive Maximum
+	aliasMaxOut uint16 // the client's Topic Alias Maximum
 	v           packet.Version
-	clean       bool // the clean start (3.1.1: clean session) flag
-
-	// Read loop only.
-	rx        atomic.Pointer[rxState] // made by the first PUBLISH from the client: idle connections stay small
-	route     *router                 // borrowed with br and r (buffers.go)
-	willDelay uint32
-	expiry    uint32
-	// stats are the live counters and times the inspection API reads
-	// (inspect.go): the read loop counts PUBLISHes from the client, the
-	// write loop those sent and the bytes written.
-	stats  connStats
-	ending bool // end has started
-
-	// Write loop only (streamed and evMode: set by newConn, then read-only).
-	streamed bool // nc writes net.Buffers with writev (TCP, Unix)
+	flags       connFlags // problem information, clean start, streamed
+	ending      bool      // end has started (read side)
 	// evMode: the event loop (c.s.loop) serves the connection, its writes
 	// run on the loop's pool; registered once its read side is in the
 	// poller (set before the first Wake); timedOut: the keep alive expired
@@ -83,15 +75,24 @@ type conn struct {
 	evMode     bool
 	registered bool
 	timedOut   bool
-	w          *writer // borrowed while writing, nil when idle (see buffers.go)
-	aliases    map[string]uint16
-	wdl        int64 // the write deadline last set, Unix nanoseconds; 0: none
 
-	mu       sync.Mutex       // guards the fields below
-	will     *message.Message // set by CONNECT; taken by DISCONNECT, the ending or Shutdown
-	ctrl     []byte           // encoded control packets (acks, CONNACK) to send
-	held     *heldAcks        // packets waiting for the store before ctrl (durable.go); nil without one
-	kicked   *kickInfo        // Kick's reason and timer, when it has either
+	// Read loop only.
+	rx    atomic.Pointer[rxState] // made by the first PUBLISH from the client: idle connections stay small
+	route *router                 // borrowed with br and r (buffers.go)
+	// stats are the live counters and times the inspection API reads
+	// (inspect.go): the read loop counts PUBLISHes from the client, the
+	// write loop those sent and the bytes written.
+	stats connStats
+
+	// Write loop only.
+	w       *writer // borrowed while writing, nil when idle (see buffers.go)
+	aliases map[string]uint16
+	wdl     int64 // the write deadline last set, Unix nanoseconds; 0: none
+
+	mu       sync.Mutex // guards the fields below
+	ctrl     []byte     // encoded control packets (acks, CONNACK) to send
+	held     *heldAcks  // packets waiting for the store before ctrl (durable.go); nil without one
+	kicked   *kickInfo  // Kick's reason and timer, when it has either
 	code     packet.ReasonCode
 	stopping bool
 	graceful bool       // Kick at shutdown: send what is queued before the DISCONNECT
@@ -121,7 +122,8 @@ func newConn(s *Server, nc net.Conn, fd int, raddr netip.AddrPort) *conn {
 	if fd >= 0 {
 		c.sock.Init(fd, raddr)
 		nc = &c.sock
-		c.evMode, c.streamed = true, true
+		c.evMode = true
+		c.flags |= flagStreamed
 		// Events during CONNECT only wake serve's reads (see Ready).
 		c.rstate.Store(readRunning)
 		tok, err := s.loop.poller.Add(fd, (*pollHandler)(c))
@@ -132,11 +134,13 @@ func newConn(s *Server, nc net.Conn, fd int, raddr netip.AddrPort) *conn {
 		}
 		c.tok = tok
 	} else {
-		c.streamed = streamedConn(nc)
+		if streamedConn(nc) {
+			c.flags |= flagStreamed
+		}
 		c.ch = &connChans{wake: make(chan struct{}, 1)} // the event loop's writer never waits for a wake
 	}
 	c.nc = nc
-	c.in = input{c: c} // held 0: counting CONNECT's bytes
+	// c.in's zero value: held 0, counting CONNECT's bytes.
 	return c
 }
 
@@ -474,10 +478,26 @@ func (c *conn) takeWill() *message.Message {
 	if !c.ready {
 		return nil
 	}
-	w := c.will
-	c.will = nil
+	w := c.auth.will
+	if w != nil {
+		c.auth.will = nil // never noAuth's: CONNECT made a connAuth for the will
+	}
 	return w
 }
+
+// connFlags are a connection's flags that never change once set (by
+// newConn or while handling CONNECT, before anything else reads them).
+type connFlags uint8
+
+const (
+	flagProblemInfo connFlags = 1 << iota // Request Problem Information
+	flagClean                             // the clean start (3.1.1: clean session) flag
+	flagStreamed                          // nc writes net.Buffers with writev (TCP, Unix)
+)
+
+func (c *conn) problemInfo() bool { return c.flags&flagProblemInfo != 0 }
+func (c *conn) clean() bool       { return c.flags&flagClean != 0 }
+func (c *conn) streamed() bool    { return c.flags&flagStreamed != 0 }
 
 // kickInfo is what the first Kick leaves besides its code, made only when
 // there is some: most connections end without a reason or a write in
@@ -526,17 +546,21 @@ func (c *conn) keepAliveIdle() time.Duration {
 	return time.Duration(c.keepAlive) * time.Second * 3 / 2
 }
 
-// connAuth is who the client is, made by CONNECT when it gave a user name
-// or the broker has an ACL or an authenticator; every other connection
-// shares noAuth (three fields less per connection). Set while handling
-// CONNECT; acl is also set by the read loop (aclRights).
+// connAuth is who the client is and its will, made by CONNECT when it
+// gave a user name or a will or the broker has an ACL or an authenticator;
+// every other connection shares noAuth (four fields less per connection).
+// Set while handling CONNECT; acl is also set by the read loop
+// (aclRights), will taken under the connection's mu.
 type connAuth struct {
 	username string
 	acl      *clientACL // the ACL as it applies to this client (acl.go)
 	ident    *Identity  // the client's token with Options.Auth (tokens.go); set by CONNECT
+	// will is set by CONNECT; taken by DISCONNECT, the ending or Shutdown
+	// (see takeWill); guarded by the connection's mu.
+	will *message.Message
 }
 
-// noAuth is the connAuth of a connection with no user name, ACL or
+// noAuth is the connAuth of a connection with no user name, will, ACL or
 // authenticator. Never written.
 var noAuth connAuth
 

@@ -29,7 +29,7 @@ func (c *conn) refuseConnect(err error) {
 // [conn.end] releases the rest.
 func (c *conn) refuse(code packet.ReasonCode, reason string) {
 	ack := packet.Connack{ReasonCode: code}
-	if c.v == packet.V5 && c.problemInfo {
+	if c.v == packet.V5 && c.problemInfo() {
 		ack.Props.ReasonString = c.s.reasonString(reason)
 	}
 	b, _ := ack.AppendTo(nil, c.v)
@@ -51,10 +51,12 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	// connection holds neither the packet (48 bytes and up each) nor the
 	// password.
 	c.clientID = strings.Clone(p.ClientID)
-	if p.Username != "" || o.ACL != nil || o.Auth != nil {
+	if p.Username != "" || p.WillFlag || o.ACL != nil || o.Auth != nil {
 		c.auth = &connAuth{username: strings.Clone(p.Username)}
 	}
-	c.problemInfo = !p.Props.Has(packet.PropRequestProblemInfo) || p.Props.RequestProblemInfo == 1
+	if !p.Props.Has(packet.PropRequestProblemInfo) || p.Props.RequestProblemInfo == 1 {
+		c.flags |= flagProblemInfo
+	}
 	c.recvMax = 65535
 	if p.Props.Has(packet.PropReceiveMaximum) {
 		c.recvMax = p.Props.ReceiveMaximum
@@ -127,24 +129,24 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	}
 
 	if p.WillFlag {
-		// c.will is guarded by c.mu for Shutdown, which reads it only
+		// c.auth.will is guarded by c.mu for Shutdown, which reads it only
 		// once the connection is ready: no lock is needed before.
 		// Its parts alias the CONNECT's body, password included, which a
 		// pending will would keep alive for the connection's life: they
 		// are copied (cloneProps for the properties).
 		w := p.Will
-		c.will = &message.Message{Topic: strings.Clone(w.Topic), Payload: bytes.Clone(w.Payload), QoS: w.QoS, Retain: w.Retain, Origin: c.clientID, CID: c.account(), TokenID: c.tokenID()}
+		c.auth.will = &message.Message{Topic: strings.Clone(w.Topic), Payload: bytes.Clone(w.Payload), QoS: w.QoS, Retain: w.Retain, Origin: c.clientID, CID: c.account(), TokenID: c.tokenID()}
 		if c.v == packet.V5 {
-			c.will.Props = cloneProps(forwardProps(&w.Props, nil))
+			c.auth.will.Props = cloneProps(forwardProps(&w.Props, nil))
 			c.willDelay = w.Props.WillDelay
 			if w.Props.Has(packet.PropMessageExpiry) {
-				c.will.Props.MessageExpiry = w.Props.MessageExpiry // counted from publication, see publishWill
+				c.auth.will.Props.MessageExpiry = w.Props.MessageExpiry // counted from publication, see publishWill
 			}
 		}
 	}
 
-	if c.will != nil && c.aclRights() != nil && !c.auth.acl.publish(c.will.Topic) {
-		c.will = nil // a will is a publish like any other: the ACL applies
+	if c.auth.will != nil && c.aclRights() != nil && !c.auth.acl.publish(c.auth.will.Topic) {
+		c.auth.will = nil // a will is a publish like any other: the ACL applies
 	}
 
 	release, err := c.s.claim(c.clientID, p.CleanStart) // cluster.go

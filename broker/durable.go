@@ -239,7 +239,7 @@ func (c *conn) releaseHeld() {
 // appendRefusal encodes the 0x97 answer to the PUBLISH of a failed mark.
 func (c *conn) appendRefusal(dst []byte, m *heldMark) []byte {
 	ack := packet.Ack{PacketID: m.id, ReasonCode: packet.QuotaExceeded}
-	if c.problemInfo {
+	if c.problemInfo() {
 		ack.Props.ReasonString = c.s.reasonString("the broker could not store the message (disk full or I/O error): not accepted")
 	}
 	var out []byte

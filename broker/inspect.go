@@ -158,7 +158,10 @@ type connStats struct {
 // onConnect drops once the connection answers for the session).
 func (s *Server) inspectAttach(c *conn, present, clean bool) {
 	now := time.Now().UnixNano()
-	c.stats.connectedAt, c.stats.createdAt, c.clean = now, now, clean
+	c.stats.connectedAt, c.stats.createdAt = now, now
+	if clean {
+		c.flags |= flagClean
+	}
 	s.insp.mu.Lock()
 	if m := s.insp.meta[c.clientID]; m != nil && present && m.sess == c.sess && m.createdAt != 0 {
 		c.stats.createdAt = m.createdAt
@@ -184,7 +187,7 @@ func (s *Server) keepMeta(c *conn) {
 		createdAt: c.stats.createdAt, connectedAt: c.stats.connectedAt, disconnectedAt: time.Now().UnixNano(),
 		published: published, received: c.stats.delivered.Load(), rejected: rejected,
 		bytesIn: c.in.read.Load(), bytesOut: c.stats.bytesOut.Load(),
-		keepAlive: c.keepAlive, version: c.v, clean: c.clean,
+		keepAlive: c.keepAlive, version: c.v, clean: c.clean(),
 	}
 	s.insp.mu.Lock()
 	if s.insp.meta == nil {
@@ -272,7 +275,7 @@ func (s *Server) sessionInfo(sess *session.Session, expiry uint32, will bool) Se
 		info.Address = c.remoteAddr()
 		info.Username = c.auth.username
 		info.KeepAlive = int(c.keepAlive)
-		info.Clean = c.clean
+		info.Clean = c.clean()
 		info.CreatedAt, info.ConnectedAt = timeOrZero(c.stats.createdAt), timeOrZero(c.stats.connectedAt)
 		info.Published, info.Rejected = c.rxCounts()
 		info.Received, info.BytesOut = c.stats.delivered.Load(), c.stats.bytesOut.Load()

@@ -311,7 +311,7 @@ func (s *Server) persistAttach(c *conn, old *session.Session) *storage.Commit {
 		if c.auth.ident != nil {
 			c.sess.Account = c.auth.ident.Account // as authAttached will: the record needs it now
 		}
-		b.PutSession(sessionRecord(c.sess, c.v, c.storedUser(), time.Time{}, c.will, c.willDelay))
+		b.PutSession(sessionRecord(c.sess, c.v, c.storedUser(), time.Time{}, c.auth.will, c.willDelay))
 	case c.sess.Persistent():
 		b.DeleteSession(c.clientID)
 		c.sess.SetStore(nil)
@@ -340,7 +340,7 @@ func (c *conn) persistSubs() *storage.Commit {
 		return nil
 	}
 	c.mu.Lock()
-	will := c.will
+	will := c.auth.will
 	c.mu.Unlock()
 	var b storage.Batch
 	b.PutSession(sessionRecord(c.sess, c.v, c.storedUser(), time.Time{}, will, c.willDelay))

@@ -119,7 +119,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		n := c.deleteRetained(topic) // tokens.go: in the publisher's account; persist.go stores it
 		// cluster.go: the other nodes delete what matches too.
 		c.s.deletedRetained(topic, c.account())
-		if c.problemInfo && c.v == packet.V5 {
+		if c.problemInfo() && c.v == packet.V5 {
 			reason = "deleted " + itoa(n) + " retained messages matching " + topic
 		}
 	case code == packet.Success:
@@ -149,7 +149,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 		code = packet.Success // 3.1.1 has no negative PUBACK: the message is dropped
 	}
 	ack := packet.Ack{PacketID: p.PacketID, ReasonCode: code}
-	if reason != "" && c.problemInfo {
+	if reason != "" && c.problemInfo() {
 		ack.Props.ReasonString = c.s.reasonString(reason)
 	}
 	// flespi: a QoS 1 publish with count_subscribers=1 learns how many

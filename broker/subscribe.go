@@ -102,7 +102,7 @@ func (c *conn) handleSubscribe(p *packet.Subscribe) {
 	// Read after the subscriptions are in the index: what is retained
 	// after this is routed to them live (route retains, then matches).
 	asOf := c.s.retained.Version()
-	if len(reasons) > 0 && c.problemInfo {
+	if len(reasons) > 0 && c.problemInfo() {
 		ack.Props.ReasonString = c.s.reasonString(strings.Join(reasons, "; "))
 	}
 	if !c.durable(c.persistSubs()) { // persist.go: nil without a store

@@ -275,7 +275,7 @@ func (c *conn) writeBatch() (more bool, err error) {
 		return more, nil
 	}
 	var n int64
-	if c.streamed {
+	if c.streamed() {
 		bufs := w.bufs // WriteTo consumes its receiver: after an error, the rest
 		n, err = c.writeAll(&bufs)
 	} else {

@@ -32,8 +32,12 @@ import (
 // [Socket.Init]; the connection's [Handler] must pass every event to
 // [Socket.Notify].
 type Socket struct {
-	fd   int32
-	port uint16 // the peer's port (next to fd: no padding)
+	fd int32
+	// The peer's address: port and zone (an interface index, 0: none)
+	// next to fd, the address as 16 bytes (an IPv4 one IPv4-mapped): 24
+	// bytes where a netip.AddrPort takes 32 and its padding.
+	port, zone uint16
+	ip         [16]byte
 	// state counts the calls using fd, with sockClosed set by Close: the
 	// descriptor is closed when both hold (no call in progress), so a
 	// number reused by the next accept is never read by a late call.
@@ -48,8 +52,6 @@ type Socket struct {
 	// waiter woken by the other direction's event finds its own count
 	// unchanged and waits again) and closed to wake them.
 	ch chan struct{}
-
-	addr netip.Addr // the peer's address
 }
 
 const sockClosed = 1 << 62
@@ -89,7 +91,13 @@ func Detach(nc net.Conn) (fd int, raddr netip.AddrPort, err error) {
 // Init makes s serve fd, a non-blocking socket whose peer is raddr.
 func (s *Socket) Init(fd int, raddr netip.AddrPort) {
 	s.fd = int32(fd)
-	s.addr, s.port = raddr.Addr(), raddr.Port()
+	a := raddr.Addr()
+	s.ip, s.port, s.zone = a.As16(), raddr.Port(), 0
+	if z := a.Zone(); z != "" {
+		if ifi, err := net.InterfaceByName(z); err == nil && ifi.Index > 0 && ifi.Index <= 0xffff {
+			s.zone = uint16(ifi.Index)
+		}
+	}
 }
 
 // FD is the descriptor, for [Poller.Add].
@@ -407,7 +415,15 @@ func (s *Socket) SetWriteDeadline(t time.Time) error { s.setDeadline(t, false, t
 func (s *Socket) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(s.AddrPort()) }
 
 // AddrPort is the peer's address, without the allocation of RemoteAddr.
-func (s *Socket) AddrPort() netip.AddrPort { return netip.AddrPortFrom(s.addr, s.port) }
+func (s *Socket) AddrPort() netip.AddrPort {
+	a := netip.AddrFrom16(s.ip).Unmap() // Detach unmaps: a mapped one was IPv4
+	if s.zone != 0 {
+		if ifi, err := net.InterfaceByIndex(int(s.zone)); err == nil {
+			a = a.WithZone(ifi.Name)
+		}
+	}
+	return netip.AddrPortFrom(a, s.port)
+}
 
 // LocalAddr implements [net.Conn]; it asks the kernel (it is seldom
 // needed, so it is not kept).
