@@ -313,12 +313,24 @@ func (c *conn) moveDeadlineLocked(now time.Time) {
 	}
 }
 
+// keptCtrl is the most room for control packets a connection keeps
+// between writes (a few acknowledgements' worth, so that a steady QoS 1
+// flow reuses its buffers).
+const keptCtrl = 256
+
 // prepare takes the control packets and the next batch of the session's
 // queue and lays them out in c.w.bufs, headers encoded, payloads shared.
 func (c *conn) prepare(now time.Time) (more bool) {
 	w := c.w
 	c.mu.Lock()
-	w.ctrl, c.ctrl = c.ctrl, w.ctrl[:0]
+	// The connection gets the writer's previous buffer for what comes
+	// next, unless a burst grew it: an idle connection keeps at most
+	// keptCtrl bytes of room, not a burst's acknowledgements.
+	next := w.ctrl[:0]
+	if cap(next) > keptCtrl {
+		next = nil
+	}
+	w.ctrl, c.ctrl = c.ctrl, next
 	c.mu.Unlock()
 	w.batch, more = c.sess.Take(w.batch[:0], batchSize, int(c.recvMax), now)
 	w.hdr = w.hdr[:0]
