@@ -827,7 +827,7 @@ func (n *Node) onClaim(m *nats.Msg) {
 	}
 	var adopting *adoption
 	if n.store != nil && !keep {
-		adopting = n.noteClaim(c.ID, c.Node) // take.go
+		adopting = n.noteClaim(c.ID, c.Node, c.Clean) // take.go
 	}
 	n.mu.Unlock()
 	reply := func() {

@@ -26,8 +26,8 @@ import (
 // A claim for a client id that this node answered while it adopts the
 // same session waits for that adoption, so the eviction it makes finds
 // the adopted copy; an adoption skips a session whose client id another
-// node claimed a moment before (recentClaim), since that node is reading
-// it for its client already.
+// node claimed with clean start a moment before (recentClaim), since that
+// node ends the stored session without reading it.
 
 // recentClaim is how long after answering another node's claim this node
 // does not adopt that session: longer than a claiming node takes from
@@ -112,17 +112,22 @@ type adoption struct{ done chan struct{} }
 
 // claimSeen is another node's claim of a client id.
 type claimSeen struct {
-	node string
-	at   time.Time
+	node  string
+	at    time.Time
+	clean bool
 }
 
 // beginAdopt marks clientID, a session of the lost node, as being adopted
-// by this node, unless a node other than the lost one claimed it within
-// recentClaim (its client is reconnecting there).
+// by this node, unless a node other than the lost one claimed it with
+// clean start within recentClaim: its client ends the stored session
+// there, without reading it, so a copy adopted here would outlive it. (A
+// claim without clean start does not stop the adoption: that node reads
+// and takes the session, after or instead of this one, and should its
+// CONNECT fail, the session must still be held somewhere.)
 func (n *Node) beginAdopt(clientID, lost string) (end func(), ok bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if c, ok := n.claimedAt[clientID]; ok && c.node != lost && time.Since(c.at) < recentClaim {
+	if c, ok := n.claimedAt[clientID]; ok && c.clean && c.node != lost && time.Since(c.at) < recentClaim {
 		return nil, false
 	}
 	if n.adopting == nil {
@@ -141,7 +146,7 @@ func (n *Node) beginAdopt(clientID, lost string) (end func(), ok bool) {
 // noteClaim remembers another node's claim of clientID (under Node.mu)
 // and returns the adoption of it in progress here, if any, for the
 // eviction to wait for.
-func (n *Node) noteClaim(clientID, node string) *adoption {
+func (n *Node) noteClaim(clientID, node string, clean bool) *adoption {
 	if n.claimedAt == nil {
 		n.claimedAt = make(map[string]claimSeen)
 	}
@@ -154,7 +159,7 @@ func (n *Node) noteClaim(clientID, node string) *adoption {
 		}
 	}
 	if len(n.claimedAt) < 4*maxCounting {
-		n.claimedAt[clientID] = claimSeen{node, now}
+		n.claimedAt[clientID] = claimSeen{node, now, clean}
 	}
 	return n.adopting[clientID]
 }
