@@ -65,8 +65,12 @@ func (s *Server) adoptStored(clientID string, cleanStart bool) error {
 	}
 	if taker, ok := s.shared.(sessionTaker); ok {
 		// Exclusive: fails when another node took it since the read.
-		if err := taker.TakeSession(clientID); err != nil {
+		held, err := taker.TakeSession(clientID)
+		if err != nil {
 			return fmt.Errorf("the cluster could not hand over the stored session: %w", err)
+		}
+		if !held {
+			return nil // ended meanwhile (a clean start elsewhere): a new session
 		}
 	}
 	var fix storage.Batch
@@ -91,9 +95,9 @@ func (s *Server) adoptStored(clientID string, cleanStart bool) error {
 // exclusively (the cluster's replicated store, broker/cluster take.go):
 // TakeSession, after the node read the session (Shared.Session), makes
 // it the session's holder, failing when another node took it since, so
-// two nodes never both hold one.
+// two nodes never both hold one; false when the session was ended since.
 type sessionTaker interface {
-	TakeSession(clientID string) error
+	TakeSession(clientID string) (bool, error)
 }
 
 // sessionEnder is a shared store that ends a session another node may

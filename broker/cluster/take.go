@@ -42,8 +42,8 @@ var errMoved = errors.New("another node of the cluster took this session at the 
 // the record is still the one this node read last (Session, or the
 // adoption's read), else errMoved. When that read's sequence is no longer
 // known (a sweep forgot it), the record must still name from ("": fail).
-// It reports false (and no error) when there is no record and none was
-// read. Every later write of the session is this node's.
+// It reports false (and no error) when there is no record (any more).
+// Every later write of the session is this node's.
 func (s *Store) takeSession(clientID, from string) (bool, error) {
 	subj := sessionPrefix(clientID) + "s"
 	s.cacheMu.Lock()
@@ -67,9 +67,12 @@ func (s *Store) takeSession(clientID, from string) (bool, error) {
 		}
 	}
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		if read {
-			return false, errMoved // ended by another node since our read
-		}
+		// None, or ended since our read (a clean start elsewhere; the
+		// read may also have come from a replica that had not applied
+		// the purge yet): there is nothing to take.
+		s.cacheMu.Lock()
+		delete(s.queues, clientID)
+		s.cacheMu.Unlock()
 		return false, nil
 	}
 	if err != nil {
@@ -100,10 +103,10 @@ func (s *Store) takeSession(clientID, from string) (bool, error) {
 
 // TakeSession implements the broker's session taker (cluster_store.go):
 // see takeSession. It fails when another node took the session since this
-// node's last read of it, and when the store does not answer.
-func (s *Store) TakeSession(clientID string) error {
-	_, err := s.takeSession(clientID, "")
-	return err
+// node's last read of it, and when the store does not answer; it reports
+// false when the session was ended since.
+func (s *Store) TakeSession(clientID string) (bool, error) {
+	return s.takeSession(clientID, "")
 }
 
 // adoption is this node's adoption of one session (under Node.mu): a
