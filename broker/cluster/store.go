@@ -376,14 +376,20 @@ func (s *Store) Apply(b *storage.Batch) *storage.Commit {
 			add(tombstone("v."+token(o.ClientID)+"."+token(o.Key)), kindTomb)
 		}
 	})
+	s.submit(j)
+	return c
+}
+
+// submit hands j to the writer, or resolves it with ErrClosed once the
+// store is closed.
+func (s *Store) submit(j *job) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		resolve(storage.ErrClosed)
-		return c
+		j.resolve(storage.ErrClosed)
+		return
 	}
 	s.in <- j
-	return c
 }
 
 // EndSession implements the broker's sessionEnder (cluster_store.go): it
@@ -395,18 +401,9 @@ func (s *Store) Apply(b *storage.Batch) *storage.Commit {
 // stopping this node's writes until every group in flight is answered
 // and the purge is done. The caller holds no lock of the broker's.
 func (s *Store) EndSession(clientID string) *storage.Commit {
-	var b storage.Batch
-	b.DeleteSession(clientID)
 	c, resolve := storage.NewCommit()
-	j := &job{resolve: resolve, purges: []int{0}, purgeOf: []string{sessionPrefix(clientID) + ">"},
-		skipBelow: []uint64{s.nothingStored(sessionPrefix(clientID))}}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		resolve(storage.ErrClosed)
-		return c
-	}
-	s.in <- j
+	s.submit(&job{resolve: resolve, purges: []int{0}, purgeOf: []string{sessionPrefix(clientID) + ">"},
+		skipBelow: []uint64{s.nothingStored(sessionPrefix(clientID))}})
 	return c
 }
 

@@ -167,6 +167,23 @@ func (f *freshSet) dropClient(clientID string) {
 
 // reset empties the set, keeping its memory unless a burst made it large.
 // Runs keep their buffers for the next group's sessions.
+// apply applies p's effect on the index, p being the entry at index at
+// of its group or overlay. It returns the index of the fresh put that a
+// delete cancels (the delete is then not kept either), else -1.
+func (f *freshSet) apply(p *prim, at int) (cancelled int) {
+	switch p.fresh {
+	case freshPut:
+		f.put(p.clientID, p.seq, at)
+	case freshModify:
+		f.take(p.clientID, p.seq)
+	case freshDelete:
+		return f.take(p.clientID, p.seq)
+	case freshDrop:
+		f.dropClient(p.clientID) // the session's seqs start again
+	}
+	return -1
+}
+
 func (f *freshSet) reset() {
 	if len(f.slots) > keepPrims {
 		f.slots, f.runs = nil, nil

@@ -83,8 +83,9 @@ const (
 	keepPrims      = 1 << 16
 )
 
-// reset readies a written group for reuse.
-func (g *group) reset() {
+// emptyBuffers empties the arena and the prims, keeping their room
+// unless a large group grew them.
+func (g *group) emptyBuffers() {
 	if cap(g.arena) > keepArenaBytes {
 		g.arena = nil
 	} else {
@@ -96,6 +97,11 @@ func (g *group) reset() {
 		clear(g.prims) // client ids, the sweep's closures
 		g.prims = g.prims[:0]
 	}
+}
+
+// reset readies a written group for reuse.
+func (g *group) reset() {
+	g.emptyBuffers()
 	g.conds = false
 	g.fresh.reset()
 	clear(g.after)
@@ -164,18 +170,9 @@ func (g *group) merge(st *group) {
 // delete of a fresh put of this group marks that put dead and is not
 // added. p keeps its client id: the overlay indexes it again.
 func (g *group) addFresh(p prim) {
-	switch p.fresh {
-	case freshPut:
-		g.fresh.put(p.clientID, p.seq, len(g.prims))
-	case freshModify:
-		g.fresh.take(p.clientID, p.seq)
-	case freshDelete:
-		if i := g.fresh.take(p.clientID, p.seq); i >= 0 {
-			g.prims[i].dead = true
-			return
-		}
-	case freshDrop:
-		g.fresh.dropClient(p.clientID) // the session's seqs start again
+	if i := g.fresh.apply(&p, len(g.prims)); i >= 0 {
+		g.prims[i].dead = true
+		return
 	}
 	g.add(p)
 }
@@ -185,17 +182,7 @@ var stagePool = sync.Pool{New: func() any { return new(group) }}
 
 // releaseStage empties a staging group and returns it to stagePool.
 func releaseStage(st *group) {
-	if cap(st.arena) > keepArenaBytes {
-		st.arena = nil
-	} else {
-		st.arena = st.arena[:0]
-	}
-	if cap(st.prims) > keepPrims {
-		st.prims = nil
-	} else {
-		clear(st.prims) // client ids, closures
-		st.prims = st.prims[:0]
-	}
+	st.emptyBuffers()
 	stagePool.Put(st)
 }
 

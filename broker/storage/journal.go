@@ -116,21 +116,12 @@ const (
 )
 
 // add appends op, of prim p, applying p's effect on the fresh-put index
-// (as group.addFresh does within a group).
+// (freshSet.apply, as group.addFresh does within a group).
 func (ov *overlay) add(op jop, p *prim) {
 	ov.touched = true
-	switch p.fresh {
-	case freshPut:
-		ov.fresh.put(p.clientID, p.seq, len(ov.ops))
-	case freshModify:
-		ov.fresh.take(p.clientID, p.seq)
-	case freshDelete:
-		if i := ov.fresh.take(p.clientID, p.seq); i >= 0 {
-			ov.ops[i].flags |= jopDead
-			return
-		}
-	case freshDrop:
-		ov.fresh.dropClient(p.clientID)
+	if i := ov.fresh.apply(p, len(ov.ops)); i >= 0 {
+		ov.ops[i].flags |= jopDead
+		return
 	}
 	ov.ops = append(ov.ops, op)
 }
