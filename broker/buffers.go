@@ -133,11 +133,19 @@ func (in *input) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// hold counts n more unauthenticated bytes; false past the budget.
+// hold counts n more unauthenticated bytes; false past the budget. A
+// refused connection gives back everything it held at once, not when its
+// close runs (on another goroutine, later): connections read meanwhile are
+// judged by the bytes of connections that stay.
 func (in *input) hold(n int) bool {
-	in.held += int32(n) // at most a CONNECT and a buffer: bounded by MaxConnectSize
 	b := &in.conn().s.connecting
-	return b.held.Add(int64(n)) <= b.max
+	if b.held.Add(int64(n)) <= b.max {
+		in.held += int32(n) // at most a CONNECT and a buffer: bounded by MaxConnectSize
+		return true
+	}
+	b.held.Add(-int64(n) - int64(in.held))
+	in.held = heldConnected
+	return false
 }
 
 // connected ends the CONNECT phase: its bytes no longer count against the

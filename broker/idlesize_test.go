@@ -33,3 +33,35 @@ func TestInputFindsItsConn(t *testing.T) {
 		t.Fatal("input.conn is not the conn it is embedded in")
 	}
 }
+
+// TestConnectBudgetRefusalGivesBackAtOnce: a connection refused for the
+// budget of unauthenticated bytes stops counting against it when refused,
+// not when its close runs later: a connection read meanwhile that fits
+// beside the ones that stay is not refused too (TestConnectLimits closed
+// 4 of 10 under CI load, one more than the budget needs).
+func TestConnectBudgetRefusalGivesBackAtOnce(t *testing.T) {
+	s := &Server{}
+	s.connecting.max = 10_000
+	a, b, c := &conn{s: s}, &conn{s: s}, &conn{s: s}
+	if !a.in.hold(6_000) {
+		t.Fatal("a: 6,000 of 10,000 refused")
+	}
+	if !b.in.hold(3_000) {
+		t.Fatal("b: 9,000 of 10,000 refused")
+	}
+	if b.in.hold(2_000) {
+		t.Fatal("b: 11,000 of 10,000 accepted")
+	}
+	if got := s.connecting.held.Load(); got != 6_000 {
+		t.Fatalf("after b's refusal the budget holds %d bytes, want a's 6,000", got)
+	}
+	if !c.in.hold(4_000) {
+		t.Fatal("c: 10,000 of 10,000 refused: b's bytes still counted")
+	}
+	b.in.connected() // b's close: nothing more to give back
+	a.in.connected()
+	c.in.connected()
+	if got := s.connecting.held.Load(); got != 0 {
+		t.Fatalf("budget holds %d bytes after every connection ended, want 0", got)
+	}
+}
