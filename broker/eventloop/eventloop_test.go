@@ -142,6 +142,42 @@ func TestPoolKeepsFewIdle(t *testing.T) {
 	}
 }
 
+type blockTask struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b blockTask) Run() {
+	b.started <- struct{}{}
+	<-b.release
+}
+
+// TestPoolCountsHandOverAtOnce: a worker handed a task stops counting as
+// idle when Go returns, not when it runs, so a worker finishing in
+// between does not count it and end.
+func TestPoolCountsHandOverAtOnce(t *testing.T) {
+	p := NewPool(1)
+	defer p.Close()
+	var n atomic.Int32
+	done := make(chan struct{}, 1)
+	p.Go(countTask{&n, done})
+	recv(t, done, "task")
+	deadline := time.Now().Add(wait)
+	for p.idle.Load() != 1 && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	if got := p.idle.Load(); got != 1 {
+		t.Fatalf("%d idle workers after a task, want 1", got)
+	}
+	b := blockTask{make(chan struct{}, 1), make(chan struct{})}
+	defer close(b.release)
+	p.Go(b) // to the idle worker
+	if got := p.idle.Load(); got != 0 {
+		t.Fatalf("%d idle workers right after the hand-over, want 0", got)
+	}
+	recv(t, b.started, "the handed-over task")
+}
+
 type dueFunc func(now int64) int64
 
 func (f dueFunc) Due(now int64) int64 { return f(now) }

@@ -36,6 +36,11 @@ func NewPool(maxIdle int) *Pool {
 func (p *Pool) Go(t Task) {
 	select {
 	case p.tasks <- t:
+		// The worker is no longer idle from this moment, not from when
+		// it next runs (with one processor, after the caller yields): a
+		// worker finishing meanwhile must not count it and end, leaving
+		// the next task a fresh goroutine and stack.
+		p.idle.Add(-1)
 	case <-p.quit:
 		go t.Run() // closed: no worker waits, and wg is done
 	default:
@@ -53,8 +58,7 @@ func (p *Pool) work(t Task) {
 			return
 		}
 		select {
-		case t = <-p.tasks:
-			p.idle.Add(-1)
+		case t = <-p.tasks: // Go counted it busy
 		case <-p.quit:
 			p.idle.Add(-1)
 			return
