@@ -205,7 +205,7 @@ type router struct {
 	// (transport.go).
 	deferWakes bool
 	wakes      wakeSet
-	sink       *wakeSet
+	sink       *batchWrites
 }
 
 // view returns the $filter view of the message being routed, built once
