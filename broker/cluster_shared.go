@@ -85,7 +85,9 @@ func (s *Server) DeliverShared(m *message.Message, clientID, filter string, acco
 // commits that stored m for the member's persistent session (a copy; none
 // without a store, or when m went on to another node), for the publishing
 // node's acknowledgement: held for an offline member, m is then
-// replicated before the publisher's PUBACK.
+// replicated before the publisher's PUBACK. When m goes on, the
+// [RemoteMember]'s Forward (final) is what must confirm that the next
+// node stored it (broker/cluster asks that node and waits for its answer).
 func (s *Server) DeliverSharedStored(m *message.Message, clientID, filter string, account uint64, final bool) (bool, []*storage.Commit) {
 	var sub *topics.Subscription
 	s.mu.Lock()

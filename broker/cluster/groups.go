@@ -3,12 +3,14 @@ package cluster
 import (
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/mqttboard/mqttboard/broker/topics"
 	"github.com/nats-io/nats.go"
 )
@@ -76,6 +78,11 @@ type groupState struct {
 	sent  map[string]sentTo
 
 	ver uint64 // this node's table version; the group loop's own (read under mu)
+
+	// For tests (heldshare_test.go): hold answers the peers' tables
+	// without applying them, so this node goes on picking members where
+	// they were, as a node does for the moments a change travels.
+	hold atomic.Bool
 }
 
 // peerMembers is what this node holds of one peer's table.
@@ -299,7 +306,7 @@ func (n *Node) onMembers(m *nats.Msg) {
 	g.pmu.Lock()
 	pm := g.peers[t.Node]
 	stale := pm != nil && (t.Inc < pm.inc || t.Inc == pm.inc && t.Ver <= pm.ver)
-	if !stale {
+	if !stale && !g.hold.Load() {
 		n.applyMembers(t.Node, &t)
 	}
 	if s, ok := g.sent[t.Node]; ok && s.inc != t.Inc {
@@ -382,7 +389,12 @@ type fwdHead struct {
 	countNode string
 }
 
-// forward sends m to node for client's shared filter.
+// forward sends m to node for client's shared filter. A counted message
+// (its publisher's acknowledgement waits for the nodes that store it,
+// stored.go) carries its count id. When this node passes on a message
+// another node forwarded to it (final: the second hop, onForward), it
+// also asks node to confirm that it stored it, and onForward adds the
+// commit that resolves with that answer to this node's own answer.
 func (n *Node) forward(node, client, filter string, account uint64, final bool, m *message.Message) {
 	h := fwdHead{final: final, client: client, filter: filter, account: account}
 	if n.store != nil {
@@ -400,30 +412,100 @@ func (n *Node) forward(node, client, filter string, account uint64, final bool, 
 		bp = new([]byte)
 	}
 	b := appendForward((*bp)[:0], h, m)
-	if err := n.send("g."+node, b, false); err != nil { // never waits (flow.go)
+	err := n.send("g."+node, b, false) // never waits (flow.go)
+	if err != nil {
 		n.log.Warn("cluster: forward to a shared-group member's node failed", "node", node, "client", client, "err", err)
 	}
 	if cap(b) <= 64<<10 {
 		*bp = b
 		n.bufPool.Put(bp)
 	}
+	if final && h.countID != 0 {
+		c := n.askStored(node, h.countID, err)
+		n.mu.Lock()
+		n.relayed[h.countID] = c
+		n.mu.Unlock()
+	}
+}
+
+// askStored asks node whether it stored the message with count id id
+// that this node sent it just before on the same connection (the count
+// request of [Node.Stored], to node alone: "k.<node>"), and returns a
+// commit that resolves with the answer. It fails when node could not
+// store it, does not answer within commitTimeout (it is being lost), or
+// the message was not sent (sent).
+func (n *Node) askStored(node string, id uint64, sent error) *storage.Commit {
+	c, resolve := storage.NewCommit()
+	if sent != nil {
+		resolve(fmt.Errorf("%w: not passed on to the member's node (%v)", storage.ErrWrite, sent))
+		return c
+	}
+	ch := make(chan int, 1)
+	n.mu.Lock()
+	n.countWait[id] = ch
+	n.mu.Unlock()
+	req := binary.AppendUvarint(nil, id)
+	if err := n.send("k."+node, append(req, n.cfg.NodeName...), false); err != nil {
+		n.forgetCount(id)
+		resolve(fmt.Errorf("%w: the member's node was not asked (%v)", storage.ErrWrite, err))
+		return c
+	}
+	n.wg.Go(func() {
+		defer n.forgetCount(id)
+		t := time.NewTimer(commitTimeout)
+		defer t.Stop()
+		var err error
+		select {
+		case a := <-ch:
+			if a == failedAnswer {
+				err = fmt.Errorf("%w: the member's node could not store it", storage.ErrWrite)
+			}
+		case <-t.C:
+			err = fmt.Errorf("%w: the member's node did not confirm it stored it within %v", storage.ErrWrite, commitTimeout)
+		case <-n.closed:
+			err = storage.ErrClosed
+		}
+		resolve(err)
+	})
+	return c
 }
 
 // onForward delivers a message another node picked one of this node's
 // members for (inbox goroutine). What storing it for the member's
 // persistent session committed is added to the publishing node's count,
-// whose request comes after it on the same route.
+// whose request comes after it on the same route. When the member has
+// gone (it left or moved while the message travelled) and the message
+// goes on to the member's new node ([broker.Server.DeliverShared]: at most
+// once more), this node's answer also waits for that node's: the
+// publisher's acknowledgement covers every hop.
 func (n *Node) onForward(data []byte) {
 	h, m, err := decodeForward(data)
 	if err != nil {
 		n.log.Warn("cluster: dropped a malformed forwarded message", "err", err)
 		return
 	}
+	if f := n.forwardHook.Load(); f != nil {
+		(*f)()
+	}
+	counted := h.countID != 0 && nodeName.MatchString(h.countNode)
+	var relay uint64
+	if counted && !h.final {
+		relay = n.countID(m) // forward finds it if m goes on
+	}
 	ok, commits := n.srv.DeliverSharedStored(m, h.client, h.filter, h.account, h.final)
 	if !ok {
 		n.log.Debug("cluster: a forwarded message found no member of its group", "client", h.client, "filter", h.filter)
 	}
-	if h.countID != 0 && nodeName.MatchString(h.countNode) {
+	if relay != 0 {
+		n.mu.Lock()
+		delete(n.counting, m)
+		if c := n.relayed[relay]; c != nil {
+			commits = append(commits, c)
+			delete(n.relayed, relay)
+		}
+		n.mu.Unlock()
+	}
+	if counted {
 		n.rememberMore(h.countNode, h.countID, commits) // count.go
 	}
 }

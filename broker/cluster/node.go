@@ -26,6 +26,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/broker/message"
+	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/mqttboard/mqttboard/broker/topics"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
@@ -128,6 +129,7 @@ type Node struct {
 	counting  map[*message.Message]uint64
 	countWait map[uint64]chan int
 	counted   map[countKey]routed
+	relayed   map[uint64]*storage.Commit // a passed-on forward's confirmation, by its count id (groups.go)
 	waiting   map[uint64]chan struct{}
 	claimSeq  uint64
 
@@ -145,6 +147,7 @@ type Node struct {
 	// smallest would.
 	adoptAlways atomic.Bool
 	adoptRead   atomic.Pointer[func()] // runs after the adoption read the lost node's sessions
+	forwardHook atomic.Pointer[func()] // runs before a forwarded message is delivered (heldshare_test.go)
 
 	dropped  atomic.Int64  // messages NATS could not hand to the inbox
 	flow     flow          // flow control to the other nodes' inboxes (flow.go)
@@ -283,6 +286,7 @@ func Open(cfg Config) (*Node, error) {
 		counting:  make(map[*message.Message]uint64),
 		countWait: make(map[uint64]chan int),
 		counted:   make(map[countKey]routed),
+		relayed:   make(map[uint64]*storage.Commit),
 		waiting:   make(map[uint64]chan struct{}),
 		subs:      make(map[string]*nats.Subscription),
 
@@ -386,7 +390,7 @@ func splitAddr(a string) (string, int, error) {
 func (n *Node) subscribeControl() error {
 	// Every node's retained messages and wildcard deletions reach every
 	// node, through the same inbox as messages so their order holds.
-	for _, subj := range []string{"r.>", "d", "k"} {
+	for _, subj := range []string{"r.>", "d", "k", "k." + n.cfg.NodeName} {
 		if _, err := n.nc.ChanQueueSubscribe(subj, n.queue, n.inbox); err != nil {
 			return err
 		}
@@ -528,7 +532,7 @@ func (n *Node) handle(nm *nats.Msg) {
 		n.onMarker(nm.Data) // flow.go
 		return
 	}
-	if nm.Subject == "k" {
+	if nm.Subject == "k" || strings.HasPrefix(nm.Subject, "k.") { // count.go; k.<this node>: groups.go
 		n.answerCount(nm.Data)
 		return
 	}
