@@ -209,24 +209,25 @@ func (s *Server) AdoptSession(ss storage.Session) error {
 }
 
 // refuser is a [Bridge] that refuses QoS 1/2 PUBLISHes for a while: the
-// cluster's node in a minority, or while a lost node's sessions are
-// taken over (broker/cluster failover.go).
-type refuser interface{ Refusing() bool }
+// cluster's node in a minority (every topic), or while a lost node's
+// sessions are taken over (the topics they could receive; broker/cluster
+// failover.go).
+type refuser interface{ Refusing(topic string) bool }
 
 // errRefused fails the acknowledgement of a PUBLISH a failing-over or
 // minority cluster node did not take.
 var errRefused = fmt.Errorf("%w: this node of the cluster takes no QoS 1/2 message now (it reaches no majority of the nodes, or a lost node's sessions are being taken over): send it again", storage.ErrWrite)
 
-// refused returns, for a QoS 1/2 PUBLISH that such a node does not take,
-// a failed commit for its acknowledgement (0x97; MQTT 3.1.1: the
-// connection closes), before the message is routed anywhere; nil
+// refused returns, for a QoS 1/2 PUBLISH on topic that such a node does
+// not take, a failed commit for its acknowledgement (0x97; MQTT 3.1.1:
+// the connection closes), before the message is routed anywhere; nil
 // otherwise, and at once without a shared store.
-func (s *Server) refused(qos packet.QoS) *storage.Commit {
+func (s *Server) refused(qos packet.QoS, topic string) *storage.Commit {
 	if s.shared == nil || qos == 0 {
 		return nil
 	}
 	r, ok := s.bridge.(refuser)
-	if !ok || !r.Refusing() {
+	if !ok || !r.Refusing(topic) {
 		return nil
 	}
 	c, resolve := storage.NewCommit()

@@ -109,7 +109,7 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	var routed *message.Message
 	var refused *storage.Commit
 	if code == packet.Success && c.s.shared != nil {
-		refused = c.s.refused(p.QoS) // cluster_store.go
+		refused = c.s.refused(p.QoS, topic) // cluster_store.go
 	}
 	switch {
 	case refused != nil:

@@ -2,8 +2,11 @@ package cluster
 
 import (
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats-server/v2/server/gsl"
 	"github.com/nats-io/nats.go"
 )
 
@@ -17,8 +20,18 @@ import (
 //     clients reconnect anywhere and take them from there), then tells the
 //     others ("c.adopted");
 //   - from the moment a node sees the loss until the adoption is done, its
-//     QoS 1/2 PUBLISHes are answered 0x97 (Stored): the message might have
-//     been for one of those sessions, and the publisher sends it again;
+//     QoS 1/2 PUBLISHes that could reach one of those sessions are
+//     answered 0x97 (Refusing, Stored), and the publisher sends them
+//     again. Which could: a topic that matches a subject of the lost
+//     node's NATS interest or the topic filter of one of its $share
+//     members, as this node last knew them. The interest is taken from
+//     the route when the lost node pinged this node after an interest
+//     change (its SUBACK waits for that ping's answer, so every
+//     subscription it acknowledged is in it, onPing), the members from
+//     its last member table (groups.go). Interest is a superset of the
+//     node's sessions (its clean sessions too), so this refuses more than
+//     needed, never less. Without a snapshot (a peer that never pinged
+//     since it joined) every QoS 1/2 PUBLISH is refused, as before;
 //   - a node that reaches no majority of the store's replicas (itself
 //     included) answers every QoS 1/2 PUBLISH 0x97 until it does again: a
 //     partitioned minority stops acknowledging instead of diverging. QoS 0
@@ -42,11 +55,21 @@ const (
 
 // failover is a node's view of lost peers (guarded by Node.mu).
 type failover struct {
-	known map[string]bool      // peers that answered: members
-	lost  map[string]time.Time // members gone whose sessions are not adopted yet
+	known map[string]bool     // peers that answered: members
+	lost  map[string]lostNode // members gone whose sessions are not adopted yet
 	// minority: this node and the peers it reaches are no majority of the
 	// replicated store's nodes; it acknowledges no QoS 1/2 PUBLISH then.
 	minority bool
+	// interest is each peer's "m." subjects as of its last ping (onPing).
+	interest map[string][]string
+}
+
+// lostNode is a member gone whose sessions are not adopted yet.
+type lostNode struct {
+	since time.Time
+	// topics holds the subjects its sessions could receive (its interest
+	// and its $share members' filters); nil: unknown, anything could.
+	topics *gsl.SimpleSublist
 }
 
 // watchPeers runs with the replicated store: it notices lost members.
@@ -74,7 +97,7 @@ func (n *Node) noteMembers(peers []string) {
 	}
 	if n.fo.known == nil {
 		n.fo.known = make(map[string]bool)
-		n.fo.lost = make(map[string]time.Time)
+		n.fo.lost = make(map[string]lostNode)
 	}
 	for p := range n.ready {
 		if !n.fo.known[p] {
@@ -94,7 +117,7 @@ func (n *Node) noteMembers(peers []string) {
 			continue
 		}
 		delete(n.fo.known, p)
-		n.fo.lost[p] = time.Now()
+		n.fo.lost[p] = lostNode{since: time.Now(), topics: n.lostTopics(p)}
 		n.log.Warn("cluster: a node was lost; its persistent sessions are taken over from the replicated store", "node", p)
 		n.wg.Go(func() { n.adopt(p) })
 	}
@@ -102,24 +125,105 @@ func (n *Node) noteMembers(peers []string) {
 
 // Refusing implements the broker's refusal of QoS 1/2 PUBLISHes before
 // they are routed (cluster_store.go): see failingOver.
-func (n *Node) Refusing() bool { return n.store != nil && n.failingOver() }
+func (n *Node) Refusing(topic string) bool { return n.store != nil && n.failingOver(topic) }
 
 // failingOver reports whether this node is in a minority, or a lost
-// member's sessions are still being adopted: the QoS 1/2 publishes of
-// that time are refused (Stored).
-func (n *Node) failingOver() bool {
+// member's sessions, one of which topic could reach, are still being
+// adopted: the QoS 1/2 publishes of that time are refused (Stored).
+func (n *Node) failingOver(topic string) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.fo.minority {
 		return true
 	}
-	for p, since := range n.fo.lost {
-		if time.Since(since) > adoptTimeout {
+	var subj string
+	for p, l := range n.fo.lost {
+		if time.Since(l.since) > adoptTimeout {
 			n.log.Warn("cluster: no node confirmed it took over a lost node's sessions", "node", p, "timeout", adoptTimeout)
 			delete(n.fo.lost, p)
+			continue
+		}
+		if l.topics == nil {
+			return true
+		}
+		if subj == "" {
+			subj = subject("m.", topic)
+		}
+		if l.topics.HasInterest(subj) {
+			return true
 		}
 	}
-	return len(n.fo.lost) > 0
+	return false
+}
+
+// takingOver reports whether this node is in a minority or a lost
+// member's sessions are still being adopted, whatever the topic.
+func (n *Node) takingOver() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.fo.minority || len(n.fo.lost) > 0
+}
+
+// onPing answers a peer's ping. A ping that names its sender ("i" and
+// the name) follows an interest change of that node's on the same
+// route: the route's subscriptions then hold every subject it
+// acknowledged so far, and a copy of them is what this node refuses
+// for while that node's sessions are taken over (failingOver).
+func (n *Node) onPing(m *nats.Msg) {
+	if from, ok := strings.CutPrefix(string(m.Data), "i"); ok && n.store != nil && nodeName.MatchString(from) {
+		n.noteInterest(from)
+	}
+	m.Respond(nil)
+}
+
+// noteInterest keeps peer's "m." subjects, as its route has them.
+func (n *Node) noteInterest(peer string) {
+	rz, err := n.ns.Routez(&server.RoutezOptions{Subscriptions: true})
+	if err != nil {
+		return
+	}
+	var subs []string
+	found := false
+	for _, r := range rz.Routes {
+		if r.RemoteName != peer {
+			continue
+		}
+		found = true
+		for _, s := range r.Subs {
+			if strings.HasPrefix(s, "m.") {
+				subs = append(subs, s)
+			}
+		}
+	}
+	if !found {
+		return
+	}
+	n.mu.Lock()
+	if n.fo.interest == nil {
+		n.fo.interest = make(map[string][]string)
+	}
+	n.fo.interest[peer] = subs
+	n.mu.Unlock()
+}
+
+// lostTopics returns what lost's sessions could receive, as this node
+// last knew it (under n.mu): nil when it never learnt lost's interest.
+func (n *Node) lostTopics(lost string) *gsl.SimpleSublist {
+	subs, ok := n.fo.interest[lost]
+	delete(n.fo.interest, lost) // a node that comes back pings again
+	if !ok {
+		return nil
+	}
+	sl := gsl.NewSimpleSublist()
+	for _, s := range subs {
+		sl.Insert(s, struct{}{})
+	}
+	for _, f := range n.grp.memberFilters(lost) {
+		for _, s := range filterSubjects("m.", f) {
+			sl.Insert(s, struct{}{})
+		}
+	}
+	return sl
 }
 
 // adopt takes over lost's sessions if this node is the surviving member

@@ -79,6 +79,12 @@ type groupState struct {
 
 	ver uint64 // this node's table version; the group loop's own (read under mu)
 
+	// filters is each peer's members' topic filters as of its last table,
+	// kept when the peer is gone, for the failover (failover.go). Its own
+	// lock, taken under no other lock's order: a leaf.
+	fmu     sync.Mutex
+	filters map[string][]string
+
 	// For tests (heldshare_test.go): hold answers the peers' tables
 	// without applying them, so this node goes on picking members where
 	// they were, as a node does for the moments a change travels.
@@ -126,6 +132,15 @@ func (g *groupState) init() {
 	g.wake = make(chan struct{}, 1)
 	g.peers = make(map[string]*peerMembers)
 	g.sent = make(map[string]sentTo)
+	g.filters = make(map[string][]string)
+}
+
+// memberFilters returns the topic filters of peer's $share members as of
+// its last table (kept after it is gone).
+func (g *groupState) memberFilters(peer string) []string {
+	g.fmu.Lock()
+	defer g.fmu.Unlock()
+	return g.filters[peer]
 }
 
 func (g *groupState) kick() {
@@ -330,9 +345,16 @@ func (n *Node) applyMembers(peer string, t *memberTable) {
 	want := map[memberKey]memberEntry{}
 	if t != nil {
 		pm.inc, pm.ver = t.Inc, t.Ver
+		var fs []string
 		for _, e := range t.Members {
 			want[memberKey{e.Client, e.Filter}] = e
+			if _, topic := topics.ParseShared(e.Filter); topic != "" && !slices.Contains(fs, topic) {
+				fs = append(fs, topic)
+			}
 		}
+		g.fmu.Lock()
+		g.filters[peer] = fs
+		g.fmu.Unlock()
 	}
 	for k, sub := range pm.subs {
 		if e, ok := want[k]; !ok || e.Account != sub.Account {

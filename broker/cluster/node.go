@@ -395,7 +395,7 @@ func (n *Node) subscribeControl() error {
 			return err
 		}
 	}
-	if _, err := n.nc.Subscribe("c.ping."+n.cfg.NodeName, func(m *nats.Msg) { m.Respond(nil) }); err != nil {
+	if _, err := n.nc.Subscribe("c.ping."+n.cfg.NodeName, n.onPing); err != nil { // failover.go
 		return err
 	}
 	if _, err := n.nc.Subscribe("c.name."+n.cfg.NodeName, n.onName); err != nil { // dupname.go
@@ -721,7 +721,7 @@ func (n *Node) readyPeers() []string {
 	for _, p := range unknown {
 		// Without the peer's interest known yet, NATS answers "no
 		// responders" at once: this costs a round trip only once per peer.
-		if _, err := n.nc.Request("c.ping."+p, nil, 200*time.Millisecond); err == nil {
+		if _, err := n.nc.Request("c.ping."+p, n.pingData(), 200*time.Millisecond); err == nil {
 			n.mu.Lock()
 			n.ready[p] = true
 			n.mu.Unlock()
@@ -735,12 +735,17 @@ func (n *Node) readyPeers() []string {
 	return peers
 }
 
+// pingData is what an interest barrier's ping carries: "i" and this
+// node's name, so the peer keeps a copy of this node's interest for when
+// it is lost (failover.go).
+func (n *Node) pingData() []byte { return []byte("i" + n.cfg.NodeName) }
+
 // pingPeers returns once every peer answered a ping (or syncTimeout).
 func (n *Node) pingPeers() {
 	var wg sync.WaitGroup
 	for _, p := range n.readyPeers() {
 		wg.Go(func() {
-			if _, err := n.nc.Request("c.ping."+p, nil, syncTimeout); err != nil {
+			if _, err := n.nc.Request("c.ping."+p, n.pingData(), syncTimeout); err != nil {
 				n.log.Debug("cluster: ping", "peer", p, "err", err)
 			}
 		})

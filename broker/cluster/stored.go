@@ -43,7 +43,7 @@ func (n *Node) Stored(m *message.Message, local []*storage.Commit) *storage.Comm
 		return nil
 	}
 	peers := n.readyPeers()
-	if n.failingOver() {
+	if n.failingOver(m.Topic) {
 		c, resolve := storage.NewCommit()
 		resolve(fmt.Errorf("%w: a node was lost and its sessions are being taken over: send it again", storage.ErrWrite))
 		return c

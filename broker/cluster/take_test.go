@@ -43,7 +43,7 @@ func TestClusterStoreAdoptionExclusive(t *testing.T) {
 	// Both survivors end their takeover (they acknowledge QoS 1 again).
 	deadline := time.Now().Add(90 * time.Second)
 	for _, i := range []int{1, 2} {
-		for d.nodes[i].cl.failingOver() {
+		for d.nodes[i].cl.takingOver() {
 			if time.Now().After(deadline) {
 				t.Fatalf("n%d still taking over", i)
 			}
