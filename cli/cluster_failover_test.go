@@ -25,6 +25,11 @@ import (
 // number at each subscriber: every acknowledged message arrives (duplicates
 // allowed, QoS 1); the retained message set on the killed node survives;
 // the node restarts with its data and has what changed while it was away.
+// A third publisher on a survivor publishes on "kept/p2", which only a
+// persistent subscriber on the third node receives: the killed node's
+// sessions could not, so the survivors do not refuse it while they take
+// them over; the test logs its longest wait for an acknowledgement around
+// the kill (the failover as that publisher sees it).
 func TestClusterKill9(t *testing.T) {
 	subBin, err1 := exec.LookPath("mosquitto_sub")
 	pubBin, err2 := exec.LookPath("mosquitto_pub")
@@ -123,8 +128,9 @@ func TestClusterKill9(t *testing.T) {
 	mosq(pubBin, append(mosqAddr(mqtt[0]), "-q", "1", "-r", "-t", "ret/a", "-m", "A")...)
 
 	// Subscribers, persistent, QoS 1, on "load/#".
-	s0 := newSeqSub(t, ctx, mqtt[0], "s0")
-	s1 := newSeqSub(t, ctx, mqtt[1], "s1")
+	s0 := newSeqSub(t, ctx, mqtt[0], "s0", "load/#")
+	s1 := newSeqSub(t, ctx, mqtt[1], "s1", "load/#")
+	s2 := newSeqSub(t, ctx, mqtt[2], "s2", "kept/#")
 	msub := testproc.Tie(exec.CommandContext(ctx, subBin, append(mosqAddr(mqtt[2]), "-c", "-i", "msub", "-q", "1", "-t", "load/#", "-v")...))
 	mout, _ := msub.StdoutPipe()
 	if err := msub.Start(); err != nil {
@@ -224,6 +230,55 @@ func TestClusterKill9(t *testing.T) {
 		acked[topic] = got
 		mu.Unlock()
 	}
+	// p2 on b, on a topic only s2 (on c) subscribes: it publishes until
+	// p0 and p1 are done, and notes its longest wait for an
+	// acknowledgement that ended after the kill, and its refusals.
+	var p2Gap time.Duration
+	p2Refused := 0
+	var p2wg sync.WaitGroup
+	p0p1Done := make(chan struct{})
+	p2wg.Go(func() {
+		c, err := connectPub(ctx, mqtt[1], "p2")
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		t.Cleanup(func() { c.Disconnect(&paho.Disconnect{}) })
+		var got []int
+		last := time.Now()
+		for i := 0; ; {
+			select {
+			case <-p0p1Done:
+				mu.Lock()
+				acked["kept/p2"] = got
+				mu.Unlock()
+				return
+			default:
+			}
+			pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+			pa, err := c.Publish(pctx, &paho.Publish{Topic: "kept/p2", QoS: 1, Payload: []byte(fmt.Sprint(i))})
+			pcancel()
+			mu.Lock()
+			after := !killed.IsZero()
+			mu.Unlock()
+			if err == nil && pa.ReasonCode < 0x80 {
+				got = append(got, i)
+				i++
+				if after {
+					p2Gap = max(p2Gap, time.Since(last))
+				}
+				last = time.Now()
+				continue
+			}
+			if ctx.Err() != nil || c.connErr() != nil {
+				t.Errorf("p2: message %d never acknowledged: %v", i, err)
+				return
+			}
+			if after {
+				p2Refused++
+			}
+		}
+	})
 	wg.Add(2)
 	go publish("p0", []string{mqtt[0], mqtt[2]})
 	go publish("p1", []string{mqtt[1]})
@@ -239,23 +294,29 @@ func TestClusterKill9(t *testing.T) {
 	s0.resume(t, ctx, mqtt[1])
 	resumed := time.Since(killed)
 	wg.Wait()
+	close(p0p1Done)
+	p2wg.Wait()
 	if t.Failed() {
 		return
 	}
 	mosq(pubBin, append(mosqAddr(mqtt[1]), "-q", "1", "-r", "-t", "ret/b", "-m", "B")...) // while a is down
 
 	for _, sub := range []struct {
-		name string
-		seen *seen
-	}{{"s0 (on a, then b)", s0.seen}, {"s1 (on b)", s1.seen}, {"mosquitto_sub (on c)", mseen}} {
+		name   string
+		seen   *seen
+		prefix string
+	}{{"s0 (on a, then b)", s0.seen, "load/"}, {"s1 (on b)", s1.seen, "load/"}, {"mosquitto_sub (on c)", mseen, "load/"}, {"s2 (on c)", s2.seen, "kept/"}} {
 		for topic, ids := range acked {
+			if !strings.HasPrefix(topic, sub.prefix) {
+				continue
+			}
 			for _, i := range ids {
 				sub.seen.waitFor(t, topic, fmt.Sprint(i), sub.name)
 			}
 		}
 	}
-	t.Logf("acknowledged: p0 %d, p1 %d, mosquitto_pub 100; every one at each subscriber; a publisher's first acknowledgement after the kill %v after it (the survivors' publisher was refused until %v after it), the killed node's subscriber resumed on a survivor %v after it",
-		len(acked["load/p0"]), len(acked["load/p1"]), firstAfter.Round(time.Millisecond), refusedUntil.Round(time.Millisecond), resumed.Round(time.Millisecond))
+	t.Logf("acknowledged: p0 %d, p1 %d, mosquitto_pub 100, p2 %d; every one at each subscriber; a publisher's first acknowledgement after the kill %v after it (the survivors' publisher was refused until %v after it), the killed node's subscriber resumed on a survivor %v after it; p2 (a topic the killed node's sessions could not receive) waited at most %v for an acknowledgement after the kill, refused %d times",
+		len(acked["load/p0"]), len(acked["load/p1"]), len(acked["kept/p2"]), firstAfter.Round(time.Millisecond), refusedUntil.Round(time.Millisecond), resumed.Round(time.Millisecond), p2Gap.Round(time.Millisecond), p2Refused)
 
 	if out := mosq(subBin, append(mosqAddr(mqtt[2]), "-t", "ret/#", "-C", "2", "-W", "10", "-v")...); !strings.Contains(out, "ret/a A") || !strings.Contains(out, "ret/b B") {
 		t.Fatalf("retained on c after the kill: %q", out)
@@ -317,20 +378,20 @@ func (s *seen) waitFor(t *testing.T, topic, payload, who string) {
 	}
 }
 
-// seqSub is a persistent paho subscriber of load/#.
+// seqSub is a persistent paho subscriber of one filter.
 type seqSub struct {
 	id   string
 	seen *seen
 	c    *paho.Client
 }
 
-func newSeqSub(t *testing.T, ctx context.Context, addr, id string) *seqSub {
+func newSeqSub(t *testing.T, ctx context.Context, addr, id, filter string) *seqSub {
 	t.Helper()
 	s := &seqSub{id: id, seen: newSeen()}
 	s.connect(t, ctx, addr, true)
 	sctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
-	if _, err := s.c.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "load/#", QoS: 1}}}); err != nil {
+	if _, err := s.c.Subscribe(sctx, &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: filter, QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	return s
