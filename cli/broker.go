@@ -334,6 +334,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		}
 		ls = append(ls, bound{"ws", l})
 	}
+	var urls []string // told to the REST API's /healthz
 	for _, b := range ls {
 		if err := s.AddListener(b.l); err != nil {
 			return fail(err)
@@ -342,7 +343,9 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 		if b.kind == "ws" || b.kind == "wss" {
 			path = o.WSPath
 		}
-		fmt.Fprintf(o.IO.Out, "listening on %s://%s%s\n", b.kind, b.l.Addr(), path)
+		u := fmt.Sprintf("%s://%s%s", b.kind, b.l.Addr(), path)
+		urls = append(urls, u)
+		fmt.Fprintf(o.IO.Out, "listening on %s\n", u)
 	}
 	if o.ClusterListen != "" {
 		node, err := o.joinCluster(s) // broker_cluster.go
@@ -362,7 +365,7 @@ func brokerRun(ctx context.Context, o *BrokerOptions) error {
 	var api *http.Server
 	if o.HTTP != "" {
 		var err error
-		if api, err = startAPI(s, o); err != nil {
+		if api, err = startAPI(s, o, urls); err != nil {
 			return fail(err)
 		}
 	}
@@ -550,8 +553,9 @@ func apiAddr(a string) string {
 	return a
 }
 
-// startAPI serves the REST API, /metrics and /healthz of s on --http.
-func startAPI(s *broker.Server, o *BrokerOptions) (*http.Server, error) {
+// startAPI serves the REST API, /metrics and /healthz of s on --http;
+// /healthz reports the MQTT listeners' URLs.
+func startAPI(s *broker.Server, o *BrokerOptions, mqttURLs []string) (*http.Server, error) {
 	addr := apiAddr(o.HTTP)
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -568,7 +572,7 @@ func startAPI(s *broker.Server, o *BrokerOptions) (*http.Server, error) {
 		scheme = "https"
 	}
 	hs := &http.Server{
-		Handler:           restapi.New(s, restapi.Options{Tokens: o.registry}),
+		Handler:           restapi.New(s, restapi.Options{Tokens: o.registry, Listeners: mqttURLs}),
 		ReadHeaderTimeout: 10 * time.Second,  // a client that never finishes its headers is dropped
 		IdleTimeout:       120 * time.Second, // idle keep-alive connections do not pile up
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -43,7 +45,7 @@ func addBoardFlags(root *cobra.Command, o *BoardOptions) {
 	root.Flags().StringVar(&o.BrokerToken, "broker-token", "", "token `KEY` for the API of --broker-http when that broker runs with --auth token (default $FLESPI_TOKEN)")
 	root.Flags().StringVar(&o.BrokerData, "broker-data", "", "keep the bundled broker's persistent sessions and retained messages in `DIR` across runs (as mqttboard broker --data; default: in memory)")
 	root.Flags().IntVar(&o.BrokerNodes, "broker-nodes", 1, "run the bundled broker as an in-process cluster of `N` nodes on loopback (1 to 9; local connections are spread over the nodes, the broker pane (B) shows each session's node)")
-	root.Flags().StringVar(&o.BrokerHTTP, "broker-http", "", "show the broker at this REST API address (`ADDR` of `mqttboard broker --http`: host:port, a port or a URL) in the broker pane (B)")
+	root.Flags().StringVar(&o.BrokerHTTP, "broker-http", "", "show the broker at this REST API address (`ADDR` of `mqttboard broker --http`: host:port, a port or a URL) in the broker pane (B), and connect to it (the MQTT listener its /healthz reports) instead of starting the bundled broker")
 }
 
 // boardRun opens the board: the one named by --board, or, with none, a new
@@ -127,6 +129,54 @@ func boardOptions(o *BoardOptions, f *profiles.File, path string) (tui.Options, 
 			return opts, usageError(fmt.Errorf("%s %w", flag, err))
 		}
 		opts.BrokerAPI = &restapi.Client{Base: base, Token: apiToken(o.BrokerToken)}
+		if opts.Board == nil {
+			opts.Connect, opts.Notice = watchedBroker(opts.BrokerAPI)
+		}
 	}
 	return opts, nil
+}
+
+// watchedBroker is the connection the board makes, instead of starting the
+// bundled broker, when it watches a broker through its API (--broker-http
+// without --board): the first plain MQTT listener its /healthz reports,
+// else its first WebSocket one, with the API's token as the MQTT user name
+// (a broker with --auth token takes it so). Without one (the broker is
+// down, or older and does not report its listeners) the board starts the
+// bundled broker as before, and notice says why.
+func watchedBroker(api *restapi.Client) (*profiles.Profile, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	h, err := api.Health(ctx)
+	if err != nil {
+		return nil, fmt.Sprintf("the broker at %s did not answer (%v): connected to the bundled broker instead", api.Base, err)
+	}
+	u := pickListener(h.Listeners, api.Base)
+	if u == "" {
+		return nil, fmt.Sprintf("the broker at %s reports no mqtt:// or ws:// listener: connected to the bundled broker instead", api.Base)
+	}
+	return &profiles.Profile{Name: "broker", URL: u, Username: api.Token}, ""
+}
+
+// pickListener is the URL to connect to among a broker's listener URLs:
+// the first mqtt://, else the first ws:// (TLS ones need certificates the
+// board was not given). A listener on every interface (0.0.0.0, [::]) is
+// reached at the API's host. "" when there is none.
+func pickListener(urls []string, apiBase string) string {
+	for _, scheme := range []string{"mqtt", "ws"} {
+		for _, s := range urls {
+			u, err := url.Parse(s)
+			if err != nil || u.Scheme != scheme {
+				continue
+			}
+			if ip := net.ParseIP(u.Hostname()); u.Hostname() == "" || ip != nil && ip.IsUnspecified() {
+				api, err := url.Parse(apiBase)
+				if err != nil {
+					continue
+				}
+				u.Host = net.JoinHostPort(api.Hostname(), u.Port())
+			}
+			return u.String()
+		}
+	}
+	return ""
 }

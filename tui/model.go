@@ -68,8 +68,15 @@ type Options struct {
 	// Common is the keys, styles and clock; nil: common.Default().
 	Common *common.Common
 	// Board, when set, is opened: its connections are made and subscribed.
-	// Otherwise the bundled broker is started and one connection made to it.
+	// Otherwise one connection is made, to Connect when set, else to the
+	// bundled broker, started for it.
 	Board *profiles.Board
+	// Connect is the first connection's profile when there is no Board:
+	// the broker the board watches (BrokerAPI) instead of the bundled one.
+	Connect *profiles.Profile
+	// Notice is shown in the status line at start (why the board did not
+	// do what its flags asked for, as connecting to the watched broker).
+	Notice string
 	// Profiles are offered in the connection form.
 	Profiles []profiles.Profile
 	// ProfilesPath is where boards are saved ("" disables saving).
@@ -192,11 +199,18 @@ func New(opts Options) *Model {
 		}
 		m.status = "board " + b.Name
 	} else {
-		cn := m.set.Add(profiles.Profile{Name: "local", Local: true})
+		p, started := profiles.Profile{Name: "local", Local: true}, "Local broker started"
+		if opts.Connect != nil {
+			p, started = *opts.Connect, "Connected to "+opts.Connect.URL
+		}
+		cn := m.set.Add(p)
 		cn.Subs = append(cn.Subs, &conn.Subscription{Subscription: profiles.Subscription{Filter: "mqttboard/#", QoS: 1}, Pending: true})
 		m.init = append(m.init, m.connect(cn))
 		m.focus = Publish
-		m.status = "Local broker started and subscribed to mqttboard/#. Publish: enter edits a field, esc ends, ctrl+s sends. Subscribe: Tab to Subscriptions, a."
+		m.status = started + " and subscribed to mqttboard/#. Publish: enter edits a field, esc ends, ctrl+s sends. Subscribe: Tab to Subscriptions, a."
+	}
+	if opts.Notice != "" {
+		m.status, m.isErr = opts.Notice, true
 	}
 	m.focusPane(m.focus)
 	m.layout()

@@ -5,7 +5,6 @@ import (
 	"io"
 	"os/exec"
 	"regexp"
-	"strings"
 	"testing"
 	"time"
 
@@ -67,7 +66,8 @@ func line(t *testing.T, ch <-chan string, re string) []string {
 // running in another process (`mqttboard broker --http`) in the broker
 // pane, read through its REST API: the remote broker's sessions with their
 // live counters, not the board's bundled one; when the remote broker
-// stops, the pane says so under the last state it read.
+// stops, the pane says so under the last state it read. The board's own
+// connection goes to that broker too.
 func TestTmuxRemoteBrokerPane(t *testing.T) {
 	bin := buildBinary(t)
 	brk, out := child(t, bin, "broker", "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0")
@@ -96,16 +96,23 @@ func TestTmuxRemoteBrokerPane(t *testing.T) {
 		break
 	}
 
+	// A retained message on the remote broker, under the board's own
+	// subscription (mqttboard/#).
+	if err := testproc.Tie(exec.Command(bin, "pub", "-p", port, "-t", "mqttboard/remote", "-m", "from-the-remote-broker", "-r", "-q", "1")).Run(); err != nil {
+		t.Fatalf("pub: %v", err)
+	}
+
+	// The board connects to the broker it watches (its /healthz names the
+	// MQTT listener), not to a bundled one: the retained message arrives.
 	b := startTmuxBin(t, bin, 120, 40, "--broker-http", base)
-	b.wait("CONNACK success")
+	b.wait("CONNACK success", "Connected to mqtt://127.0.0.1:"+port, "mqttboard/remote", "from-the-remote-broker")
 	b.keys("B")
 	// The remote session's row: protocol, address, 1 subscription, nothing
-	// queued, in flight or dropped, 0 in and 1 out.
-	b.wait("Broker "+base, "remote/# q1")
+	// queued, in flight or dropped, 0 in and 1 out; and the board's own
+	// session is in the same broker, selected, its subscription under it.
+	b.wait("Broker "+base, "mqttboard/# q1")
+	b.waitLine(`● mqttboard-\S*\s+5\.0\s+127\.0\.0\.1:\d+\s+1\b`)
 	b.waitLine(`remote-sub\s+5\.0\s+127\.0\.0\.1:\d+\s+1\s+0\s+0\s+0\s+0\s+1\b`)
-	if strings.Contains(b.screen, "● mqttboard-") { // the board's own session, in the bundled broker
-		t.Errorf("the pane shows the board's bundled broker, not the remote one:\n%s", b.screen)
-	}
 
 	// The remote broker goes away: the pane keeps the rows and says why.
 	brk.Process.Kill()

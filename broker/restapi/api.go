@@ -58,6 +58,11 @@ type Options struct {
 	// broker's largest payload in base64 plus 1 MiB. Other bodies are
 	// bounded by 1 MiB.
 	MaxBodyBytes int64
+	// Listeners are the URLs of the broker's MQTT listeners
+	// ("mqtt://127.0.0.1:1883", "ws://[::]:8080/mqtt"), reported by
+	// /healthz so that a client of the API (the board's --broker-http)
+	// can connect to the broker it watches.
+	Listeners []string
 }
 
 // smallBody bounds every body but a publish's: sessions and subscriptions
@@ -375,6 +380,9 @@ func (a *API) healthz(w http.ResponseWriter, r *http.Request) {
 	}
 	m := a.srv.Stats()
 	res := map[string]any{"status": "ok", "clients_connected": m.ClientsConnected, "sessions": m.Sessions}
+	if len(a.opts.Listeners) > 0 {
+		res["listeners"] = a.opts.Listeners
+	}
 	if members := a.srv.ClusterMembers(); len(members) > 0 { // cluster mode (docs/cluster.md)
 		res["node"], res["cluster_members"] = members[0], slices.Sorted(slices.Values(members))
 	}

@@ -200,6 +200,31 @@ func (c *Client) Sessions(ctx context.Context, selector string) ([]broker.Sessio
 	return out, nil
 }
 
+// Health is the answer of /healthz.
+type Health struct {
+	Status           string   `json:"status"`
+	ClientsConnected int      `json:"clients_connected"`
+	Sessions         int      `json:"sessions"`
+	Node             string   `json:"node"`            // cluster mode: this node's name
+	ClusterMembers   []string `json:"cluster_members"` // cluster mode
+	// Listeners are the broker's MQTT listener URLs, when its API was
+	// told them (`mqttboard broker --http` does).
+	Listeners []string `json:"listeners"`
+}
+
+// Health asks /healthz; an error for a broker that is shutting down (503)
+// or for something that is not the broker's API.
+func (c *Client) Health(ctx context.Context) (Health, error) {
+	var hs []Health
+	if err := c.result(ctx, "/healthz", &hs); err != nil {
+		return Health{}, err
+	}
+	if len(hs) != 1 {
+		return Health{}, fmt.Errorf("GET /healthz: %d results, want 1", len(hs))
+	}
+	return hs[0], nil
+}
+
 // Logs returns the records q selects, as [broker.Server.Logs] does.
 func (c *Client) Logs(ctx context.Context, q broker.LogQuery) ([]broker.LogRecord, error) {
 	d, _ := json.Marshal(logsQuery{Count: &q.Count, Reverse: q.Reverse, From: q.From, To: q.To, AfterID: q.AfterID, Filter: q.Filter})

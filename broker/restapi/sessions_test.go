@@ -3,9 +3,11 @@ package restapi_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/mqttboard/mqttboard/broker"
 	"github.com/mqttboard/mqttboard/broker/brokertest"
+	"github.com/mqttboard/mqttboard/broker/restapi"
 )
 
 const wait = 5 * time.Second
@@ -401,9 +404,31 @@ func TestHealthz(t *testing.T) {
 	if r := one(t, c.ok("GET", "/healthz", nil, "", "")); r["status"] != "ok" {
 		t.Fatalf("healthz: %v", r)
 	}
+	if r := one(t, c.ok("GET", "/healthz", nil, "", "")); r["listeners"] != nil {
+		t.Fatalf("healthz of an API told no listeners: %v", r)
+	}
+
+	// Told its broker's listeners, it reports them (the board's
+	// --broker-http connects to the first mqtt:// one), and the Go
+	// client reads them back.
+	urls := []string{"mqtt://" + c.addr, "ws://127.0.0.1:8080/mqtt"}
+	c.api = restapi.New(c.srv, restapi.Options{Listeners: urls})
+	if r := one(t, c.ok("GET", "/healthz", nil, "", "")); fmt.Sprint(r["listeners"]) != fmt.Sprint(urls) {
+		t.Fatalf("healthz listeners %v, want %v", r["listeners"], urls)
+	}
+	hs := httptest.NewServer(c.api)
+	defer hs.Close()
+	h, err := (&restapi.Client{Base: hs.URL}).Health(context.Background())
+	if err != nil || h.Status != "ok" || !slices.Equal(h.Listeners, urls) {
+		t.Fatalf("Client.Health: %+v, %v", h, err)
+	}
+
 	c.srv.Close()
 	if r := c.do("GET", "/healthz", nil, "", "", true); r.status != 503 {
 		t.Fatalf("healthz after Close: %d", r.status)
+	}
+	if _, err := (&restapi.Client{Base: hs.URL}).Health(context.Background()); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("Client.Health after Close: %v, want a 503 error", err)
 	}
 }
 
