@@ -197,7 +197,11 @@ func (c *conn) connect(ctx context.Context, p *packet.Connect) bool {
 	c.sess.Attach(c)
 	c.s.ctr.connected.Add(1)
 	c.s.ctr.total.Add(1)
-	c.s.emit(Event{Kind: EventConnected, ClientID: c.clientID, Detail: c.remoteAddr()})
+	if c.s.opts.OnEvent != nil {
+		c.s.emit(Event{Kind: EventConnected, ClientID: c.clientID, Detail: c.remoteAddr()})
+	} else if c.s.bridge != nil {
+		c.s.emit(Event{Kind: EventConnected, ClientID: c.clientID}) // the cluster reads the client id only
+	} // else nobody takes the event: no address string to leave as garbage
 	c.s.onConnect(c, present, p.CleanStart) // inspection and log (logs.go)
 	return true
 }

@@ -140,25 +140,43 @@ func entryOf(r *LogRecord) logEntry {
 		m := more // made only here: most records need none
 		e.more = &m
 	}
+	return e
+}
+
+// logOptionals are a LogRecord's optional numbers (its pointer fields) as
+// a logEntry keeps them. A caller that has them in local variables passes
+// them this way ([Server.logWith]): entryOf leaks what a record points to
+// (its strings go into logMore), so a record holding &local moves those
+// locals to the heap, garbage at every call.
+type logOptionals struct {
+	has        uint8 // the logHas bits
+	keepAlive  int32
+	expiry     uint32
+	reasonCode int16
+}
+
+// optionalsOf reads r's optional numbers.
+func optionalsOf(r *LogRecord) logOptionals {
+	var o logOptionals
 	if r.Clean != nil {
-		e.has |= logHasClean
+		o.has |= logHasClean
 		if *r.Clean {
-			e.has |= logCleanTrue
+			o.has |= logCleanTrue
 		}
 	}
 	if r.KeepAlive != nil {
-		e.has |= logHasKeepAlive
-		e.keepAlive = int32(*r.KeepAlive)
+		o.has |= logHasKeepAlive
+		o.keepAlive = int32(*r.KeepAlive)
 	}
 	if r.SessionExpiry != nil {
-		e.has |= logHasExpiry
-		e.expiry = *r.SessionExpiry
+		o.has |= logHasExpiry
+		o.expiry = *r.SessionExpiry
 	}
 	if r.ReasonCode != nil {
-		e.has |= logHasReasonCode
-		e.reasonCode = int16(*r.ReasonCode)
+		o.has |= logHasReasonCode
+		o.reasonCode = int16(*r.ReasonCode)
 	}
-	return e
+	return o
 }
 
 // record returns the LogRecord e keeps.
@@ -254,7 +272,11 @@ func logTopicID(id string) string {
 // flespi/log/mqtt/..., building the message only when a subscription may
 // take it (it counts as published either way). It must be called with no
 // broker lock held: publishing routes a message.
-func (s *Server) logEvent(rec LogRecord) {
+func (s *Server) logEvent(rec LogRecord) { s.logWith(rec, optionalsOf(&rec)) }
+
+// logWith is logEvent for a record whose optional numbers are in o (its
+// pointer fields are ignored).
+func (s *Server) logWith(rec LogRecord, o logOptionals) {
 	size := s.opts.LogRecords
 	if size < 0 {
 		return
@@ -263,6 +285,7 @@ func (s *Server) logEvent(rec LogRecord) {
 		rec.Timestamp = float64(time.Now().UnixNano()) / 1e9
 	}
 	e := entryOf(&rec)
+	e.has, e.keepAlive, e.expiry, e.reasonCode = o.has, o.keepAlive, o.expiry, o.reasonCode
 	s.insp.mu.Lock()
 	s.insp.logs.add(&e, size)
 	s.insp.mu.Unlock()
@@ -470,15 +493,16 @@ func (s *Server) onConnect(c *conn, present, clean bool) {
 	s.dropMeta(c.clientID) // the connection answers for the session now
 	addr := c.remoteAddr()
 	proto := protocolName(c.v)
-	ka := int(c.keepAlive)
-	expiry := c.expiry
 	if present {
 		s.logEvent(LogRecord{EventCode: LogSessionUpdated, ClientID: c.clientID, Detail: "resumed by a new connection"})
 	} else {
-		s.logEvent(LogRecord{EventCode: LogSessionCreated, ClientID: c.clientID, SessionExpiry: &expiry})
+		s.logWith(LogRecord{EventCode: LogSessionCreated, ClientID: c.clientID}, logOptionals{has: logHasExpiry, expiry: c.expiry})
 	}
-	s.logEvent(LogRecord{EventCode: LogConnected, ClientID: c.clientID, Address: addr, Protocol: proto,
-		Username: c.auth.username, Clean: &clean, KeepAlive: &ka, SessionExpiry: &expiry})
+	o := logOptionals{has: logHasClean | logHasKeepAlive | logHasExpiry, keepAlive: int32(c.keepAlive), expiry: c.expiry}
+	if clean {
+		o.has |= logCleanTrue
+	}
+	s.logWith(LogRecord{EventCode: LogConnected, ClientID: c.clientID, Address: addr, Protocol: proto, Username: c.auth.username}, o)
 }
 
 // protocolErrors are the disconnect reasons that mean the client broke the

@@ -166,7 +166,8 @@ func internLimits(l Limits) *Limits {
 	if p := sharedLimits.Load(); p != nil && *p == l {
 		return p
 	}
-	p := &l
+	p := new(Limits) // not &l: l would move to the heap at every call, shared or not
+	*p = l
 	sharedLimits.Store(p)
 	return p
 }
