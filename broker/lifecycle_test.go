@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
@@ -57,6 +58,13 @@ func TestLifecycleChild(t *testing.T) {
 			}
 		}
 	}
+	if os.Getenv("MQTTBOARD_LIFECYCLE_LOGS") != "" {
+		// The broker's warnings as "log ..." lines on stdout (see child.waitLog).
+		opts.Logger = slog.New(slog.NewTextHandler(logLines{}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	if v := os.Getenv("MQTTBOARD_NOFILE"); v != "" {
+		setNoFile(t, v) // rlimit_test.go
+	}
 	srv := broker.New(opts)
 	if err := srv.Listen(); err != nil {
 		t.Fatal(err)
@@ -99,6 +107,43 @@ func TestLifecycleChild(t *testing.T) {
 	}
 	cancel()
 	<-served
+}
+
+// logLines writes the child broker's log records to stdout, each line
+// prefixed "log ". One Write is one record (slog's text handler).
+type logLines struct{}
+
+var stdoutMu sync.Mutex
+
+func (logLines) Write(b []byte) (int, error) {
+	stdoutMu.Lock()
+	defer stdoutMu.Unlock()
+	os.Stdout.Write(append([]byte("log "), b...))
+	return len(b), nil
+}
+
+// waitLog reads the child's output until a log line containing text,
+// bounded by 30 s.
+func (c *child) waitLog(text string) {
+	c.t.Helper()
+	found := make(chan bool, 1)
+	go func() {
+		for c.out.Scan() {
+			if l := c.out.Text(); strings.HasPrefix(l, "log ") && strings.Contains(l, text) {
+				found <- true
+				return
+			}
+		}
+		found <- false
+	}()
+	select {
+	case ok := <-found:
+		if !ok {
+			c.t.Fatal("broker process ended")
+		}
+	case <-time.After(30 * time.Second):
+		c.t.Fatalf("the broker logged no %q in 30 s", text)
+	}
 }
 
 func figures(srv *broker.Server) string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -52,6 +53,7 @@ type Server struct {
 	sessions  map[string]*session.Session
 	conns     map[*conn]struct{}
 	listeners []net.Listener
+	acceptors []*eventloop.Acceptor // the event loop's, on listeners' sockets (transport.go); closed with them
 	closing   bool
 	serveCtx  context.Context // set once Serve runs; AddListener then starts accepting at once
 	acceptWG  sync.WaitGroup
@@ -189,9 +191,11 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 func (s *Server) acceptLoop(ctx context.Context, l net.Listener) {
+	accept, stopped := s.acceptor(l) // transport.go
+	defer stopped()
 	var delay time.Duration
 	for {
-		nc, err := l.Accept()
+		nc, fd, raddr, err := accept()
 		if err != nil {
 			select {
 			case <-s.done:
@@ -214,7 +218,7 @@ func (s *Server) acceptLoop(ctx context.Context, l net.Listener) {
 		}
 		delay = 0
 		go func() {
-			if c := s.track(nc); c != nil {
+			if c := s.track(nc, fd, raddr); c != nil {
 				c.serve(ctx) // returns once the read loop is handed off (see conn.reads)
 			}
 		}()
@@ -246,7 +250,7 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 		nc.Close()
 		return
 	}
-	c := s.track(nc)
+	c := s.track(nc, -1, netip.AddrPort{})
 	if c == nil {
 		return
 	}
@@ -254,10 +258,14 @@ func (s *Server) ServeConn(ctx context.Context, nc net.Conn) {
 	<-c.wait(connDone)
 }
 
-// track registers a new connection, or closes nc when the server is
-// closing. Every tracked connection is forgotten by its [conn.end].
-func (s *Server) track(nc net.Conn) *conn {
-	fd, raddr := s.detachSocket(nc) // transport.go
+// track registers a new connection, or closes it when the server is
+// closing: nc, or (nc nil) fd, a socket accepted for the event loop whose
+// peer is raddr (see [Server.acceptor]). Every tracked connection is
+// forgotten by its [conn.end].
+func (s *Server) track(nc net.Conn, fd int, raddr netip.AddrPort) *conn {
+	if nc != nil {
+		fd, raddr = s.detachSocket(nc) // transport.go
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
@@ -345,6 +353,9 @@ func (s *Server) stop() []*conn {
 		close(s.done)
 		for _, l := range s.listeners {
 			l.Close()
+		}
+		for _, a := range s.acceptors {
+			a.Close()
 		}
 	}
 	out := make([]*conn, 0, len(s.conns))

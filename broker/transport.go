@@ -136,10 +136,11 @@ func poolIdle() int { return max(16, 16*runtime.GOMAXPROCS(0)) }
 const keepAliveTick = 250 * time.Millisecond
 
 // eventLoop returns the server's event loop, starting it, or nil where
-// the platform has none or Options chose goroutines. Called with s.mu held.
+// the platform has none, Options chose goroutines or the server is
+// closing. Called with s.mu held.
 func (s *Server) eventLoop() *loop {
-	if s.opts.Transport != TransportEventLoop || s.loopFailed {
-		return nil
+	if s.opts.Transport != TransportEventLoop || s.loopFailed || s.closing {
+		return nil // closing: stopLoop may have run, a new loop would outlive the server
 	}
 	if s.loop == nil {
 		l := new(loop)
@@ -190,6 +191,38 @@ func (t *readTask) Run() {
 	c.burst()
 }
 func (t *writeTask) Run() { (*conn)(t).writeLoop() }
+
+// acceptor returns how acceptLoop takes l's connections, and what to run
+// when it stops: on the event loop, a plain TCP listener's are accepted
+// on its socket as raw descriptors (see [eventloop.Acceptor]: no
+// net.TCPConn is made only to be taken apart), and [Server.stop] closes
+// the Acceptor with the listener; any other listener's, or on the
+// goroutine transport, with l.Accept (nc set, fd -1).
+func (s *Server) acceptor(l net.Listener) (accept func() (nc net.Conn, fd int, raddr netip.AddrPort, err error), done func()) {
+	accept = func() (net.Conn, int, netip.AddrPort, error) {
+		nc, err := l.Accept()
+		return nc, -1, netip.AddrPort{}, err
+	}
+	done = func() {}
+	if _, ok := l.(*net.TCPListener); !ok || s.opts.Transport != TransportEventLoop {
+		return accept, done
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.eventLoop() == nil { // none here, or the server is closing
+		return accept, done
+	}
+	a, err := eventloop.NewAcceptor(l)
+	if err != nil {
+		s.opts.Logger.Warn("event loop: accepting through the runtime", "addr", l.Addr(), "err", err)
+		return accept, done
+	}
+	s.acceptors = append(s.acceptors, a)
+	return func() (net.Conn, int, netip.AddrPort, error) {
+		fd, raddr, err := a.Accept()
+		return nil, fd, raddr, err
+	}, func() { a.Close() }
+}
 
 // detachSocket takes the descriptor out of an accepted TCP connection
 // when the event loop is to serve it (see [eventloop.Socket]): fd is -1

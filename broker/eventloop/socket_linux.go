@@ -88,6 +88,149 @@ func Detach(nc net.Conn) (fd int, raddr netip.AddrPort, err error) {
 	return fd, raddr, nil
 }
 
+// Acceptor accepts TCP connections on a listener's own socket with
+// accept4, as raw non-blocking descriptors for a [Socket]: the runtime
+// builds no net.TCPConn (a netFD, a pollDesc registration, two TCPAddrs:
+// six allocations of garbage per connection, in the small size classes
+// the connections' long-lived state lives in) only for [Detach] to take
+// the descriptor out again.
+//
+// It waits for connections in the runtime's poller on a duplicate of the
+// listener's descriptor (a listener's [syscall.RawConn] cannot wait):
+// [Acceptor.Close] closes that duplicate and ends a waiting Accept with
+// [net.ErrClosed]. Closing the listener alone does not wake a waiting
+// Accept (the duplicate keeps the socket listening): the next connection
+// then finds the listener closed and is refused, and Accept returns
+// [net.ErrClosed]. Close both.
+//
+// The accepted socket gets what net.TCPListener gives its connections:
+// TCP_NODELAY and the runtime's default keep-alive (probes after 15 s
+// idle, every 15 s, 9 of them).
+type Acceptor struct {
+	lrc syscall.RawConn       // the listener's: is it still open?
+	f   *os.File              // the duplicate, in the runtime's poller
+	rc  syscall.RawConn       // f's
+	try func(fd uintptr) bool // a.tryAccept, made once: Accept allocates nothing
+	// What the last tryAccept found: a descriptor and its peer, or err.
+	fd   int
+	err  error
+	rsa  unix.RawSockaddrAny
+	rlen uint32
+}
+
+// NewAcceptor returns an Acceptor for l, a *net.TCPListener; anything
+// else returns [ErrUnsupported]. Only one goroutine may call its Accept.
+func NewAcceptor(l net.Listener) (*Acceptor, error) {
+	tl, ok := l.(*net.TCPListener)
+	if !ok {
+		return nil, ErrUnsupported
+	}
+	lrc, err := tl.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var dup int
+	var derr error
+	if err := lrc.Control(func(s uintptr) { dup, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return nil, err
+	}
+	if derr != nil {
+		return nil, os.NewSyscallError("fcntl", derr)
+	}
+	f := os.NewFile(uintptr(dup), "listener") // non-blocking (shared with l's): in the runtime's poller
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	a := &Acceptor{lrc: lrc, f: f, rc: rc}
+	a.try = a.tryAccept
+	return a, nil
+}
+
+// Accept waits for a connection and returns its descriptor (non-blocking,
+// close-on-exec) and the peer's address. An error other than
+// [net.ErrClosed] (the Acceptor or the listener was closed) is the
+// kernel's, as net.TCPListener.Accept returns it: EMFILE and ENFILE (out
+// of descriptors) among them, for the caller to back off and try again.
+func (a *Acceptor) Accept() (fd int, raddr netip.AddrPort, err error) {
+	if err := a.rc.Read(a.try); err != nil {
+		return -1, raddr, net.ErrClosed // only Close fails it (a file's "closed" error)
+	}
+	if a.err != nil {
+		return -1, raddr, a.err
+	}
+	fd = a.fd
+	if err := a.lrc.Control(func(uintptr) {}); err != nil {
+		unix.Close(fd) // the listener was closed: it accepts no more
+		return -1, raddr, net.ErrClosed
+	}
+	raddr = addrPort(&a.rsa)
+	// As net.TCPListener sets them (errors ignored there too: a peer gone
+	// already shows at the first read).
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, 15)
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, 15)
+	unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, 9)
+	return fd, raddr, nil
+}
+
+// Close closes the Acceptor's duplicate of the listener's descriptor
+// (not the listener): a waiting Accept returns [net.ErrClosed]. The
+// descriptor is closed once no Accept uses it.
+func (a *Acceptor) Close() error { return a.f.Close() }
+
+// tryAccept is accept4 on the listener's descriptor, non-blocking: false
+// when no connection waits (the runtime's poller then waits for one).
+// Raw, like rawRead: it never blocks.
+func (a *Acceptor) tryAccept(lfd uintptr) bool {
+	for {
+		a.rlen = uint32(unsafe.Sizeof(a.rsa))
+		r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, lfd, uintptr(unsafe.Pointer(&a.rsa)), uintptr(unsafe.Pointer(&a.rlen)),
+			unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+		switch e {
+		case 0:
+			a.fd, a.err = int(r), nil
+			return true
+		case unix.EINTR, unix.ECONNABORTED: // a connection reset in the queue: the next one (as the runtime does)
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		a.fd, a.err = -1, os.NewSyscallError("accept4", e)
+		return true
+	}
+}
+
+// addrPort is the address in an accepted connection's sockaddr, an
+// IPv4-mapped IPv6 one unmapped (as [Detach] gives it).
+func addrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		sa := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		return netip.AddrPortFrom(netip.AddrFrom4(sa.Addr), ntohs(sa.Port))
+	case unix.AF_INET6:
+		sa := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		a := netip.AddrFrom16(sa.Addr)
+		if a.Is4In6() {
+			a = a.Unmap()
+		} else if sa.Scope_id != 0 {
+			if ifi, err := net.InterfaceByIndex(int(sa.Scope_id)); err == nil {
+				a = a.WithZone(ifi.Name)
+			}
+		}
+		return netip.AddrPortFrom(a, ntohs(sa.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// ntohs reads a port as the kernel stores it, in network byte order.
+func ntohs(p uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
+
 // Init makes s serve fd, a non-blocking socket whose peer is raddr.
 func (s *Socket) Init(fd int, raddr netip.AddrPort) {
 	s.fd = int32(fd)

@@ -18,6 +18,18 @@ func Detach(nc net.Conn) (fd int, raddr netip.AddrPort, err error) {
 	return -1, raddr, ErrUnsupported
 }
 
+// Acceptor is not available on this platform: [NewAcceptor] fails.
+type Acceptor struct{}
+
+// NewAcceptor returns ErrUnsupported here.
+func NewAcceptor(l net.Listener) (*Acceptor, error) { return nil, ErrUnsupported }
+
+// Accept and Close are never reached: there is no Acceptor here.
+func (a *Acceptor) Accept() (fd int, raddr netip.AddrPort, err error) {
+	return -1, raddr, ErrUnsupported
+}
+func (a *Acceptor) Close() error { return nil }
+
 // ErrWouldBlock is [Socket.ReadNow] finding nothing to read, or
 // [Socket.WritevNow] no room to write.
 var ErrWouldBlock = errors.New("eventloop: no bytes waiting")
