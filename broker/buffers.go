@@ -266,6 +266,7 @@ func (c *conn) release() {
 	clear(r.matches[:cap(r.matches)])
 	r.matches = r.matches[:0]
 	r.msg, r.fm, r.batch = nil, nil, nil
+	r.puback, r.pubrec = packet.Puback{}, packet.Pubrec{} // a reason string, user properties
 	r.resetCommits()
 	routerPool.Put(r)
 	c.br, c.r, c.route = nil, nil, nil

@@ -567,16 +567,14 @@ var noAuth connAuth
 // rxState is what a connection needs once the client publishes: made by
 // the read loop on the first PUBLISH, never replaced (a pointer an atomic
 // load reads, so the inspection API reads the counters from any
-// goroutine).
+// goroutine). 24 bytes: a connection that published once and went idle
+// keeps only this (the reusable acknowledgement values live in the
+// router, borrowed while busy).
 type rxState struct {
 	// published counts PUBLISHes from the client and rejected those
 	// refused with an error code (the read loop writes, any API reader
 	// reads).
 	published, rejected atomic.Uint64
-	// The reusable acknowledgement values: send encodes them at once, so
-	// one of each serves every PUBLISH without an allocation.
-	puback packet.Puback
-	pubrec packet.Pubrec
 	// aliases are the client's topic aliases (5.0), made when it sets one.
 	aliases map[uint16]string
 }

@@ -172,11 +172,11 @@ func (c *conn) handlePublish(p *packet.Publish) error {
 	}
 	switch p.QoS {
 	case 1:
-		rx.puback.Ack = ack
-		c.sendAfter(&rx.puback, commits...)
+		c.route.puback.Ack = ack
+		c.sendAfter(&c.route.puback, commits...)
 	case 2:
-		rx.pubrec.Ack = ack
-		c.sendAfter(&rx.pubrec, commits...)
+		c.route.pubrec.Ack = ack
+		c.sendAfter(&c.route.pubrec, commits...)
 	}
 	return nil
 }
@@ -206,6 +206,12 @@ type router struct {
 	deferWakes bool
 	wakes      wakeSet
 	sink       *batchWrites
+	// The reusable acknowledgement values of the read loop's PUBLISHes:
+	// send and sendAfter encode them at once, so one of each serves every
+	// PUBLISH without an allocation (here, not in the connection's
+	// rxState: an idle connection holds no router).
+	puback packet.Puback
+	pubrec packet.Pubrec
 }
 
 // view returns the $filter view of the message being routed, built once
