@@ -407,6 +407,44 @@ func Idle(ctx context.Context, addr string, v packet.Version, n int) ([]net.Conn
 	return conns, nil
 }
 
+// Busy makes idle connections (from [Idle]) busy for a moment: each
+// sends m QoS 1 PUBLISHes (10-byte payloads, topic "idle/busy") in one
+// write, all connections first, then reads its m PUBACKs. After it
+// returns the connections are idle again: what a broker still holds for
+// them is what a connection that was busy costs (issue 15).
+func Busy(conns []net.Conn, v packet.Version, m int) error {
+	if m < 1 || m > 65535 {
+		return fmt.Errorf("%d messages per connection: 1 to 65,535 (one packet id each)", m)
+	}
+	var burst []byte
+	for j := range m {
+		burst, _ = (&packet.Publish{Topic: "idle/busy", QoS: 1, PacketID: uint16(j + 1), Payload: []byte("0123456789")}).AppendTo(burst, v)
+	}
+	for i, nc := range conns {
+		nc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := nc.Write(burst); err != nil {
+			return fmt.Errorf("connection %d: sending %d PUBLISHes: %w", i, m, err)
+		}
+		nc.SetWriteDeadline(time.Time{})
+	}
+	for i, nc := range conns {
+		nc.SetReadDeadline(time.Now().Add(30 * time.Second))
+		r := packet.NewReader(bufio.NewReaderSize(nc, 4096))
+		r.Version = v
+		for j := range m {
+			p, err := r.ReadPacket()
+			if err != nil {
+				return fmt.Errorf("connection %d: reading PUBACK %d of %d: %w", i, j+1, m, err)
+			}
+			if ack, ok := p.(*packet.Puback); !ok || ack.ReasonCode.IsError() {
+				return fmt.Errorf("connection %d: %v, not a PUBACK", i, p)
+			}
+		}
+		nc.SetReadDeadline(time.Time{})
+	}
+	return nil
+}
+
 // idlePerSource is how many idle connections come from one loopback
 // source address.
 const idlePerSource = 20000

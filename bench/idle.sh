@@ -7,6 +7,10 @@
 #   bench/idle.sh [N ...]          # default: 10000 100000
 #   SETTLE=60s bench/idle.sh       # RSS read again after the connections sat idle (default 30s)
 #   BROKERS="mqttboard-eventloop mosquitto" bench/idle.sh 10000   # a subset of the brokers
+#   BUSY=2000 bench/idle.sh 1000   # each connection first sends 2,000 QoS 1 PUBLISHes
+#                                  # in one write and reads the PUBACKs: busy, then idle
+#   BASE=/path/to/mqttboard ROUNDS=3 BROKERS="base-eventloop mqttboard-eventloop" bench/idle.sh 10000
+#                                  # A/B: base-* runs that binary; rounds alternate the brokers
 #
 # 100,000 connections need 100,000 descriptors in the broker and in the
 # load generator: run as root with CAP_SYS_RESOURCE (the script raises the
@@ -21,14 +25,19 @@ go build -o "$bin" ./cmd/mqttboard
 mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 conf=$(mktemp)
 cfg=$(mktemp --suffix .yaml)
-port=18861
+port=${PORT:-18861} # PORT=...: another, when something else uses this one
 
 start_broker() { # name, n -> sets pid
   local lim=$(( $2 + 1024 ))
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    echo "127.0.0.1:$port is in use by another process: set PORT" >&2; exit 1
+  fi
   case $1 in
-  mqttboard-*)
-    printf 'transport: %s\n' "${1#mqttboard-}" >"$cfg"
-    prlimit --nofile=$lim:$lim taskset -c 0 "$bin" broker --listen 127.0.0.1:$port --config "$cfg" >/dev/null 2>&1 & ;;
+  mqttboard-*|base-*)
+    local exe=$bin
+    [ "${1%%-*}" = base ] && exe=${BASE:?BASE=binary for base-* brokers}
+    printf 'transport: %s\n' "${1#*-}" >"$cfg"
+    prlimit --nofile=$lim:$lim taskset -c 0 "$exe" broker --listen 127.0.0.1:$port --config "$cfg" >/dev/null 2>&1 & ;;
   mosquitto)
     printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_connections -1\n' $port >"$conf"
     [ "$(id -u)" = 0 ] && echo "user root" >>"$conf"
@@ -46,10 +55,12 @@ for n in $counts; do
     echo "$n idle connections: skipped, they need $((n + 1024)) descriptors per process and the hard limit is $hard (raising it needs CAP_SYS_RESOURCE)"
     continue
   fi
+  for round in $(seq "${ROUNDS:-1}"); do
   for b in ${BROKERS:-mqttboard-eventloop mqttboard-goroutine mosquitto}; do
     start_broker $b "$n"
     # prlimit: the broker's pid is prlimit's exec'd child (same pid).
-    prlimit --nofile=$((n + 1024)):$((n + 1024)) taskset -c 1 "$bin" bench --target "$b=127.0.0.1:$port" --pid "$b=$pid" --idle "$n" -V 3.1.1 --settle "${SETTLE:-30s}" || true
+    prlimit --nofile=$((n + 1024)):$((n + 1024)) taskset -c 1 "$bin" bench --target "$b=127.0.0.1:$port" --pid "$b=$pid" --idle "$n" -V 3.1.1 ${BUSY:+--busy "$BUSY"} --settle "${SETTLE:-30s}" || true
     kill "$pid"; wait "$pid" 2>/dev/null || true
+  done
   done
 done

@@ -38,6 +38,7 @@ type BenchOptions struct {
 	PIDs        []string // name=pid: report the broker's RSS
 	Idle        int
 	Settle      time.Duration // --idle: how long the connections stay open before RSS is read again
+	Busy        int           // --idle: QoS 1 PUBLISHes each connection sends once, before it settles
 	Output      string
 }
 
@@ -103,6 +104,7 @@ Scenarios:
 	fs.StringArrayVar(&o.PIDs, "pid", nil, "`name=pid` of a target's broker process: report its RSS (Linux); a cluster's as name=pid,pid,...: the sum")
 	fs.IntVar(&o.Idle, "idle", 0, "instead of traffic, open this many idle connections and report RSS per connection (needs --pid)")
 	fs.DurationVar(&o.Settle, "settle", 0, "with --idle: keep the connections open this long and report RSS again (the runtime returns a ramp's transient memory over some seconds)")
+	fs.IntVar(&o.Busy, "busy", 0, "with --idle: once connected, each connection sends this many QoS 1 PUBLISHes in one write and reads their PUBACKs, then stays idle: RSS per connection that was busy")
 	fs.StringVarP(&o.Output, "output", "o", "text", "text or json (one object per measurement)")
 	return cmd
 }
@@ -179,6 +181,9 @@ func benchRun(ctx context.Context, o *BenchOptions) error {
 	v, err := parseVersion(o.Version)
 	if err != nil {
 		return usageError(err)
+	}
+	if o.Busy != 0 && (o.Idle == 0 || o.Busy < 0 || o.Busy > 65535) {
+		return usageError(errors.New("--busy takes 1 to 65535 messages, with --idle"))
 	}
 	if o.Idle > 0 {
 		return benchIdle(ctx, o, targets, v)
@@ -277,13 +282,27 @@ func benchIdle(ctx context.Context, o *BenchOptions, targets []benchTarget, v pa
 		after := rssMiB(t.pid)
 		perConn := (after - before) * 1024 * 1024 / float64(o.Idle)
 		fmt.Fprintf(o.IO.Out, "%s: %d idle connections: RSS %.1f -> %.1f MiB, %.0f bytes per connection\n", t.name, o.Idle, before, after, perConn)
+		if o.Busy > 0 {
+			if err := bench.Busy(conns, v, o.Busy); err != nil {
+				for _, c := range conns {
+					c.Close()
+				}
+				return benchExit(t.name, err)
+			}
+			busy := rssMiB(t.pid)
+			fmt.Fprintf(o.IO.Out, "%s: %d connections after %d QoS 1 PUBLISHes each: RSS %.1f MiB, %.0f bytes per connection\n", t.name, o.Idle, o.Busy, busy, (busy-before)*1024*1024/float64(o.Idle))
+		}
 		if o.Settle > 0 {
 			select {
 			case <-time.After(o.Settle):
 			case <-ctx.Done():
 			}
 			settled := rssMiB(t.pid)
-			fmt.Fprintf(o.IO.Out, "%s: %d idle connections after %v: RSS %.1f MiB, %.0f bytes per connection\n", t.name, o.Idle, o.Settle, settled, (settled-before)*1024*1024/float64(o.Idle))
+			what := "idle connections"
+			if o.Busy > 0 {
+				what = "connections idle (after their PUBLISHes)"
+			}
+			fmt.Fprintf(o.IO.Out, "%s: %d %s after %v: RSS %.1f MiB, %.0f bytes per connection\n", t.name, o.Idle, what, o.Settle, settled, (settled-before)*1024*1024/float64(o.Idle))
 		}
 		for _, c := range conns {
 			c.Close()

@@ -52,6 +52,13 @@ func TestBenchIdle(t *testing.T) {
 	if code != ExitOK || !strings.Contains(out, "ours: 50 idle connections: RSS") {
 		t.Fatalf("exit %d: %q %s", code, out, errOut)
 	}
+	code, out, errOut = run(t, "bench", "--target", "ours="+addr, "--idle", "20", "--busy", "50", "--pid", "ours="+strconv.Itoa(os.Getpid()))
+	if code != ExitOK || !strings.Contains(out, "ours: 20 connections after 50 QoS 1 PUBLISHes each: RSS") {
+		t.Fatalf("--busy: exit %d: %q %s", code, out, errOut)
+	}
+	if code, _, errOut := run(t, "bench", "--target", "ours="+addr, "--busy", "5"); code != ExitUsage || !strings.Contains(errOut, "--busy") {
+		t.Fatalf("--busy without --idle: exit %d, %s", code, errOut)
+	}
 	if code, _, errOut := run(t, "bench", "--target", "ours="+addr, "--idle", "5"); code != ExitUsage || !strings.Contains(errOut, "--pid") {
 		t.Fatalf("--idle without --pid: exit %d, %s", code, errOut)
 	}
