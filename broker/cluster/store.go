@@ -78,6 +78,12 @@ const (
 	// (4 to 9 s in NATS), so a healthy read is not abandoned while the
 	// stream elects a leader.
 	readStall = 10 * time.Second
+	// readAsk bounds one request of a read (its barrier, its consumer):
+	// a request sent while the stream or JetStream's meta group has no
+	// leader (a node was just lost) is answered by nobody, so it is sent
+	// again after readAsk, and the read goes on as soon as a leader is
+	// elected instead of readStall later.
+	readAsk = time.Second
 	// barrierTTL is how long a read barrier stays in the stream: longer
 	// than a read may take, or a lagging replica would never see it.
 	barrierTTL = 2 * readTimeout
@@ -688,7 +694,7 @@ func (s *Store) read(filters ...string) ([]record, error) {
 	// While the stream elects a leader (a node was just lost), JetStream
 	// answers "no responders" at once: retry within the read's time.
 	for {
-		actx, acancel := context.WithTimeout(ctx, readStall)
+		actx, acancel := context.WithTimeout(ctx, readAsk)
 		_, err := s.js.PublishMsg(actx, bm)
 		acancel()
 		if err == nil {
@@ -724,10 +730,21 @@ var errStalled = errors.New("no progress")
 
 // readTo is one attempt of read: the records up to barrier.
 func (s *Store) readTo(ctx context.Context, barrier string, filters []string) ([]record, error) {
-	actx, cancel := context.WithTimeout(ctx, readStall)
-	cons, err := s.st.OrderedConsumer(actx, jetstream.OrderedConsumerConfig{FilterSubjects: append(slices.Clip(filters), barrier),
-		InactiveThreshold: 5 * time.Second}) // a read's consumer is gone soon after it
-	cancel()
+	var cons jetstream.Consumer
+	var err error
+	for asked := time.Now(); ; {
+		actx, cancel := context.WithTimeout(ctx, readAsk)
+		cons, err = s.st.OrderedConsumer(actx, jetstream.OrderedConsumerConfig{FilterSubjects: append(slices.Clip(filters), barrier),
+			InactiveThreshold: 5 * time.Second}) // a read's consumer is gone soon after it (an unanswered one too)
+		cancel()
+		if err == nil || ctx.Err() != nil || time.Since(asked) >= readStall {
+			break
+		}
+		select { // an error that came at once ("no responders"): not in a loop
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
