@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -265,12 +266,31 @@ func (n *Node) adopt(lost string) {
 		if !ok {
 			continue
 		}
-		if took, err := n.store.takeSession(ss.ClientID, lost); !took || err != nil {
+		took, err := n.store.takeSession(ss.ClientID, lost)
+		for err != nil && !errors.Is(err, errMoved) && time.Since(start) < adoptTimeout {
+			// The store did not answer (a leader election): the session
+			// is still the lost node's, held by no node, and the
+			// refusals last until it is taken, so try again rather than
+			// end the adoption without it.
+			n.log.Warn("cluster: taking a lost node's session failed; trying again", "node", lost, "client", ss.ClientID, "err", err)
+			select {
+			case <-n.closed:
+				end()
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			took, err = n.store.takeSession(ss.ClientID, lost)
+		}
+		if !took || err != nil {
 			end()
-			n.log.Debug("cluster: a lost node's session was taken by another node", "client", ss.ClientID, "err", err)
+			if err != nil && !errors.Is(err, errMoved) {
+				n.log.Error("cluster: could not take over a lost node's session", "node", lost, "client", ss.ClientID, "err", err)
+			} else {
+				n.log.Debug("cluster: a lost node's session was taken by another node", "client", ss.ClientID, "err", err)
+			}
 			continue
 		}
-		err := n.srv.AdoptSession(ss)
+		err = n.srv.AdoptSession(ss)
 		end()
 		if err != nil {
 			n.log.Error("cluster: could not take over a lost node's session", "node", lost, "client", ss.ClientID, "err", err)

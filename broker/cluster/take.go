@@ -44,6 +44,13 @@ var errMoved = errors.New("another node of the cluster took this session at the 
 // known (a sweep forgot it), the record must still name from ("": fail).
 // It reports false (and no error) when there is no record (any more).
 // Every later write of the session is this node's.
+//
+// Each request is bounded by readAsk and sent again while the stream
+// elects a leader (a node was just lost: nobody answers). A write whose
+// answer did not come is not taken as failed: the record is read again
+// to learn whether it was stored (it names this node), so a session this
+// node took is never left named after it while no node holds it (an
+// adoption would skip it, and messages for it would reach no queue).
 func (s *Store) takeSession(clientID, from string) (bool, error) {
 	subj := sessionPrefix(clientID) + "s"
 	s.cacheMu.Lock()
@@ -52,53 +59,84 @@ func (s *Store) takeSession(clientID, from string) (bool, error) {
 	s.cacheMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
 	defer cancel()
-	// The leader's current record (AllowDirect is off: this is the
-	// stream leader's answer, consistent with the write below).
-	var cur *jetstream.RawStreamMsg
-	var err error
+	var want uint64 // the record's sequence this node writes after, once known
 	for {
-		cur, err = s.st.GetLastMsgForSubject(ctx, subj)
+		// The leader's current record (AllowDirect is off: this is the
+		// stream leader's answer, consistent with the write below).
+		cur, err := s.lastRecord(ctx, subj)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			// None, or ended since our read (a clean start elsewhere; the
+			// read may also have come from a replica that had not applied
+			// the purge yet): there is nothing to take.
+			s.cacheMu.Lock()
+			delete(s.queues, clientID)
+			s.cacheMu.Unlock()
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+		switch {
+		case want == 0 && (read && cur.Sequence != seq || !read && (from == "" || cur.Header.Get(hdrOwner) != from)):
+			return false, errMoved
+		case want != 0 && cur.Sequence != want:
+			// Written since: by this node's write whose answer was lost,
+			// or by another node's.
+			if cur.Header.Get(hdrOwner) == s.node && cur.Header.Get(hdrDel) == "" {
+				return true, nil
+			}
+			return false, errMoved
+		}
+		want = cur.Sequence
+		if cur.Header.Get(hdrDel) != "" {
+			return false, nil
+		}
+		if cur.Header.Get(hdrOwner) == s.node {
+			return true, nil
+		}
+		m := nats.NewMsg(subj)
+		m.Header.Set(hdrOwner, s.node)
+		m.Data = cur.Data
+		actx, acancel := context.WithTimeout(ctx, readAsk)
+		_, err = s.js.PublishMsg(actx, m, jetstream.WithExpectLastSequencePerSubject(cur.Sequence))
+		acancel()
+		if err == nil {
+			return true, nil
+		}
+		var ae *jetstream.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence &&
+			ae.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequenceConstant {
+			if ctx.Err() != nil {
+				return false, err
+			}
+			// No answer (or another error): read again, to learn
+			// whether it was stored, and write again if not.
+		}
+		// Wrong last sequence: another node wrote it, or this node's
+		// earlier write whose answer was lost; the next read tells.
+		select {
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// lastRecord returns the stream leader's last message on subj, asking
+// again (each ask bounded by readAsk) while the stream elects a leader,
+// within ctx.
+func (s *Store) lastRecord(ctx context.Context, subj string) (*jetstream.RawStreamMsg, error) {
+	for {
+		actx, cancel := context.WithTimeout(ctx, readAsk)
+		cur, err := s.st.GetLastMsgForSubject(actx, subj)
+		cancel()
 		if err == nil || errors.Is(err, jetstream.ErrMsgNotFound) || ctx.Err() != nil {
-			break
+			return cur, err
 		}
 		select { // a leader election after a node's loss: try again
 		case <-ctx.Done():
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		// None, or ended since our read (a clean start elsewhere; the
-		// read may also have come from a replica that had not applied
-		// the purge yet): there is nothing to take.
-		s.cacheMu.Lock()
-		delete(s.queues, clientID)
-		s.cacheMu.Unlock()
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if read && cur.Sequence != seq || !read && (from == "" || cur.Header.Get(hdrOwner) != from) {
-		return false, errMoved
-	}
-	if cur.Header.Get(hdrDel) != "" {
-		return false, nil
-	}
-	if cur.Header.Get(hdrOwner) == s.node {
-		return true, nil
-	}
-	m := nats.NewMsg(subj)
-	m.Header.Set(hdrOwner, s.node)
-	m.Data = cur.Data
-	if _, err := s.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(cur.Sequence)); err != nil {
-		var ae *jetstream.APIError
-		if errors.As(err, &ae) && (ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-			ae.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant) {
-			return false, errMoved
-		}
-		return false, err
-	}
-	return true, nil
 }
 
 // TakeSession implements the broker's session taker (cluster_store.go):
