@@ -205,7 +205,7 @@ type router struct {
 	// (transport.go).
 	deferWakes bool
 	wakes      wakeSet
-	sink       *batchWrites
+	sink       *wakeSet
 	// The reusable acknowledgement values of the read loop's PUBLISHes:
 	// send and sendAfter encode them at once, so one of each serves every
 	// PUBLISH without an allocation (here, not in the connection's

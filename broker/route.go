@@ -164,17 +164,15 @@ func (r *router) wakeLater(sc session.Conn) {
 
 // flushWakes writes to (or wakes) every connection routed to since the
 // last flush (see [conn.writeNow]), or, in a burst on the poller's
-// goroutine, through the poller's batch (r.sink), which writes each at
-// once the first time and at its end after that (see [batchWrites]). r
-// may be nil (no buffers borrowed).
+// goroutine, hands them to the poller's batch (r.sink), which writes them
+// at its end (see [loop.BatchEnd]). r may be nil (no buffers borrowed).
 func (r *router) flushWakes() {
 	if r == nil || len(r.wakes.list) == 0 {
 		return
 	}
 	if r.sink != nil {
-		for i, c := range r.wakes.list {
-			r.wakes.list[i] = nil
-			r.sink.write(c)
+		for _, c := range r.wakes.list {
+			r.sink.add(c)
 		}
 		r.wakes.reset()
 		return
@@ -193,18 +191,17 @@ type wakeSet struct {
 	seen map[*conn]struct{}
 }
 
-// add puts c in the set unless it is there already, and reports whether
-// it was not.
-func (w *wakeSet) add(c *conn) bool {
+// add puts c in the set unless it is there already.
+func (w *wakeSet) add(c *conn) {
 	switch {
 	case len(w.seen) > 0:
 		if _, dup := w.seen[c]; dup {
-			return false
+			return
 		}
 		w.seen[c] = struct{}{}
 	case len(w.list) < 8:
 		if slices.Contains(w.list, c) {
-			return false
+			return
 		}
 	default: // many: a map from here on
 		if w.seen == nil {
@@ -214,12 +211,11 @@ func (w *wakeSet) add(c *conn) bool {
 			w.seen[x] = struct{}{}
 		}
 		if _, dup := w.seen[c]; dup {
-			return false
+			return
 		}
 		w.seen[c] = struct{}{}
 	}
 	w.list = append(w.list, c)
-	return true
 }
 
 // reset empties the set, keeping its room unless a large fan-out grew it.

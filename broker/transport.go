@@ -47,9 +47,10 @@ type loop struct {
 
 	// The poller's goroutine only (see [loop.BatchBegin]): whether the
 	// batch of events being delivered runs its read bursts on that
-	// goroutine, and what those bursts leave to write.
+	// goroutine, and the connections those bursts queued messages or
+	// acknowledgements for, written once each at the batch's end.
 	inline bool
-	writes batchWrites
+	wakes  wakeSet
 }
 
 // BatchBegin implements [eventloop.Batcher]: a batch of n events starts.
@@ -70,50 +71,28 @@ func (l *loop) BatchBegin(n int) {
 }
 
 // BatchEnd implements [eventloop.Batcher]: it writes to each connection
-// the batch's bursts routed to again after its first write (see
-// [batchWrites]), once, with what all of them queued since.
+// the batch's bursts routed to, once, with what all of them queued (a
+// subscriber of many publishers gets one writev per batch).
+//
+// Writing each subscriber as soon as the burst that routed to it ended
+// (as mosquitto does) was measured and is worse for the tail: with 100
+// publishers in step it brought the middle of a burst's deliveries
+// forward (the 50th 4-13 % sooner) but the last later (7-15 %) and cost
+// more CPU, because each write that reaches a client thread gone back to
+// sleep wakes it (on the loopback, a cross-processor wake-up paid by the
+// writer: ~28 % of the broker's CPU in a 1,000 msg/s profile), and
+// writes spread over the batch find it asleep more often. See
+// BENCHMARKS.md, issue 17.
 func (l *loop) BatchEnd() {
 	l.inline = false
-	l.writes.end()
-}
-
-// batchWrites is what the inline bursts of one poller batch (see
-// [loop.BatchBegin]) write to the connections they routed to. A
-// connection's first write of the batch goes out as soon as the burst
-// that routed to it ends; any later one waits for the batch's end and
-// carries everything the batch's other bursts routed to it meanwhile.
-//
-// Why both: with publishers in step (a hundred PUBLISHes arriving
-// together, each for its own subscriber) each subscriber gets one message
-// per batch, and writing it at once lets the client read it while the
-// rest of the batch is read and routed; written at the batch's end, every
-// message waited for all of the batch's reads (p99 at 1,000 msg/s is the
-// time to get a burst's last message out). A subscriber of many
-// publishers (fan-in) still gets one writev for all but the first of the
-// batch's messages, not one per publisher.
-type batchWrites struct {
-	written wakeSet // written once in this batch
-	later   wakeSet // routed to again since: written at the batch's end
-}
-
-// write writes to c now if the batch has not yet, or else leaves it to
-// the batch's end.
-func (b *batchWrites) write(c *conn) {
-	if b.written.add(c) {
-		c.writeClaimed()
+	if len(l.wakes.list) == 0 {
 		return
 	}
-	b.later.add(c)
-}
-
-// end writes what the batch left for its end, and forgets the batch.
-func (b *batchWrites) end() {
-	for i, c := range b.later.list {
-		b.later.list[i] = nil
+	for i, c := range l.wakes.list {
+		l.wakes.list[i] = nil
 		c.writeClaimed()
 	}
-	b.later.reset()
-	b.written.reset()
+	l.wakes.reset()
 }
 
 // Read-side states of an event-loop connection (conn.rstate).
@@ -306,7 +285,7 @@ func (c *conn) burstInline() {
 	if c.br == nil {
 		c.borrow()
 	}
-	c.route.sink = &l.writes
+	c.route.sink = &l.wakes
 	read := false
 	for {
 		if c.packetBuffered() {
