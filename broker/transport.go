@@ -77,7 +77,7 @@ func (l *loop) BatchBegin(n int) {
 // Writing each subscriber as soon as the burst that routed to it ended
 // (as mosquitto does) was measured and is worse for the tail: with 100
 // publishers in step it brought the middle of a burst's deliveries
-// forward (the 50th 4-13 % sooner) but the last later (7-15 %) and cost
+// forward (the 50th 4-16 % sooner) but the last later (7-16 %) and cost
 // more CPU, because each write that reaches a client thread gone back to
 // sleep wakes it (on the loopback, a cross-processor wake-up paid by the
 // writer: ~28 % of the broker's CPU in a 1,000 msg/s profile), and
