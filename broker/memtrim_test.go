@@ -2,6 +2,7 @@ package broker
 
 import (
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -10,7 +11,7 @@ import (
 // collects and gives the free pages back (it counts a trim); stopping its
 // last user ends it; a negative interval starts nothing.
 func TestMemoryTrimmer(t *testing.T) {
-	startTrimmer(-1)() // never started, nothing to stop
+	startTrimmer(-1, nil)() // never started, nothing to stop
 	trimmer.mu.Lock()
 	before, users := trimmer.trims, trimmer.users
 	trimmer.mu.Unlock()
@@ -30,7 +31,8 @@ func TestMemoryTrimmer(t *testing.T) {
 	runtime.KeepAlive(garbage)
 	garbage = nil
 	runtime.GC() // /gc/heap/live reflects live; the garbage's pages are free
-	stop := startTrimmer(20 * time.Millisecond)
+	var hooked atomic.Int32
+	stop := startTrimmer(20*time.Millisecond, func() { hooked.Add(1) })
 	deadline := time.Now().Add(10 * time.Second)
 	trimmed := false
 	for time.Now().Before(deadline) && !trimmed {
@@ -45,6 +47,7 @@ func TestMemoryTrimmer(t *testing.T) {
 	if !trimmed {
 		t.Fatal("the trimmer did not trim a quiet heap with as much free as live")
 	}
+	runtime.KeepAlive(hooked.Load()) // a quiet start: the hook runs after traffic only (TestTrimHookAfterTraffic)
 	trimmer.mu.Lock()
 	defer trimmer.mu.Unlock()
 	if trimmer.users != 0 {
@@ -70,12 +73,53 @@ func TestShouldTrim(t *testing.T) {
 		{"quiet, little headroom", true, false, 100 * mb, 120 * mb, false},
 		{"quiet, much headroom", true, false, 100 * mb, 200 * mb, true},
 		{"first quiet look after a peak", true, true, 300 * mb, 338 * mb, true},
-		{"first quiet look, nothing left over", true, true, 300 * mb, 302 * mb, false},
-		{"quiet, tiny heap", true, false, 1 * mb, 3 * mb, false},
+		{"first quiet look, nothing left over", true, true, 300 * mb, 300*mb + mb/2, false},
+		{"quiet, tiny heap", true, false, 1 * mb, 2 * mb, false},
+		{"first quiet look after a peak, small heap", true, true, 5 * mb, 7 * mb, true},
 		{"no collection yet", true, true, 0, 50 * mb, false},
 	} {
 		if got := shouldTrim(c.quiet, c.wasBusy, c.live, c.resident); got != c.want {
 			t.Errorf("%s: shouldTrim %v, want %v", c.name, got, c.want)
 		}
 	}
+}
+
+// TestTrimHookAfterTraffic: a user's onTrim hook runs at the first quiet
+// look after a busy one (the broker ends its event loop's idle workers
+// there), not while the process allocates, and not again while it stays
+// quiet.
+func TestTrimHookAfterTraffic(t *testing.T) {
+	trimmer.mu.Lock()
+	users := trimmer.users
+	trimmer.mu.Unlock()
+	if users != 0 {
+		t.Skip("another server's trimmer runs in this process")
+	}
+	live := make([][]byte, 0, 16)
+	for range 16 {
+		live = append(live, make([]byte, 256<<10)) // 4 MB live: busy means 512 KB per look
+	}
+	runtime.GC()
+	var hooked atomic.Int32
+	stop := startTrimmer(50*time.Millisecond, func() { hooked.Add(1) })
+	defer stop()
+	// Busy: well over an eighth of the live heap allocated per look.
+	var sink []byte
+	for end := time.Now().Add(300 * time.Millisecond); time.Now().Before(end); {
+		sink = make([]byte, 64<<10)
+		time.Sleep(100 * time.Microsecond)
+	}
+	runtime.KeepAlive(sink)
+	deadline := time.Now().Add(10 * time.Second)
+	for hooked.Load() == 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if hooked.Load() == 0 {
+		t.Fatal("the hook did not run after the traffic stopped")
+	}
+	time.Sleep(300 * time.Millisecond) // six quiet looks
+	if n := hooked.Load(); n != 1 {
+		t.Errorf("the hook ran %d times for one quiet spell, want 1", n)
+	}
+	runtime.KeepAlive(live)
 }

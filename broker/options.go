@@ -139,7 +139,9 @@ type Options struct {
 	// MemoryTrim is how often the broker looks whether it is quiet
 	// enough to give the heap it freed back to the system (memtrim.go):
 	// without it, a broker that went quiet keeps about twice its live
-	// memory resident. 0: every 5 s; negative: never.
+	// memory resident. The first quiet look after traffic also ends the
+	// event loop's idle workers, whose stacks the traffic grew. 0: every
+	// 5 s; negative: never.
 	MemoryTrim time.Duration
 
 	// Store, when set, keeps persistent sessions (with their queued and

@@ -174,7 +174,7 @@ func (s *Server) Serve(ctx context.Context) error {
 		return errors.New("broker: Serve called twice")
 	}
 	s.serveCtx = ctx
-	s.stopTrim = startTrimmer(s.opts.MemoryTrim)
+	s.stopTrim = startTrimmer(s.opts.MemoryTrim, s.trimLoop) // transport.go
 	for _, l := range s.listeners {
 		s.acceptWG.Go(func() { s.acceptLoop(ctx, l) })
 	}

@@ -58,13 +58,36 @@ func (p *Pool) work(t Task) {
 			return
 		}
 		select {
-		case t = <-p.tasks: // Go counted it busy
+		case t = <-p.tasks: // Go (or Trim) counted it busy
+			if t == endWorker {
+				return // Trim
+			}
 		case <-p.quit:
 			p.idle.Add(-1)
 			return
 		}
 	}
 }
+
+// Trim ends the workers waiting for work, for a quiet moment: the stacks
+// their bursts grew are freed (the next bursts start new workers).
+func (p *Pool) Trim() {
+	for range p.idle.Load() {
+		select {
+		case p.tasks <- endWorker:
+			p.idle.Add(-1)
+		default:
+			return // none waits any more
+		}
+	}
+}
+
+// endWorker is the task Trim hands a waiting worker: it ends.
+var endWorker Task = (*endTask)(nil)
+
+type endTask struct{}
+
+func (*endTask) Run() {}
 
 // Close ends the waiting workers and waits for the busy ones to finish
 // their task. Tasks given to Go afterwards still run, each on its own
