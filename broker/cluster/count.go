@@ -37,17 +37,37 @@ func wantsCount(m *message.Message) bool {
 	return false
 }
 
-// countID assigns m a count id (under n.mu).
+// countID assigns m a count id (under n.mu). The id is odd when m asks
+// for count_subscribers, so that a receiving node keeps its number of
+// deliveries and commits for a request about that id only then; an even
+// id only asks for the confirmation that m was stored (stored.go), which
+// covers many messages at once.
 func (n *Node) countID(m *message.Message) uint64 {
+	return n.newCountID(m, wantsCount(m))
+}
+
+// askedID is countID for a message whose receiving node will be asked
+// about it alone (a shared-group message passed on: groups.go).
+func (n *Node) askedID(m *message.Message) uint64 { return n.newCountID(m, true) }
+
+func (n *Node) newCountID(m *message.Message, asked bool) uint64 {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if len(n.counting) >= maxCounting {
 		clear(n.counting)
 	}
 	n.countSeq++
-	n.counting[m] = n.countSeq
-	return n.countSeq
+	id := n.countSeq << 1
+	if asked {
+		id |= 1
+	}
+	n.counting[m] = id
+	return id
 }
+
+// asked reports whether a request will ask about count id id alone
+// (countID).
+func asked(id uint64) bool { return id&1 == 1 }
 
 // Remote implements [broker.Bridge].
 func (n *Node) Remote(m *message.Message, count bool) int {
@@ -108,8 +128,14 @@ type routed struct {
 	commits    []*storage.Commit
 }
 
-// remember keeps the deliveries of a counted message (inbox goroutine).
+// remember keeps the deliveries of a counted message (inbox goroutine):
+// its commits for node's next confirmation request (stored.go), and its
+// deliveries and commits for the count request when it asked for one.
 func (n *Node) remember(node string, id uint64, deliveries int, commits []*storage.Commit) {
+	n.unconfirm(node, commits)
+	if !asked(id) {
+		return
+	}
 	if len(n.counted) >= maxCounting {
 		clear(n.counted)
 	}
@@ -123,6 +149,10 @@ func (n *Node) rememberMore(node string, id uint64, commits []*storage.Commit) {
 	if len(commits) == 0 {
 		return
 	}
+	n.unconfirm(node, commits)
+	if !asked(id) {
+		return
+	}
 	key := countKey{node, id}
 	r, ok := n.counted[key]
 	if !ok && len(n.counted) >= maxCounting {
@@ -132,14 +162,28 @@ func (n *Node) rememberMore(node string, id uint64, commits []*storage.Commit) {
 	n.counted[key] = r
 }
 
-// answerCount answers a count request (inbox goroutine).
+// answerCount answers a count request, or with count id 0 a
+// confirmation request (stored.go) (inbox goroutine).
 func (n *Node) answerCount(data []byte) {
 	id, k := binary.Uvarint(data)
 	if k <= 0 {
 		return
 	}
+	confirm := id == 0
+	if confirm {
+		var k2 int
+		id, k2 = binary.Uvarint(data[k:])
+		if k2 <= 0 {
+			return
+		}
+		k += k2
+	}
 	node := string(data[k:])
 	if !nodeName.MatchString(node) {
+		return
+	}
+	if confirm {
+		n.answerConfirm(node, id)
 		return
 	}
 	key := countKey{node, id}

@@ -512,7 +512,7 @@ func (n *Node) onForward(data []byte) {
 	counted := h.countID != 0 && nodeName.MatchString(h.countNode)
 	var relay uint64
 	if counted && !h.final {
-		relay = n.countID(m) // forward finds it if m goes on
+		relay = n.askedID(m) // forward finds it if m goes on; asked alone (askStored)
 	}
 	ok, commits := n.srv.DeliverSharedStored(m, h.client, h.filter, h.account, h.final)
 	if !ok {

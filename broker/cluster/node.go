@@ -130,6 +130,8 @@ type Node struct {
 	countWait map[uint64]chan int
 	counted   map[countKey]routed
 	relayed   map[uint64]*storage.Commit // a passed-on forward's confirmation, by its count id (groups.go)
+	unconf    map[string]*unconfirmed    // stored.go, inbox goroutine only
+	conf      confirmer                  // stored.go
 	waiting   map[uint64]chan struct{}
 	claimSeq  uint64
 
