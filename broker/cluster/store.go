@@ -96,6 +96,13 @@ const (
 	// deliveries acknowledged before they were written). JetStream allows
 	// 50 open atomic batches per stream.
 	maxInflight = 4
+	// lazyDelay is how long a group of acknowledged deliveries' deletions
+	// alone may wait for other writes before it is published (write):
+	// nothing waits for such a deletion, and riding with the next
+	// message's record saves a raft round per delivery at low rates
+	// (and lets more deletions cancel their puts under load). A crash
+	// within it delivers those messages again (DUP): at least once.
+	lazyDelay = 20 * time.Millisecond
 	// maxGroupMsgs and maxGroupBytes end a group: JetStream's largest
 	// atomic batch is 1,000 messages, and a raft append of more than a
 	// few megabytes delays every replica's heartbeat.
@@ -163,6 +170,9 @@ type job struct {
 	skipBelow []uint64
 	err       error // the first failure of a group holding part of it
 	resolve   func(error)
+	// lazy: the batch only deletes queued messages (acknowledged
+	// deliveries), which nobody waits for (lazyDelay).
+	lazy bool
 }
 
 // msgKind tells the writer what may cancel a message inside a group.
@@ -194,6 +204,10 @@ type group struct {
 	// purge, when set, is not published: the writer asks resolveLoop to
 	// tell it when every group before this marker resolved.
 	purge bool
+	// eager: a job of the group is not lazy (it is published as soon as
+	// fewer than maxInflight groups are out); lazy: a group of lazy jobs
+	// only has its lazyDelay running.
+	eager, lazy bool
 }
 
 type slot struct {
@@ -335,12 +349,15 @@ func sessionPrefix(clientID string) string { return "x." + token(clientID) + "."
 // Apply implements [storage.Store].
 func (s *Store) Apply(b *storage.Batch) *storage.Commit {
 	c, resolve := storage.NewCommit()
-	j := &job{resolve: resolve}
+	j := &job{resolve: resolve, lazy: true}
 	add := func(m *nats.Msg, k msgKind) {
 		j.msgs = append(j.msgs, m)
 		j.kinds = append(j.kinds, k)
 	}
 	b.Ops(func(o storage.Op) {
+		if o.Kind != storage.OpDeleteMessage {
+			j.lazy = false
+		}
 		switch o.Kind {
 		case storage.OpPutSession:
 			m := nats.NewMsg(sessionPrefix(o.ClientID) + "s")
@@ -382,6 +399,7 @@ func (s *Store) Apply(b *storage.Batch) *storage.Commit {
 			add(tombstone("v."+token(o.ClientID)+"."+token(o.Key)), kindTomb)
 		}
 	})
+	j.lazy = j.lazy && len(j.msgs) > 0
 	s.submit(j)
 	return c
 }
@@ -447,6 +465,8 @@ func tombstone(subj string) *nats.Msg {
 func (s *Store) write() {
 	defer close(s.out)
 	g := new(group)
+	lazy := time.NewTimer(lazyDelay)
+	lazy.Stop()
 	for {
 		if g.empty() {
 			j, ok := <-s.in
@@ -454,12 +474,19 @@ func (s *Store) write() {
 				return
 			}
 			g = s.take(g, j)
+			s.startLazy(g, lazy)
 			continue
 		}
 		if g.full() {
 			s.inflight <- struct{}{}
 			g = s.flush(g)
 			continue
+		}
+		// A group of acknowledged deliveries' deletions alone waits
+		// for other writes, or lazyDelay.
+		slot, timeout := s.inflight, (<-chan time.Time)(nil)
+		if !g.eager {
+			slot, timeout = nil, lazy.C
 		}
 		select {
 		case j, ok := <-s.in:
@@ -469,9 +496,21 @@ func (s *Store) write() {
 				return
 			}
 			g = s.take(g, j)
-		case s.inflight <- struct{}{}:
+			s.startLazy(g, lazy)
+		case slot <- struct{}{}:
+			g = s.flush(g)
+		case <-timeout:
+			s.inflight <- struct{}{}
 			g = s.flush(g)
 		}
+	}
+}
+
+// startLazy starts the lazyDelay of a group of lazy jobs only, once.
+func (s *Store) startLazy(g *group, t *time.Timer) {
+	if !g.eager && !g.lazy && !g.empty() {
+		g.lazy = true
+		t.Reset(lazyDelay)
 	}
 }
 
@@ -479,6 +518,7 @@ func (s *Store) write() {
 // and full groups publish what came before them.
 func (s *Store) take(g *group, j *job) *group {
 	g.jobs = append(g.jobs, j)
+	g.eager = g.eager || !j.lazy
 	s.stats.applied.Add(int64(len(j.msgs)))
 	p := 0
 	for i, m := range j.msgs {
@@ -490,6 +530,7 @@ func (s *Store) take(g *group, j *job) *group {
 			s.inflight <- struct{}{}
 			g = s.flush(g)
 			g.jobs = append(g.jobs, j)
+			g.eager = !j.lazy
 		}
 		g.add(m, j.kinds[i])
 		s.touch(m.Subject)
@@ -566,7 +607,7 @@ func (s *Store) purgeAt(g *group, j *job, p int) *group {
 	if err := s.st.Purge(ctx, jetstream.WithPurgeSubject(filter)); err != nil {
 		j.err = cmp.Or(j.err, err)
 	}
-	return &group{jobs: []*job{j}}
+	return &group{jobs: []*job{j}, eager: true}
 }
 
 // flush publishes g (the caller holds an inflight token for it), hands
