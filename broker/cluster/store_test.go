@@ -387,3 +387,74 @@ func TestClusterStoreLostNodesSessionsQueue(t *testing.T) {
 	}
 	t.Logf("%d publishes refused during the takeover", refused)
 }
+
+// TestClusterStoreConfirmationsBatched: eight publishers on node 1 send
+// QoS 1 messages at once for an offline persistent session held by node
+// 0. Each PUBACK waits for node 0's confirmation that it stored the
+// message, and one confirmation request covers every message published
+// before it (stored.go), so several PUBACKs share one. Node 0 crashes
+// right after the last PUBACK: the session, resumed on node 2, has every
+// message, each publisher's in order. Then node 2, now holding the
+// session, can no longer store: a message for it is not acknowledged.
+func TestClusterStoreConfirmationsBatched(t *testing.T) {
+	d := startDurable(t, 3)
+	x := dial(t, d.nodes[0].addr, "x", false)
+	x.sub(t, "q/#")
+	x.Disconnect(&paho.Disconnect{})
+	const pubs, n = 8, 40
+	var pcs []*client
+	for i := range pubs {
+		pcs = append(pcs, dial(t, d.nodes[1].addr, "p"+itoa(i), true))
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, pubs)
+	for i, p := range pcs {
+		wg.Go(func() {
+			for k := range n {
+				ctx, cancel := context.WithTimeout(context.Background(), wait)
+				pa, err := p.Publish(ctx, &paho.Publish{Topic: "q/" + itoa(i), QoS: 1, Payload: []byte(itoa(k))})
+				cancel()
+				if err == nil && pa.ReasonCode >= 0x80 {
+					err = fmt.Errorf("reason %#x", pa.ReasonCode)
+				}
+				if err != nil {
+					errs <- fmt.Errorf("publisher %d, message %d: %w", i, k, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	cf := &d.nodes[1].cl.conf
+	t.Logf("%d messages confirmed by %d requests", cf.covered.Load(), cf.requests.Load())
+	if cf.covered.Load() != pubs*n {
+		t.Fatalf("%d messages waited for confirmation, want %d", cf.covered.Load(), pubs*n)
+	}
+	d.crash(0)
+	y := dialWithPresent(t, d.nodes[2].addr, "x")
+	next := make(map[string]int)
+	for range pubs * n {
+		m := y.recv(t)
+		if want := itoa(next[m.Topic]); string(m.Payload) != want {
+			t.Fatalf("%s: got %q, want %q", m.Topic, m.Payload, want)
+		}
+		next[m.Topic]++
+	}
+	// Once the survivors acknowledge again, node 2 stops storing.
+	pcs[0].pubAcked(t, "q/after", false, "after")
+	if m := y.recv(t); string(m.Payload) != "after" {
+		t.Fatalf("extra delivery %s %q", m.Topic, m.Payload)
+	}
+	y.Disconnect(&paho.Disconnect{})
+	d.nodes[2].cl.store.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	pa, err := pcs[1].Publish(ctx, &paho.Publish{Topic: "q/x", QoS: 1, Payload: []byte("not stored")})
+	if err == nil && pa.ReasonCode < 0x80 {
+		t.Fatalf("a message the session's node could not store was acknowledged: %+v", pa)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mqttboard/mqttboard/broker/message"
@@ -53,6 +54,9 @@ type confirmer struct {
 	pending []awaiting
 	wake    chan struct{}
 	slots   chan struct{}
+	// requests and covered count the requests sent and the messages
+	// they confirmed (for tests and measurements).
+	requests, covered atomic.Int64
 }
 
 // awaiting is one message's acknowledgement waiting for confirmation.
@@ -169,6 +173,8 @@ func (n *Node) confirm(batch []awaiting) {
 		defer n.forgetCount(id)
 		// After the messages on the same connection: every node reads
 		// the request after routing them.
+		n.conf.requests.Add(1)
+		n.conf.covered.Add(int64(len(batch)))
 		req := binary.AppendUvarint(nil, 0)
 		req = binary.AppendUvarint(req, id)
 		err = n.send("k", append(req, n.cfg.NodeName...), false)
