@@ -112,6 +112,11 @@ func (n *Node) Stored(m *message.Message, local []*storage.Commit) *storage.Comm
 	case cf.wake <- struct{}{}:
 	default:
 	}
+	select {
+	case <-n.closed: // confirmLoop may have ended: nothing is left waiting
+		n.failPending()
+	default:
+	}
 	return c
 }
 
