@@ -113,8 +113,10 @@ type conn struct {
 	kaEntry   eventloop.Entry[*conn]
 }
 
-// newConn is called with s.mu held. fd >= 0 is a socket detached for the
-// event loop (see [Server.detachSocket]), nc is nil then; newConn
+// newConn is called with s.mu held. fd >= 0 is a socket for the event
+// loop, accepted on the listener's socket (see [Server.acceptor]) or
+// detached from a net.TCPConn (see [Server.detachSocket]), nc is nil
+// then; newConn
 // registers it with the poller, and returns nil (having closed it) if
 // that fails.
 func newConn(s *Server, nc net.Conn, fd int, raddr netip.AddrPort) *conn {

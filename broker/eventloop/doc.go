@@ -6,9 +6,9 @@
 // burst to a [Pool] of goroutines that keep their grown stacks between
 // bursts; writes go through the same pool.
 //
-// The socket is read and written with system calls of its own, not
-// through the runtime's poller (a net.TCPConn costs a netFD, two
-// TCPAddrs and a pollDesc with two timers per connection): a burst that
+// The socket is accepted ([Acceptor]), read and written with system
+// calls of its own, not through the runtime's poller (a net.TCPConn costs
+// a netFD, two TCPAddrs and a pollDesc with two timers per connection): a burst that
 // stops inside a packet, or a write to a full socket, waits in the
 // [Socket] for the poller's next event or its deadline, so the code above
 // sees a net.Conn. One goroutine waits for all idle connections
