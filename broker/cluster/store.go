@@ -776,7 +776,13 @@ func (s *Store) readTo(ctx context.Context, barrier string, filters []string) ([
 	for asked := time.Now(); ; {
 		actx, cancel := context.WithTimeout(ctx, readAsk)
 		cons, err = s.st.OrderedConsumer(actx, jetstream.OrderedConsumerConfig{FilterSubjects: append(slices.Clip(filters), barrier),
-			InactiveThreshold: 5 * time.Second}) // a read's consumer is gone soon after it (an unanswered one too)
+			InactiveThreshold: 5 * time.Second, // a read's consumer is gone soon after it (an unanswered one too)
+			// Each Fetch of an ordered consumer creates a new consumer,
+			// by default retrying without end (backing off to 10 s): in a
+			// kill -9 test an adoption's read hung there for 96 s, the
+			// survivors refusing meanwhile. One attempt: a Fetch that
+			// cannot create its consumer fails, and the read starts over.
+			MaxResetAttempts: 1})
 		cancel()
 		if err == nil || ctx.Err() != nil || time.Since(asked) >= readStall {
 			break
