@@ -770,19 +770,32 @@ func (s *Store) read(filters ...string) ([]record, error) {
 var errStalled = errors.New("no progress")
 
 // readTo is one attempt of read: the records up to barrier.
+//
+// It reads through one ephemeral pull consumer (one replica, in memory,
+// no acknowledgements), created once, its creation asked again every
+// readAsk while nobody answers (no meta leader yet). An ordered consumer
+// was used before: it creates a new consumer for each Fetch, with a
+// fixed 10 s timeout and by default without end, so a read after a
+// node's loss hung there (96 s in a kill -9 test), and each 1,024
+// records cost a meta-group request. What an ordered consumer adds is
+// the detection of a gap, done here instead: the consumer's sequence
+// must grow by one from message to message, else the attempt fails and
+// the read starts over.
 func (s *Store) readTo(ctx context.Context, barrier string, filters []string) ([]record, error) {
+	cfg := jetstream.ConsumerConfig{
+		FilterSubjects:    append(slices.Clip(filters), barrier),
+		DeliverPolicy:     jetstream.DeliverAllPolicy,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: 5 * time.Second, // a read's consumer is gone soon after it (an unanswered one too)
+	}
 	var cons jetstream.Consumer
 	var err error
 	for asked := time.Now(); ; {
+		cfg.Name = nuid.Next()
 		actx, cancel := context.WithTimeout(ctx, readAsk)
-		cons, err = s.st.OrderedConsumer(actx, jetstream.OrderedConsumerConfig{FilterSubjects: append(slices.Clip(filters), barrier),
-			InactiveThreshold: 5 * time.Second, // a read's consumer is gone soon after it (an unanswered one too)
-			// Each Fetch of an ordered consumer creates a new consumer,
-			// by default retrying without end (backing off to 10 s): in a
-			// kill -9 test an adoption's read hung there for 96 s, the
-			// survivors refusing meanwhile. One attempt: a Fetch that
-			// cannot create its consumer fails, and the read starts over.
-			MaxResetAttempts: 1})
+		cons, err = s.st.CreateConsumer(actx, cfg)
 		cancel()
 		if err == nil || ctx.Err() != nil || time.Since(asked) >= readStall {
 			break
@@ -795,6 +808,14 @@ func (s *Store) readTo(ctx context.Context, barrier string, filters []string) ([
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		go func() { // not waited for: it expires anyway
+			dctx, cancel := context.WithTimeout(context.Background(), commitTimeout)
+			s.st.DeleteConsumer(dctx, cfg.Name)
+			cancel()
+		}()
+	}()
+	var delivered uint64 // the consumer sequence of the last message
 	live := make(map[string]record)
 	progress := time.Now()
 	for {
@@ -804,6 +825,15 @@ func (s *Store) readTo(ctx context.Context, barrier string, filters []string) ([
 		}
 		for m := range batch.Messages() {
 			progress = time.Now()
+			md, err := m.Metadata()
+			if err != nil {
+				return nil, err
+			}
+			if md.Sequence.Consumer != delivered+1 {
+				// A message the server sent to a fetch that had expired: lost.
+				return nil, fmt.Errorf("a gap in the read (consumer sequence %d after %d)", md.Sequence.Consumer, delivered)
+			}
+			delivered = md.Sequence.Consumer
 			subj := m.Subject()
 			if subj == barrier {
 				out := make([]record, 0, len(live))
@@ -818,11 +848,7 @@ func (s *Store) readTo(ctx context.Context, barrier string, filters []string) ([
 				delete(live, subj)
 				continue
 			}
-			r := record{subj: subj, data: m.Data(), owner: h.Get(hdrOwner)}
-			if md, err := m.Metadata(); err == nil {
-				r.seq = md.Sequence.Stream
-			}
-			live[subj] = r
+			live[subj] = record{subj: subj, data: m.Data(), owner: h.Get(hdrOwner), seq: md.Sequence.Stream}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			return nil, err
