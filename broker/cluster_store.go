@@ -73,6 +73,17 @@ func (s *Server) adoptStored(clientID string, cleanStart bool) error {
 			return nil // ended meanwhile (a clean start elsewhere): a new session
 		}
 	}
+	// A later CONNECT of this client id, on this node, may have read and
+	// attached the session while this one waited for the store (seconds
+	// in a failover): restoring it again would replace the session that
+	// connection is attached to, whose messages would then queue where
+	// no connection reads them. The attach takes that one over instead.
+	s.mu.Lock()
+	_, here = s.sessions[clientID]
+	s.mu.Unlock()
+	if here {
+		return nil
+	}
 	var fix storage.Batch
 	_, due, err := s.restoreSession(&ss, time.Now(), &fix)
 	if err != nil {
