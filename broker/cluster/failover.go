@@ -6,6 +6,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mqttboard/mqttboard/broker/storage"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats-server/v2/server/gsl"
 	"github.com/nats-io/nats.go"
@@ -243,7 +244,7 @@ func (n *Node) adopt(lost string) {
 	}
 	start := time.Now()
 	sessions, err := n.store.ownedBy(lost)
-	for err != nil && time.Since(start) < adoptTimeout {
+	for err != nil && !errors.Is(err, storage.ErrClosed) && time.Since(start) < adoptTimeout {
 		n.log.Warn("cluster: reading a lost node's sessions failed; trying again", "node", lost, "err", err)
 		select {
 		case <-n.closed:
