@@ -28,6 +28,10 @@ type writer struct {
 	// rest is what an inline write (see [conn.writeNow]) left unwritten
 	// when the socket was full: the write task writes it first.
 	rest net.Buffers
+	// out is bufs as writeBatch's writev consumes it: a field, so that
+	// the slice header taken by address is not a heap allocation per
+	// batch.
+	out net.Buffers
 }
 
 // span is one packet of a batch: hdr[start:end] followed by payload.
@@ -276,8 +280,9 @@ func (c *conn) writeBatch() (more bool, err error) {
 	}
 	var n int64
 	if c.streamed() {
-		bufs := w.bufs // WriteTo consumes its receiver: after an error, the rest
-		n, err = c.writeAll(&bufs)
+		w.out = w.bufs // WriteTo consumes its receiver: after an error, the rest
+		n, err = c.writeAll(&w.out)
+		w.out = nil
 	} else {
 		// TLS and WebSocket turn every Write into a record or a message,
 		// so for them the batch is copied into one buffer first: the
