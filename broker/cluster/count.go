@@ -89,7 +89,7 @@ func (n *Node) Remote(m *message.Message, count bool) int {
 	if len(peers) == 0 {
 		return 0
 	}
-	ch := make(chan int, len(peers))
+	ch := make(chan countAnswer, len(peers))
 	n.mu.Lock()
 	n.countWait[id] = ch
 	n.mu.Unlock()
@@ -108,8 +108,8 @@ func (n *Node) Remote(m *message.Message, count bool) int {
 	for range peers {
 		select {
 		case c := <-ch:
-			if c != failedAnswer {
-				sum += c
+			if c.n != failedAnswer {
+				sum += c.n
 			}
 		case <-t.C:
 			n.log.Warn("cluster: not every node answered count_subscribers", "timeout", countTimeout)
@@ -192,10 +192,12 @@ func (n *Node) answerCount(data []byte) {
 	answer := func(failed bool) {
 		b := binary.AppendUvarint(nil, id)
 		b = binary.AppendUvarint(b, uint64(r.deliveries))
+		var fl byte
 		if failed {
-			b = append(b, 1) // stored.go: a delivery was not stored
+			fl = 1 // stored.go: a delivery was not stored
 		}
-		n.nc.Publish("c.cnt."+node, b)
+		b = append(b, fl)
+		n.nc.Publish("c.cnt."+node, append(b, n.cfg.NodeName...))
 	}
 	if len(r.commits) == 0 {
 		answer(false)
@@ -206,7 +208,18 @@ func (n *Node) answerCount(data []byte) {
 	n.wg.Go(func() { answer(!commitsOK(r.commits, n.closed)) })
 }
 
-// onCount takes a node's answer to this node's count request.
+// countAnswer is a node's answer to a count request: its deliveries (or
+// failedAnswer) and its name ("" from a node of an older version, whose
+// answer has no name).
+type countAnswer struct {
+	node string
+	n    int
+}
+
+// onCount takes a node's answer to this node's count request: the id,
+// the deliveries, then a flag byte (1: a delivery was not stored) and
+// the answering node's name (a node of an older version sends the flag
+// only when it is 1, and no name).
 func (n *Node) onCount(m *nats.Msg) {
 	id, k := binary.Uvarint(m.Data)
 	if k <= 0 {
@@ -216,15 +229,19 @@ func (n *Node) onCount(m *nats.Msg) {
 	if k2 <= 0 {
 		return
 	}
-	if len(m.Data) > k+k2 && m.Data[k+k2] == 1 {
-		c = failedAnswer
+	a := countAnswer{n: int(min(c, failedAnswer))}
+	if rest := m.Data[k+k2:]; len(rest) > 0 {
+		if rest[0] == 1 {
+			a.n = failedAnswer
+		}
+		a.node = string(rest[1:])
 	}
 	n.mu.Lock()
 	ch := n.countWait[id]
 	n.mu.Unlock()
 	if ch != nil {
 		select {
-		case ch <- int(c):
+		case ch <- a:
 		default:
 		}
 	}

@@ -64,6 +64,9 @@ type failover struct {
 	minority bool
 	// interest is each peer's "m." subjects as of its last ping (onPing).
 	interest map[string][]string
+	// lostCh is closed (and replaced) whenever a member is lost: a wait
+	// for that member's answer (Stored) then ends.
+	lostCh chan struct{}
 }
 
 // lostNode is a member gone whose sessions are not adopted yet.
@@ -120,6 +123,8 @@ func (n *Node) noteMembers(peers []string) {
 		}
 		delete(n.fo.known, p)
 		n.fo.lost[p] = lostNode{since: time.Now(), topics: n.lostTopics(p)}
+		close(n.fo.lostCh)
+		n.fo.lostCh = make(chan struct{})
 		n.log.Warn("cluster: a node was lost; its persistent sessions are taken over from the replicated store", "node", p)
 		n.wg.Go(func() { n.adopt(p) })
 	}
@@ -156,6 +161,19 @@ func (n *Node) failingOver(topic string) bool {
 		}
 	}
 	return false
+}
+
+// lostCould reports, for peer, whether it was lost and its sessions are
+// not adopted yet (gone), and then whether topic is one they could
+// receive (could; true when its interest is not known).
+func (n *Node) lostCould(peer, topic string) (could, gone bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l, gone := n.fo.lost[peer]
+	if !gone {
+		return false, false
+	}
+	return l.topics == nil || l.topics.HasInterest(subject("m.", topic)), true
 }
 
 // takingOver reports whether this node is in a minority or a lost

@@ -462,9 +462,10 @@ func (n *Node) askStored(node string, id uint64, sent error) *storage.Commit {
 		resolve(fmt.Errorf("%w: not passed on to the member's node (%v)", storage.ErrWrite, sent))
 		return c
 	}
-	ch := make(chan int, 1)
+	ch := make(chan countAnswer, 1)
 	n.mu.Lock()
 	n.countWait[id] = ch
+	lost := n.fo.lostCh
 	n.mu.Unlock()
 	req := binary.AppendUvarint(nil, id)
 	if err := n.send("k."+node, append(req, n.cfg.NodeName...), false); err != nil {
@@ -477,15 +478,31 @@ func (n *Node) askStored(node string, id uint64, sent error) *storage.Commit {
 		t := time.NewTimer(commitTimeout)
 		defer t.Stop()
 		var err error
-		select {
-		case a := <-ch:
-			if a == failedAnswer {
-				err = fmt.Errorf("%w: the member's node could not store it", storage.ErrWrite)
+	wait:
+		for {
+			select {
+			case a := <-ch:
+				if a.n == failedAnswer {
+					err = fmt.Errorf("%w: the member's node could not store it", storage.ErrWrite)
+				}
+				break wait
+			case <-lost:
+				n.mu.Lock()
+				_, gone := n.fo.lost[node]
+				lost = n.fo.lostCh
+				n.mu.Unlock()
+				if gone { // it never answers
+					err = fmt.Errorf("%w: the member's node was lost before it confirmed it stored it", storage.ErrWrite)
+					break wait
+				}
+				continue
+			case <-t.C:
+				err = fmt.Errorf("%w: the member's node did not confirm it stored it within %v", storage.ErrWrite, commitTimeout)
+				break wait
+			case <-n.closed:
+				err = storage.ErrClosed
+				break wait
 			}
-		case <-t.C:
-			err = fmt.Errorf("%w: the member's node did not confirm it stored it within %v", storage.ErrWrite, commitTimeout)
-		case <-n.closed:
-			err = storage.ErrClosed
 		}
 		resolve(err)
 	})

@@ -127,7 +127,7 @@ type Node struct {
 	// the answers awaited, and (inbox goroutine only) other nodes' counts.
 	countSeq  uint64
 	counting  map[*message.Message]uint64
-	countWait map[uint64]chan int
+	countWait map[uint64]chan countAnswer
 	counted   map[countKey]routed
 	relayed   map[uint64]*storage.Commit // a passed-on forward's confirmation, by its count id (groups.go)
 	unconf    map[string]*unconfirmed    // stored.go, inbox goroutine only
@@ -286,13 +286,14 @@ func Open(cfg Config) (*Node, error) {
 		ready:  make(map[string]bool),
 
 		counting:  make(map[*message.Message]uint64),
-		countWait: make(map[uint64]chan int),
+		countWait: make(map[uint64]chan countAnswer),
 		counted:   make(map[countKey]routed),
 		relayed:   make(map[uint64]*storage.Commit),
 		waiting:   make(map[uint64]chan struct{}),
 		subs:      make(map[string]*nats.Subscription),
 
 		caughtUp: make(chan struct{}),
+		fo:       failover{lostCh: make(chan struct{})},
 	}
 	n.grp.init()
 	n.initFlow(cap(n.inbox))

@@ -63,6 +63,7 @@ type confirmer struct {
 type awaiting struct {
 	local   []*storage.Commit
 	resolve func(error)
+	topic   string // for a node lost while the batch waits (awaitAnswers)
 }
 
 // unconfirmed is what a node stored for another node's messages since
@@ -106,7 +107,7 @@ func (n *Node) Stored(m *message.Message, local []*storage.Commit) *storage.Comm
 	})
 	cf.mu.Lock()
 	// The caller's slice is reused for its next message.
-	cf.pending = append(cf.pending, awaiting{slices.Clone(local), resolve})
+	cf.pending = append(cf.pending, awaiting{slices.Clone(local), resolve, m.Topic})
 	cf.mu.Unlock()
 	select {
 	case cf.wake <- struct{}{}:
@@ -172,8 +173,9 @@ func (n *Node) confirm(batch []awaiting) {
 		n.mu.Lock()
 		n.countSeq++
 		id := n.countSeq << 1 // not a count_subscribers id (countID)
-		ch := make(chan int, len(peers))
+		ch := make(chan countAnswer, len(peers))
 		n.countWait[id] = ch
+		lost := n.fo.lostCh // before awaitAnswers' first check: a loss after it closes it
 		n.mu.Unlock()
 		defer n.forgetCount(id)
 		// After the messages on the same connection: every node reads
@@ -186,7 +188,7 @@ func (n *Node) confirm(batch []awaiting) {
 		if err != nil {
 			err = fmt.Errorf("%w: the other nodes were not asked (%v)", storage.ErrWrite, err)
 		} else {
-			err = n.awaitAnswers(ch, len(peers))
+			err = n.awaitAnswers(ch, peers, batch, lost)
 		}
 	}
 	for _, a := range batch {
@@ -200,15 +202,53 @@ func (n *Node) confirm(batch []awaiting) {
 	}
 }
 
-// awaitAnswers waits for peers answers on ch (commitTimeout).
-func (n *Node) awaitAnswers(ch chan int, peers int) error {
+// awaitAnswers waits for peers' answers on ch (commitTimeout). A peer
+// lost meanwhile (lost is closed) never answers: when no message of
+// batch has a topic its sessions could receive (failover.go), it stored
+// nothing of them and is not waited for; else the batch fails at once
+// rather than at the timeout.
+func (n *Node) awaitAnswers(ch chan countAnswer, peers []string, batch []awaiting, lost chan struct{}) error {
 	t := time.NewTimer(commitTimeout)
 	defer t.Stop()
-	for range peers {
+	pending := make(map[string]bool, len(peers))
+	for _, p := range peers {
+		pending[p] = true
+	}
+	unnamed := 0 // answers of nodes of an older version, which do not say who answered
+	checkLost := func() error {
+		for p := range pending {
+			if _, gone := n.lostCould(p, ""); !gone {
+				continue
+			}
+			for _, a := range batch {
+				if could, _ := n.lostCould(p, a.topic); could {
+					return fmt.Errorf("%w: node %s, which may have stored it for its persistent sessions, was lost", storage.ErrWrite, p)
+				}
+			}
+			delete(pending, p)
+		}
+		return nil
+	}
+	if err := checkLost(); err != nil {
+		return err
+	}
+	for len(pending) > unnamed {
 		select {
 		case a := <-ch:
-			if a == failedAnswer {
+			if a.n == failedAnswer {
 				return fmt.Errorf("%w: another node could not store it for its persistent sessions", storage.ErrWrite)
+			}
+			if pending[a.node] {
+				delete(pending, a.node)
+			} else {
+				unnamed++
+			}
+		case <-lost:
+			n.mu.Lock()
+			lost = n.fo.lostCh
+			n.mu.Unlock()
+			if err := checkLost(); err != nil {
+				return err
 			}
 		case <-t.C:
 			return fmt.Errorf("%w: another node did not confirm it stored it within %v", storage.ErrWrite, commitTimeout)
@@ -259,10 +299,12 @@ func (n *Node) answerConfirm(node string, id uint64) {
 	answer := func(failed bool) {
 		b := binary.AppendUvarint(nil, id)
 		b = binary.AppendUvarint(b, 0)
+		var fl byte
 		if failed {
-			b = append(b, 1)
+			fl = 1
 		}
-		n.nc.Publish("c.cnt."+node, b)
+		b = append(b, fl) // then this node's name (onCount)
+		n.nc.Publish("c.cnt."+node, append(b, n.cfg.NodeName...))
 	}
 	if len(u.commits) == 0 {
 		answer(u.failed)
