@@ -375,14 +375,14 @@ func BenchmarkIdleConnections(b *testing.B) {
 		c.Close()
 	}
 	l.Close()
-	_, addr := brokertest.StartServer(b, broker.Options{SysInterval: -1})
+	srv, addr := brokertest.StartServer(b, broker.Options{SysInterval: -1})
 	base = inUse()
 	stack0 := stack
 	classes0 := memoryClasses()
 	b.ResetTimer()
 	cs := open(addr, b.N, true)
 	b.StopTimer()
-	time.Sleep(3 * writerLingerForTest) // idle: the write loops that sent CONNACK have ended
+	waitWritersIdle(b, srv) // idle: the write loops that sent CONNACK have ended
 	total := inUse() - base
 	if profile != "" {
 		// Where the process's memory went, per connection (both ends:
@@ -424,5 +424,16 @@ func memoryClasses() []metrics.Sample {
 	return ss
 }
 
-// writerLingerForTest mirrors the broker's writerLinger.
-const writerLingerForTest = 100 * time.Millisecond
+// waitWritersIdle returns once no connection of srv has a write loop
+// running (they end writerLinger after their last write, on the
+// goroutine transport), failing after 10 s.
+func waitWritersIdle(tb testing.TB, srv *broker.Server) {
+	tb.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for n := broker.WritingConns(srv); n > 0; n = broker.WritingConns(srv) {
+		if time.Now().After(deadline) {
+			tb.Fatalf("%d connections still writing after 10 s", n)
+		}
+		time.Sleep(5 * time.Millisecond) // polls the state; bounded by deadline
+	}
+}

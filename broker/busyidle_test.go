@@ -8,7 +8,6 @@ import (
 	"runtime/pprof"
 	"slices"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -42,7 +41,7 @@ func TestBusyThenIdleConnection(t *testing.T) {
 	if profile != "" {
 		runtime.MemProfileRate = 1
 	}
-	_, addr := brokertest.StartServer(t, broker.Options{SysInterval: -1, MemoryTrim: -1})
+	srv, addr := brokertest.StartServer(t, broker.Options{SysInterval: -1, MemoryTrim: -1})
 	rc := newSysClient(t, addr)
 	const n, msgs = 200, 2000
 	heap := func() int64 {
@@ -67,7 +66,7 @@ func TestBusyThenIdleConnection(t *testing.T) {
 		rc.write(fds[i], b)
 		rc.readFull(fds[i], ack[:])
 	}
-	time.Sleep(3 * writerLingerForTest) // the write loops that sent CONNACK have ended
+	waitWritersIdle(t, srv) // the write loops that sent CONNACK have ended
 	idle := heap()
 
 	var burst []byte
@@ -88,7 +87,7 @@ func TestBusyThenIdleConnection(t *testing.T) {
 			}
 		}
 	}
-	time.Sleep(3 * writerLingerForTest) // idle again: write loops ended, buffers given back
+	waitWritersIdle(t, srv) // idle again: write loops ended, buffers given back
 	busy := heap()
 	if profile != "" {
 		f, err := os.Create(profile)
