@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -34,6 +35,16 @@ func checkRun(t *testing.T, addr string) {
 				}
 				if res.P50 <= 0 || res.P99 < res.P50 || res.Max < res.P99 {
 					t.Fatalf("latencies out of order: %s", res)
+				}
+				// At a rate on Linux every delivery's arrival is
+				// timestamped, before its read.
+				if runtime.GOOS == "linux" {
+					if all := res.Delivered + res.Dups; res.Arrived != all {
+						t.Fatalf("%d arrivals timestamped of %d deliveries", res.Arrived, all)
+					}
+					if res.ArrP50 <= 0 || res.ArrMax > res.Max {
+						t.Fatalf("arrival p50 %v max %v against read %s", res.ArrP50, res.ArrMax, res)
+					}
 				}
 			})
 		}

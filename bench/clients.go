@@ -174,7 +174,10 @@ type subscriber struct {
 	distinct uint64
 	dups     uint64
 	hist     histogram
+	arrival  histogram // send to arrival in the socket (stamp)
 	lastAt   time.Time
+
+	stamp *stampedReader // nil: no receive timestamps
 }
 
 func newSubscriber(ctx context.Context, c *Config, id int, epoch time.Time) (*subscriber, error) {
@@ -204,6 +207,15 @@ func newSubscriber(ctx context.Context, c *Config, id int, epoch time.Time) (*su
 		nc.Close()
 		return nil, fmt.Errorf("subscriber %d: subscription refused: %v", id, p)
 	}
+	if c.Rate > 0 && r.Buffered() == 0 {
+		// At a fixed rate the kernel's receive timestamps say when each
+		// delivery arrived (Result.Arrived); a run at full speed keeps
+		// the plain reads.
+		if s.stamp = newStampedReader(nc); s.stamp != nil {
+			s.r = packet.NewReader(bufio.NewReaderSize(s.stamp, 64<<10))
+			s.r.Version = c.Version
+		}
+	}
 	go s.read()
 	return s, nil
 }
@@ -220,7 +232,8 @@ func (s *subscriber) read() {
 		if !ok || len(pub.Payload) < 16 {
 			continue
 		}
-		now := time.Since(s.epoch)
+		at := time.Now()
+		now := at.Sub(s.epoch)
 		sent := time.Duration(binary.BigEndian.Uint64(pub.Payload))
 		from := binary.BigEndian.Uint32(pub.Payload[8:])
 		seq := binary.BigEndian.Uint32(pub.Payload[12:])
@@ -234,6 +247,11 @@ func (s *subscriber) read() {
 			}
 		}
 		s.hist.add(now - sent)
+		if s.stamp != nil && s.stamp.last > 0 {
+			// The wait in the socket is a difference of wall clocks a
+			// few ms apart; the rest stays on the monotonic clock.
+			s.arrival.add(now - sent - max(0, time.Duration(at.UnixNano()-s.stamp.last)))
+		}
 		s.lastAt = s.epoch.Add(now)
 		s.mu.Unlock()
 		s.received.Add(1)

@@ -5,7 +5,11 @@
 # generator on core 1; the brokers alternate, RUNS rounds each. Reported per
 # run: p50, p99, p99.9 latency (publish to delivery) and the broker's CPU
 # (user + system from /proc/PID/stat) in cores and in µs per delivered
-# message. Run it on a quiet machine: the tail is what it measures.
+# message, and the latency to the deliveries' arrival in the subscriber's
+# socket (arr p50/p99/p99.9: the kernel's receive timestamps), which leaves
+# out the generator's own wait: it reads its 100 subscribers on one
+# processor, so a delivery arriving with many others waits for their
+# reads. Run it on a quiet machine: the tail is what it measures.
 #
 #   bench/lowrate.sh [seconds-per-run] [runs]      # defaults: 10 s, 3 runs
 #   TRANSPORTS="eventloop goroutine" bench/lowrate.sh   # also our goroutine transport
