@@ -16,8 +16,8 @@ func TestIdleStateSizes(t *testing.T) {
 	if n := unsafe.Sizeof(conn{}); n > 384 {
 		t.Errorf("conn is %d bytes, more than its 384-byte size class", n)
 	}
-	if n := unsafe.Sizeof(session.Session{}); n > 192 {
-		t.Errorf("session.Session is %d bytes, more than its 192-byte size class", n)
+	if n := unsafe.Sizeof(session.Session{}); n > 112 {
+		t.Errorf("session.Session is %d bytes, more than its 112-byte size class", n)
 	}
 	// The log ring's 4096 entries: 360 KB, 36 B per connection at 10,000.
 	if n := unsafe.Sizeof(logEntry{}); n > 88 {

@@ -10,6 +10,9 @@ import "github.com/mqttboard/mqttboard/packet"
 func (s *Session) Outbound(id uint16) (qos packet.QoS, released, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	f, ok := s.inflight[id]
+	if s.f == nil {
+		return 0, false, false
+	}
+	f, ok := s.f.inflight[id]
 	return f.QoS, f.released, ok
 }

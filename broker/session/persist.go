@@ -59,24 +59,25 @@ func (s *Session) Restore(sm *storage.Message) (stale uint64) {
 		s.dur = &durable{}
 	}
 	s.dur.lastSeq = max(s.dur.lastSeq, sm.Seq)
+	f := s.flowMade()
 	if sm.State != storage.Queued && sm.PacketID != 0 && d.QoS > 0 {
-		if old, used := s.inflight[sm.PacketID]; used {
-			s.inflightBytes -= old.Msg.Size()
+		if old, used := f.inflight[sm.PacketID]; used {
+			f.inflightBytes -= old.Msg.Size()
 			stale = old.Seq
 		}
-		s.outSeq++
-		if s.inflight == nil {
-			s.inflight = make(map[uint16]inflight) // made on first use (session.New)
+		f.outSeq++
+		if f.inflight == nil {
+			f.inflight = make(map[uint16]inflight) // made on first use (session.New)
 		}
-		s.inflight[sm.PacketID] = inflight{Delivery: d, seq: s.outSeq, released: sm.State == storage.AwaitingPubcomp}
-		s.inflightBytes += size
+		f.inflight[sm.PacketID] = inflight{Delivery: d, seq: f.outSeq, released: sm.State == storage.AwaitingPubcomp}
+		f.inflightBytes += size
 		return stale
 	}
 	// A Queued QoS 1 record may have been sent before the crash (its sent
 	// state is not stored): DUP says it might be a redelivery.
 	d.Restored = d.QoS == 1
-	s.queue = append(s.queue, d)
-	s.queueBytes += size
+	f.queue = append(f.queue, d)
+	f.queueBytes += size
 	return 0
 }
 
