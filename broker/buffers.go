@@ -217,20 +217,21 @@ var (
 // borrow gives the read loop a buffer, a packet reader and routing
 // scratch.
 func (c *conn) borrow() {
-	c.route = routerPool.Get().(*router)
-	c.route.deferWakes = c.evMode // see readLoop
-	c.br = readBufPool.Get().(*bufio.Reader)
-	c.br.Reset(&c.in)
-	c.r = readerPool.Get().(*packet.Reader)
-	c.r.Reset(c.br)
-	c.r.Version = c.v
-	c.r.MaxPacketSize = c.s.opts.MaxPacketSize
+	r := routerPool.Get().(*router)
+	r.deferWakes = c.evMode // see readLoop
+	r.br = readBufPool.Get().(*bufio.Reader)
+	r.br.Reset(&c.in)
+	r.pr = readerPool.Get().(*packet.Reader)
+	r.pr.Reset(r.br)
+	r.pr.Version = c.v
+	r.pr.MaxPacketSize = c.s.opts.MaxPacketSize
 	if c.v == 0 {
-		c.r.MaxPacketSize = c.s.opts.MaxConnectSize // before authentication, a smaller limit
+		r.pr.MaxPacketSize = c.s.opts.MaxConnectSize // before authentication, a smaller limit
 	}
-	c.r.WildcardDelete = true // flespi: an empty PUBLISH to a wildcard topic deletes retained messages
-	c.r.RefuseControlChars = !c.s.opts.AllowControlChars
-	c.r.Refused = clientRefusedTypes // reason.go
+	r.pr.WildcardDelete = true // flespi: an empty PUBLISH to a wildcard topic deletes retained messages
+	r.pr.RefuseControlChars = !c.s.opts.AllowControlChars
+	r.pr.Refused = clientRefusedTypes // reason.go
+	c.route = r
 }
 
 // giveBack returns them when nothing is buffered, i.e. at a packet
@@ -238,7 +239,7 @@ func (c *conn) borrow() {
 // packet was handled (kept strings alias the packet's own buffer; kept
 // slices were copied), so another connection may reuse the Reader.
 func (c *conn) giveBack() (idle bool) {
-	if c.br == nil || c.br.Buffered() > 0 || c.in.has {
+	if c.route == nil || c.route.br.Buffered() > 0 || c.in.has {
 		return false
 	}
 	c.release()
@@ -247,20 +248,21 @@ func (c *conn) giveBack() (idle bool) {
 
 // giveBackAll returns the buffers whatever they hold: the connection ends.
 func (c *conn) giveBackAll() {
-	if c.br == nil {
+	if c.route == nil {
 		return
 	}
 	c.release()
 }
 
 func (c *conn) release() {
-	c.br.Reset(nil)
-	readBufPool.Put(c.br)
-	c.r.Reset(nil)
-	readerPool.Put(c.r)
+	r := c.route
+	r.br.Reset(nil)
+	readBufPool.Put(r.br)
+	r.pr.Reset(nil)
+	readerPool.Put(r.pr)
+	r.br, r.pr = nil, nil
 	// Routing left matches, message and commits behind: nothing of this
 	// connection's may stay reachable from the pool.
-	r := c.route
 	r.flushWakes() // done already by readLoop, which ends each burst
 	r.deferWakes, r.sink = false, nil
 	clear(r.matches[:cap(r.matches)])
@@ -269,14 +271,14 @@ func (c *conn) release() {
 	r.puback, r.pubrec = packet.Puback{}, packet.Pubrec{} // a reason string, user properties
 	r.resetCommits()
 	routerPool.Put(r)
-	c.br, c.r, c.route = nil, nil, nil
+	c.route = nil
 }
 
 // readPacket reads the next packet, waiting idle without buffers. Waiting
 // for a packet to start is bounded by the keep alive, 1.5 times the
 // interval [MQTT-3.1.2-24]; during CONNECT, the deadline serve set stays.
 func (c *conn) readPacket() (packet.Packet, error) {
-	if c.br == nil && !c.registered {
+	if c.route == nil && !c.registered {
 		idle := timeOfNano(c.in.deadline)
 		if c.v != 0 {
 			idle = time.Time{}
@@ -288,18 +290,18 @@ func (c *conn) readPacket() (packet.Packet, error) {
 			return nil, err
 		}
 	}
-	if c.br == nil {
+	if c.route == nil {
 		// On the event loop, bytes have arrived (or the first read finds
 		// none and the burst parks): no idle wait.
 		c.borrow()
 	}
-	return c.r.ReadPacket()
+	return c.route.pr.ReadPacket()
 }
 
 // drainInput discards what the client still sends.
 func (c *conn) drainInput() {
-	if c.br != nil {
-		io.Copy(io.Discard, c.br)
+	if c.route != nil {
+		io.Copy(io.Discard, c.route.br)
 		return
 	}
 	io.Copy(io.Discard, &c.in)

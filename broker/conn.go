@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -48,8 +47,6 @@ type conn struct {
 	s  *Server
 	nc net.Conn
 	in input
-	br *bufio.Reader  // borrowed while busy, nil when idle (see buffers.go)
-	r  *packet.Reader // likewise
 
 	// Set while handling CONNECT, read-only afterwards.
 	clientID string
@@ -77,8 +74,10 @@ type conn struct {
 	timedOut   bool
 
 	// Read loop only.
-	rx    atomic.Pointer[rxState] // made by the first PUBLISH from the client: idle connections stay small
-	route *router                 // borrowed with br and r (buffers.go)
+	rx atomic.Pointer[rxState] // made by the first PUBLISH from the client: idle connections stay small
+	// route is borrowed while busy, with the read buffer and packet
+	// reader it carries (route.br, route.pr); nil when idle (buffers.go).
+	route *router
 	// stats are the live counters and times the inspection API reads
 	// (inspect.go): the read loop counts PUBLISHes from the client, the
 	// write loop those sent and the bytes written.
@@ -92,16 +91,17 @@ type conn struct {
 	mu       sync.Mutex // guards the fields below
 	ctrl     []byte     // encoded control packets (acks, CONNACK) to send
 	held     *heldAcks  // packets waiting for the store before ctrl (durable.go); nil without one
-	kicked   *kickInfo  // Kick's reason and timer, when it has either
 	code     packet.ReasonCode
 	stopping bool
-	graceful bool       // Kick at shutdown: send what is queued before the DISCONNECT
-	final    bool       // a DISCONNECT with code and reason is owed, last
-	ready    bool       // CONNACK is queued and the session attached: writing may start
-	writing  bool       // a write loop goroutine runs, or ran its final exit (see Wake)
-	pending  bool       // Wake was called while it ran: look again before exiting
-	fired    uint8      // the signals that fired, a bit each (signal.go)
-	ch       *connChans // the goroutine transport's at once; else made by a wait before its signal fired
+	graceful bool  // Kick at shutdown: send what is queued before the DISCONNECT
+	final    bool  // a DISCONNECT with code and reason is owed, last
+	ready    bool  // CONNACK is queued and the session attached: writing may start
+	writing  bool  // a write loop goroutine runs, or ran its final exit (see Wake)
+	pending  bool  // Wake was called while it ran: look again before exiting
+	fired    uint8 // the signals that fired, a bit each (signal.go)
+	// more: the goroutine transport's at once; else made by a wait before
+	// its signal fired or by a Kick with a reason or a write in progress.
+	more *connMore
 
 	// Event-loop transport (transport.go). sock is the socket itself (nc
 	// points at it) when evMode.
@@ -139,7 +139,7 @@ func newConn(s *Server, nc net.Conn, fd int, raddr netip.AddrPort) *conn {
 		if streamedConn(nc) {
 			c.flags |= flagStreamed
 		}
-		c.ch = &connChans{wake: make(chan struct{}, 1)} // the event loop's writer never waits for a wake
+		c.more = &connMore{wake: make(chan struct{}, 1)} // the event loop's writer never waits for a wake
 	}
 	c.nc = nc
 	// c.in's zero value: held 0, counting CONNECT's bytes.
@@ -166,7 +166,7 @@ func (c *conn) kick(code packet.ReasonCode, reason string, graceful bool) {
 	c.graceful = graceful
 	c.code = code
 	if reason != "" {
-		c.kicked = &kickInfo{reason: reason}
+		c.moreMade().reason = reason
 	}
 	// c.v and c.sess are read only once ready: before that, serve may
 	// still be writing them.
@@ -177,10 +177,7 @@ func (c *conn) kick(code packet.ReasonCode, reason string, graceful bool) {
 		// waits for the write in progress, and Kick must not block (a
 		// publisher's read loop kicks slow consumers).
 		nc := c.nc
-		if c.kicked == nil {
-			c.kicked = new(kickInfo)
-		}
-		c.kicked.cut = time.AfterFunc(c.s.opts.ShutdownLinger, func() { nc.Close() })
+		c.moreMade().cut = time.AfterFunc(c.s.opts.ShutdownLinger, func() { nc.Close() })
 	}
 	ready := c.ready
 	c.mu.Unlock()
@@ -348,8 +345,8 @@ func (c *conn) end() {
 	}
 	c.nc.Close()
 	c.mu.Lock()
-	if c.kicked != nil && c.kicked.cut != nil {
-		c.kicked.cut.Stop()
+	if c.more != nil && c.more.cut != nil {
+		c.more.cut.Stop()
 	}
 	c.mu.Unlock()
 	if c.sess != nil {
@@ -501,27 +498,34 @@ func (c *conn) problemInfo() bool { return c.flags&flagProblemInfo != 0 }
 func (c *conn) clean() bool       { return c.flags&flagClean != 0 }
 func (c *conn) streamed() bool    { return c.flags&flagStreamed != 0 }
 
-// kickInfo is what the first Kick leaves besides its code, made only when
-// there is some: most connections end without a reason or a write in
-// progress. Guarded by the connection's mu.
-type kickInfo struct {
+// connMore is what few connections need, behind one pointer made on
+// use (conn.more): the goroutine transport's wake-up channel, the signals'
+// channels (see signal.go), and what the first Kick leaves besides its
+// code: most connections end without anyone waiting, a reason or a write
+// in progress, and an idle one holds one nil pointer.
+type connMore struct {
+	sig  [3]chan struct{} // made by a wait before its signal fired; guarded by mu
+	wake chan struct{}    // set by newConn, never changed
+	// The first Kick's reason, and the timer that closes the socket under
+	// a write that outlives the Kick; guarded by mu.
 	reason string
-	cut    *time.Timer // closes the socket under a write that outlives a Kick
+	cut    *time.Timer
+}
+
+// moreMade is c.more, made if nil; under mu.
+func (c *conn) moreMade() *connMore {
+	if c.more == nil {
+		c.more = new(connMore)
+	}
+	return c.more
 }
 
 // kickReason is the first Kick's reason; under mu.
 func (c *conn) kickReason() string {
-	if c.kicked == nil {
+	if c.more == nil {
 		return ""
 	}
-	return c.kicked.reason
-}
-
-// connChans are a connection's channels: the write loop's wake-up
-// (goroutine transport only) and the signals' (see signal.go).
-type connChans struct {
-	sig  [3]chan struct{} // made by a wait before its signal fired; guarded by mu
-	wake chan struct{}    // set by newConn, never changed
+	return c.more.reason
 }
 
 // wakeC is the write loop's wake-up channel, nil on the event loop (whose
@@ -530,7 +534,7 @@ func (c *conn) wakeC() chan struct{} {
 	if c.evMode {
 		return nil
 	}
-	return c.ch.wake // set by newConn, never replaced: no lock needed
+	return c.more.wake // set by newConn, never replaced: no lock needed
 }
 
 // remoteAddr is the client's address as text: on the event loop one

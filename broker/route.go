@@ -231,14 +231,14 @@ func (w *wakeSet) reset() {
 // packetBuffered reports whether the read buffer holds a whole packet,
 // which the next readPacket decodes without reading the socket.
 func (c *conn) packetBuffered() bool {
-	if c.br == nil {
+	if c.route == nil {
 		return false
 	}
-	n := c.br.Buffered()
+	n := c.route.br.Buffered()
 	if n < 2 {
 		return false
 	}
-	b, _ := c.br.Peek(n) // n is buffered: Peek does not read
+	b, _ := c.route.br.Peek(n) // n is buffered: Peek does not read
 	size, mul := 0, 1
 	for i := 1; i < len(b) && i < 5; i++ {
 		size += int(b[i]&0x7f) * mul

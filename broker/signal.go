@@ -3,7 +3,7 @@ package broker
 // signal names a one-shot event of a connection (see the table on [conn]).
 // Which have fired is a bit each (conn.fired); channels are made only for
 // a wait that comes before the event, all three behind one pointer made
-// then (conn.ch, which the goroutine transport makes at once for its
+// then (conn.more, which the goroutine transport makes at once for its
 // wake-up channel): most connections end without anyone waiting, and an
 // idle one holds one nil pointer. Guarded by the connection's mu.
 type signal uint8
@@ -28,13 +28,11 @@ func (c *conn) wait(s signal) <-chan struct{} {
 	if c.fired&(1<<s) != 0 {
 		return closedCh
 	}
-	if c.ch == nil {
-		c.ch = new(connChans)
+	m := c.moreMade()
+	if m.sig[s] == nil {
+		m.sig[s] = make(chan struct{})
 	}
-	if c.ch.sig[s] == nil {
-		c.ch.sig[s] = make(chan struct{})
-	}
-	return c.ch.sig[s]
+	return m.sig[s]
 }
 
 // fire fires s; once only (a second call does nothing).
@@ -42,8 +40,8 @@ func (c *conn) fire(s signal) {
 	c.mu.Lock()
 	if c.fired&(1<<s) == 0 {
 		c.fired |= 1 << s
-		if c.ch != nil && c.ch.sig[s] != nil {
-			close(c.ch.sig[s])
+		if c.more != nil && c.more.sig[s] != nil {
+			close(c.more.sig[s])
 		}
 	}
 	c.mu.Unlock()

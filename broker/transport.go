@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/mqttboard/mqttboard/broker/eventloop"
 	"github.com/mqttboard/mqttboard/packet"
@@ -131,7 +132,7 @@ func (s *Server) eventLoop() *loop {
 			}
 			return nil
 		}
-		l.poller, l.pool, l.wheel = p, eventloop.NewPool(poolIdle()), eventloop.NewWheel[*conn](keepAliveTick)
+		l.poller, l.pool, l.wheel = p, eventloop.NewPool(poolIdle()), eventloop.NewWheel(keepAliveTick, kaOwner)
 		s.loop = l
 	}
 	return s.loop
@@ -297,19 +298,19 @@ func (c *conn) burstInline() {
 			c.toPool(errInternal)
 		}
 	}()
-	if c.br == nil {
+	if c.route == nil {
 		c.borrow()
 	}
 	c.route.sink = &l.wakes
 	read := false
 	for {
 		if c.packetBuffered() {
-			b, _ := c.br.Peek(1)
+			b, _ := c.route.br.Peek(1)
 			if !inlinePacket(b[0]) {
 				c.toPool(nil)
 				return
 			}
-			p, err := c.r.ReadPacket() // whole in the buffer: no read
+			p, err := c.route.pr.ReadPacket() // whole in the buffer: no read
 			if err == nil {
 				err = c.handle(p)
 			}
@@ -319,8 +320,8 @@ func (c *conn) burstInline() {
 			}
 			continue
 		}
-		if read || c.br.Buffered() == c.br.Size() {
-			if c.br.Buffered() > 0 || !c.in.short {
+		if read || c.route.br.Buffered() == c.route.br.Size() {
+			if c.route.br.Buffered() > 0 || !c.in.short {
 				c.toPool(nil)
 				return
 			}
@@ -328,12 +329,12 @@ func (c *conn) burstInline() {
 		}
 		read = true
 		c.in.nonblock = true
-		_, err := c.br.Peek(c.br.Buffered() + 1) // one read, as much as fits
+		_, err := c.route.br.Peek(c.route.br.Buffered() + 1) // one read, as much as fits
 		c.in.nonblock = false
 		switch {
 		case err == nil:
 		case errors.Is(err, errWouldBlock):
-			if c.br.Buffered() > 0 {
+			if c.route.br.Buffered() > 0 {
 				c.toPool(nil) // inside a packet
 				return
 			}
@@ -403,7 +404,6 @@ func (c *conn) register() {
 	// packet's own (see input.Read).
 	c.in.deadline = 0
 	if c.keepAlive > 0 {
-		c.kaEntry.Owner = c
 		c.idleSince.Store(time.Now().UnixNano())
 		c.s.loop.wheel.Schedule(&c.kaEntry, time.Now().Add(c.keepAliveIdle()).UnixNano())
 	}
@@ -429,6 +429,12 @@ func (c *conn) Ready() {
 			return
 		}
 	}
+}
+
+// kaOwner is the connection whose kaEntry e is (the wheel's owner
+// function): found from its address, like input.conn.
+func kaOwner(e *eventloop.Entry[*conn]) *conn {
+	return (*conn)(unsafe.Add(unsafe.Pointer(e), -int(unsafe.Offsetof(conn{}.kaEntry))))
 }
 
 // Due implements [eventloop.Due]: the keep alive check of an event-loop
@@ -470,7 +476,7 @@ func (c *conn) burst() {
 		// an inline one (burstInline) may start inside a packet: its
 		// first read waits, with the packet's deadline, as any read
 		// inside a packet does.
-		c.in.nonblock = c.br == nil || c.br.Buffered() == 0
+		c.in.nonblock = c.route == nil || c.route.br.Buffered() == 0
 		err := c.readLoop()
 		var more bool
 		switch {
@@ -478,7 +484,7 @@ func (c *conn) burst() {
 			// A read that filled the buffer may have left bytes in the
 			// socket, which will bring no new event: read on.
 			more = !c.in.short
-		case errors.Is(err, errWouldBlock) && c.br != nil && c.br.Buffered() == 0:
+		case errors.Is(err, errWouldBlock) && c.route != nil && c.route.br.Buffered() == 0:
 			c.giveBack()
 		default:
 			c.endRead(err)

@@ -6,6 +6,7 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 )
 
 const wait = 5 * time.Second
@@ -178,29 +179,34 @@ func TestPoolCountsHandOverAtOnce(t *testing.T) {
 	recv(t, b.started, "the handed-over task")
 }
 
-type dueFunc func(now int64) int64
+// dueEntry is a wheel entry's owner calling a func.
+type dueEntry struct {
+	e   Entry[*dueEntry] // first: the owner is at the entry's address
+	due func(now int64) int64
+}
 
-func (f dueFunc) Due(now int64) int64 { return f(now) }
+func (d *dueEntry) Due(now int64) int64 { return d.due(now) }
+
+func dueOwner(e *Entry[*dueEntry]) *dueEntry { return (*dueEntry)(unsafe.Pointer(e)) }
 
 // TestWheelFiresNotEarly: an entry fires after its deadline (never
 // before), can be moved and cancelled, and a returned deadline
 // reschedules it.
 func TestWheelFiresNotEarly(t *testing.T) {
-	w := NewWheel[dueFunc](10 * time.Millisecond)
+	w := NewWheel(10*time.Millisecond, dueOwner)
 	defer w.Close()
 	fired := make(chan int64, 10)
 	at := time.Now().Add(30 * time.Millisecond).UnixNano()
 	again := true
-	e := &Entry[dueFunc]{}
-	e.Owner = dueFunc(func(now int64) int64 {
+	e := &dueEntry{due: func(now int64) int64 {
 		fired <- now
 		if again {
 			again = false
 			return now + int64(20*time.Millisecond)
 		}
 		return 0
-	})
-	w.Schedule(e, at)
+	}}
+	w.Schedule(&e.e, at)
 	for i := range 2 {
 		select {
 		case now := <-fired:
@@ -212,12 +218,11 @@ func TestWheelFiresNotEarly(t *testing.T) {
 			t.Fatalf("firing %d missing", i)
 		}
 	}
-	c := &Entry[dueFunc]{Owner: dueFunc(func(int64) int64 { t.Error("cancelled entry fired"); return 0 })}
-	w.Schedule(c, time.Now().Add(20*time.Millisecond).UnixNano())
-	w.Cancel(c)
-	done := &Entry[dueFunc]{}
+	c := &dueEntry{due: func(int64) int64 { t.Error("cancelled entry fired"); return 0 }}
+	w.Schedule(&c.e, time.Now().Add(20*time.Millisecond).UnixNano())
+	w.Cancel(&c.e)
 	ch := make(chan struct{}, 1)
-	done.Owner = dueFunc(func(int64) int64 { ch <- struct{}{}; return 0 })
-	w.Schedule(done, time.Now().Add(40*time.Millisecond).UnixNano())
+	done := &dueEntry{due: func(int64) int64 { ch <- struct{}{}; return 0 }}
+	w.Schedule(&done.e, time.Now().Add(40*time.Millisecond).UnixNano())
 	recv(t, ch, "the last entry")
 }

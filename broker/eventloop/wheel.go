@@ -12,6 +12,7 @@ import (
 // late, never early.
 type Wheel[T Due] struct {
 	tick  time.Duration
+	owner func(*Entry[T]) T
 	mu    sync.Mutex
 	slots []Entry[T] // sentinels of circular lists
 	n     int        // entries scheduled
@@ -30,22 +31,25 @@ type Due interface {
 	Due(now int64) (next int64)
 }
 
-// Entry is one scheduled deadline; embed it in its owner and set Owner.
-// T is the owner's (pointer) type, not an interface: one word per entry.
+// Entry is one scheduled deadline; embed it in its owner, which the
+// wheel finds from the entry's address (see [NewWheel]): no word per
+// entry for it. T is the owner's (pointer) type.
 type Entry[T Due] struct {
 	next, prev *Entry[T]
 	at         int64
-	Owner      T
 }
 
 // wheelSlots covers 512 ticks; a later deadline goes round the wheel,
 // checked against its absolute time at each pass.
 const wheelSlots = 512
 
-// NewWheel starts a wheel ticking every tick while it holds entries.
-func NewWheel[T Due](tick time.Duration) *Wheel[T] {
+// NewWheel starts a wheel ticking every tick while it holds entries;
+// owner returns the value an entry is embedded in (from the entry's
+// address), whose Due is called when the entry's deadline passes.
+func NewWheel[T Due](tick time.Duration, owner func(*Entry[T]) T) *Wheel[T] {
 	w := &Wheel[T]{
 		tick:  tick,
+		owner: owner,
 		slots: make([]Entry[T], wheelSlots),
 		kick:  make(chan struct{}, 1),
 		quit:  make(chan struct{}),
@@ -152,7 +156,7 @@ func (w *Wheel[T]) advance(now int64) {
 	}
 	w.mu.Unlock()
 	for i, e := range due {
-		if at := e.Owner.Due(now); at != 0 {
+		if at := w.owner(e).Due(now); at != 0 {
 			w.Schedule(e, at)
 		}
 		due[i] = nil
