@@ -90,7 +90,8 @@ func TestClusterKill9(t *testing.T) {
 			}
 			for _, l := range strings.Split(logs[i].String(), "\n") {
 				if strings.Contains(l, "took over") || strings.Contains(l, "no node confirmed") || strings.Contains(l, "was lost") ||
-					strings.Contains(l, "level=ERROR") || strings.Contains(l, "taken from") {
+					strings.Contains(l, "level=ERROR") || strings.Contains(l, "taken from") ||
+					strings.Contains(l, "waited") || strings.Contains(l, "new stream leader") || strings.Contains(l, "new metadata leader") {
 					t.Logf("%s: %s", names[i], l)
 				}
 			}
@@ -286,6 +287,7 @@ func TestClusterKill9(t *testing.T) {
 	mu.Lock()
 	killed = time.Now()
 	mu.Unlock()
+	t.Logf("kill -9 of a at %s", killed.UTC().Format("15:04:05.000"))
 	if err := procs[0].Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -671,6 +671,9 @@ func (s *Store) resolveLoop() {
 			continue
 		}
 		s.stats.ackWait.Add(int64(time.Since(g.sent)))
+		if w := time.Since(g.sent); w > time.Second {
+			s.log.Warn("cluster: a write to the replicated store waited for its commit", "waited", w.Round(time.Millisecond), "err", err)
+		}
 		s.resolved.Store(g.no)
 		if err != nil {
 			for _, j := range g.jobs {

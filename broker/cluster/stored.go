@@ -188,7 +188,11 @@ func (n *Node) confirm(batch []awaiting) {
 		if err != nil {
 			err = fmt.Errorf("%w: the other nodes were not asked (%v)", storage.ErrWrite, err)
 		} else {
+			asked := time.Now()
 			err = n.awaitAnswers(ch, peers, batch, lost)
+			if w := time.Since(asked); w > time.Second {
+				n.log.Warn("cluster: a confirmation request waited for the other nodes", "waited", w.Round(time.Millisecond), "messages", len(batch), "err", err)
+			}
 		}
 	}
 	for _, a := range batch {
