@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"encoding/binary"
 	"fmt"
 	"math"
@@ -169,6 +170,7 @@ func (n *Node) failPending() {
 func (n *Node) confirm(batch []awaiting) {
 	peers := n.readyPeers()
 	var err error
+	errs := make([]error, len(batch)) // a message a lost node could have received (awaitAnswers)
 	if len(peers) > 0 {
 		n.mu.Lock()
 		n.countSeq++
@@ -189,16 +191,16 @@ func (n *Node) confirm(batch []awaiting) {
 			err = fmt.Errorf("%w: the other nodes were not asked (%v)", storage.ErrWrite, err)
 		} else {
 			asked := time.Now()
-			err = n.awaitAnswers(ch, peers, batch, lost)
+			err = n.awaitAnswers(ch, peers, batch, errs, lost)
 			if w := time.Since(asked); w > time.Second {
 				n.log.Warn("cluster: a confirmation request waited for the other nodes", "waited", w.Round(time.Millisecond), "messages", len(batch), "err", err)
 			}
 		}
 	}
-	for _, a := range batch {
+	for i, a := range batch {
 		// The local commits resolve first: the acknowledgement waits
 		// on its last commit and only checks the others.
-		e := err
+		e := cmp.Or(err, errs[i])
 		if !commitsOK(a.local, n.closed) && e == nil {
 			e = fmt.Errorf("%w: not stored on this node", storage.ErrWrite)
 		}
@@ -207,11 +209,12 @@ func (n *Node) confirm(batch []awaiting) {
 }
 
 // awaitAnswers waits for peers' answers on ch (commitTimeout). A peer
-// lost meanwhile (lost is closed) never answers: when no message of
-// batch has a topic its sessions could receive (failover.go), it stored
-// nothing of them and is not waited for; else the batch fails at once
-// rather than at the timeout.
-func (n *Node) awaitAnswers(ch chan countAnswer, peers []string, batch []awaiting, lost chan struct{}) error {
+// lost meanwhile (lost is closed) never answers: it is not waited for,
+// and each message of batch with a topic its sessions could receive
+// (failover.go) gets its error in errs at once (the others did not
+// reach its sessions: they need only the other peers' answers). When
+// every message has its error, it returns at once.
+func (n *Node) awaitAnswers(ch chan countAnswer, peers []string, batch []awaiting, errs []error, lost chan struct{}) error {
 	t := time.NewTimer(commitTimeout)
 	defer t.Stop()
 	pending := make(map[string]bool, len(peers))
@@ -219,17 +222,22 @@ func (n *Node) awaitAnswers(ch chan countAnswer, peers []string, batch []awaitin
 		pending[p] = true
 	}
 	unnamed := 0 // answers of nodes of an older version, which do not say who answered
+	failed := 0
 	checkLost := func() error {
 		for p := range pending {
 			if _, gone := n.lostCould(p, ""); !gone {
 				continue
 			}
-			for _, a := range batch {
-				if could, _ := n.lostCould(p, a.topic); could {
-					return fmt.Errorf("%w: node %s, which may have stored it for its persistent sessions, was lost", storage.ErrWrite, p)
+			for i, a := range batch {
+				if could, _ := n.lostCould(p, a.topic); could && errs[i] == nil {
+					errs[i] = fmt.Errorf("%w: node %s, which may have stored it for its persistent sessions, was lost", storage.ErrWrite, p)
+					failed++
 				}
 			}
 			delete(pending, p)
+		}
+		if failed == len(batch) {
+			return errs[0]
 		}
 		return nil
 	}
