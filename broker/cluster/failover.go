@@ -163,17 +163,24 @@ func (n *Node) failingOver(topic string) bool {
 	return false
 }
 
-// lostCould reports, for peer, whether it was lost and its sessions are
-// not adopted yet (gone), and then whether topic is one they could
-// receive (could; true when its interest is not known).
-func (n *Node) lostCould(peer, topic string) (could, gone bool) {
+// lostCould reports whether peer was lost and its sessions are not
+// adopted yet (gone), and then calls could(i) for each message of batch
+// with a topic they could receive (every one when its interest is not
+// known), all from one look at peer's state: a peer whose sessions are
+// adopted meanwhile does not leave some messages judged and others not.
+func (n *Node) lostCould(peer string, batch []awaiting, could func(i int)) (gone bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	l, gone := n.fo.lost[peer]
 	if !gone {
-		return false, false
+		return false
 	}
-	return l.topics == nil || l.topics.HasInterest(subject("m.", topic)), true
+	for i, a := range batch {
+		if l.topics == nil || l.topics.HasInterest(subject("m.", a.topic)) {
+			could(i)
+		}
+	}
+	return true
 }
 
 // takingOver reports whether this node is in a minority or a lost

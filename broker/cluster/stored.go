@@ -225,18 +225,17 @@ func (n *Node) awaitAnswers(ch chan countAnswer, peers []string, batch []awaitin
 	failed := 0
 	checkLost := func() error {
 		for p := range pending {
-			if _, gone := n.lostCould(p, ""); !gone {
-				continue
-			}
-			for i, a := range batch {
-				if could, _ := n.lostCould(p, a.topic); could && errs[i] == nil {
+			gone := n.lostCould(p, batch, func(i int) {
+				if errs[i] == nil {
 					errs[i] = fmt.Errorf("%w: node %s, which may have stored it for its persistent sessions, was lost", storage.ErrWrite, p)
 					failed++
 				}
+			})
+			if gone {
+				delete(pending, p)
 			}
-			delete(pending, p)
 		}
-		if failed == len(batch) {
+		if failed > 0 && failed == len(batch) {
 			return errs[0]
 		}
 		return nil
