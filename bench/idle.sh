@@ -19,6 +19,7 @@
 # source address has ~28,000 ephemeral ports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 counts=${*:-10000 100000}
 bin=$(mktemp -d)/mqttboard
 go build -o "$bin" ./cmd/mqttboard
@@ -29,9 +30,7 @@ port=${PORT:-18861} # PORT=...: another, when something else uses this one
 
 start_broker() { # name, n -> sets pid
   local lim=$(( $2 + 1024 ))
-  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
-    echo "127.0.0.1:$port is in use by another process: set PORT" >&2; exit 1
-  fi
+  port_free $port
   case $1 in
   mqttboard-*|base-*)
     local exe=$bin
@@ -39,13 +38,11 @@ start_broker() { # name, n -> sets pid
     printf 'transport: %s\n' "${1#*-}" >"$cfg"
     prlimit --nofile=$lim:$lim taskset -c 0 "$exe" broker --listen 127.0.0.1:$port --config "$cfg" >/dev/null 2>&1 & ;;
   mosquitto)
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_connections -1\n' $port >"$conf"
-    [ "$(id -u)" = 0 ] && echo "user root" >>"$conf"
+    mosquitto_conf "$conf" $port "max_connections -1"
     prlimit --nofile=$lim:$lim taskset -c 0 "$mosquitto" -c "$conf" >/dev/null 2>&1 & ;;
   esac
   pid=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return; sleep 0.05; done
-  echo "$1 did not start" >&2; exit 1
+  wait_listen $port "$1"
 }
 
 echo "idle connections, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, open file limit (hard) $(ulimit -Hn), $("$mosquitto" -h | head -1)"

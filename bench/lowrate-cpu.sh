@@ -14,6 +14,7 @@
 # falls behind (see delivered/s) looks cheaper than it is.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 rates=${*:-100 1000 10000}
 runs=${RUNS:-2}
 bin=$(mktemp -d)/mqttboard
@@ -25,14 +26,13 @@ port=18890
 measure() { # rate broker-binary-or-mosquitto
   local rate=$1 b=$2 pid bp
   if [ "$b" = mosquitto ]; then
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 0\n' $port >"$conf"
-    [ "$(id -u)" = 0 ] && echo "user root" >>"$conf"
+    mosquitto_conf "$conf" $port "max_queued_messages 1000000" "max_inflight_messages 0"
     taskset -c "${BCPU:-0}" "$mosquitto" -c "$conf" >/dev/null 2>&1 &
   else
     taskset -c "${BCPU:-0}" "$b" broker --listen 127.0.0.1:$port >/dev/null 2>&1 &
   fi
   pid=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.05; done
+  wait_listen $port "$b"
   taskset -c 1 "$bin" bench --target x=127.0.0.1:$port --scenario pairs --publishers 100 --subscribers 100 \
     --qos 0 --rate "$rate" --duration 10s >"$out/bench" 2>&1 &
   bp=$!

@@ -17,6 +17,7 @@
 # Needs: go, taskset (util-linux), /usr/sbin/mosquitto (Debian: mosquitto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 bursts=${1:-100}
 runs=${2:-3}
 interval=${INTERVAL:-100ms}
@@ -28,22 +29,18 @@ conf="$dir/mosquitto.conf"
 port=${PORT:-18870}
 rt=""
 [ -n "${RT:-}" ] && rt="chrt -f 50"
-if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
-  echo "port $port is in use (PORT=... to choose another)" >&2; exit 1
-fi
+port_free $port
 
 start_broker() { # name -> sets pid
   case $1 in
   mqttboard) $rt taskset -c 0 "$dir/mqttboard" broker --listen 127.0.0.1:$port >/dev/null 2>&1 & ;;
   base) $rt taskset -c 0 "$BASE" broker --listen 127.0.0.1:$port >/dev/null 2>&1 & ;;
   mosquitto)
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\n' $port >"$conf"
-    [ "$(id -u)" = 0 ] && echo "user root" >>"$conf"
+    mosquitto_conf "$conf" $port
     $rt taskset -c 0 "$mosquitto" -c "$conf" >/dev/null 2>&1 & ;;
   esac
   pid=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return; sleep 0.05; done
-  echo "$1 did not start" >&2; exit 1
+  wait_listen $port "$1"
 }
 
 cputicks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

@@ -15,6 +15,7 @@
 # Needs: go, taskset (util-linux), /usr/sbin/mosquitto (Debian: mosquitto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 secs=${1:-8}
 runs=${2:-2}
 tmp=$(mktemp -d)
@@ -31,13 +32,11 @@ start_broker() { # name -> sets pid; a fresh data directory every time
   memory) taskset -c 0 "$bin" broker --listen 127.0.0.1:$port >/dev/null 2>&1 & ;;
   data-batch) taskset -c 0 "$bin" broker --listen 127.0.0.1:$port --data "$tmp/data" >/dev/null 2>&1 & ;;
   mosquitto-persist)
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 0\nmax_inflight_messages 0\npersistence true\npersistence_location %s/data/\n' $port "$tmp" >"$conf"
-    [ "$(id -u)" = 0 ] && echo "user root" >>"$conf"
+    mosquitto_conf "$conf" $port "max_queued_messages 0" "max_inflight_messages 0" "persistence true" "persistence_location $tmp/data/"
     taskset -c 0 "$mosquitto" -c "$conf" >/dev/null 2>&1 & ;;
   esac
   pid=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return; sleep 0.05; done
-  echo "$1 did not start" >&2; exit 1
+  wait_listen $port "$1"
 }
 
 echo "persistence, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), $("$mosquitto" -h | head -1), ${secs}s x $runs runs"

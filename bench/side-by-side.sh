@@ -10,6 +10,7 @@
 # Needs: go, taskset (util-linux), /usr/sbin/mosquitto (Debian: mosquitto).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 secs=${1:-5}
 bin=$(mktemp -d)/mqttboard
 go build -o "$bin" ./cmd/mqttboard
@@ -22,13 +23,11 @@ start_broker() { # name -> sets pid
   mqttboard) taskset -c 0 "$bin" broker --listen 127.0.0.1:$port >/dev/null 2>&1 & ;;
   mqttboard-base) taskset -c 0 "$BASE" broker --listen 127.0.0.1:$port >/dev/null 2>&1 & ;;
   mosquitto)
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 0\n' $port >"$conf"
-    [ "$(id -u)" = 0 ] && echo "user root" >>"$conf"
+    mosquitto_conf "$conf" $port "max_queued_messages 1000000" "max_inflight_messages 0"
     taskset -c 0 "$mosquitto" -c "$conf" >/dev/null 2>&1 & ;;
   esac
   pid=$!
-  for _ in $(seq 100); do (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null && return; sleep 0.05; done
-  echo "$1 did not start" >&2; exit 1
+  wait_listen $port "$1"
 }
 
 run() { # label, bench flags...
