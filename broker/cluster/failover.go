@@ -77,6 +77,12 @@ type lostNode struct {
 	topics *gsl.SimpleSublist
 }
 
+// could reports whether its sessions could receive a message on subj
+// (an "m." subject): failingOver's and lostCould's one test.
+func (l lostNode) could(subj string) bool {
+	return l.topics == nil || l.topics.HasInterest(subj)
+}
+
 // watchPeers runs with the replicated store: it notices lost members.
 func (n *Node) watchPeers() {
 	if _, err := n.nc.Subscribe("c.adopted", n.onAdopted); err != nil {
@@ -150,13 +156,10 @@ func (n *Node) failingOver(topic string) bool {
 			delete(n.fo.lost, p)
 			continue
 		}
-		if l.topics == nil {
-			return true
-		}
 		if subj == "" {
 			subj = subject("m.", topic)
 		}
-		if l.topics.HasInterest(subj) {
+		if l.could(subj) {
 			return true
 		}
 	}
@@ -176,7 +179,7 @@ func (n *Node) lostCould(peer string, batch []awaiting, could func(i int)) (gone
 		return false
 	}
 	for i, a := range batch {
-		if l.topics == nil || l.topics.HasInterest(subject("m.", a.topic)) {
+		if l.could(subject("m.", a.topic)) {
 			could(i)
 		}
 	}
